@@ -1,0 +1,395 @@
+//! Commands over the template library: features, sql, save, list, show, history, diff, approve,
+//! retire, check and export.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use super::format::{count, percent, table};
+use super::{Ctx, ExportArgs, SaveArgs, UserError, fail};
+use crate::engine::{ParamDecl, ParamType, ParamValue, filter};
+use crate::export::{ExportRequest, Progress, export as run_export};
+use crate::library::template::{Kind, Status, Template, TemplateRef};
+use crate::library::{SaveOutcome, measure};
+
+fn author() -> String {
+    std::env::var("SEGLENS_AUTHOR").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
+}
+
+pub fn features(ctx: &Ctx) -> Result<()> {
+    let set = ctx.features();
+    if ctx.g.json {
+        let list: Vec<_> = set.iter().map(|f| json!({"name": f.name, "params": f.params, "sql": f.sql, "description": f.description})).collect();
+        let broken: Vec<_> = set.broken.iter().map(|b| json!({"name": b.name, "error": b.reason})).collect();
+        return ctx.print_json(&json!({"features": list, "broken": broken}));
+    }
+    if set.is_empty() && set.broken.is_empty() {
+        println!("no features in {}", ctx.library.dir().join("features.toml").display());
+    }
+    for f in set.iter() {
+        println!("{}({})", f.name, f.params.join(", "));
+        if !f.description.is_empty() {
+            println!("  {}", f.description);
+        }
+        for line in f.sql.trim().lines() {
+            println!("    {line}");
+        }
+        println!();
+    }
+    for b in &set.broken {
+        println!("BROKEN {}: {}", b.name, b.reason);
+    }
+    Ok(())
+}
+
+pub fn sql(ctx: &Ctx, arg: &str) -> Result<()> {
+    let engine = ctx.engine()?;
+    let r = ctx.resolve(arg)?;
+    let sql = engine.select_sql(&r.compiled);
+    if ctx.g.json {
+        return ctx.print_json(&json!({"sql": sql, "params": r.values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<BTreeMap<_, _>>()}));
+    }
+    println!("{sql};");
+    Ok(())
+}
+
+/// `name:type=default` or `name:type`.
+fn parse_param_def(s: &str) -> Result<(String, ParamDecl)> {
+    let (head, default) = match s.split_once('=') {
+        Some((h, d)) => (h, Some(d)),
+        None => (s, None),
+    };
+    let (name, ty) = head.split_once(':').ok_or_else(|| UserError(format!("--param-def {s:?}: expected NAME:TYPE=DEFAULT")))?;
+    let ty = ParamType::parse_name(ty.trim())
+        .ok_or_else(|| UserError(format!("--param-def {s:?}: unknown type {ty:?} (int, float, string, date, bool, string_list)")))?;
+    let mut d = ParamDecl::new(ty);
+    if let Some(v) = default {
+        d.default = Some(ParamValue::parse(ty, v).map_err(|e| UserError(format!("--param-def {s:?}: {e}")))?);
+    }
+    Ok((name.trim().to_string(), d))
+}
+
+pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
+    let latest = ctx.library.load(&a.name, None).ok();
+    let filter_text = match (&a.filter, &a.filter_file) {
+        (Some(f), _) => f.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            s
+        }
+        (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        (None, None) => match &latest {
+            Some(t) => t.filter.clone(),
+            None => return fail(format!("{} is a new segment: give its filter with --filter or --filter-file", a.name)),
+        },
+    };
+    let mut t = latest.clone().unwrap_or_else(|| Template::new(&a.name, &filter_text));
+    t.filter = filter_text;
+    for def in &a.param_defs {
+        let (n, d) = parse_param_def(def)?;
+        t.params.insert(n, d);
+    }
+    let used = filter::placeholders(&t.filter);
+    t.params.retain(|n, _| used.contains(n));
+    if let Some(missing) = used.iter().find(|p| !t.params.contains_key(*p)) {
+        return fail(format!("the filter uses {{{{{missing}}}}}: declare it with --param-def {missing}:TYPE=DEFAULT"));
+    }
+    if let Some(v) = a.intent {
+        t.intent = v;
+    }
+    if let Some(v) = a.owner {
+        t.owner = v;
+    }
+    if !a.tags.is_empty() {
+        t.tags = a.tags;
+    }
+    if let Some(k) = a.kind {
+        t.kind = if k == "suppression" { Kind::Suppression } else { Kind::Segment };
+    }
+    if let Some(p) = a.priority {
+        t.priority = p;
+    }
+    let engine = ctx.engine()?;
+    t.table = engine.table().to_string();
+    t.key = engine.key().to_string();
+    let features = ctx.features();
+    let compiled = filter::compile(&t.filter, &t.params, &BTreeMap::new(), &measure::features_for(&Template { features: BTreeMap::new(), ..t.clone() }, &features))
+        .map_err(crate::engine::EngineError::from)?;
+    measure::record_features(&mut t, &compiled, &features);
+    // A changed definition is a new draft; an unchanged one keeps its status (and is not saved).
+    if let Some(prev) = &latest {
+        t.status = prev.status;
+        if !prev.same_definition(&t) {
+            t.status = Status::Draft;
+        }
+        t.parent_version = Some(prev.version);
+    }
+    t.note = a.note;
+    t.author = author();
+    t.created_at.clear();
+    t.snapshot = Some(measure::measure(&engine, &compiled)?);
+    let size = t.snapshot.as_ref().map_or(0, |s| s.size);
+    let outcome = ctx.library.save(t)?;
+    if ctx.g.json {
+        return ctx.print_json(&match &outcome {
+            SaveOutcome::Saved { version, path } => json!({"saved": true, "name": a.name, "version": version, "path": path, "size": size}),
+            SaveOutcome::Unchanged { version } => json!({"saved": false, "name": a.name, "version": version}),
+        });
+    }
+    match outcome {
+        SaveOutcome::Saved { version, path } => println!("saved {}@{version} ({} customers) → {}", a.name, count(size), path.display()),
+        SaveOutcome::Unchanged { version } => println!("unchanged: {} is identical to {}@{version}; nothing written", a.name, a.name),
+    }
+    Ok(())
+}
+
+fn age(created_at: &str) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(created_at) else { return "?".into() };
+    let d = chrono::Utc::now().signed_duration_since(t);
+    match d.num_minutes() {
+        m if m < 60 => format!("{}m", m.max(0)),
+        m if m < 60 * 48 => format!("{}h", m / 60),
+        m => format!("{}d", m / 60 / 24),
+    }
+}
+
+fn report_errors(errors: &[crate::library::LibraryError]) {
+    for e in errors {
+        eprintln!("seglens: warning: {e}");
+    }
+}
+
+pub fn list(ctx: &Ctx) -> Result<()> {
+    let report = ctx.library.load_all();
+    report_errors(&report.errors);
+    if ctx.g.json {
+        let list: Vec<_> = report
+            .templates
+            .iter()
+            .map(|t| {
+                json!({"name": t.name, "version": t.version, "status": t.status, "kind": t.kind, "priority": t.priority,
+                       "size": t.snapshot.as_ref().map(|s| s.size), "share": t.snapshot.as_ref().map(|s| s.share),
+                       "created_at": t.created_at, "owner": t.owner, "intent": t.intent})
+            })
+            .collect();
+        let errors: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+        return ctx.print_json(&json!({"library": ctx.library.dir(), "segments": list, "errors": errors}));
+    }
+    if report.templates.is_empty() {
+        println!("no segments in {}", ctx.library.dir().display());
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = report
+        .templates
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                format!("v{}", t.version),
+                t.status.name().into(),
+                t.kind.name().into(),
+                t.priority.to_string(),
+                t.snapshot.as_ref().map_or("—".into(), |s| count(s.size)),
+                age(&t.created_at),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["name", "version", "status", "kind", "priority", "size at save", "age"], &rows));
+    Ok(())
+}
+
+fn parse_ref(s: &str) -> Result<TemplateRef> {
+    TemplateRef::parse(s).ok_or_else(|| crate::library::LibraryError::BadRef(s.to_string()).into())
+}
+
+pub fn show(ctx: &Ctx, reference: &str) -> Result<()> {
+    let r = parse_ref(reference)?;
+    let t = ctx.library.load(&r.name, r.version)?;
+    if ctx.g.json {
+        return ctx.print_json(&t);
+    }
+    print!("{}", t.to_toml());
+    Ok(())
+}
+
+pub fn history(ctx: &Ctx, name: &str) -> Result<()> {
+    let (versions, errors) = ctx.library.history(name)?;
+    report_errors(&errors);
+    if ctx.g.json {
+        return ctx.print_json(&versions);
+    }
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|t| {
+            vec![
+                format!("v{}", t.version),
+                t.status.name().into(),
+                t.created_at.clone(),
+                t.author.clone(),
+                t.snapshot.as_ref().map_or("—".into(), |s| count(s.size)),
+                t.note.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["version", "status", "saved", "author", "size", "note"], &rows));
+    Ok(())
+}
+
+pub fn diff(ctx: &Ctx, name: &str, v1: u32, v2: u32) -> Result<()> {
+    let a = ctx.library.load(name, Some(v1))?;
+    let b = ctx.library.load(name, Some(v2))?;
+    let text = similar::TextDiff::from_lines(&a.filter, &b.filter)
+        .unified_diff()
+        .header(&format!("{name}@{v1}"), &format!("{name}@{v2}"))
+        .to_string();
+    let mut params = Vec::new();
+    for k in a.params.keys().chain(b.params.keys()).collect::<std::collections::BTreeSet<_>>() {
+        let show = |d: Option<&ParamDecl>| {
+            d.map_or("(none)".to_string(), |d| format!("{} = {}", d.ty, d.default.as_ref().map_or("—".into(), |v| v.to_input())))
+        };
+        let (x, y) = (show(a.params.get(k)), show(b.params.get(k)));
+        if x != y {
+            params.push((k.clone(), x, y));
+        }
+    }
+    let sa = a.snapshot.as_ref().map(|s| s.size);
+    let sb = b.snapshot.as_ref().map(|s| s.size);
+    if ctx.g.json {
+        return ctx.print_json(&json!({
+            "name": name, "from": v1, "to": v2, "filter_diff": text,
+            "params": params.iter().map(|(k, x, y)| json!({"name": k, "from": x, "to": y})).collect::<Vec<_>>(),
+            "status": [a.status, b.status], "size": [sa, sb],
+        }));
+    }
+    if text.is_empty() {
+        println!("filter: unchanged");
+    } else {
+        print!("{text}");
+    }
+    for (k, x, y) in &params {
+        println!("param {k}: {x} → {y}");
+    }
+    if a.status != b.status {
+        println!("status: {} → {}", a.status.name(), b.status.name());
+    }
+    if let (Some(x), Some(y)) = (sa, sb) {
+        let change = if x == 0 { String::new() } else { format!(" ({:+.1}%)", (y as f64 - x as f64) / x as f64 * 100.0) };
+        println!("size at save: {} → {}{change}", count(x), count(y));
+    }
+    Ok(())
+}
+
+fn status_change(ctx: &Ctx, reference: &str, status: Status, note: Option<String>) -> Result<()> {
+    let r = parse_ref(reference)?;
+    let outcome = ctx.library.set_status(&r.name, r.version, status, note, &author())?;
+    match outcome {
+        SaveOutcome::Saved { version, .. } => println!("{} {}@{version}", status.name(), r.name),
+        SaveOutcome::Unchanged { version } => println!("{}@{version} is already {}", r.name, status.name()),
+    }
+    Ok(())
+}
+
+pub fn approve(ctx: &Ctx, reference: &str, note: Option<String>) -> Result<()> {
+    status_change(ctx, reference, Status::Approved, note)
+}
+
+pub fn retire(ctx: &Ctx, name: &str, note: Option<String>) -> Result<()> {
+    status_change(ctx, name, Status::Retired, note)
+}
+
+pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
+    let engine = ctx.engine()?;
+    let features = ctx.features();
+    let report = ctx.library.load_all();
+    let mut failed = report.errors.len();
+    report_errors(&report.errors);
+    let mut rows = Vec::new();
+    let mut out = Vec::new();
+    for t in report.templates.iter().filter(|t| t.status != Status::Retired) {
+        let result = measure::compile(t, &BTreeMap::new(), &features).and_then(|c| Ok((engine.size(&c)?, engine.unsegmentable(&c)?)));
+        let drifted_features = measure::feature_drift(t, &features);
+        match result {
+            Ok((size, unseg)) => {
+                let saved = t.snapshot.as_ref().map(|s| s.size);
+                let drift = saved.map(|s| if s == 0 { if size.size == 0 { 0.0 } else { 1.0 } } else { (size.size as f64 - s as f64) / s as f64 });
+                let flag = drift.is_some_and(|d| d.abs() > threshold);
+                let mut notes = Vec::new();
+                if flag {
+                    notes.push("DRIFT".to_string());
+                }
+                if unseg.share > 0.2 {
+                    notes.push("UNSEGMENTABLE>20%".into());
+                }
+                if !drifted_features.is_empty() {
+                    notes.push(format!("features changed: {}", drifted_features.join(", ")));
+                }
+                rows.push(vec![
+                    t.reference(),
+                    saved.map_or("—".into(), count),
+                    count(size.size),
+                    drift.map_or("—".into(), |d| format!("{:+.1}%", d * 100.0)),
+                    percent(unseg.share),
+                    notes.join(" "),
+                ]);
+                out.push(json!({"segment": t.name, "version": t.version, "ok": true, "saved_size": saved, "size": size.size,
+                                "drift": drift, "drift_flagged": flag, "unsegmentable": unseg.share, "features_changed": drifted_features}));
+            }
+            Err(e) => {
+                failed += 1;
+                rows.push(vec![t.reference(), "—".into(), "—".into(), "—".into(), "—".into(), format!("FAILED: {e}")]);
+                out.push(json!({"segment": t.name, "version": t.version, "ok": false, "error": e.to_string()}));
+            }
+        }
+    }
+    if ctx.g.json {
+        ctx.print_json(&json!({"threshold": threshold, "templates": out, "failed": failed}))?;
+    } else {
+        print!("{}", table(&["segment", "saved size", "size now", "drift", "unsegmentable", "notes"], &rows));
+    }
+    if failed > 0 {
+        return fail(format!("{failed} template(s) failed to load, compile or run"));
+    }
+    Ok(())
+}
+
+pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
+    let engine = ctx.engine()?;
+    let features = ctx.features();
+    let raw = ctx.raw_params()?;
+    let (segments, suppressions) = crate::export::resolve(&ctx.library, &features, &a.names, a.allow_draft, !a.no_suppress, &raw)?;
+    let req = ExportRequest { segments, suppressions, exclusive: a.exclusive, columns: a.columns, out: a.out, force: a.force };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} rows ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let files = run_export(&engine, &req, &mut |p| {
+        match p {
+            Progress::Segment { name, expected } => {
+                bar.set_message(name.clone());
+                bar.set_length(*expected);
+                bar.set_position(0);
+            }
+            Progress::Rows { written, .. } => bar.set_position(*written),
+        }
+        true
+    });
+    bar.finish_and_clear();
+    let files = files?;
+    if ctx.g.json {
+        return ctx.print_json(&json!({
+            "files": files,
+            "suppressions": req.suppressions.iter().map(|s| format!("{}@{}", s.name, s.version)).collect::<Vec<_>>(),
+        }));
+    }
+    for f in &files {
+        println!("wrote {} rows to {} (manifest {})", count(f.rows), f.csv.display(), f.manifest.display());
+    }
+    if !req.suppressions.is_empty() {
+        println!("suppressed: {}", req.suppressions.iter().map(|s| format!("{}@{}", s.name, s.version)).collect::<Vec<_>>().join(", "));
+    }
+    Ok(())
+}

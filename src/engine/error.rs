@@ -1,0 +1,142 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// A place in the text the user wrote: 1-based line and column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Pos {
+    pub offset: usize,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Pos {
+    pub fn of(src: &str, offset: usize) -> Pos {
+        let offset = floor_char_boundary(src, offset.min(src.len()));
+        let before = &src[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Pos { offset, line, col }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.col)
+    }
+}
+
+/// Something wrong with a filter's text, found before or by DuckDB, located in what the user wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FilterError {
+    pub message: String,
+    pub pos: Option<Pos>,
+}
+
+impl FilterError {
+    pub fn new(message: impl Into<String>) -> Self {
+        FilterError { message: message.into(), pos: None }
+    }
+
+    pub fn at(src: &str, offset: usize, message: impl Into<String>) -> Self {
+        FilterError { message: message.into(), pos: Some(Pos::of(src, offset)) }
+    }
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some(p) => write!(f, "{} (at {p})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}: no such file")]
+    NotFound(PathBuf),
+    #[error("{path}: not a DuckDB database ({detail})")]
+    NotADatabase { path: PathBuf, detail: String },
+    #[error(
+        "{0}: the database is locked by another process (a writer has it open); close it there, or open a copy: cp {0:?} /tmp/copy.duckdb"
+    )]
+    Locked(PathBuf),
+    #[error("{0}")]
+    NoEntityTable(String),
+    #[error("table {table:?} has no column {key:?}; name the key with --key (columns: {columns})")]
+    KeyNotFound { table: String, key: String, columns: String },
+    #[error("key {key:?} is not unique in {table:?} ({duplicates} duplicate values); name a unique key with --key")]
+    KeyNotUnique { table: String, key: String, duplicates: u64 },
+    #[error("{0}")]
+    Filter(#[from] FilterError),
+    #[error("{0}")]
+    Param(String),
+    #[error("writing output: {0}")]
+    Output(std::io::Error),
+    #[error("query cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Config(String),
+    #[error("DuckDB: {0}")]
+    Db(#[from] duckdb::Error),
+}
+
+impl EngineError {
+    /// Errors caused by what the user typed or pointed at (exit code 2), as opposed to bugs.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, EngineError::Db(_))
+    }
+}
+
+/// DuckDB's own message, parsed from the JSON it produces with `errors_as_json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuckMessage {
+    pub kind: String,
+    pub message: String,
+    /// Byte offset in the SQL statement DuckDB was given.
+    pub position: Option<usize>,
+}
+
+impl DuckMessage {
+    pub fn parse(err: &duckdb::Error) -> DuckMessage {
+        let text = err.to_string();
+        let json = text.find('{').and_then(|i| serde_json::from_str::<serde_json::Value>(&text[i..]).ok());
+        match json {
+            Some(v) => {
+                let get = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                DuckMessage {
+                    kind: get("exception_type").unwrap_or_default(),
+                    message: get("exception_message").unwrap_or(text.clone()),
+                    position: get("position").and_then(|p| p.parse().ok()),
+                }
+            }
+            None => DuckMessage { kind: String::new(), message: text, position: None },
+        }
+    }
+
+    pub fn is_interrupt(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("interrupt") || self.message.contains("Interrupted")
+    }
+
+    /// Errors that DuckDB raises because of the SQL itself (as opposed to I/O or internal failures).
+    pub fn is_user_sql_error(&self) -> bool {
+        matches!(
+            self.kind.as_str(),
+            "Parser" | "Binder" | "Conversion" | "Catalog" | "Permission" | "Invalid Input" | "Out of Range"
+                | "Invalid type" | "Not implemented" | "Syntax" | "Mismatch Type" | "Constraint" | "Dependency"
+                | "Invalid" | "Sequence" | "Decimal" | "Divide by Zero"
+        )
+    }
+
+    pub fn headline(&self) -> String {
+        let first = self.message.lines().next().unwrap_or("").trim();
+        if self.kind.is_empty() { first.to_string() } else { format!("{} error: {first}", self.kind) }
+    }
+}

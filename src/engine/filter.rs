@@ -1,0 +1,430 @@
+//! Filter text + typed `{{params}}` + features → one checked SQL boolean expression, with a map
+//! from every byte of the result back to the text the user wrote (so DuckDB's error positions point
+//! at the user's line and column, not at seglens' expansion).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::error::{FilterError, Pos};
+use super::features::FeatureSet;
+use super::lexer::{self, Token, TokenKind};
+use super::params::{ParamDecls, ParamValue};
+
+/// A filter ready for the engine: `sql` is one parenthesis-balanced boolean expression with
+/// parameters rendered as literals and features expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    /// What the user wrote.
+    pub source: String,
+    /// The expanded, self-contained SQL expression.
+    pub sql: String,
+    /// Lower-cased bare words of the expanded SQL; the engine intersects them with the table's
+    /// columns to know which columns the filter reads.
+    pub words: BTreeSet<String>,
+    pub features_used: BTreeSet<String>,
+    pub params_used: Vec<String>,
+    /// (offset in `sql`, offset in `source`, maps byte-for-byte?) segments, by `sql` offset.
+    map: Vec<(usize, usize, bool)>,
+}
+
+impl Compiled {
+    /// Maps an offset in `sql` back to a position in `source`.
+    pub fn source_pos(&self, sql_offset: usize) -> Pos {
+        let idx = self.map.partition_point(|&(out, _, _)| out <= sql_offset);
+        let offset = match idx.checked_sub(1).map(|i| self.map[i]) {
+            Some((out, src, true)) => src + (sql_offset - out),
+            Some((_, src, false)) => src,
+            None => 0,
+        };
+        Pos::of(&self.source, offset)
+    }
+
+    /// A compiled filter from SQL that needs no expansion (e.g. the engine's own `TRUE`).
+    pub fn raw(sql: &str) -> Result<Compiled, FilterError> {
+        compile(sql, &ParamDecls::new(), &BTreeMap::new(), &FeatureSet::default())
+    }
+
+    /// `self AND NOT other...`: members of `self` in none of `others` (a NULL result counts as
+    /// not a member). Error positions map into `self`'s text.
+    pub fn and_not(&self, others: &[&Compiled]) -> Compiled {
+        if others.is_empty() {
+            return self.clone();
+        }
+        let mut c = self.clone();
+        c.sql = format!("(\n{}\n)", self.sql);
+        c.map = std::iter::once((0, 0, false)).chain(self.map.iter().map(|&(o, s, e)| (o + 2, s, e))).collect();
+        let end = c.sql.len();
+        c.map.push((end, self.source.len(), false));
+        for o in others {
+            c.sql.push_str(&format!(" AND NOT coalesce((\n{}\n), false)", o.sql));
+            c.words.extend(o.words.iter().cloned());
+            c.features_used.extend(o.features_used.iter().cloned());
+        }
+        c
+    }
+
+    /// The top-level AND clauses of the expanded SQL (one element when there is no top-level AND).
+    pub fn clauses(&self) -> Vec<&str> {
+        match lexer::tokenize(&self.sql) {
+            Ok(t) => lexer::top_level_and_clauses(&self.sql, &t).into_iter().map(|(s, e)| &self.sql[s..e]).collect(),
+            Err(_) => vec![self.sql.as_str()],
+        }
+    }
+}
+
+/// The placeholder names in `text`, in order of first appearance. Text that does not tokenize
+/// yields the names found before the error (the editor shows params while the user types).
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let tokens = lexer::tokenize(text).unwrap_or_else(|_| partial_tokens(text));
+    for t in tokens.iter().filter(|t| t.kind == TokenKind::Placeholder) {
+        let n = lexer::placeholder_name(t.text(text)).to_string();
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names
+}
+
+fn partial_tokens(text: &str) -> Vec<Token> {
+    // Tokenize the longest prefix that tokenizes; good enough for listing placeholders mid-edit.
+    let mut end = text.len();
+    while end > 0 {
+        end -= 1;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Ok(t) = lexer::tokenize(&text[..end]) {
+            return t;
+        }
+    }
+    Vec::new()
+}
+
+/// Binds raw `name=value` texts to the placeholders of `text`: declared params are parsed by their
+/// type and checked against min/max; undeclared ones get a guessed type; declared defaults fill the
+/// rest. A value for a name the filter does not use is an error naming it.
+pub fn bind_params(
+    text: &str,
+    decls: &ParamDecls,
+    raw: &[(String, String)],
+) -> Result<BTreeMap<String, ParamValue>, FilterError> {
+    let used = placeholders(text);
+    let mut values = BTreeMap::new();
+    for (name, value) in raw {
+        if !used.contains(name) {
+            let known = if used.is_empty() { "none".to_string() } else { used.join(", ") };
+            return Err(FilterError::new(format!(
+                "unknown parameter {name}: the filter has no {{{{{name}}}}} (its parameters: {known})"
+            )));
+        }
+        let v = match decls.get(name) {
+            Some(d) => {
+                let v = ParamValue::parse(d.ty, value).map_err(|e| FilterError::new(format!("parameter {name}: {e}")))?;
+                d.check(name, &v).map_err(FilterError::new)?;
+                v
+            }
+            None => ParamValue::guess(value),
+        };
+        values.insert(name.clone(), v);
+    }
+    Ok(values)
+}
+
+/// Compiles filter `text`: renders each `{{param}}` from `values` (else its declared default),
+/// expands features, and checks that the result is exactly one balanced expression.
+pub fn compile(
+    text: &str,
+    decls: &ParamDecls,
+    values: &BTreeMap<String, ParamValue>,
+    features: &FeatureSet,
+) -> Result<Compiled, FilterError> {
+    if text.trim().is_empty() {
+        return Err(FilterError::new("the filter is empty: write a condition, e.g. orders_count > 0 (TRUE selects everyone)"));
+    }
+    if let Some(i) = text.find(|c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        return Err(FilterError::at(text, i, "the filter contains a control character; remove it"));
+    }
+    let tokens = lexer::tokenize(text)?;
+    check_balanced(text, &tokens)?;
+    let mut x = Expander { features, values, decls, out: Out::default(), features_used: BTreeSet::new(), params_used: Vec::new() };
+    x.expand(text, &tokens, None, &mut Vec::new(), None)?;
+    let sql = x.out.text;
+    let words = lexer::tokenize(&sql)
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t.kind == TokenKind::Word)
+        .map(|t| t.text(&sql).to_ascii_lowercase())
+        .collect();
+    Ok(Compiled {
+        source: text.to_string(),
+        sql,
+        words,
+        features_used: x.features_used,
+        params_used: x.params_used,
+        map: x.out.map,
+    })
+}
+
+/// Expands feature calls in `text` that has no placeholders; used to validate features at load.
+pub(crate) fn expand_features_only(text: &str, features: &FeatureSet) -> Result<String, FilterError> {
+    let tokens = lexer::tokenize(text)?;
+    let values = BTreeMap::new();
+    let decls = ParamDecls::new();
+    let mut x = Expander { features, values: &values, decls: &decls, out: Out::default(), features_used: BTreeSet::new(), params_used: Vec::new() };
+    x.expand(text, &tokens, None, &mut Vec::new(), None)?;
+    Ok(x.out.text)
+}
+
+fn check_balanced(src: &str, tokens: &[Token]) -> Result<(), FilterError> {
+    let mut open = Vec::new();
+    for t in tokens {
+        match t.kind {
+            TokenKind::OpenParen => open.push(t.start),
+            TokenKind::CloseParen if open.pop().is_none() => {
+                return Err(FilterError::at(src, t.start, "unbalanced ')': it closes nothing"));
+            }
+            TokenKind::Semicolon => {
+                return Err(FilterError::at(
+                    src,
+                    t.start,
+                    "';' is not allowed: a filter is one SQL expression, not statements",
+                ));
+            }
+            _ => {}
+        }
+    }
+    match open.last() {
+        Some(&p) => Err(FilterError::at(src, p, "unclosed '(': add the matching ')'")),
+        None => Ok(()),
+    }
+}
+
+#[derive(Default)]
+struct Out {
+    text: String,
+    map: Vec<(usize, usize, bool)>,
+}
+
+impl Out {
+    fn push(&mut self, s: &str, origin: usize, exact: bool) {
+        self.map.push((self.text.len(), origin, exact));
+        self.text.push_str(s);
+    }
+}
+
+struct Expander<'a> {
+    features: &'a FeatureSet,
+    values: &'a BTreeMap<String, ParamValue>,
+    decls: &'a ParamDecls,
+    out: Out,
+    features_used: BTreeSet<String>,
+    params_used: Vec<String>,
+}
+
+impl Expander<'_> {
+    /// Expands `tokens` of `src` into `self.out`. `origin` is None for the user's own text (mapped
+    /// byte for byte) and the call's position inside expansions. `bindings` maps a feature body's
+    /// parameter names (lower case) to the argument SQL.
+    fn expand(
+        &mut self,
+        src: &str,
+        tokens: &[Token],
+        origin: Option<usize>,
+        stack: &mut Vec<String>,
+        bindings: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), FilterError> {
+        // A copy of the shared reference, so looked-up features do not borrow `self`.
+        let features: &FeatureSet = self.features;
+        let err_at = |pos: usize, msg: String| match origin {
+            None => FilterError::at(src, pos, msg),
+            Some(_) => FilterError::new(msg),
+        };
+        let mut i = 0;
+        while i < tokens.len() {
+            let t = tokens[i];
+            let here = origin.unwrap_or(t.start);
+            let text = t.text(src);
+            let prev_is_dot = tokens[..i].iter().rev().find(|p| !p.is_trivia()).is_some_and(|p| p.text(src) == ".");
+            let next_open = tokens[i + 1..].iter().position(|n| !n.is_trivia()).map(|k| i + 1 + k).filter(|&k| tokens[k].kind == TokenKind::OpenParen);
+            match t.kind {
+                TokenKind::Placeholder => {
+                    let name = lexer::placeholder_name(text);
+                    let value = self
+                        .values
+                        .get(name)
+                        .or_else(|| self.decls.get(name).and_then(|d| d.default.as_ref()))
+                        .ok_or_else(|| err_at(t.start, format!("no value for {{{{{name}}}}}: declare it with a default or pass --param {name}=VALUE")))?;
+                    if let Some(d) = self.decls.get(name) {
+                        d.check(name, value).map_err(|m| err_at(t.start, m))?;
+                    }
+                    if !self.params_used.iter().any(|p| p == name) {
+                        self.params_used.push(name.to_string());
+                    }
+                    self.out.push(&value.to_sql(), here, false);
+                }
+                TokenKind::Word if !prev_is_dot && next_open.is_some() && features.get(text).is_some() => {
+                    let open = next_open.unwrap_or(i);
+                    let close = matching_paren(tokens, open);
+                    let (feature, body) = features.get(text).ok_or_else(|| FilterError::new("feature vanished"))?;
+                    let fname = feature.name.clone();
+                    if stack.iter().any(|s| s.eq_ignore_ascii_case(&fname)) {
+                        let cycle: Vec<&str> = stack.iter().map(String::as_str).chain([fname.as_str()]).collect();
+                        return Err(err_at(t.start, format!("feature cycle: {}", cycle.join(" → "))));
+                    }
+                    let args = split_args(tokens, open, close);
+                    if args.len() != feature.params.len() {
+                        return Err(err_at(
+                            t.start,
+                            format!(
+                                "feature {fname} takes {} argument{} ({}), got {}",
+                                feature.params.len(),
+                                if feature.params.len() == 1 { "" } else { "s" },
+                                feature.params.join(", "),
+                                args.len()
+                            ),
+                        ));
+                    }
+                    // Arguments are expanded in the caller's context (they may hold params or features).
+                    let mut bound = BTreeMap::new();
+                    for (p, (a, b)) in feature.params.iter().zip(args) {
+                        let saved = std::mem::take(&mut self.out);
+                        self.expand(src, &tokens[a..b], Some(here), stack, bindings)?;
+                        let arg = std::mem::replace(&mut self.out, saved);
+                        bound.insert(p.to_ascii_lowercase(), arg.text.trim().to_string());
+                    }
+                    self.features_used.insert(fname.clone());
+                    let body_src = feature.sql.clone();
+                    let body = body.to_vec();
+                    stack.push(fname);
+                    self.out.push("(", here, false);
+                    self.expand(&body_src, &body, Some(here), stack, Some(&bound))?;
+                    self.out.push(")", here, false);
+                    stack.pop();
+                    i = close + 1;
+                    continue;
+                }
+                TokenKind::Word if !prev_is_dot && next_open.is_none() && bindings.is_some_and(|b| b.contains_key(&text.to_ascii_lowercase())) => {
+                    let arg = bindings.and_then(|b| b.get(&text.to_ascii_lowercase())).cloned().unwrap_or_default();
+                    self.out.push(&format!("({arg})"), here, false);
+                }
+                _ => self.out.push(text, here, origin.is_none()),
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+fn matching_paren(tokens: &[Token], open: usize) -> usize {
+    let mut depth = 0;
+    for (k, t) in tokens.iter().enumerate().skip(open) {
+        match t.kind {
+            TokenKind::OpenParen => depth += 1,
+            TokenKind::CloseParen => {
+                depth -= 1;
+                if depth == 0 {
+                    return k;
+                }
+            }
+            _ => {}
+        }
+    }
+    tokens.len() - 1
+}
+
+/// Token ranges of the comma-separated arguments between `open` and `close` (none for `f()`).
+fn split_args(tokens: &[Token], open: usize, close: usize) -> Vec<(usize, usize)> {
+    let inner = &tokens[open + 1..close];
+    if inner.iter().all(Token::is_trivia) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut start = open + 1;
+    for (k, t) in inner.iter().enumerate() {
+        let k = open + 1 + k;
+        match t.kind {
+            TokenKind::OpenParen => depth += 1,
+            TokenKind::CloseParen => depth -= 1,
+            TokenKind::Comma if depth == 0 => {
+                out.push((start, k));
+                start = k + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push((start, close));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::params::{ParamDecl, ParamType};
+
+    fn features() -> FeatureSet {
+        FeatureSet::from_toml(
+            r#"
+            [lapsed]
+            params = ["days"]
+            sql = "last_order_date < current_date - to_days(days)"
+            [high_value]
+            params = ["min"]
+            sql = "lifetime_spend > min"
+            [lhv]
+            params = ["d", "m"]
+            sql = "lapsed(d) AND high_value(m) AND note = 'days'"
+            [loop_a]
+            sql = "loop_b()"
+            [loop_b]
+            sql = "loop_a()"
+            "#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn expands_features_and_params() {
+        let mut decls = ParamDecls::new();
+        let mut d = ParamDecl::new(ParamType::Int);
+        d.default = Some(ParamValue::Int(90));
+        decls.insert("days".into(), d);
+        let c = compile("LHV({{days}}, 5000) AND x = '{{days}}'", &decls, &BTreeMap::new(), &features()).unwrap();
+        assert_eq!(
+            c.sql,
+            "((last_order_date < current_date - to_days((90))) AND (lifetime_spend > (5000)) AND note = 'days') AND x = '{{days}}'"
+        );
+        assert!(c.features_used.contains("lapsed") && c.features_used.contains("lhv"));
+        assert_eq!(c.params_used, vec!["days"]);
+    }
+
+    #[test]
+    fn cycles_and_arity_are_named() {
+        let f = features();
+        assert!(f.broken.iter().any(|b| b.name == "loop_a" && b.reason.contains("cycle")));
+        let e = compile("lapsed(1, 2)", &ParamDecls::new(), &BTreeMap::new(), &f).unwrap_err();
+        assert!(e.message.contains("lapsed takes 1 argument"), "{e}");
+    }
+
+    #[test]
+    fn rejects_statements_and_unbalanced() {
+        let none = FeatureSet::default();
+        for (bad, what) in [("1=1; DROP TABLE x", "';'"), ("a > (1", "unclosed"), ("a) OR (1=1", "unbalanced"), ("", "empty")] {
+            let e = compile(bad, &ParamDecls::new(), &BTreeMap::new(), &none).unwrap_err();
+            assert!(e.message.contains(what), "{bad}: {e}");
+        }
+        let e = compile("x = {{nope}}", &ParamDecls::new(), &BTreeMap::new(), &none).unwrap_err();
+        assert!(e.message.contains("{{nope}}"));
+    }
+
+    #[test]
+    fn maps_positions_back() {
+        let none = FeatureSet::default();
+        let mut v = BTreeMap::new();
+        v.insert("n".to_string(), ParamValue::String("a long value".into()));
+        let c = compile("a = {{n}}\n  AND bogus > 1", &ParamDecls::new(), &v, &none).unwrap();
+        let at = c.sql.find("bogus").unwrap();
+        let p = c.source_pos(at);
+        assert_eq!((p.line, p.col), (2, 7));
+    }
+}

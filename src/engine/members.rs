@@ -1,0 +1,111 @@
+use duckdb::arrow::array::{Array, AsArray};
+use duckdb::arrow::datatypes::DataType;
+use serde::Serialize;
+
+use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+
+/// Some rows of a segment, every value as text (None for NULL).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl Engine {
+    fn select_list(&self, columns: &[String]) -> Result<(Vec<String>, String)> {
+        let cols: Vec<String> = if columns.is_empty() {
+            self.columns().iter().map(|c| c.name.clone()).collect()
+        } else {
+            columns.iter().map(|c| self.column_named(c)).collect::<Result<_>>()?
+        };
+        // DuckDB formats values (dates, decimals) vectorized in C++; seglens only moves text.
+        let list = cols.iter().map(|c| format!("CAST({} AS VARCHAR)", ident(c))).collect::<Vec<_>>().join(", ");
+        Ok((cols, list))
+    }
+
+    /// The first `limit` members by key (all columns when `columns` is empty).
+    pub fn rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<RowSet> {
+        let (cols, list) = self.select_list(columns)?;
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT {list} FROM {} WHERE ", self.from_table()));
+        q.filter_cached(self, f)?;
+        q.push(&format!(" ORDER BY {} LIMIT {limit}", ident(self.key())));
+        let n = cols.len();
+        let rows = q.prepare(self, |s| {
+            s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?.collect()
+        })?;
+        Ok(RowSet { columns: cols, rows })
+    }
+
+    /// The SQL `for_each_member` runs (for benchmarks against DuckDB's COPY).
+    pub fn members_sql(&self, f: &Compiled, columns: &[String]) -> Result<String> {
+        let (_, list) = self.select_list(columns)?;
+        Ok(format!("SELECT {list} FROM {} WHERE (\n{}\n) ORDER BY {}", self.from_table(), f.sql, ident(self.key())))
+    }
+
+    /// Streams every member, ordered by key, to `on_row` as text fields; returns the row count.
+    /// `on_row` returning an error stops the stream (the error comes back as `EngineError::Output`).
+    pub fn for_each_member(
+        &self,
+        f: &Compiled,
+        columns: &[String],
+        mut on_row: impl FnMut(&[Option<&str>]) -> std::io::Result<()>,
+    ) -> Result<(Vec<String>, u64)> {
+        let (cols, list) = self.select_list(columns)?;
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT {list} FROM {} WHERE ", self.from_table()));
+        q.filter(f);
+        q.push(&format!(" ORDER BY {}", ident(self.key())));
+        let mut written = 0u64;
+        let mut out_err: Option<std::io::Error> = None;
+        q.prepare(self, |s| {
+            for batch in s.stream_arrow([])? {
+                let batch = batch?;
+                let arrays: Vec<TextColumn<'_>> = batch.columns().iter().map(|a| TextColumn::of(a.as_ref())).collect();
+                let mut fields: Vec<Option<&str>> = Vec::with_capacity(arrays.len());
+                for row in 0..batch.num_rows() {
+                    fields.clear();
+                    fields.extend(arrays.iter().map(|a| a.get(row)));
+                    if let Err(e) = on_row(&fields) {
+                        out_err = Some(e);
+                        return Ok(());
+                    }
+                    written += 1;
+                }
+            }
+            Ok(())
+        })?;
+        match out_err {
+            Some(e) => Err(EngineError::Output(e)),
+            None => Ok((cols, written)),
+        }
+    }
+}
+
+/// A VARCHAR result column in whichever string layout DuckDB's Arrow export chose.
+enum TextColumn<'a> {
+    Utf8(&'a duckdb::arrow::array::StringArray),
+    Large(&'a duckdb::arrow::array::LargeStringArray),
+    View(&'a duckdb::arrow::array::StringViewArray),
+    Null,
+}
+
+impl<'a> TextColumn<'a> {
+    fn of(a: &'a dyn Array) -> TextColumn<'a> {
+        match a.data_type() {
+            DataType::Utf8 => TextColumn::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => TextColumn::Large(a.as_string::<i64>()),
+            DataType::Utf8View => TextColumn::View(a.as_string_view()),
+            _ => TextColumn::Null,
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            TextColumn::Utf8(a) => (!a.is_null(i)).then(|| a.value(i)),
+            TextColumn::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
+            TextColumn::View(a) => (!a.is_null(i)).then(|| a.value(i)),
+            TextColumn::Null => None,
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The segment engine: owns the DuckDB connection and answers size, profile, breakdown, overlap,
+//! member and schema questions with plain data. Knows nothing about terminals; the CLI and the TUI
+//! call the same functions, and only `filter.rs`/`params.rs` turn user text into SQL.
+
+pub mod breakdown;
+pub mod cache;
+pub mod cancel;
+pub mod error;
+pub mod features;
+pub mod filter;
+pub mod lexer;
+pub mod members;
+pub mod overlap;
+pub mod params;
+pub mod profile;
+pub mod schema;
+pub mod size;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use duckdb::{AccessMode, Config, Connection};
+use serde::Serialize;
+
+pub use cancel::Canceller;
+pub use error::{EngineError, FilterError, Pos};
+pub use features::{Feature, FeatureSet};
+pub use filter::Compiled;
+pub use params::{ParamDecl, ParamDecls, ParamType, ParamValue};
+pub use profile::MetricDef;
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// How to open a data file. Defaults: detect the entity table and key; DuckDB's threads = cores;
+/// memory limit `DEFAULT_MEMORY_LIMIT`.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    pub table: Option<String>,
+    pub key: Option<String>,
+    pub threads: Option<usize>,
+    pub memory_limit: Option<String>,
+    /// Profile metrics; the sample schema's defaults when None.
+    pub metrics: Option<Vec<MetricDef>>,
+}
+
+/// DuckDB's buffer pool cap. Scans of a 10M-customer table stay fast from the OS page cache while
+/// the process stays well under 500 MB resident.
+pub const DEFAULT_MEMORY_LIMIT: &str = "320MB";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Duckdb,
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub ty: String,
+}
+
+/// Identifies the data a figure was measured on, cheaply: path, size, modification time and the
+/// row count of the entity table. (Hashing the file would read 10 GB twice, and reading the file
+/// with std::fs while DuckDB has it open would drop DuckDB's POSIX lock.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    pub path: String,
+    pub bytes: u64,
+    pub modified: String,
+    pub table: String,
+    pub rows: u64,
+}
+
+impl Fingerprint {
+    /// A short stable id of the fingerprint, for display.
+    pub fn short(&self) -> String {
+        use sha2::Digest;
+        let text = format!("{}|{}|{}|{}|{}", self.path, self.bytes, self.modified, self.table, self.rows);
+        let h = sha2::Sha256::digest(text.as_bytes());
+        h.iter().take(6).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+pub struct Engine {
+    conn: Connection,
+    path: PathBuf,
+    kind: SourceKind,
+    table: String,
+    key: String,
+    columns: Vec<Column>,
+    base: u64,
+    fingerprint: Fingerprint,
+    metrics: Vec<MetricDef>,
+    metric_notes: Vec<String>,
+    /// Figures that depend only on the database, computed once (the engine is used by one thread).
+    memo: RefCell<profile::Memo>,
+    clause_cache: RefCell<cache::ClauseCache>,
+}
+
+impl Engine {
+    /// Opens `path` read-only. A `.csv`/`.parquet` file is loaded into an in-memory database first.
+    /// User SQL then runs with external access off and the configuration locked: a filter can read
+    /// nothing but the attached data, write nothing, attach nothing and load no extension.
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Engine> {
+        let meta = std::fs::metadata(path).map_err(|_| EngineError::NotFound(path.to_path_buf()))?;
+        if meta.is_dir() {
+            return Err(EngineError::NotADatabase { path: path.to_path_buf(), detail: "it is a directory".into() });
+        }
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let kind = match ext.as_str() {
+            "csv" | "tsv" => SourceKind::Csv,
+            "parquet" => SourceKind::Parquet,
+            _ => SourceKind::Duckdb,
+        };
+        let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let memory = opts.memory_limit.clone().unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.to_string());
+        let base_config = || -> Result<Config> {
+            Ok(Config::default()
+                .threads(threads as i64)?
+                .max_memory(&memory)?
+                .enable_autoload_extension(false)?
+                .with("autoinstall_known_extensions", "false")?
+                .with("errors_as_json", "true")?)
+        };
+        let conn = match kind {
+            SourceKind::Duckdb => {
+                let config = base_config()?
+                    .access_mode(AccessMode::ReadOnly)?
+                    .enable_external_access(false)?
+                    .with("lock_configuration", "true")?;
+                Connection::open_with_flags(path, config).map_err(|e| open_error(path, e))?
+            }
+            SourceKind::Csv | SourceKind::Parquet => {
+                let conn = Connection::open_in_memory_with_flags(base_config()?)?;
+                let name = opts.table.clone().unwrap_or_else(|| table_name_from(path));
+                let reader = if kind == SourceKind::Csv { "read_csv" } else { "read_parquet" };
+                let p = path.to_string_lossy().replace('\'', "''");
+                conn.execute_batch(&format!("CREATE TABLE {} AS SELECT * FROM {reader}('{p}')", ident(&name)))
+                    .map_err(|e| EngineError::NotADatabase {
+                        path: path.to_path_buf(),
+                        detail: error::DuckMessage::parse(&e).headline(),
+                    })?;
+                conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
+                conn
+            }
+        };
+        let (table, key) = schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref())?;
+        let columns = schema::columns(&conn, &table)?;
+        if !columns.iter().any(|c| c.name == key) {
+            return Err(EngineError::KeyNotFound {
+                table: table.clone(),
+                key,
+                columns: columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+            });
+        }
+        let base: u64 = conn.query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))? as u64;
+        let fingerprint = Fingerprint {
+            path: std::fs::canonicalize(path).unwrap_or(path.to_path_buf()).to_string_lossy().into_owned(),
+            bytes: meta.len(),
+            modified: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos()).map_or(String::new(), |t| t.to_rfc3339()))
+                .unwrap_or_default(),
+            table: table.clone(),
+            rows: base,
+        };
+        let mut engine = Engine {
+            conn,
+            path: path.to_path_buf(),
+            kind,
+            table,
+            key,
+            columns,
+            base,
+            fingerprint,
+            metrics: Vec::new(),
+            metric_notes: Vec::new(),
+            memo: RefCell::new(profile::Memo::default()),
+            clause_cache: RefCell::new(cache::ClauseCache::default()),
+        };
+        let defs = opts.metrics.clone().unwrap_or_else(profile::default_metrics);
+        engine.install_metrics(defs);
+        Ok(engine)
+    }
+
+    /// Checks that the key is unique in the entity table (one scan; skipped when DuckDB already
+    /// enforces a PRIMARY KEY or UNIQUE constraint on it).
+    pub fn verify_key(&self) -> Result<()> {
+        schema::verify_key(&self.conn, &self.table, &self.key)
+    }
+
+    /// A second connection to the same database (same settings), e.g. for an export thread.
+    pub fn try_clone(&self) -> Result<Engine> {
+        Ok(Engine {
+            conn: self.conn.try_clone()?,
+            path: self.path.clone(),
+            kind: self.kind,
+            table: self.table.clone(),
+            key: self.key.clone(),
+            columns: self.columns.clone(),
+            base: self.base,
+            fingerprint: self.fingerprint.clone(),
+            metrics: self.metrics.clone(),
+            metric_notes: self.metric_notes.clone(),
+            memo: RefCell::new(self.memo.borrow().clone()),
+            clause_cache: RefCell::new(cache::ClauseCache::default()),
+        })
+    }
+
+    /// A handle that interrupts whatever this engine's connection is running, from any thread.
+    pub fn canceller(&self) -> Canceller {
+        Canceller::new(self.conn.interrupt_handle())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn source_kind(&self) -> SourceKind {
+        self.kind
+    }
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+    pub fn base_size(&self) -> u64 {
+        self.base
+    }
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+    pub fn metrics(&self) -> &[MetricDef] {
+        &self.metrics
+    }
+    /// Why configured metrics were left out (e.g. a column the database lacks).
+    pub fn metric_notes(&self) -> &[String] {
+        &self.metric_notes
+    }
+
+    /// DuckDB's version string, for benchmarks and manifests.
+    pub fn duckdb_version(&self) -> Result<String> {
+        Ok(self.conn.query_row("SELECT version()", [], |r| r.get(0))?)
+    }
+
+    /// Checks a filter with DuckDB without scanning (binds it), reporting errors in the user's text.
+    pub fn check(&self, f: &Compiled) -> Result<()> {
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT count(*) FROM {} WHERE ", self.from_table()));
+        q.filter(f);
+        q.push(" LIMIT 0");
+        q.prepare(self, |s| s.query([]).map(|_| ()))
+    }
+
+    /// The table the filters run over, quoted.
+    pub(crate) fn from_table(&self) -> String {
+        ident(&self.table)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The portable SQL selecting the segment's keys, with everything expanded and bound.
+    pub fn select_sql(&self, f: &Compiled) -> String {
+        format!("SELECT {} FROM {} WHERE (\n{}\n)", ident(&self.key), ident(&self.table), f.sql)
+    }
+
+    /// Columns of the entity table that the filter reads.
+    pub fn columns_used(&self, f: &Compiled) -> Vec<String> {
+        self.columns.iter().filter(|c| f.words.contains(&c.name.to_ascii_lowercase())).map(|c| c.name.clone()).collect()
+    }
+
+    /// Describes what the clause cache holds (for a status line or `--verbose`).
+    pub fn cache_summary(&self) -> String {
+        self.clause_cache.borrow().summary()
+    }
+
+    pub fn clear_cache(&self) {
+        self.clause_cache.borrow_mut().clear(&self.conn);
+    }
+}
+
+/// Quotes an identifier for DuckDB.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn table_name_from(path: &Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
+    let clean: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if clean.starts_with(|c: char| c.is_ascii_digit()) || clean.is_empty() { format!("t_{clean}") } else { clean }
+}
+
+fn open_error(path: &Path, e: duckdb::Error) -> EngineError {
+    let msg = error::DuckMessage::parse(&e);
+    let text = msg.message.to_ascii_lowercase();
+    if text.contains("lock") {
+        EngineError::Locked(path.to_path_buf())
+    } else if text.contains("not a valid duckdb database")
+        || text.contains("database file")
+        || text.contains("serializ")
+        || text.contains("magic")
+        || text.contains("corrupt")
+        || text.contains("io error")
+    {
+        EngineError::NotADatabase { path: path.to_path_buf(), detail: msg.headline() }
+    } else {
+        EngineError::NotADatabase { path: path.to_path_buf(), detail: msg.headline() }
+    }
+}
+
+/// Builds one SQL statement that embeds compiled filters, remembering where each one sits so an
+/// error position from DuckDB maps back to the user's text of the right filter.
+pub(crate) struct SqlBuilder<'a> {
+    pub sql: String,
+    spans: Vec<(usize, usize, &'a Compiled)>,
+}
+
+impl<'a> SqlBuilder<'a> {
+    pub fn new(engine: &Engine) -> SqlBuilder<'a> {
+        let _ = engine;
+        SqlBuilder { sql: String::new(), spans: Vec::new() }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.sql.push_str(s);
+        self
+    }
+
+    /// Appends `(\n<filter>\n)`; the newlines keep a trailing `--` comment from eating the `)`.
+    pub fn filter(&mut self, f: &'a Compiled) -> &mut Self {
+        self.sql.push_str("(\n");
+        let start = self.sql.len();
+        self.sql.push_str(&f.sql);
+        self.spans.push((start, self.sql.len(), f));
+        self.sql.push_str("\n)");
+        self
+    }
+
+    /// Like `filter`, but clauses whose member set the engine has cached are replaced by a lookup.
+    pub fn filter_cached(&mut self, engine: &Engine, f: &'a Compiled) -> Result<&mut Self> {
+        match engine.clause_cache.borrow_mut().rewrite(&engine.conn, &engine.table, f)? {
+            Some(rewritten) => {
+                self.sql.push_str("(\n");
+                self.sql.push_str(&rewritten);
+                self.sql.push_str("\n)");
+                Ok(self)
+            }
+            None => Ok(self.filter(f)),
+        }
+    }
+
+    /// Prepares and runs the statement through `run`, mapping DuckDB errors.
+    pub fn prepare<T>(&self, engine: &Engine, run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>) -> Result<T> {
+        let result = engine.conn.prepare(&self.sql).and_then(|mut s| run(&mut s));
+        result.map_err(|e| self.map_error(e))
+    }
+
+    pub fn map_error(&self, e: duckdb::Error) -> EngineError {
+        let m = error::DuckMessage::parse(&e);
+        if m.is_interrupt() {
+            return EngineError::Cancelled;
+        }
+        if let Some(p) = m.position {
+            // DuckDB reports character positions; the SQL is ASCII up to the filter text.
+            let byte = char_to_byte(&self.sql, p);
+            if let Some((s, _, f)) = self.spans.iter().find(|(s, e, _)| byte >= *s && byte <= *e) {
+                return EngineError::Filter(FilterError { message: m.headline(), pos: Some(f.source_pos(byte - s)) });
+            }
+        }
+        plain_error(e)
+    }
+}
+
+/// Maps a DuckDB error that has no filter text to locate in.
+pub(crate) fn plain_error(e: duckdb::Error) -> EngineError {
+    let m = error::DuckMessage::parse(&e);
+    if m.is_interrupt() {
+        EngineError::Cancelled
+    } else if m.is_user_sql_error() {
+        EngineError::Filter(FilterError::new(m.headline()))
+    } else {
+        EngineError::Db(e)
+    }
+}
+
+fn char_to_byte(s: &str, chars: usize) -> usize {
+    s.char_indices().nth(chars).map_or(s.len(), |(b, _)| b)
+}

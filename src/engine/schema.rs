@@ -1,0 +1,235 @@
+//! What is in the database: tables, columns, types, null shares, distinct estimates, top values;
+//! and which table holds one row per customer.
+
+use duckdb::Connection;
+use serde::Serialize;
+
+use super::{Column, Engine, EngineError, Result, SqlBuilder, ident};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnStats {
+    pub name: String,
+    pub ty: String,
+    pub null_share: f64,
+    pub distinct: u64,
+    /// Most common values with counts, for columns with few distinct values.
+    pub top: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub rows: u64,
+    pub is_entity: bool,
+    /// Columns with type; stats (null share, distinct, top) only for the entity table.
+    pub columns: Vec<ColumnStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Schema {
+    pub tables: Vec<TableInfo>,
+}
+
+impl Schema {
+    pub fn entity(&self) -> Option<&TableInfo> {
+        self.tables.iter().find(|t| t.is_entity)
+    }
+}
+
+/// Columns with at most this many distinct values get their top values listed.
+const TOP_DISTINCT: u64 = 60;
+const TOP_N: usize = 8;
+
+fn tables(conn: &Connection) -> duckdb::Result<Vec<String>> {
+    let mut s = conn.prepare(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND NOT temporary
+         UNION SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal AND NOT temporary
+         ORDER BY 1",
+    )?;
+    s.query_map([], |r| r.get(0))?.collect()
+}
+
+pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<Column>> {
+    let mut s = conn.prepare(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+    )?;
+    let cols = s.query_map([table], |r| Ok(Column { name: r.get(0)?, ty: r.get(1)? }))?.collect::<duckdb::Result<Vec<_>>>()?;
+    Ok(cols)
+}
+
+/// Picks the entity table and key: the given ones, else `customers`/`customer_id`, else the only
+/// table with a unique `*_id` column.
+pub(crate) fn detect_entity(conn: &Connection, table: Option<&str>, key: Option<&str>) -> Result<(String, String)> {
+    let all = tables(conn)?;
+    if all.is_empty() {
+        return Err(EngineError::NoEntityTable("the database has no tables".into()));
+    }
+    let table = match table {
+        Some(t) => all.iter().find(|x| x.eq_ignore_ascii_case(t)).cloned().ok_or_else(|| {
+            EngineError::NoEntityTable(format!("no table {t:?}; tables: {}", all.join(", ")))
+        })?,
+        None => match all.iter().find(|t| t.eq_ignore_ascii_case("customers")) {
+            Some(t) => t.clone(),
+            None => {
+                let mut candidates = Vec::new();
+                for t in &all {
+                    for c in columns(conn, t)? {
+                        if c.name.to_ascii_lowercase().ends_with("_id") && is_unique(conn, t, &c.name)? {
+                            candidates.push((t.clone(), c.name));
+                            break;
+                        }
+                    }
+                }
+                match candidates.len() {
+                    1 => return Ok(candidates.remove(0)),
+                    0 => {
+                        return Err(EngineError::NoEntityTable(format!(
+                            "no customer table found (no table named customers, none with a unique *_id column); name it with --table and --key (tables: {})",
+                            all.join(", ")
+                        )));
+                    }
+                    _ => {
+                        return Err(EngineError::NoEntityTable(format!(
+                            "several tables could hold one row per customer ({}); pick one with --table",
+                            candidates.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
+                        )));
+                    }
+                }
+            }
+        },
+    };
+    let cols = columns(conn, &table)?;
+    let key = match key {
+        Some(k) => cols.iter().find(|c| c.name.eq_ignore_ascii_case(k)).map(|c| c.name.clone()).unwrap_or_else(|| k.to_string()),
+        None => {
+            let singular = table.to_ascii_lowercase().trim_end_matches('s').to_string() + "_id";
+            cols.iter()
+                .find(|c| c.name.eq_ignore_ascii_case(&singular))
+                .or_else(|| cols.iter().find(|c| c.name.eq_ignore_ascii_case("customer_id")))
+                .or_else(|| cols.iter().find(|c| c.name.eq_ignore_ascii_case("id")))
+                .or_else(|| cols.iter().find(|c| c.name.to_ascii_lowercase().ends_with("_id")))
+                .map(|c| c.name.clone())
+                .ok_or_else(|| EngineError::KeyNotFound {
+                    table: table.clone(),
+                    key: singular,
+                    columns: cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                })?
+        }
+    };
+    Ok((table, key))
+}
+
+fn is_unique(conn: &Connection, table: &str, key: &str) -> Result<bool> {
+    Ok(duplicates(conn, table, key)? == 0)
+}
+
+fn duplicates(conn: &Connection, table: &str, key: &str) -> Result<u64> {
+    let sql = format!("SELECT count(*) - count(DISTINCT {k}) + count(*) FILTER (WHERE {k} IS NULL) FROM {t}", k = ident(key), t = ident(table));
+    Ok(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+pub(crate) fn verify_key(conn: &Connection, table: &str, key: &str) -> Result<()> {
+    let enforced: i64 = conn.query_row(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() AND table_name = ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND len(constraint_column_names) = 1 AND constraint_column_names[1] = ?",
+        [table, key],
+        |r| r.get(0),
+    )?;
+    if enforced > 0 {
+        return Ok(());
+    }
+    match duplicates(conn, table, key)? {
+        0 => Ok(()),
+        d => Err(EngineError::KeyNotUnique { table: table.into(), key: key.into(), duplicates: d }),
+    }
+}
+
+impl Engine {
+    /// Tables and columns; the entity table with null shares, distinct estimates and top values.
+    /// Computed once per engine.
+    pub fn schema(&self) -> Result<Schema> {
+        if let Some(s) = &self.memo.borrow().schema {
+            return Ok(s.clone());
+        }
+        let conn = self.conn();
+        let map = |e| SqlBuilder::new(self).map_error(e);
+        let mut out = Vec::new();
+        for t in tables(conn).map_err(map)? {
+            let is_entity = t == self.table();
+            let rows = if is_entity {
+                self.base_size()
+            } else {
+                conn.query_row(&format!("SELECT count(*) FROM {}", ident(&t)), [], |r| r.get::<_, i64>(0)).map_err(map)? as u64
+            };
+            let mut cols: Vec<ColumnStats> = columns(conn, &t)?
+                .into_iter()
+                .map(|c| ColumnStats { name: c.name, ty: c.ty, null_share: 0.0, distinct: 0, top: Vec::new() })
+                .collect();
+            if is_entity && !cols.is_empty() {
+                self.column_stats(&t, rows, &mut cols)?;
+            }
+            out.push(TableInfo { name: t, rows, is_entity, columns: cols });
+        }
+        let schema = Schema { tables: out };
+        self.memo.borrow_mut().schema = Some(schema.clone());
+        Ok(schema)
+    }
+
+    fn column_stats(&self, table: &str, rows: u64, cols: &mut [ColumnStats]) -> Result<()> {
+        let map = |e| SqlBuilder::new(self).map_error(e);
+        // One scan for every column's null count and distinct estimate.
+        let exprs: Vec<String> = cols
+            .iter()
+            .map(|c| format!("count({0}), approx_count_distinct({0})", ident(&c.name)))
+            .collect();
+        let sql = format!("SELECT {} FROM {}", exprs.join(", "), ident(table));
+        let n = cols.len();
+        let stats: Vec<(i64, i64)> = self
+            .conn()
+            .query_row(&sql, [], |r| (0..n).map(|i| Ok((r.get(2 * i)?, r.get(2 * i + 1)?))).collect())
+            .map_err(map)?;
+        for (c, (non_null, distinct)) in cols.iter_mut().zip(stats) {
+            c.null_share = if rows == 0 { 0.0 } else { (rows as i64 - non_null) as f64 / rows as f64 };
+            c.distinct = distinct as u64;
+        }
+        // Top values for the low-cardinality columns, all in one statement.
+        let small: Vec<usize> = (0..n).filter(|&i| cols[i].distinct <= TOP_DISTINCT).collect();
+        if small.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<String> = small
+            .iter()
+            .map(|&i| {
+                format!(
+                    "(SELECT {i} AS col, CAST({c} AS VARCHAR) AS v, count(*) AS n FROM {t} WHERE {c} IS NOT NULL GROUP BY 2 ORDER BY n DESC, v LIMIT {TOP_N})",
+                    c = ident(&cols[i].name),
+                    t = ident(table)
+                )
+            })
+            .collect();
+        let sql = format!("SELECT col, v, n FROM ({}) ORDER BY col, n DESC, v", parts.join(" UNION ALL "));
+        let rows: Vec<(i64, String, i64)> = self
+            .conn()
+            .prepare(&sql)
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .map_err(map)?;
+        for (i, v, n) in rows {
+            cols[i as usize].top.push((v, n as u64));
+        }
+        Ok(())
+    }
+
+    /// Columns worth a breakdown: few distinct values, not the key. Uses the schema stats.
+    pub fn dimensions(&self) -> Result<Vec<String>> {
+        let schema = self.schema()?;
+        Ok(schema
+            .entity()
+            .map(|t| {
+                t.columns
+                    .iter()
+                    .filter(|c| c.name != self.key() && c.distinct >= 2 && c.distinct <= TOP_DISTINCT && !c.ty.contains("DOUBLE") && !c.ty.contains("FLOAT"))
+                    .map(|c| c.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}

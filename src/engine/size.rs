@@ -1,0 +1,33 @@
+use serde::Serialize;
+
+use super::{Compiled, Engine, Result, SqlBuilder};
+
+/// A segment's size against the entity table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Size {
+    pub size: u64,
+    pub base: u64,
+    pub share: f64,
+}
+
+impl Size {
+    pub fn new(size: u64, base: u64) -> Size {
+        Size { size, base, share: if base == 0 { 0.0 } else { size as f64 / base as f64 } }
+    }
+}
+
+impl Engine {
+    /// The exact number of entity rows matching `f` (the base count is known from opening).
+    pub fn size(&self, f: &Compiled) -> Result<Size> {
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT count(*) FROM {} WHERE ", self.from_table()));
+        q.filter_cached(self, f)?;
+        let n: i64 = q.prepare(self, |s| s.query_row([], |r| r.get(0)))?;
+        Ok(Size::new(n as u64, self.base_size()))
+    }
+
+    /// The SQL `size` runs for `f` without the clause cache: what the benchmarks hand to DuckDB.
+    pub fn size_sql(&self, f: &Compiled) -> String {
+        format!("SELECT count(*) FROM {} WHERE (\n{}\n)", self.from_table(), f.sql)
+    }
+}

@@ -1,0 +1,362 @@
+//! Exports segments to CSV (RFC 4180, UTF-8) with an audit manifest beside each file. Files are
+//! written to a temporary name, their row count checked against the segment's size, and only
+//! then renamed into place: a failed or interrupted export leaves nothing under the final name.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Compiled, Engine, EngineError, FeatureSet, ParamValue, filter};
+use crate::library::template::{Kind, Status, Template, TemplateRef};
+use crate::library::{Library, LibraryError, measure};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0} exists; pass --force to replace it")]
+    Exists(PathBuf),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("segment {segment}: wrote {written} rows but the segment has {expected}; nothing was written")]
+    CountMismatch { segment: String, written: u64, expected: u64 },
+    #[error("export cancelled; nothing was written")]
+    Cancelled,
+    #[error("nothing to export: name at least one segment")]
+    Empty,
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Library(#[from] LibraryError),
+    #[error("{0}")]
+    NotApproved(String),
+}
+
+/// Picks what `names` export: the latest approved version of each (or the latest at all with
+/// `allow_draft`; `NAME@V` picks that version), in priority order, and every approved suppression
+/// not among them unless `suppress` is false. `raw` binds `--param` values to the segments that use them.
+pub fn resolve(
+    library: &Library,
+    features: &FeatureSet,
+    names: &[String],
+    allow_draft: bool,
+    suppress: bool,
+    raw: &[(String, String)],
+) -> Result<(Vec<ExportSegment>, Vec<ExportSegment>), ExportError> {
+    let mut chosen: Vec<Template> = Vec::new();
+    for name in names {
+        let r = TemplateRef::parse(name).ok_or_else(|| LibraryError::BadRef(name.clone()))?;
+        let t = match r.version {
+            Some(v) => library.load(&r.name, Some(v))?,
+            None if allow_draft => library.load(&r.name, None)?,
+            None => library.latest_approved(&r.name)?.ok_or_else(|| {
+                library.load(&r.name, None).err().map_or_else(
+                    || ExportError::NotApproved(format!("{} has no approved version: approve it first (or allow drafts)", r.name)),
+                    ExportError::Library,
+                )
+            })?,
+        };
+        if t.status != Status::Approved && !allow_draft {
+            return Err(ExportError::NotApproved(format!("{} is {}, not approved: approve it first (or allow drafts)", t.reference(), t.status.name())));
+        }
+        chosen.push(t);
+    }
+    // Priority order: a lower number first; ties keep the order given.
+    chosen.sort_by_key(|t| t.priority);
+    let compile = |t: &Template, raw: &[(String, String)]| -> Result<ExportSegment, ExportError> {
+        let used = filter::placeholders(&t.filter);
+        let mine: Vec<(String, String)> = raw.iter().filter(|(k, _)| used.contains(k)).cloned().collect();
+        let values = filter::bind_params(&t.filter, &t.params, &mine).map_err(EngineError::from)?;
+        let compiled = measure::compile(t, &values, features)?;
+        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params: values })
+    };
+    let segments = chosen.iter().map(|t| compile(t, raw)).collect::<Result<Vec<_>, _>>()?;
+    let mut suppressions = Vec::new();
+    if suppress {
+        for name in library.names()? {
+            if chosen.iter().any(|t| t.name == name) {
+                continue;
+            }
+            if let Some(t) = library.latest_approved(&name)?
+                && t.kind == Kind::Suppression
+            {
+                suppressions.push(compile(&t, &[])?);
+            }
+        }
+    }
+    Ok((segments, suppressions))
+}
+
+/// A segment (or suppression) version to export, compiled with the parameter values used.
+#[derive(Debug, Clone)]
+pub struct ExportSegment {
+    pub name: String,
+    pub version: u32,
+    pub filter: Compiled,
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    /// In priority order (first = highest priority).
+    pub segments: Vec<ExportSegment>,
+    /// Subtracted from every segment.
+    pub suppressions: Vec<ExportSegment>,
+    /// Each customer goes to their highest-priority segment only.
+    pub exclusive: bool,
+    /// Columns to write (all when empty); one CSV with a `segment` column first, or one file per
+    /// segment when `out` is a directory.
+    pub columns: Vec<String>,
+    pub out: PathBuf,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Starting a segment that will write `expected` rows.
+    Segment { name: String, expected: u64 },
+    /// Rows written so far in the current file, of the expected total.
+    Rows { written: u64, expected: u64 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportedFile {
+    pub csv: PathBuf,
+    pub manifest: PathBuf,
+    pub rows: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ManifestSegment {
+    name: String,
+    version: u32,
+    filter: String,
+    sql: String,
+    params: BTreeMap<String, serde_json::Value>,
+    rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Manifest<'a> {
+    file: String,
+    rows: u64,
+    sha256: String,
+    columns: Vec<String>,
+    segments: Vec<ManifestSegment>,
+    suppressions: Vec<ManifestSegment>,
+    exclusive: bool,
+    database: &'a crate::engine::Fingerprint,
+    duckdb_version: String,
+    seglens_version: &'static str,
+    created_at: String,
+}
+
+/// Streams into a file while hashing what passes, so the manifest's SHA-256 needs no second read.
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// One output file: its final path, the segments it holds and their effective filters.
+struct Plan {
+    csv: PathBuf,
+    parts: Vec<(usize, Compiled)>,
+    with_segment_column: bool,
+}
+
+fn manifest_path(csv: &Path) -> PathBuf {
+    csv.with_extension("manifest.json")
+}
+
+/// Runs the export; `progress` may return false to cancel.
+pub fn export(engine: &Engine, req: &ExportRequest, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Vec<ExportedFile>, ExportError> {
+    if req.segments.is_empty() {
+        return Err(ExportError::Empty);
+    }
+    let supp: Vec<&Compiled> = req.suppressions.iter().map(|s| &s.filter).collect();
+    // Effective filter per segment: minus suppressions, and minus higher-priority segments when exclusive.
+    let effective: Vec<Compiled> = req
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut minus = supp.clone();
+            if req.exclusive {
+                minus.extend(req.segments[..i].iter().map(|h| &h.filter));
+            }
+            s.filter.and_not(&minus)
+        })
+        .collect();
+    let per_file = req.out.is_dir();
+    let plans: Vec<Plan> = if per_file {
+        effective
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| Plan { csv: req.out.join(format!("{}.csv", req.segments[i].name)), parts: vec![(i, f)], with_segment_column: false })
+            .collect()
+    } else {
+        vec![Plan { csv: req.out.clone(), parts: effective.into_iter().enumerate().collect(), with_segment_column: true }]
+    };
+    if !req.force {
+        for p in &plans {
+            for path in [p.csv.clone(), manifest_path(&p.csv)] {
+                if path.exists() {
+                    return Err(ExportError::Exists(path));
+                }
+            }
+        }
+    }
+    let mut staged = Vec::new();
+    for plan in &plans {
+        staged.push(write_plan(engine, req, plan, progress)?);
+    }
+    // Everything is complete and checked: now move the files into place.
+    let mut out = Vec::new();
+    for (tmp_csv, tmp_manifest, file) in staged {
+        persist(tmp_csv, &file.csv, req.force)?;
+        persist(tmp_manifest, &file.manifest, req.force)?;
+        out.push(file);
+    }
+    Ok(out)
+}
+
+fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<(), ExportError> {
+    let r = if force { tmp.persist(path).map(|_| ()) } else { tmp.persist_noclobber(path).map(|_| ()) };
+    r.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            ExportError::Exists(path.to_path_buf())
+        } else {
+            ExportError::Io { path: path.to_path_buf(), source: e.error }
+        }
+    })
+}
+
+fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, ExportError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
+}
+
+fn write_plan(
+    engine: &Engine,
+    req: &ExportRequest,
+    plan: &Plan,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<(tempfile::NamedTempFile, tempfile::NamedTempFile, ExportedFile), ExportError> {
+    let io = |source| ExportError::Io { path: plan.csv.clone(), source };
+    let tmp = temp_beside(&plan.csv)?;
+    let file = tmp.reopen().map_err(io)?;
+    let hashing = HashingWriter { inner: file, hash: Sha256::new() };
+    let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(hashing);
+    let mut total = 0u64;
+    let mut header_done = false;
+    let mut seg_meta = Vec::new();
+    let mut columns = Vec::new();
+    for (i, filter) in &plan.parts {
+        let seg = &req.segments[*i];
+        let expected = engine.size(filter)?.size;
+        if !progress(&Progress::Segment { name: seg.name.clone(), expected }) {
+            return Err(ExportError::Cancelled);
+        }
+        if !header_done {
+            columns = engine.rows(filter, &req.columns, 0)?.columns;
+            let mut header: Vec<&str> = Vec::new();
+            if plan.with_segment_column {
+                header.push("segment");
+            }
+            header.extend(columns.iter().map(String::as_str));
+            w.write_record(&header).map_err(|e| io(e.into()))?;
+            header_done = true;
+        }
+        let mut written = 0u64;
+        let mut cancelled = false;
+        let segment_field = plan.with_segment_column.then_some(seg.name.as_str());
+        let result = engine.for_each_member(filter, &req.columns, |fields| {
+            // NULL is written as an empty field, as DuckDB's COPY does.
+            let record = segment_field.into_iter().chain(fields.iter().map(|f| f.unwrap_or("")));
+            w.write_record(record).map_err(std::io::Error::from)?;
+            written += 1;
+            if written % 65_536 == 0 && !progress(&Progress::Rows { written, expected }) {
+                cancelled = true;
+                return Err(std::io::Error::other("cancelled"));
+            }
+            Ok(())
+        });
+        if cancelled {
+            return Err(ExportError::Cancelled);
+        }
+        match result {
+            Ok(_) => {}
+            Err(EngineError::Output(e)) => return Err(io(e)),
+            Err(e) => return Err(e.into()),
+        }
+        progress(&Progress::Rows { written, expected });
+        if written != expected {
+            return Err(ExportError::CountMismatch { segment: seg.name.clone(), written, expected });
+        }
+        total += written;
+        seg_meta.push(ManifestSegment {
+            name: seg.name.clone(),
+            version: seg.version,
+            filter: seg.filter.source.clone(),
+            sql: engine.select_sql(filter),
+            params: seg.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+            rows: written,
+        });
+    }
+    let mut hashing = w.into_inner().map_err(|e| io(e.into_error()))?;
+    hashing.flush().map_err(io)?;
+    hashing.inner.sync_all().map_err(io)?;
+    let sha256: String = hashing.hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let manifest = Manifest {
+        file: plan.csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        rows: total,
+        sha256: sha256.clone(),
+        columns,
+        segments: seg_meta,
+        suppressions: req
+            .suppressions
+            .iter()
+            .map(|s| ManifestSegment {
+                name: s.name.clone(),
+                version: s.version,
+                filter: s.filter.source.clone(),
+                sql: engine.select_sql(&s.filter),
+                params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+                rows: 0,
+            })
+            .collect(),
+        exclusive: req.exclusive,
+        database: engine.fingerprint(),
+        duckdb_version: engine.duckdb_version().unwrap_or_default(),
+        seglens_version: env!("CARGO_PKG_VERSION"),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let mpath = manifest_path(&plan.csv);
+    let mut mtmp = temp_beside(&mpath)?;
+    let mio = |source| ExportError::Io { path: mpath.clone(), source };
+    serde_json::to_writer_pretty(&mut mtmp, &manifest).map_err(|e| mio(e.into()))?;
+    mtmp.write_all(b"\n").map_err(mio)?;
+    mtmp.as_file().sync_all().map_err(mio)?;
+    Ok((tmp, mtmp, ExportedFile { csv: plan.csv.clone(), manifest: mpath.clone(), rows: total, sha256 }))
+}

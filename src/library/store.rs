@@ -1,0 +1,279 @@
+//! The library directory: list, load and save-next-version. A saved version is never rewritten:
+//! each save writes a temporary file and links it to the next free `vNNNN.toml` with create-new
+//! semantics, so two processes saving at once both succeed as consecutive versions.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::error::LibraryError;
+use super::template::{Status, Template, is_slug};
+use crate::engine::FeatureSet;
+
+pub const FEATURES_FILE: &str = "features.toml";
+
+pub struct Library {
+    dir: PathBuf,
+}
+
+/// The latest version of every segment that loads, and every file that does not.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub templates: Vec<Template>,
+    pub errors: Vec<LibraryError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Saved { version: u32, path: PathBuf },
+    /// The definition equals the latest version; nothing was written.
+    Unchanged { version: u32 },
+}
+
+impl SaveOutcome {
+    pub fn version(&self) -> u32 {
+        match self {
+            SaveOutcome::Saved { version, .. } | SaveOutcome::Unchanged { version } => *version,
+        }
+    }
+}
+
+fn version_file(v: u32) -> String {
+    format!("v{v:04}.toml")
+}
+
+fn parse_version_file(name: &str) -> Option<u32> {
+    name.strip_prefix('v')?.strip_suffix(".toml")?.parse().ok()
+}
+
+impl Library {
+    pub fn open(dir: impl Into<PathBuf>) -> Library {
+        Library { dir: dir.into() }
+    }
+
+    /// `--library DIR`, else `$SEGLENS_LIBRARY`, else `./segments` when it exists, else the user
+    /// data directory.
+    pub fn resolve_dir(explicit: Option<&Path>) -> PathBuf {
+        if let Some(d) = explicit {
+            return d.to_path_buf();
+        }
+        if let Some(d) = std::env::var_os("SEGLENS_LIBRARY").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
+        let local = PathBuf::from("segments");
+        if local.is_dir() {
+            return local;
+        }
+        crate::config::data_dir().join("segments")
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Segment names (folders holding at least one version file), sorted.
+    pub fn names(&self) -> Result<Vec<String>, LibraryError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LibraryError::io(&self.dir)(e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| is_slug(n))
+            .collect();
+        names.retain(|n| self.versions(n).is_ok_and(|v| !v.is_empty()));
+        names.sort();
+        Ok(names)
+    }
+
+    /// The version numbers saved for `name`, ascending.
+    pub fn versions(&self, name: &str) -> Result<Vec<u32>, LibraryError> {
+        let dir = self.dir.join(name);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LibraryError::io(&dir)(e)),
+        };
+        let mut v: Vec<u32> =
+            entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(parse_version_file)).collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    pub fn path_of(&self, name: &str, version: u32) -> PathBuf {
+        self.dir.join(name).join(version_file(version))
+    }
+
+    /// Reads and validates one version file.
+    pub fn read(&self, name: &str, version: u32) -> Result<Template, LibraryError> {
+        read_file(&self.path_of(name, version), Some((name, version)))
+    }
+
+    /// `name` at `version`, or its latest version.
+    pub fn load(&self, name: &str, version: Option<u32>) -> Result<Template, LibraryError> {
+        if !is_slug(name) {
+            return Err(LibraryError::BadName(name.to_string()));
+        }
+        let versions = self.versions(name)?;
+        let latest = *versions.last().ok_or_else(|| LibraryError::NotFound(name.to_string()))?;
+        match version {
+            None => self.read(name, latest),
+            Some(v) if versions.contains(&v) => self.read(name, v),
+            Some(v) => Err(LibraryError::NoVersion { name: name.to_string(), version: v, latest }),
+        }
+    }
+
+    /// The newest approved version, unless the segment has since been retired.
+    pub fn latest_approved(&self, name: &str) -> Result<Option<Template>, LibraryError> {
+        let history = self.history(name)?.0;
+        if history.last().is_some_and(|t| t.status == Status::Retired) {
+            return Ok(None);
+        }
+        Ok(history.into_iter().rev().find(|t| t.status == Status::Approved))
+    }
+
+    /// Every version of `name` that loads (oldest first), and the files that do not.
+    pub fn history(&self, name: &str) -> Result<(Vec<Template>, Vec<LibraryError>), LibraryError> {
+        let versions = self.versions(name)?;
+        if versions.is_empty() {
+            return Err(LibraryError::NotFound(name.to_string()));
+        }
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        for v in versions {
+            match self.read(name, v) {
+                Ok(t) => ok.push(t),
+                Err(e) => errors.push(e),
+            }
+        }
+        Ok((ok, errors))
+    }
+
+    /// The latest version of every segment; a broken file is reported and, where an older version
+    /// loads, that one stands in so the segment is not lost from view.
+    pub fn load_all(&self) -> LoadReport {
+        let mut report = LoadReport::default();
+        let names = match self.names() {
+            Ok(n) => n,
+            Err(e) => {
+                report.errors.push(e);
+                return report;
+            }
+        };
+        for name in names {
+            match self.history(&name) {
+                Ok((mut ok, errors)) => {
+                    report.errors.extend(errors);
+                    if let Some(t) = ok.pop() {
+                        report.templates.push(t);
+                    }
+                }
+                Err(e) => report.errors.push(e),
+            }
+        }
+        report
+    }
+
+    /// The team's features (`features.toml` in the library); a missing file is an empty set.
+    /// Broken features are listed in the set's `broken`; a file that does not parse is an error
+    /// (with its line) and an empty set.
+    pub fn features(&self) -> (FeatureSet, Option<LibraryError>) {
+        let path = self.dir.join(FEATURES_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match FeatureSet::from_toml(&text) {
+                Ok(set) => (set, None),
+                Err(e) => (FeatureSet::default(), Some(LibraryError::from_toml(path, &text, &e))),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FeatureSet::default(), None),
+            Err(e) => (FeatureSet::default(), Some(LibraryError::io(path)(e))),
+        }
+    }
+
+    /// Saves `t` as the next version of `t.name` (version, parent and created_at are set here).
+    /// A definition identical to the latest version writes nothing.
+    pub fn save(&self, mut t: Template) -> Result<SaveOutcome, LibraryError> {
+        if !is_slug(&t.name) {
+            return Err(LibraryError::BadName(t.name));
+        }
+        let dir = self.dir.join(&t.name);
+        std::fs::create_dir_all(&dir).map_err(LibraryError::io(&dir))?;
+        if t.created_at.is_empty() {
+            t.created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        }
+        // Another process may take a number between our look and our link: then take the next.
+        for _ in 0..1000 {
+            let versions = self.versions(&t.name)?;
+            let latest = versions.last().copied();
+            if let Some(v) = latest
+                && let Ok(prev) = self.read(&t.name, v)
+                && prev.same_definition(&t)
+            {
+                return Ok(SaveOutcome::Unchanged { version: v });
+            }
+            let next = latest.unwrap_or(0) + 1;
+            t.version = next;
+            if t.parent_version.is_none_or(|p| p >= next) {
+                t.parent_version = latest;
+            }
+            let path = dir.join(version_file(next));
+            match write_new(&dir, &path, t.to_toml().as_bytes()) {
+                Ok(()) => return Ok(SaveOutcome::Saved { version: next, path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(LibraryError::io(path)(e)),
+            }
+        }
+        Err(LibraryError::Io { path: dir, source: std::io::Error::other("could not find a free version number") })
+    }
+
+    /// Writes a new version of `name` (from `version`, or the latest) with the status changed.
+    pub fn set_status(&self, name: &str, version: Option<u32>, status: Status, note: Option<String>, author: &str) -> Result<SaveOutcome, LibraryError> {
+        let mut t = self.load(name, version)?;
+        if t.status == status && version.is_none() {
+            return Ok(SaveOutcome::Unchanged { version: t.version });
+        }
+        t.parent_version = Some(t.version);
+        t.status = status;
+        t.note = Some(note.unwrap_or_else(|| format!("{} v{}", status.name(), t.version)));
+        t.author = author.to_string();
+        t.created_at.clear();
+        self.save(t)
+    }
+}
+
+/// Writes `bytes` to a temporary file in `dir`, syncs it, then links it to `path` only if `path`
+/// does not exist yet (AlreadyExists otherwise). Readers never see a partial version file.
+fn write_new(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".toml").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn read_file(path: &Path, expect: Option<(&str, u32)>) -> Result<Template, LibraryError> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => LibraryError::Invalid { path: path.to_path_buf(), line: None, message: "not UTF-8 text".into() },
+        _ => LibraryError::io(path)(e),
+    })?;
+    let t: Template = toml::from_str(&text).map_err(|e| LibraryError::from_toml(path.to_path_buf(), &text, &e))?;
+    let invalid = |message: String, key: &str| {
+        let line = text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1);
+        LibraryError::Invalid { path: path.to_path_buf(), line, message }
+    };
+    if let Some((name, version)) = expect {
+        if t.name != name {
+            return Err(invalid(format!("name {:?} does not match its folder {name:?}", t.name), "name"));
+        }
+        if t.version != version {
+            return Err(invalid(format!("version {} does not match its file name (v{version:04})", t.version), "version"));
+        }
+    }
+    for p in crate::engine::filter::placeholders(&t.filter) {
+        if !t.params.contains_key(&p) {
+            return Err(invalid(format!("the filter uses {{{{{p}}}}} but [params.{p}] is not declared"), "filter"));
+        }
+    }
+    Ok(t)
+}

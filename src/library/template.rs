@@ -1,0 +1,167 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Feature, Fingerprint, ParamDecl};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Draft,
+    Approved,
+    Retired,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Approved => "approved",
+            Status::Retired => "retired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Segment,
+    /// Removes its members from every exported segment.
+    Suppression,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Segment => "segment",
+            Kind::Suppression => "suppression",
+        }
+    }
+}
+
+/// What was measured when a version was saved, and on which data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    pub size: u64,
+    pub base: u64,
+    pub share: f64,
+    pub measured_at: String,
+    pub fingerprint: Fingerprint,
+    /// Profile metrics by name (missing when the value was NULL).
+    #[serde(default)]
+    pub profile: BTreeMap<String, f64>,
+}
+
+/// One version of a segment definition: the content of `<name>/vNNNN.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub name: String,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_version: Option<u32>,
+    pub created_at: String,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub intent: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub status: Status,
+    #[serde(default)]
+    pub kind: Kind,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub table: String,
+    #[serde(default)]
+    pub key: String,
+    pub filter: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamDecl>,
+    /// The features the filter used, as they were at save time (a later edit shows up as drift).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, Feature>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+}
+
+impl Template {
+    pub fn new(name: &str, filter: &str) -> Template {
+        Template {
+            name: name.to_string(),
+            version: 0,
+            parent_version: None,
+            created_at: String::new(),
+            author: String::new(),
+            intent: String::new(),
+            owner: String::new(),
+            tags: Vec::new(),
+            status: Status::Draft,
+            kind: Kind::Segment,
+            priority: 100,
+            table: String::new(),
+            key: String::new(),
+            filter: filter.to_string(),
+            note: None,
+            params: BTreeMap::new(),
+            features: BTreeMap::new(),
+            snapshot: None,
+        }
+    }
+
+    /// Same definition: everything but version bookkeeping, note and the measured snapshot.
+    pub fn same_definition(&self, other: &Template) -> bool {
+        self.filter.trim_end() == other.filter.trim_end()
+            && self.params == other.params
+            && self.intent == other.intent
+            && self.owner == other.owner
+            && self.tags == other.tags
+            && self.status == other.status
+            && self.kind == other.kind
+            && self.priority == other.priority
+            && self.table == other.table
+            && self.key == other.key
+            && self.features == other.features
+    }
+
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// `NAME` or `NAME@VERSION` (`NAME@v3` also accepted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRef {
+    pub name: String,
+    pub version: Option<u32>,
+}
+
+impl TemplateRef {
+    pub fn parse(s: &str) -> Option<TemplateRef> {
+        let (name, version) = match s.split_once('@') {
+            Some((n, v)) => (n, Some(v.trim_start_matches(['v', 'V']).parse().ok()?)),
+            None => (s, None),
+        };
+        is_slug(name).then(|| TemplateRef { name: name.to_string(), version })
+    }
+}
+
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 80
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+}

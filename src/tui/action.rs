@@ -1,0 +1,53 @@
+//! What the user or the worker means (`Action`), and what `update` asks the loop to do (`Effect`).
+
+use std::time::Instant;
+
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+
+use super::worker::{Request, Response};
+use crate::export::{ExportedFile, Progress};
+
+#[derive(Debug)]
+pub enum Action {
+    /// A key for the editor (it has focus); the textarea handles it.
+    EditorKey(KeyEvent),
+    /// Any other key; `update` maps it through the keymap.
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// Time passes: due previews are sent.
+    Tick(Instant),
+    Worker(Response),
+    ExportProgress(Progress),
+    ExportDone(Result<Vec<ExportedFile>, String>),
+    /// A message for the status line (from work the loop did).
+    Notice(super::state::Level, String),
+    /// The library was (re)loaded from disk.
+    LibraryLoaded(LibrarySnapshot),
+}
+
+/// What the loop read from the library directory.
+#[derive(Debug, Clone, Default)]
+pub struct LibrarySnapshot {
+    pub dir: String,
+    pub templates: Vec<crate::library::Template>,
+    pub errors: Vec<String>,
+    pub features: crate::engine::FeatureSet,
+    pub feature_error: Option<String>,
+    /// History of one segment, when asked for.
+    pub history: Option<(String, Vec<crate::library::Template>)>,
+}
+
+#[derive(Debug)]
+pub enum Effect {
+    Send(Request),
+    /// Bump to this generation and interrupt what runs.
+    Cancel(u64),
+    /// Re-read the library (and the history of a segment when named).
+    ReloadLibrary { history: Option<String> },
+    /// Write a status change as a new version.
+    SetStatus { name: String, version: u32, status: crate::library::Status },
+    Export(Box<super::flows::ExportPlan>),
+    CycleTheme,
+    Quit,
+}

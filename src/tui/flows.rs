@@ -1,0 +1,426 @@
+//! The save → approve → export flows, the library's working set, and the dialogs. Like `update`,
+//! these only change state and return effects.
+
+use std::time::Instant;
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::Effect;
+use super::keymap::Mode;
+use super::state::*;
+use super::update::{on_edit, recompile};
+use super::worker::{Part, Request, Response, Task};
+use crate::export::Progress;
+use crate::library::template::{Status, Template, is_slug};
+use crate::library::{SaveOutcome, measure};
+
+pub fn quit(state: &mut AppState) -> Vec<Effect> {
+    if state.unsaved() {
+        state.dialog = Some(Dialog::ConfirmQuit);
+        Vec::new()
+    } else {
+        state.quit = true;
+        vec![Effect::Quit]
+    }
+}
+
+fn field(label: &'static str, value: impl Into<String>) -> Field {
+    Field { label, value: value.into() }
+}
+
+pub fn open_save(state: &mut AppState) {
+    if state.editor.text().trim().is_empty() {
+        state.status = Some((Level::Warn, "nothing to save: write a filter first".into()));
+        return;
+    }
+    let origin = state.document.origin.as_ref();
+    let first_time = origin.is_none();
+    let mut fields = vec![field("Name", state.document.name.clone().unwrap_or_default())];
+    if first_time || origin.is_some_and(|t| t.intent.is_empty()) {
+        fields.push(field("Intent", origin.map(|t| t.intent.clone()).unwrap_or_default()));
+    }
+    if first_time || origin.is_some_and(|t| t.owner.is_empty()) {
+        fields.push(field("Owner", origin.map(|t| t.owner.clone()).unwrap_or_else(|| std::env::var("USER").unwrap_or_default())));
+    }
+    fields.push(field("Change note", ""));
+    let focused = if state.document.name.is_some() { fields.len() - 1 } else { 0 };
+    state.dialog = Some(Dialog::Save { fields, focused, error: None });
+}
+
+pub fn open_export(state: &mut AppState) {
+    let names = export_names(state);
+    if names.is_empty() {
+        state.status = Some((Level::Warn, "nothing to export: open a saved, approved segment or add segments to the working set".into()));
+        return;
+    }
+    let date = chrono::Local::now().format("%Y%m%d");
+    let default = if names.len() == 1 { format!("{}-{date}.csv", names[0]) } else { format!("segments-{date}.csv") };
+    state.dialog = Some(Dialog::Export {
+        fields: vec![field("Segments", names.join(", ")), field("Path", default), field("Columns (blank: all)", "")],
+        focused: 1,
+        exclusive: false,
+        suppress: true,
+        progress: None,
+        result: None,
+    });
+}
+
+/// The working set's segments (suppressions excluded: they are applied), else the edited one.
+fn export_names(state: &AppState) -> Vec<String> {
+    let suppression = |n: &String| state.library.templates.iter().any(|t| &t.name == n && t.kind == crate::library::Kind::Suppression);
+    let set: Vec<String> = state.library.working.iter().filter(|n| !suppression(n)).cloned().collect();
+    if !set.is_empty() {
+        return set;
+    }
+    state.document.name.iter().filter(|n| state.library.templates.iter().any(|t| &t.name == *n)).cloned().collect()
+}
+
+pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
+    let Some(dialog) = state.dialog.take() else { return Vec::new() };
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match dialog {
+        Dialog::ConfirmQuit => match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                state.quit = true;
+                return vec![Effect::Quit];
+            }
+            KeyCode::Char('s') | KeyCode::Char('S') => open_save(state),
+            _ => {}
+        },
+        Dialog::Message { .. } | Dialog::Diff { .. } => {
+            if !matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                state.dialog = Some(dialog);
+            }
+        }
+        Dialog::History => match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => {}
+            KeyCode::Up | KeyCode::Down => {
+                if let Some((_, versions)) = &state.library.history {
+                    let n = versions.len();
+                    let sel = &mut state.overlap.selected;
+                    *sel = if key.code == KeyCode::Up { sel.saturating_sub(1) } else { (*sel + 1).min(n.saturating_sub(1)) };
+                }
+                state.dialog = Some(Dialog::History);
+            }
+            KeyCode::Char('d') => {
+                state.dialog = Some(history_diff(state).unwrap_or(Dialog::History));
+            }
+            _ => state.dialog = Some(Dialog::History),
+        },
+        Dialog::Name { purpose, mut input, .. } => match key.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => {
+                if !is_slug(&input) {
+                    state.dialog = Some(Dialog::Name { purpose, input, error: Some("use lowercase letters, digits and '-'".into()) });
+                } else if state.library.templates.iter().any(|t| t.name == input) {
+                    state.dialog = Some(Dialog::Name { purpose, input, error: Some("a segment with that name exists".into()) });
+                } else {
+                    if purpose == NamePurpose::New {
+                        state.editor.textarea = ratatui_textarea::TextArea::default();
+                        state.params.items.clear();
+                        state.preview = PreviewState { dimensions: state.preview.dimensions.clone(), dimension: state.preview.dimension, ..Default::default() };
+                    }
+                    state.document = Document { origin: None, name: Some(input), saved_text: String::new(), saved_params: Default::default() };
+                    state.focus = Focus::Editor;
+                    on_edit(state, now);
+                }
+            }
+            KeyCode::Backspace => {
+                input.pop();
+                state.dialog = Some(Dialog::Name { purpose, input, error: None });
+            }
+            KeyCode::Char(c) if !ctrl => {
+                input.push(c);
+                state.dialog = Some(Dialog::Name { purpose, input, error: None });
+            }
+            _ => state.dialog = Some(Dialog::Name { purpose, input, error: None }),
+        },
+        Dialog::Save { mut fields, mut focused, .. } => match key.code {
+            KeyCode::Esc => {}
+            KeyCode::Tab | KeyCode::Down => {
+                focused = (focused + 1) % fields.len();
+                state.dialog = Some(Dialog::Save { fields, focused, error: None });
+            }
+            KeyCode::BackTab | KeyCode::Up => {
+                focused = (focused + fields.len() - 1) % fields.len();
+                state.dialog = Some(Dialog::Save { fields, focused, error: None });
+            }
+            KeyCode::Enter if focused + 1 < fields.len() && !ctrl => {
+                state.dialog = Some(Dialog::Save { fields, focused: focused + 1, error: None });
+            }
+            KeyCode::Enter | KeyCode::Char('s') if key.code == KeyCode::Enter || ctrl => return submit_save(state, fields, focused),
+            KeyCode::Backspace => {
+                fields[focused].value.pop();
+                state.dialog = Some(Dialog::Save { fields, focused, error: None });
+            }
+            KeyCode::Char(c) if !ctrl => {
+                fields[focused].value.push(c);
+                state.dialog = Some(Dialog::Save { fields, focused, error: None });
+            }
+            _ => state.dialog = Some(Dialog::Save { fields, focused, error: None }),
+        },
+        Dialog::Export { mut fields, mut focused, mut exclusive, mut suppress, progress, result } => {
+            let running = progress.is_some() && result.is_none();
+            match key.code {
+                KeyCode::Esc if !running => {}
+                _ if running => state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result }),
+                _ if result.is_some() => {}
+                KeyCode::Tab | KeyCode::Down => {
+                    focused = (focused + 1) % fields.len();
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                }
+                KeyCode::BackTab | KeyCode::Up => {
+                    focused = (focused + fields.len() - 1) % fields.len();
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                }
+                KeyCode::Char('x') if ctrl => {
+                    exclusive = !exclusive;
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                }
+                KeyCode::Char('u') if ctrl => {
+                    suppress = !suppress;
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                }
+                KeyCode::Enter => {
+                    let names: Vec<String> = fields[0].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    let columns: Vec<String> = fields[2].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    let out = std::path::PathBuf::from(fields[1].value.trim());
+                    let progress = Some((String::new(), 0, 0));
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result: None });
+                    return vec![Effect::Export(Box::new(ExportPlan { names, columns, out, exclusive, suppress }))];
+                }
+                KeyCode::Backspace => {
+                    fields[focused].value.pop();
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                }
+                KeyCode::Char(c) if !ctrl => {
+                    fields[focused].value.push(c);
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                }
+                _ => state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result }),
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// What the export dialog asks the loop to export.
+#[derive(Debug, Clone)]
+pub struct ExportPlan {
+    pub names: Vec<String>,
+    pub columns: Vec<String>,
+    pub out: std::path::PathBuf,
+    pub exclusive: bool,
+    pub suppress: bool,
+}
+
+fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<Effect> {
+    let get = |label: &str| fields.iter().find(|f| f.label == label).map(|f| f.value.trim().to_string());
+    let name = get("Name").unwrap_or_default();
+    let fail = |state: &mut AppState, msg: String| {
+        state.dialog = Some(Dialog::Save { fields: fields.clone(), focused, error: Some(msg) });
+        Vec::new()
+    };
+    if !is_slug(&name) {
+        return fail(state, "name: lowercase letters, digits and '-' (e.g. lapsed-high-value)".into());
+    }
+    recompile(state);
+    let Some(compiled) = state.compiled.clone() else {
+        let why = state.editor.error.as_ref().map_or("the filter is not valid".to_string(), |e| e.to_string());
+        return fail(state, format!("cannot save: {why}"));
+    };
+    // Saving under the name of another segment continues that segment's history.
+    let base = match &state.document.origin {
+        Some(t) if t.name == name => Some(t.clone()),
+        _ => state.library.templates.iter().find(|t| t.name == name).cloned(),
+    };
+    let mut t = base.clone().unwrap_or_else(|| Template::new(&name, ""));
+    t.name = name.clone();
+    t.filter = state.editor.text();
+    t.params = state.param_decls();
+    if let Some(v) = get("Intent") {
+        t.intent = v;
+    }
+    if let Some(v) = get("Owner") {
+        t.owner = v;
+    }
+    let note = get("Change note").filter(|n| !n.is_empty());
+    t.note = note;
+    t.table = state.table.clone();
+    t.key = state.key.clone();
+    let features = super::update::features_for_document(state);
+    measure::record_features(&mut t, &compiled, &features);
+    t.status = match &base {
+        Some(b) if b.same_definition(&Template { status: b.status, ..t.clone() }) => b.status,
+        _ => Status::Draft,
+    };
+    t.parent_version = base.as_ref().map(|b| b.version);
+    t.author = std::env::var("SEGLENS_AUTHOR").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    t.created_at.clear();
+    t.snapshot = None;
+    state.document.name = Some(name.clone());
+    state.status = Some((Level::Info, format!("saving {name}…")));
+    vec![Effect::Send(Request::Task { generation: state.generation, task: Task::Save { template: Box::new(t), filter: compiled } })]
+}
+
+pub fn saved(state: &mut AppState, resp: Response) -> Vec<Effect> {
+    if let Ok(Part::Saved(outcome, name)) = resp.result {
+        match outcome {
+            SaveOutcome::Saved { version, .. } => {
+                state.status = Some((Level::Info, format!("saved {name}@{version}")));
+                state.document.saved_text = state.editor.text();
+                state.document.saved_params = state.param_decls();
+                // The library reload makes the new version the document's origin.
+                state.document.origin = state.document.origin.take().filter(|t| t.name == name).or(Some(Template::new(&name, "")));
+                if let Some(o) = state.document.origin.as_mut() {
+                    o.version = 0;
+                }
+            }
+            SaveOutcome::Unchanged { version } => {
+                state.status = Some((Level::Info, format!("unchanged: identical to {name}@{version}, nothing written")));
+                state.document.saved_text = state.editor.text();
+                state.document.saved_params = state.param_decls();
+            }
+        }
+        return vec![Effect::ReloadLibrary { history: None }];
+    }
+    Vec::new()
+}
+
+pub fn set_status(state: &mut AppState, approve: bool) -> Vec<Effect> {
+    let Some(t) = state.library.selected_template() else { return Vec::new() };
+    let status = if approve { Status::Approved } else { Status::Retired };
+    if t.status == status {
+        state.status = Some((Level::Info, format!("{} is already {}", t.reference(), status.name())));
+        return Vec::new();
+    }
+    vec![Effect::SetStatus { name: t.name.clone(), version: t.version, status }]
+}
+
+pub fn open_selected(state: &mut AppState, now: Instant) {
+    let Some(t) = state.library.selected_template().cloned() else { return };
+    if state.unsaved() {
+        state.status = Some((Level::Warn, "unsaved edits: save them (Ctrl-S) or clear the filter before opening another segment".into()));
+        return;
+    }
+    state.editor.textarea = ratatui_textarea::TextArea::new(t.filter.trim_end().lines().map(str::to_string).collect());
+    state.params.items = t
+        .params
+        .iter()
+        .map(|(n, d)| ParamItem { name: n.clone(), decl: d.clone(), value: d.default.clone(), declared: true })
+        .collect();
+    state.params.selected = 0;
+    state.document = Document { origin: Some(t.clone()), name: Some(t.name.clone()), saved_text: t.filter.clone(), saved_params: t.params.clone() };
+    state.focus = Focus::Editor;
+    state.status = Some((Level::Info, format!("opened {}", t.reference())));
+    on_edit(state, now);
+    state.preview_due = Some(now);
+}
+
+pub fn toggle_working(state: &mut AppState, now: Instant) {
+    let Some(name) = state.library.selected_template().map(|t| t.name.clone()) else { return };
+    let w = &mut state.library.working;
+    match w.iter().position(|n| *n == name) {
+        Some(i) => {
+            w.remove(i);
+        }
+        None if w.len() >= crate::engine::overlap::MAX_SEGMENTS - 1 => {
+            state.status = Some((Level::Warn, "the working set holds at most 63 segments".into()));
+            return;
+        }
+        None => w.push(name),
+    }
+    state.preview_due = Some(now);
+}
+
+pub fn move_working(state: &mut AppState, m: Mode, up: bool, now: Instant) {
+    let name = match m {
+        Mode::Overlap => state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone()),
+        _ => state.library.selected_template().map(|t| t.name.clone()),
+    };
+    let Some(name) = name else { return };
+    let w = &mut state.library.working;
+    let Some(i) = w.iter().position(|n| *n == name) else { return };
+    let j = if up { i.checked_sub(1) } else { (i + 1 < w.len()).then_some(i + 1) };
+    if let Some(j) = j {
+        w.swap(i, j);
+        if m == Mode::Overlap {
+            let offset = state.overlap.result.as_ref().map_or(0, |o| o.segments.iter().position(|s| s.name == name).unwrap_or(0) as i64 - i as i64);
+            state.overlap.selected = (j as i64 + offset).max(0) as usize;
+        }
+        state.preview_due = Some(now);
+    }
+}
+
+pub fn remove_working(state: &mut AppState, now: Instant) {
+    let Some(name) = state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone()) else { return };
+    state.library.working.retain(|n| *n != name);
+    state.preview_due = Some(now);
+}
+
+fn history_diff(state: &AppState) -> Option<Dialog> {
+    let (name, versions) = state.library.history.as_ref()?;
+    let i = state.overlap.selected.min(versions.len().saturating_sub(1));
+    let (a, b) = (versions.get(i.checked_sub(1)?)?, versions.get(i)?);
+    let mut text = similar::TextDiff::from_lines(&a.filter, &b.filter)
+        .unified_diff()
+        .header(&a.reference(), &b.reference())
+        .to_string();
+    if text.is_empty() {
+        text = "filter unchanged\n".into();
+    }
+    if a.params != b.params {
+        text.push_str("parameters changed\n");
+    }
+    if a.status != b.status {
+        text.push_str(&format!("status: {} → {}\n", a.status.name(), b.status.name()));
+    }
+    if let (Some(x), Some(y)) = (&a.snapshot, &b.snapshot) {
+        text.push_str(&format!("size at save: {} → {}\n", crate::cli::format::count(x.size), crate::cli::format::count(y.size)));
+    }
+    Some(Dialog::Diff { name: name.clone(), text })
+}
+
+pub fn export_progress(state: &mut AppState, p: Progress) {
+    if let Some(Dialog::Export { progress, .. }) = &mut state.dialog {
+        let (seg, written, expected) = progress.get_or_insert((String::new(), 0, 0));
+        match p {
+            Progress::Segment { name, expected: e } => {
+                *seg = name;
+                *written = 0;
+                *expected = e;
+            }
+            Progress::Rows { written: w, expected: e } => {
+                *written = w;
+                *expected = e;
+            }
+        }
+    }
+}
+
+pub fn export_done(state: &mut AppState, r: Result<Vec<crate::export::ExportedFile>, String>) {
+    let text = match &r {
+        Ok(files) => Ok(files
+            .iter()
+            .map(|f| format!("{} rows → {}\nmanifest {}", crate::cli::format::count(f.rows), f.csv.display(), f.manifest.display()))
+            .collect::<Vec<_>>()
+            .join("\n")),
+        Err(e) => Err(e.clone()),
+    };
+    state.status = Some(match &text {
+        Ok(_) => (Level::Info, "export finished".to_string()),
+        Err(e) => (Level::Error, format!("export failed: {e}")),
+    });
+    match &mut state.dialog {
+        Some(Dialog::Export { result, .. }) => *result = Some(text),
+        _ => {
+            state.dialog = Some(Dialog::Message {
+                title: "Export".into(),
+                text: match text {
+                    Ok(t) => t,
+                    Err(e) => e,
+                },
+            })
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Keys → commands, one table per mode. Dispatch, the status-line hints and the help overlay all
+//! read these tables, so help cannot drift from what the keys do.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    Quit,
+    Help,
+    Cancel,
+    FocusNext,
+    FocusPrev,
+    Save,
+    Export,
+    New,
+    CycleDimension,
+    ToggleOverlap,
+    CycleSide,
+    CycleTheme,
+    Refresh,
+    Complete,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Inc,
+    Dec,
+    IncBig,
+    DecBig,
+    Edit,
+    CycleType,
+    Open,
+    ToggleWorking,
+    Search,
+    Approve,
+    Retire,
+    History,
+    Duplicate,
+    MoveUp,
+    MoveDown,
+    Insert,
+    InsertValue,
+    ToggleColumn,
+    ToggleJaccard,
+    Remove,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Global,
+    Editor,
+    Params,
+    Library,
+    Schema,
+    Features,
+    Members,
+    Overlap,
+}
+
+impl Mode {
+    pub fn title(self) -> &'static str {
+        match self {
+            Mode::Global => "Everywhere",
+            Mode::Editor => "Filter editor",
+            Mode::Params => "Parameters",
+            Mode::Library => "Library",
+            Mode::Schema => "Schema",
+            Mode::Features => "Features",
+            Mode::Members => "Members",
+            Mode::Overlap => "Overlap view",
+        }
+    }
+}
+
+pub struct Binding {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+    pub cmd: Cmd,
+    pub help: &'static str,
+}
+
+const fn b(code: KeyCode, cmd: Cmd, help: &'static str) -> Binding {
+    Binding { code, mods: KeyModifiers::NONE, cmd, help }
+}
+
+const fn ctrl(c: char, cmd: Cmd, help: &'static str) -> Binding {
+    Binding { code: KeyCode::Char(c), mods: KeyModifiers::CONTROL, cmd, help }
+}
+
+use Cmd::*;
+use KeyCode::{BackTab, Char, Delete, Down, Enter, Esc, F, PageDown as PgDn, PageUp as PgUp, Tab, Up as KUp};
+
+pub const GLOBAL: &[Binding] = &[
+    b(F(1), Help, "help"),
+    ctrl('q', Quit, "quit (asks about unsaved edits)"),
+    ctrl('c', Quit, "quit"),
+    b(Esc, Cancel, "cancel the running query / close"),
+    b(BackTab, FocusNext, "next panel"),
+    ctrl('s', Save, "save as the next version"),
+    ctrl('e', Export, "export the segment to CSV"),
+    ctrl('n', New, "new segment"),
+    b(F(2), CycleDimension, "next breakdown dimension"),
+    b(F(3), ToggleOverlap, "overlap view on/off"),
+    b(F(4), CycleSide, "side panel: library / schema / features"),
+    b(F(5), Refresh, "run the preview again"),
+    b(F(6), CycleTheme, "next colour theme"),
+];
+
+pub const EDITOR: &[Binding] = &[b(Tab, Complete, "complete a column, table, function or feature")];
+
+/// Shared by panels other than the editor.
+pub const PANEL: &[Binding] = &[
+    b(Tab, FocusNext, "next panel"),
+    b(Char('?'), Help, "help"),
+    b(Char('q'), Quit, "quit"),
+];
+
+pub const PARAMS: &[Binding] = &[
+    b(KUp, Up, "previous parameter"),
+    b(Down, Cmd::Down, "next parameter"),
+    b(Char('+'), Inc, "nudge up one step"),
+    b(Char('-'), Dec, "nudge down one step"),
+    b(KeyCode::Right, Inc, "nudge up"),
+    b(KeyCode::Left, Dec, "nudge down"),
+    b(Char(']'), IncBig, "nudge up ten steps"),
+    b(Char('['), DecBig, "nudge down ten steps"),
+    b(Enter, Edit, "type a value"),
+    b(Char('t'), CycleType, "change the type (undeclared: declares it)"),
+];
+
+pub const LIBRARY: &[Binding] = &[
+    b(KUp, Up, "previous segment"),
+    b(Down, Cmd::Down, "next segment"),
+    b(Enter, Open, "open in the editor"),
+    b(Char(' '), ToggleWorking, "add to / remove from the overlap working set"),
+    b(Char('/'), Search, "filter the list by typing"),
+    b(Char('a'), Approve, "approve the latest version"),
+    b(Char('r'), Retire, "retire the segment"),
+    b(Char('h'), History, "history: versions with sizes (d in it: diff)"),
+    b(Char('d'), Duplicate, "duplicate under a new name"),
+    b(Char('K'), MoveUp, "raise priority in the working set"),
+    b(Char('J'), MoveDown, "lower priority in the working set"),
+];
+
+pub const SCHEMA: &[Binding] = &[
+    b(KUp, Up, "previous column"),
+    b(Down, Cmd::Down, "next column"),
+    b(Enter, Insert, "insert the column name into the filter"),
+    b(Char('v'), InsertValue, "insert its top value into the filter"),
+    b(Char(' '), ToggleColumn, "show / hide the column in the members table"),
+];
+
+pub const FEATURES: &[Binding] = &[
+    b(KUp, Up, "previous feature"),
+    b(Down, Cmd::Down, "next feature"),
+    b(Enter, Insert, "insert a call into the filter"),
+];
+
+pub const MEMBERS: &[Binding] = &[
+    b(KUp, Up, "scroll up"),
+    b(Down, Cmd::Down, "scroll down"),
+    b(PgUp, PageUp, "page up"),
+    b(PgDn, PageDown, "page down"),
+];
+
+pub const OVERLAP: &[Binding] = &[
+    b(KUp, Up, "previous segment"),
+    b(Down, Cmd::Down, "next segment"),
+    b(Char('j'), ToggleJaccard, "counts / Jaccard"),
+    b(Char('K'), MoveUp, "raise priority"),
+    b(Char('J'), MoveDown, "lower priority"),
+    b(Delete, Remove, "remove from the working set"),
+    b(Char('x'), Remove, "remove from the working set"),
+];
+
+pub fn table(mode: Mode) -> &'static [Binding] {
+    match mode {
+        Mode::Global => GLOBAL,
+        Mode::Editor => EDITOR,
+        Mode::Params => PARAMS,
+        Mode::Library => LIBRARY,
+        Mode::Schema => SCHEMA,
+        Mode::Features => FEATURES,
+        Mode::Members => MEMBERS,
+        Mode::Overlap => OVERLAP,
+    }
+}
+
+/// Shift is part of the character for character keys ('K' arrives with or without SHIFT
+/// depending on the terminal), so it is dropped before matching.
+fn normalize(key: &KeyEvent) -> (KeyCode, KeyModifiers) {
+    let mut mods = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+    if let KeyCode::Char(c) = key.code {
+        mods.remove(KeyModifiers::SHIFT);
+        if mods.contains(KeyModifiers::CONTROL) {
+            return (KeyCode::Char(c.to_ascii_lowercase()), mods);
+        }
+    }
+    if key.code == KeyCode::BackTab {
+        mods.remove(KeyModifiers::SHIFT);
+    }
+    (key.code, mods)
+}
+
+/// The command `key` means in `mode`: the mode's own table first, then (outside the editor) the
+/// panel keys, then the global ones.
+pub fn lookup(mode: Mode, key: &KeyEvent) -> Option<Cmd> {
+    let (code, mods) = normalize(key);
+    let find = |t: &[Binding]| t.iter().find(|b| b.code == code && b.mods == mods).map(|b| b.cmd);
+    find(table(mode)).or_else(|| if mode == Mode::Editor { None } else { find(PANEL) }).or_else(|| find(GLOBAL))
+}
+
+pub fn key_name(b: &Binding) -> String {
+    let k = match b.code {
+        KeyCode::Char(' ') => "Space".to_string(),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::F(n) => format!("F{n}"),
+        KeyCode::BackTab => "Shift-Tab".into(),
+        KeyCode::Up => "↑".into(),
+        KeyCode::Down => "↓".into(),
+        KeyCode::Left => "←".into(),
+        KeyCode::Right => "→".into(),
+        KeyCode::PageUp => "PgUp".into(),
+        KeyCode::PageDown => "PgDn".into(),
+        other => format!("{other:?}"),
+    };
+    if b.mods.contains(KeyModifiers::CONTROL) { format!("Ctrl-{}", k.to_ascii_uppercase()) } else { k }
+}
+
+/// A few short hints for the status line, from the same tables.
+pub fn hints(mode: Mode) -> Vec<(String, &'static str)> {
+    let short = |c: Cmd| -> Option<&'static str> {
+        Some(match c {
+            Help => "help",
+            Save => "save",
+            Inc => "nudge",
+            Edit => "type",
+            Open => "open",
+            ToggleWorking => "overlap set",
+            Insert => "insert",
+            Complete => "complete",
+            ToggleOverlap => "overlap",
+            Cancel => "cancel",
+            Quit => "quit",
+            _ => return None,
+        })
+    };
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for b in table(mode).iter().chain(GLOBAL.iter()) {
+        if let Some(s) = short(b.cmd)
+            && !out.iter().any(|(_, x)| *x == s)
+        {
+            out.push((key_name(b), s));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_is_normalized_and_modes_fall_back_to_global() {
+        let k = KeyEvent::new(KeyCode::Char('K'), KeyModifiers::SHIFT);
+        assert_eq!(lookup(Mode::Library, &k), Some(MoveUp));
+        let f1 = KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE);
+        assert_eq!(lookup(Mode::Editor, &f1), Some(Help));
+        let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(lookup(Mode::Editor, &q), None, "typing q in the editor is text");
+        assert_eq!(lookup(Mode::Params, &q), Some(Quit));
+    }
+}

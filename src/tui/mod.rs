@@ -1,0 +1,299 @@
+//! The interactive explorer. `run` sets the terminal up (and restores it on every path), starts the
+//! query worker and an input thread, and runs one loop: wait on one channel until a message or the
+//! next deadline, `update` state with each message, carry out the effects, draw.
+
+pub mod action;
+pub mod flows;
+pub mod keymap;
+pub mod state;
+pub mod theme;
+pub mod ui;
+pub mod update;
+pub mod worker;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use ratatui::crossterm::execute;
+
+use action::{Action, Effect, LibrarySnapshot};
+use state::{AppState, Level, WorkerState};
+use theme::Theme;
+use worker::{OverlapMember, Request, Task, WorkerHandle};
+
+use crate::cli::Ctx;
+use crate::engine::Engine;
+use crate::library::{Library, Status, measure};
+
+/// Restores the terminal when dropped, so every exit path (errors included) leaves it usable;
+/// ratatui's panic hook covers panics.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+pub fn run(ctx: Ctx, db: Option<PathBuf>) -> Result<()> {
+    let path = ctx.db_path(db.as_deref())?;
+    if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+        return Err(crate::cli::UserError(
+            "TERM=dumb: this terminal cannot show the explorer; use the commands instead (seglens --help)".into(),
+        )
+        .into());
+    }
+    // Open before the screen changes, so a bad database gets a plain message.
+    let engine = Engine::open(&path, &ctx.open_options()?).with_context(|| format!("opening {}", path.display()))?;
+    let theme_name = ctx.g.theme.clone().unwrap_or_else(|| "dark".into());
+    let theme = Theme::load(&theme_name).map_err(crate::cli::UserError)?;
+    let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let (mut rt, mut state) = Runtime::start(engine, Library::open(ctx.library.dir()), theme, label)?;
+    let mut terminal = ratatui::init();
+    let _guard = TerminalGuard;
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    if let Ok(size) = terminal.size() {
+        rt.pending.push(Action::Resize(size.width, size.height));
+    }
+    spawn_input(rt.tx.clone());
+    rt.run(&mut terminal, &mut state)
+}
+
+/// A fresh state for `engine`'s data (before any library or worker message).
+pub fn initial_state(engine: &Engine, label: String, theme: &Theme) -> AppState {
+    let mut state =
+        AppState::new(label, engine.table().into(), engine.key().into(), engine.base_size(), engine.columns().to_vec(), theme.name.clone());
+    if let Some(note) = engine.metric_notes().first() {
+        state.status = Some((Level::Warn, note.clone()));
+    }
+    state
+}
+
+fn spawn_input(tx: Sender<Action>) {
+    std::thread::Builder::new()
+        .name("seglens-input".into())
+        .spawn(move || {
+            while let Ok(ev) = event::read() {
+                let action = match ev {
+                    Event::Key(k) if k.kind != KeyEventKind::Release => Action::Key(k),
+                    Event::Mouse(m) => Action::Mouse(m),
+                    Event::Resize(w, h) => Action::Resize(w, h),
+                    Event::Paste(text) => {
+                        for c in text.chars() {
+                            let code = if c == '\n' { event::KeyCode::Enter } else { event::KeyCode::Char(c) };
+                            if tx.send(Action::Key(event::KeyEvent::new(code, event::KeyModifiers::NONE))).is_err() {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if tx.send(action).is_err() {
+                    return;
+                }
+            }
+        })
+        .ok();
+}
+
+/// Reads the library directory: latest templates, load errors, features, and one history.
+pub fn load_library(library: &Library, history: Option<&str>) -> LibrarySnapshot {
+    let report = library.load_all();
+    let (features, ferr) = library.features();
+    LibrarySnapshot {
+        dir: library.dir().display().to_string(),
+        templates: report.templates,
+        errors: report.errors.iter().map(|e| e.to_string()).collect(),
+        features,
+        feature_error: ferr.map(|e| e.to_string()),
+        history: history.and_then(|h| library.history(h).ok().map(|(v, _)| (h.to_string(), v))),
+    }
+}
+
+/// Carries out effects: owns the worker handle, the library and a connection for exports. The
+/// terminal loop and the tests drive the same runtime.
+pub struct Runtime {
+    library: Library,
+    worker: WorkerHandle,
+    export_engine: Engine,
+    tx: Sender<Action>,
+    rx: Receiver<Action>,
+    theme: Theme,
+    pending: Vec<Action>,
+}
+
+impl Runtime {
+    /// Starts the worker on `engine` and reads the library; returns the runtime and the first state.
+    pub fn start(engine: Engine, library: Library, theme: Theme, label: String) -> Result<(Runtime, AppState)> {
+        let state = initial_state(&engine, label, &theme);
+        let export_engine = engine.try_clone()?;
+        let (tx, rx) = std::sync::mpsc::channel::<Action>();
+        let worker_tx = tx.clone();
+        let worker = WorkerHandle::start(engine, Library::open(library.dir()), move |r| {
+            let _ = worker_tx.send(Action::Worker(r));
+        });
+        let snap = load_library(&library, None);
+        let mut rt = Runtime { library, worker, export_engine, tx, rx, theme, pending: Vec::new() };
+        rt.measure_library(&state, &snap);
+        rt.pending.push(Action::LibraryLoaded(snap));
+        Ok((rt, state))
+    }
+
+    pub fn theme(&self) -> &Theme {
+        &self.theme
+    }
+
+    /// Applies `action` and everything it leads to that is already known (not waiting on a thread).
+    pub fn apply(&mut self, state: &mut AppState, action: Action) {
+        self.pending.push(action);
+        while !self.pending.is_empty() {
+            let batch: Vec<Action> = std::mem::take(&mut self.pending);
+            for a in batch {
+                for effect in update::update(state, a, Instant::now()) {
+                    self.effect(state, effect);
+                }
+            }
+        }
+    }
+
+    /// Feeds ticks and messages from the worker and export threads until `done(state)` or the
+    /// timeout; returns whether `done` became true. For tests and benchmarks.
+    pub fn pump_until(&mut self, state: &mut AppState, timeout: Duration, done: impl Fn(&AppState) -> bool) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            self.apply(state, Action::Tick(Instant::now()));
+            if done(state) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= end {
+                return false;
+            }
+            let wait = state.preview_due.map_or(end - now, |d| d.saturating_duration_since(now).min(end - now));
+            if let Ok(a) = self.rx.recv_timeout(wait) {
+                self.apply(state, a);
+            }
+        }
+    }
+
+    fn run(&mut self, terminal: &mut ratatui::DefaultTerminal, state: &mut AppState) -> Result<()> {
+        loop {
+            self.apply(state, Action::Tick(Instant::now()));
+            if state.quit {
+                return Ok(());
+            }
+            terminal.draw(|f| ui::render(f, state, &self.theme))?;
+            // Sleep until a message, the preview deadline, or (while a query runs) the next spinner frame.
+            let now = Instant::now();
+            let mut wait = state.preview_due.map(|d| d.saturating_duration_since(now));
+            if matches!(state.worker, WorkerState::Running { .. }) {
+                wait = Some(wait.map_or(Duration::from_millis(120), |w| w.min(Duration::from_millis(120))));
+            }
+            let first = match wait {
+                Some(w) => match self.rx.recv_timeout(w) {
+                    Ok(a) => Some(a),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                },
+                None => match self.rx.recv() {
+                    Ok(a) => Some(a),
+                    Err(_) => return Ok(()),
+                },
+            };
+            let mut batch: Vec<Action> = first.into_iter().collect();
+            batch.extend(self.rx.try_iter());
+            for a in batch {
+                self.apply(state, a);
+            }
+            if state.quit {
+                return Ok(());
+            }
+        }
+    }
+
+    fn effect(&mut self, state: &mut AppState, effect: Effect) {
+        match effect {
+            Effect::Send(req) => self.worker.send(req),
+            Effect::Cancel(generation) => self.worker.cancel(generation),
+            Effect::Quit => state.quit = true,
+            Effect::ReloadLibrary { history } => {
+                let snap = load_library(&self.library, history.as_deref());
+                self.measure_library(state, &snap);
+                self.pending.push(Action::LibraryLoaded(snap));
+            }
+            Effect::SetStatus { name, version, status } => {
+                let author = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+                let msg = match self.library.set_status(&name, Some(version), status, None, &author) {
+                    Ok(o) => (Level::Info, format!("{} {name}@{}", status.name(), o.version())),
+                    Err(e) => (Level::Error, format!("could not {} {name}: {e}", if status == Status::Approved { "approve" } else { "retire" })),
+                };
+                self.pending.push(Action::Notice(msg.0, msg.1));
+                let snap = load_library(&self.library, None);
+                self.pending.push(Action::LibraryLoaded(snap));
+            }
+            Effect::Export(plan) => self.export(*plan),
+            Effect::CycleTheme => {
+                let names = Theme::names();
+                let i = names.iter().position(|n| *n == self.theme.name).unwrap_or(0);
+                let next = &names[(i + 1) % names.len()];
+                match Theme::load(next) {
+                    Ok(t) => {
+                        self.theme = t;
+                        state.theme = next.clone();
+                        state.status = Some((Level::Info, format!("theme {next}")));
+                    }
+                    Err(e) => state.status = Some((Level::Error, e)),
+                }
+            }
+        }
+    }
+
+    /// Sizes now of every library segment, in one overlap scan on the worker.
+    fn measure_library(&self, state: &AppState, snap: &LibrarySnapshot) {
+        let members: Vec<OverlapMember> = snap
+            .templates
+            .iter()
+            .filter(|t| t.status != Status::Retired)
+            .filter_map(|t| {
+                measure::compile(t, &Default::default(), &snap.features)
+                    .ok()
+                    .map(|c| OverlapMember { name: t.name.clone(), filter: c, suppression: false })
+            })
+            .take(crate::engine::overlap::MAX_SEGMENTS)
+            .collect();
+        if !members.is_empty() {
+            self.worker.send(Request::Task { generation: state.generation, task: Task::MeasureLibrary(members) });
+        }
+    }
+
+    /// Exports on a thread of its own with a cloned connection: typing never supersedes it.
+    fn export(&mut self, plan: flows::ExportPlan) {
+        let tx = self.tx.clone();
+        let (features, _) = self.library.features();
+        let resolved = crate::export::resolve(&self.library, &features, &plan.names, false, plan.suppress, &[]);
+        let engine = self.export_engine.try_clone();
+        let (segments, suppressions) = match (resolved, engine) {
+            (Ok(r), Ok(engine)) => (r, engine),
+            (Err(e), _) => {
+                let _ = tx.send(Action::ExportDone(Err(e.to_string())));
+                return;
+            }
+            (_, Err(e)) => {
+                let _ = tx.send(Action::ExportDone(Err(e.to_string())));
+                return;
+            }
+        };
+        let ((segments, suppressions), engine) = (segments, suppressions);
+        let req = crate::export::ExportRequest { segments, suppressions, exclusive: plan.exclusive, columns: plan.columns, out: plan.out, force: false };
+        std::thread::spawn(move || {
+            let ptx = tx.clone();
+            let r = crate::export::export(&engine, &req, &mut |p| ptx.send(Action::ExportProgress(p.clone())).is_ok());
+            let _ = tx.send(Action::ExportDone(r.map_err(|e| e.to_string())));
+        });
+    }
+}

@@ -1,0 +1,319 @@
+//! `AppState`: everything the screen shows, and nothing that does I/O. `update` changes it;
+//! rendering only reads it (apart from the widget scroll state ratatui needs).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ratatui_textarea::TextArea;
+
+use crate::engine::breakdown::Breakdown;
+use crate::engine::members::RowSet;
+use crate::engine::overlap::Overlap;
+use crate::engine::profile::{Profile, Unsegmentable};
+use crate::engine::schema::Schema;
+use crate::engine::size::Size;
+use crate::engine::{Column, Compiled, FeatureSet, FilterError, ParamDecl, ParamValue};
+use crate::library::Template;
+
+/// The idle pause after an edit before the preview query is sent.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+/// Below this the screen says "terminal too small".
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 18;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Editor,
+    Params,
+    Side,
+    Members,
+}
+
+impl Focus {
+    pub const ORDER: [Focus; 4] = [Focus::Editor, Focus::Params, Focus::Side, Focus::Members];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideTab {
+    Schema,
+    Library,
+    Features,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Explore,
+    Overlap,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerState {
+    Idle,
+    Running { generation: u64, since: Instant },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The word being completed and where it starts on the cursor's line (in chars).
+    pub prefix: String,
+    pub start_col: usize,
+    pub candidates: Vec<String>,
+    pub selected: usize,
+}
+
+pub struct EditorState {
+    pub textarea: TextArea<'static>,
+    /// The filter's error (from seglens or DuckDB), shown under the editor.
+    pub error: Option<FilterError>,
+    pub completion: Option<Completion>,
+}
+
+impl EditorState {
+    pub fn text(&self) -> String {
+        self.textarea.lines().join("\n")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamItem {
+    pub name: String,
+    pub decl: ParamDecl,
+    /// The value in use; None until one is known (undeclared and not typed yet).
+    pub value: Option<ParamValue>,
+    /// Declared by the template (or here); an undeclared placeholder's type is a guess.
+    pub declared: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ParamsState {
+    pub items: Vec<ParamItem>,
+    pub selected: usize,
+    /// Text being typed as the selected parameter's value.
+    pub input: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PreviewState {
+    pub size: Option<Size>,
+    pub profile: Option<Profile>,
+    pub breakdown: Option<Breakdown>,
+    pub unsegmentable: Option<Unsegmentable>,
+    pub rows: Option<RowSet>,
+    /// The figures are from an older filter (the current one is invalid or still running).
+    pub stale: bool,
+    /// Time the worker took for the size, and for the whole preview.
+    pub size_ms: Option<u128>,
+    pub total_ms: Option<u128>,
+    pub dimensions: Vec<String>,
+    pub dimension: usize,
+    pub members_offset: usize,
+    /// Columns shown in the members table (a default pick when empty).
+    pub columns: Vec<String>,
+}
+
+impl PreviewState {
+    pub fn dimension_name(&self) -> Option<&str> {
+        self.dimensions.get(self.dimension).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SchemaState {
+    pub schema: Option<Schema>,
+    pub selected: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LibraryState {
+    pub dir: String,
+    pub templates: Vec<Template>,
+    pub errors: Vec<String>,
+    pub features: FeatureSet,
+    pub feature_error: Option<String>,
+    pub selected: usize,
+    pub feature_selected: usize,
+    /// Typed text narrowing the list.
+    pub query: String,
+    pub typing: bool,
+    /// Names in the overlap working set, in priority order.
+    pub working: Vec<String>,
+    pub history: Option<(String, Vec<Template>)>,
+    /// Current size per segment, measured by the overlap (for drift beside size at save).
+    pub size_now: BTreeMap<String, u64>,
+}
+
+impl LibraryState {
+    /// The templates matching the typed query, in list order.
+    pub fn visible(&self) -> Vec<&Template> {
+        let q = self.query.to_ascii_lowercase();
+        self.templates
+            .iter()
+            .filter(|t| q.is_empty() || t.name.contains(&q) || t.intent.to_ascii_lowercase().contains(&q) || t.tags.iter().any(|g| g.contains(&q)))
+            .collect()
+    }
+
+    pub fn selected_template(&self) -> Option<&Template> {
+        self.visible().get(self.selected).copied()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OverlapState {
+    pub result: Option<Overlap>,
+    pub error: Option<String>,
+    pub jaccard: bool,
+    pub selected: usize,
+}
+
+/// The segment being edited: where it came from, to know about unsaved changes.
+#[derive(Debug, Clone, Default)]
+pub struct Document {
+    /// The template version it was opened from (None for a new filter).
+    pub origin: Option<Template>,
+    /// Name to save under (a new segment gets one in the save dialog).
+    pub name: Option<String>,
+    /// Filter text and param values as last saved or opened.
+    pub saved_text: String,
+    pub saved_params: BTreeMap<String, ParamDecl>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamePurpose {
+    /// Start an empty filter under a new name.
+    New,
+    /// Copy the current definition under a new name.
+    Duplicate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    Save { fields: Vec<Field>, focused: usize, error: Option<String> },
+    Export { fields: Vec<Field>, focused: usize, exclusive: bool, suppress: bool, progress: Option<(String, u64, u64)>, result: Option<Result<String, String>> },
+    Name { purpose: NamePurpose, input: String, error: Option<String> },
+    ConfirmQuit,
+    History,
+    Diff { name: String, text: String },
+    Message { title: String, text: String },
+}
+
+pub struct AppState {
+    pub db_label: String,
+    pub table: String,
+    pub key: String,
+    pub base: u64,
+    pub columns: Vec<Column>,
+    pub view: View,
+    pub focus: Focus,
+    pub side: SideTab,
+    pub help: bool,
+    pub dialog: Option<Dialog>,
+    pub editor: EditorState,
+    pub params: ParamsState,
+    pub preview: PreviewState,
+    pub schema: SchemaState,
+    pub library: LibraryState,
+    pub overlap: OverlapState,
+    pub document: Document,
+    /// The filter as last compiled successfully (what the preview shows).
+    pub compiled: Option<Compiled>,
+    /// Generation of the newest request; responses of older ones are dropped.
+    pub generation: u64,
+    pub preview_due: Option<Instant>,
+    pub worker: WorkerState,
+    pub status: Option<(Level, String)>,
+    pub theme: String,
+    pub size: (u16, u16),
+    pub quit: bool,
+    /// Rows the members table asks for.
+    pub member_rows: usize,
+    /// The time of the latest action (rendering shows elapsed times from it).
+    pub clock: Instant,
+}
+
+impl AppState {
+    pub fn new(db_label: String, table: String, key: String, base: u64, columns: Vec<Column>, theme: String) -> AppState {
+        let mut textarea = TextArea::default();
+        textarea.set_placeholder_text("Write a filter, e.g. lapsed(90) AND lifetime_spend > 5000   (F1: help)");
+        AppState {
+            db_label,
+            table,
+            key,
+            base,
+            columns,
+            view: View::Explore,
+            focus: Focus::Editor,
+            side: SideTab::Library,
+            help: false,
+            dialog: None,
+            editor: EditorState { textarea, error: None, completion: None },
+            params: ParamsState::default(),
+            preview: PreviewState::default(),
+            schema: SchemaState::default(),
+            library: LibraryState::default(),
+            overlap: OverlapState::default(),
+            document: Document::default(),
+            compiled: None,
+            generation: 0,
+            preview_due: None,
+            worker: WorkerState::Idle,
+            status: None,
+            theme,
+            size: (120, 40),
+            quit: false,
+            member_rows: 50,
+            clock: Instant::now(),
+        }
+    }
+
+    /// Unsaved edits: the text or parameter declarations differ from what was opened or saved.
+    pub fn unsaved(&self) -> bool {
+        let text = self.editor.text();
+        let params: BTreeMap<String, ParamDecl> = self.params.items.iter().map(|p| (p.name.clone(), self.declared(p))).collect();
+        (text.trim() != self.document.saved_text.trim() || params != self.document.saved_params) && !text.trim().is_empty()
+    }
+
+    /// A parameter as it would be declared in a saved template: the value in use is the default.
+    pub fn declared(&self, p: &ParamItem) -> ParamDecl {
+        let mut d = p.decl.clone();
+        if let Some(v) = &p.value {
+            d.default = Some(v.clone());
+        }
+        d
+    }
+
+    pub fn param_values(&self) -> BTreeMap<String, ParamValue> {
+        self.params.items.iter().filter_map(|p| p.value.clone().map(|v| (p.name.clone(), v))).collect()
+    }
+
+    pub fn param_decls(&self) -> BTreeMap<String, ParamDecl> {
+        self.params.items.iter().map(|p| (p.name.clone(), self.declared(p))).collect()
+    }
+
+    pub fn title(&self) -> String {
+        match (&self.document.name, &self.document.origin) {
+            (Some(n), Some(t)) if &t.name == n => format!("{n}@{}", t.version),
+            (Some(n), _) => format!("{n} (new)"),
+            (None, _) => "new filter".to_string(),
+        }
+    }
+
+    /// The size saved with the version the editor started from, to show the change against it.
+    pub fn saved_size(&self) -> Option<u64> {
+        self.document.origin.as_ref().and_then(|t| t.snapshot.as_ref()).map(|s| s.size)
+    }
+}

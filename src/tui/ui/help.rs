@@ -1,0 +1,46 @@
+//! The `?` / F1 overlay: every key of every mode, read from the same tables dispatch uses.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{panel, popup};
+use crate::tui::keymap::{self, Mode};
+use crate::tui::state::AppState;
+use crate::tui::theme::Theme;
+
+pub const MODES: [Mode; 8] = [Mode::Global, Mode::Editor, Mode::Params, Mode::Library, Mode::Schema, Mode::Features, Mode::Members, Mode::Overlap];
+
+pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for m in MODES {
+        out.push(Line::styled(m.title().to_string(), theme.accent()));
+        let table = keymap::table(m);
+        let list: Vec<&keymap::Binding> = if m == Mode::Global { table.iter().chain(keymap::PANEL.iter()).collect() } else { table.iter().collect() };
+        for b in list {
+            out.push(Line::from(vec![Span::styled(format!("  {:<10}", keymap::key_name(b)), theme.title(true)), Span::styled(b.help, theme.text())]));
+        }
+        out.push(Line::raw(""));
+    }
+    out.push(Line::styled("In the parameters, Enter types a value; in the library, / filters the list.", theme.muted()));
+    out
+}
+
+pub fn render(frame: &mut Frame, area: Rect, _state: &AppState, theme: &Theme) {
+    let r = popup(frame, area, 76, area.height.saturating_sub(2));
+    let block = panel(" Keys (Esc closes) ", true, theme);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let all = lines(theme);
+    // Two columns when the screen is wide enough, so every key fits.
+    let half = all.len().div_ceil(2);
+    if inner.width >= 74 && all.len() > inner.height as usize {
+        let left = Rect { width: inner.width / 2, ..inner };
+        let right = Rect { x: inner.x + inner.width / 2, width: inner.width - inner.width / 2, ..inner };
+        frame.render_widget(Paragraph::new(all[..half].to_vec()), left);
+        frame.render_widget(Paragraph::new(all[half..].to_vec()), right);
+    } else {
+        frame.render_widget(Paragraph::new(all).wrap(Wrap { trim: false }), inner);
+    }
+}

@@ -1,0 +1,83 @@
+//! The segment library: status, version, size at save and now (drift marked), working-set marks,
+//! and the selected segment's owner and intent.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{fit, focused, panel};
+use crate::cli::format::count;
+use crate::library::{Kind, Status};
+use crate::tui::state::{AppState, Focus};
+use crate::tui::theme::Theme;
+
+/// Drift past this share of the size at save is marked.
+pub const DRIFT: f64 = 0.2;
+
+pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let is_focused = focused(state, Focus::Side);
+    let lib = &state.library;
+    let title = if lib.typing || !lib.query.is_empty() {
+        format!(" Library /{}{} ", lib.query, if lib.typing { "▏" } else { "" })
+    } else {
+        format!(" Library ({}) · F4: schema ", lib.templates.len())
+    };
+    let block = panel(title, is_focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let visible = lib.visible();
+    let detail_h: u16 = if inner.height >= 10 { 3 } else { 0 };
+    let err_h = lib.errors.len().min(2) as u16;
+    let list_h = inner.height.saturating_sub(detail_h + err_h) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    if visible.is_empty() {
+        lines.push(Line::styled(
+            if lib.templates.is_empty() { format!("no segments in {} — Ctrl-S saves one", lib.dir) } else { "no match".into() },
+            theme.muted(),
+        ));
+    }
+    let skip = lib.selected.saturating_sub(list_h.saturating_sub(1));
+    let name_w = (inner.width as usize).saturating_sub(40).clamp(10, 28);
+    for (i, t) in visible.iter().enumerate().skip(skip).take(list_h) {
+        let selected = i == lib.selected;
+        let in_set = lib.working.iter().position(|w| *w == t.name);
+        let mark = in_set.map_or("   ".to_string(), |p| format!("{:>2}▸", p + 1));
+        let status_style = match t.status {
+            Status::Approved => theme.ok(),
+            Status::Draft => theme.warn(),
+            Status::Retired => theme.muted(),
+        };
+        let saved = t.snapshot.as_ref().map(|s| s.size);
+        let now = lib.size_now.get(&t.name).copied();
+        let drift = match (saved, now) {
+            (Some(s), Some(n)) if s > 0 && ((n as f64 - s as f64) / s as f64).abs() > DRIFT => "⚠",
+            _ => " ",
+        };
+        let base = if selected && is_focused { theme.selection() } else { theme.text() };
+        lines.push(Line::from(vec![
+            Span::styled(mark, theme.accent()),
+            Span::styled(format!("{:<name_w$} ", fit(&t.name, name_w)), base),
+            Span::styled(format!("v{:<3}", t.version), theme.muted()),
+            Span::styled(format!("{:<9}", t.status.name()), status_style),
+            Span::styled(if t.kind == Kind::Suppression { "supp " } else { "     " }, theme.warn()),
+            Span::styled(format!("{:>9}", saved.map_or("—".into(), count)), theme.muted()),
+            Span::styled(format!(" {:>9}", now.map_or(String::new(), count)), theme.text()),
+            Span::styled(drift, theme.warn()),
+        ]));
+    }
+    for e in lib.errors.iter().take(2) {
+        lines.push(Line::styled(fit(&format!("✗ {e}"), inner.width as usize), theme.error()));
+    }
+    frame.render_widget(Paragraph::new(lines), Rect { height: inner.height - detail_h, ..inner });
+    if detail_h > 0
+        && let Some(t) = lib.selected_template()
+    {
+        let d = vec![
+            Line::from(vec![Span::styled("owner ", theme.muted()), Span::styled(t.owner.clone(), theme.text()), Span::styled(format!("  priority {}", t.priority), theme.muted())]),
+            Line::styled(t.intent.clone(), theme.text()),
+        ];
+        let r = Rect { y: inner.bottom() - detail_h, height: detail_h, ..inner };
+        frame.render_widget(Paragraph::new(d).wrap(Wrap { trim: true }), r);
+    }
+}

@@ -1,0 +1,145 @@
+//! Screen layout and overlays; one render function per panel in the sibling modules. Rendering
+//! reads state and decides nothing.
+
+mod dialog;
+mod editor;
+mod help;
+mod library;
+mod overlap;
+mod params;
+mod preview;
+mod schema;
+mod status;
+
+pub use help::{MODES as HELP_MODES, lines as help_lines};
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::state::{AppState, Focus, MIN_HEIGHT, MIN_WIDTH, SideTab, View};
+use super::theme::Theme;
+
+/// Where each panel sits; a pure function of the terminal size, so mouse clicks map to panels
+/// without reading anything back from rendering.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Areas {
+    pub editor: Rect,
+    pub params: Rect,
+    pub side: Rect,
+    pub size: Rect,
+    pub profile: Rect,
+    pub breakdown: Rect,
+    pub members: Rect,
+    pub overlap: Rect,
+    pub status: Rect,
+}
+
+pub fn layout(area: Rect, view: View) -> Areas {
+    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
+    let mut a = Areas { status, ..Areas::default() };
+    if view == View::Overlap {
+        a.overlap = main;
+        return a;
+    }
+    let [left, right] = Layout::horizontal([Constraint::Percentage(48), Constraint::Percentage(52)]).areas(main);
+    let editor_h = (main.height * 3 / 10).max(6);
+    let [editor, params, side] =
+        Layout::vertical([Constraint::Length(editor_h), Constraint::Length(6), Constraint::Min(3)]).areas(left);
+    let profile_h = (main.height * 3 / 10).clamp(6, 12);
+    let [size, profile, breakdown, members] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Length(profile_h),
+        Constraint::Percentage(45),
+        Constraint::Min(3),
+    ])
+    .areas(right);
+    a.editor = editor;
+    a.params = params;
+    a.side = side;
+    a.size = size;
+    a.profile = profile;
+    a.breakdown = breakdown;
+    a.members = members;
+    a
+}
+
+pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "terminal too small: {}x{}\nseglens needs at least {MIN_WIDTH}x{MIN_HEIGHT}\n(Ctrl-Q quits)",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(msg).alignment(Alignment::Center).wrap(Wrap { trim: true }).style(theme.warn()), area);
+        return;
+    }
+    let a = layout(area, state.view);
+    if state.view == View::Overlap {
+        overlap::render(frame, a.overlap, state, theme);
+    } else {
+        editor::render(frame, a.editor, state, theme);
+        params::render(frame, a.params, state, theme);
+        match state.side {
+            SideTab::Library => library::render(frame, a.side, state, theme),
+            SideTab::Schema => schema::render(frame, a.side, state, theme),
+            SideTab::Features => schema::render_features(frame, a.side, state, theme),
+        }
+        preview::render_size(frame, a.size, state, theme);
+        preview::render_profile(frame, a.profile, state, theme);
+        preview::render_breakdown(frame, a.breakdown, state, theme);
+        preview::render_members(frame, a.members, state, theme);
+    }
+    status::render(frame, a.status, state, theme);
+    if let Some(d) = &state.dialog {
+        dialog::render(frame, area, d, state, theme);
+    }
+    if state.help {
+        help::render(frame, area, state, theme);
+    }
+}
+
+/// A bordered panel whose title shows focus.
+pub(crate) fn panel<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
+    Block::default().borders(Borders::ALL).title(title.into()).border_style(theme.title(focused)).title_style(theme.title(focused))
+}
+
+pub(crate) fn focused(state: &AppState, f: Focus) -> bool {
+    state.focus == f && state.dialog.is_none() && !state.help
+}
+
+/// A rectangle of at most `w` x `h` centred in `area`, cleared.
+pub(crate) fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    let r = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    frame.render_widget(Clear, r);
+    r
+}
+
+/// A horizontal bar of `width` cells for `ratio` in 0..1, with eighth-block resolution.
+pub(crate) fn bar(ratio: f64, width: usize) -> String {
+    const PARTS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
+    let eighths = (ratio.clamp(0.0, 1.0) * width as f64 * 8.0).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if eighths % 8 > 0 {
+        s.push(PARTS[eighths % 8 - 1]);
+    }
+    let used = s.chars().count();
+    s.push_str(&" ".repeat(width.saturating_sub(used)));
+    s
+}
+
+/// Truncates to `w` characters with an ellipsis.
+pub(crate) fn fit(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_string()
+    } else if w == 0 {
+        String::new()
+    } else {
+        let mut t: String = s.chars().take(w - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,102 @@
+//! The overlap view: the working set (with the edited segment) as a heat-shaded matrix of counts
+//! or Jaccard, each segment's size, exclusive count under the priority order and what suppressions
+//! remove, the count in none, and the largest exact combinations.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{fit, panel};
+use crate::cli::format::{count, percent};
+use crate::tui::state::AppState;
+use crate::tui::theme::Theme;
+
+pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let mode = if state.overlap.jaccard { "Jaccard" } else { "customers in both" };
+    let block = panel(format!(" Overlap — {mode} (j: toggle · K/J: priority · x: remove · F3/Esc: back) "), true, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(o) = &state.overlap.result else {
+        let msg = if state.library.working.is_empty() {
+            "The working set is empty: in the library (F4), press Space on segments to add them; F3 returns here."
+        } else {
+            "measuring…"
+        };
+        frame.render_widget(Paragraph::new(Line::styled(msg, theme.muted())), inner);
+        return;
+    };
+    let n = o.segments.len();
+    let combos_h = (o.combinations.len().min(8) + 2) as u16;
+    let [matrix_area, combos_area] = Layout::vertical([Constraint::Min(3), Constraint::Length(combos_h)]).areas(inner);
+    let name_w = o.segments.iter().map(|s| s.name.chars().count()).max().unwrap_or(8).clamp(8, 26);
+    let cell_w = 9usize;
+    let fixed = name_w + 4 + 3 * 10;
+    let cols = ((matrix_area.width as usize).saturating_sub(fixed) / (cell_w + 1)).min(n);
+    let mut lines = Vec::new();
+    let mut head = vec![Span::styled(format!("{:<w$}", "#  segment", w = name_w + 4), theme.muted())];
+    for j in 0..cols {
+        head.push(Span::styled(format!("{:>cell_w$} ", format!("[{}]", j + 1)), theme.muted()));
+    }
+    head.push(Span::styled(format!("{:>9} {:>9} {:>9}", "size", "exclusive", "suppr."), theme.muted()));
+    lines.push(Line::from(head));
+    for (i, s) in o.segments.iter().enumerate() {
+        let selected = i == state.overlap.selected;
+        let kind = if s.suppression { "⊘" } else { " " };
+        let mut row = vec![Span::styled(
+            format!("{:<2}{kind} {:<name_w$}", i + 1, fit(&s.name, name_w)),
+            if selected { theme.selection() } else { theme.text() },
+        )];
+        for j in 0..cols {
+            let text = if i == j {
+                "—".to_string()
+            } else {
+                let p = o.pair(i, j);
+                match (p, state.overlap.jaccard) {
+                    (Some(p), true) => format!("{:.3}", p.jaccard),
+                    (Some(p), false) => count(p.intersection),
+                    (None, _) => String::new(),
+                }
+            };
+            let ratio = if i == j {
+                0.0
+            } else {
+                o.pair(i, j).map_or(0.0, |p| {
+                    if state.overlap.jaccard {
+                        p.jaccard
+                    } else {
+                        let smaller = s.size.min(o.segments[j].size);
+                        if smaller == 0 { 0.0 } else { p.intersection as f64 / smaller as f64 }
+                    }
+                })
+            };
+            row.push(Span::styled(format!("{text:>cell_w$}"), theme.heat(ratio)));
+            row.push(Span::raw(" "));
+        }
+        row.push(Span::styled(
+            format!("{:>9} {:>9} {:>9}", count(s.size), if s.suppression { "—".into() } else { count(s.exclusive) }, count(s.suppressed)),
+            theme.text(),
+        ));
+        lines.push(Line::from(row));
+    }
+    if cols < n {
+        lines.push(Line::styled(format!("({} columns do not fit; widen the terminal)", n - cols), theme.muted()));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("in none of the segments: ", theme.muted()),
+        Span::styled(format!("{} ({})", count(o.none), percent(o.none as f64 / o.base.max(1) as f64)), theme.accent()),
+        Span::styled(format!(" of {}", count(o.base)), theme.muted()),
+    ]));
+    frame.render_widget(Paragraph::new(lines), matrix_area);
+    let mut combos = vec![Line::styled("largest combinations (exactly these segments)", theme.muted())];
+    let max = o.combinations.first().map_or(1, |c| c.count).max(1);
+    for c in o.combinations.iter().take(8) {
+        let w = 20usize;
+        combos.push(Line::from(vec![
+            Span::styled(super::bar(c.count as f64 / max as f64, w), theme.bar_segment()),
+            Span::styled(format!(" {:>9}  ", count(c.count)), theme.text()),
+            Span::styled(fit(&c.members.join(" ∩ "), combos_area.width.saturating_sub(34) as usize), theme.text()),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(combos), combos_area);
+}

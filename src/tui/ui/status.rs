@@ -1,0 +1,35 @@
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::preview::worker_text;
+use crate::cli::format::count;
+use crate::tui::keymap;
+use crate::tui::state::{AppState, Level};
+use crate::tui::theme::Theme;
+use crate::tui::update::mode;
+
+pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let (worker, failed) = worker_text(state);
+    let mut top = vec![
+        Span::styled(format!(" {} ", state.db_label), theme.accent()),
+        Span::styled(format!("· {} by {} · {} customers · ", state.table, state.key, count(state.base)), theme.muted()),
+        Span::styled(worker, if failed { theme.error() } else { theme.text() }),
+    ];
+    if let Some((level, msg)) = &state.status {
+        let style = match level {
+            Level::Info => theme.ok(),
+            Level::Warn => theme.warn(),
+            Level::Error => theme.error(),
+        };
+        top.push(Span::raw("  "));
+        top.push(Span::styled(msg.clone(), style));
+    }
+    let mut hints = vec![Span::raw(" ")];
+    for (key, what) in keymap::hints(mode(state)) {
+        hints.push(Span::styled(key, theme.accent()));
+        hints.push(Span::styled(format!(" {what}  "), theme.muted()));
+    }
+    frame.render_widget(Paragraph::new(vec![Line::from(top), Line::from(hints)]), area);
+}

@@ -1,0 +1,285 @@
+//! Helpers shared by the integration tests: a small generated database (one per test binary), a
+//! plain DuckDB connection to compute expected figures with SQL of the test's own, a runner for the
+//! real `seglens` binary in a sandbox (its data dir and library in a temp dir, never the user's),
+//! and a SHA-256 of a file.
+//!
+//! POSIX lock pitfall (STYLE.md): closing any descriptor of a file drops every lock this process
+//! holds on it, so hash a database only when no engine or connection of this process has it open.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use seglens::engine::{Compiled, FeatureSet, ParamDecls, ParamValue, filter};
+use seglens::sample::{SampleSpec, generate};
+use sha2::Digest;
+use tempfile::TempDir;
+
+/// Customers in the shared test database.
+pub const CUSTOMERS: u64 = 3000;
+
+pub fn as_of() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid date")
+}
+
+pub fn spec() -> SampleSpec {
+    SampleSpec { customers: CUSTOMERS, seed: 7, as_of: as_of() }
+}
+
+struct Shared {
+    _dir: TempDir,
+    db: PathBuf,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+
+/// The database every read-only test of this binary shares (generated once, in well under a
+/// second). Never hash it or open it writable: tests that need that make their own with `private_db`.
+pub fn shared_db() -> &'static Path {
+    &SHARED
+        .get_or_init(|| {
+            // A static is never dropped, so the directory lives under cargo's own temp dir (not
+            // /tmp); directories left by earlier runs are removed once they are a few hours old.
+            let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            remove_stale(root, "seglens-shared-");
+            let dir = tempfile::Builder::new().prefix("seglens-shared-").tempdir_in(root).expect("temp dir");
+            let db = dir.path().join("crm.duckdb");
+            generate(&db, &spec(), false).expect("generate the shared test database");
+            Shared { _dir: dir, db }
+        })
+        .db
+}
+
+fn remove_stale(root: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(6 * 3600));
+        if old && e.file_name().to_string_lossy().starts_with(prefix) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A database of the same spec as the shared one, generated in `dir` (for tests that hash the
+/// file, lock it, or must not share it).
+pub fn private_db(dir: &Path) -> PathBuf {
+    private_db_with(dir, "crm.duckdb", CUSTOMERS)
+}
+
+pub fn private_db_with(dir: &Path, name: &str, customers: u64) -> PathBuf {
+    let db = dir.join(name);
+    generate(&db, &SampleSpec { customers, ..spec() }, false).expect("generate a test database");
+    db
+}
+
+/// A plain DuckDB connection, read-only, with none of seglens' settings: the tests' own SQL.
+pub fn plain(db: &Path) -> duckdb::Connection {
+    let cfg = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).expect("config");
+    duckdb::Connection::open_with_flags(db, cfg).expect("open plain connection")
+}
+
+pub fn q_i64(conn: &duckdb::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+pub fn q_f64(conn: &duckdb::Connection, sql: &str) -> Option<f64> {
+    conn.query_row(sql, [], |r| r.get::<_, Option<f64>>(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+pub fn q_str(conn: &duckdb::Connection, sql: &str) -> Option<String> {
+    conn.query_row(sql, [], |r| r.get::<_, Option<String>>(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Rows of a query, every value cast to text by the caller's SQL (None for NULL).
+pub fn q_rows(conn: &duckdb::Connection, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut s = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut rows = s.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().expect("row") {
+        let n = r.as_ref().column_count();
+        out.push((0..n).map(|i| r.get::<_, Option<String>>(i).expect("text value")).collect());
+    }
+    out
+}
+
+/// `SELECT count(*) FROM customers WHERE <cond>` in plain SQL.
+pub fn count_where(conn: &duckdb::Connection, cond: &str) -> u64 {
+    q_i64(conn, &format!("SELECT count(*) FROM customers WHERE {cond}")) as u64
+}
+
+/// Compiles a filter with no params and no features.
+pub fn compile(text: &str) -> Compiled {
+    filter::compile(text, &ParamDecls::new(), &BTreeMap::new(), &FeatureSet::default())
+        .unwrap_or_else(|e| panic!("compile {text:?}: {e}"))
+}
+
+pub fn compile_with(text: &str, values: &[(&str, ParamValue)], features: &FeatureSet) -> Compiled {
+    let values: BTreeMap<String, ParamValue> = values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    filter::compile(text, &ParamDecls::new(), &values, features).unwrap_or_else(|e| panic!("compile {text:?}: {e}"))
+}
+
+/// The starter features shipped for the sample data.
+pub fn sample_features() -> FeatureSet {
+    let set = FeatureSet::from_toml(include_str!("../../sample-data/features.toml")).expect("features.toml parses");
+    assert!(set.broken.is_empty(), "starter features broken: {:?}", set.broken);
+    set
+}
+
+/// Hex SHA-256 of a file's bytes. Only when no engine/connection of this process has it open.
+pub fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a run of the binary gave back.
+#[derive(Debug, Clone)]
+pub struct Out {
+    /// The exit code; 128 + signal when killed by a signal.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+
+    /// Asserts exit 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Out {
+        assert_eq!(self.code, 0, "expected success: {self:?}");
+        self
+    }
+
+    /// Asserts a user error: exit 2 and exactly one line on stderr containing each of `needles`.
+    #[track_caller]
+    pub fn user_error(self, needles: &[&str]) -> Out {
+        assert_eq!(self.code, 2, "expected exit 2: {self:?}");
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "expected one line on stderr: {:?}", self.stderr);
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}: {:?}", self.stderr);
+        }
+        self
+    }
+}
+
+/// A temp dir that holds seglens' data dir, config dir and library for one test, and is the
+/// working directory of every run (so a `./segments` elsewhere is never picked up).
+pub struct Sandbox {
+    pub dir: TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox { dir: tempfile::Builder::new().prefix("seglens-sandbox-").tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn library(&self) -> PathBuf {
+        self.dir.path().join("library")
+    }
+
+    /// The command, ready to spawn (for runs in parallel).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_seglens"));
+        c.args(args);
+        self.configure(&mut c);
+        c
+    }
+
+    /// `sh -c SCRIPT` with the binary as `$0` and `args` as `"$@"`, in the sandbox's environment
+    /// (e.g. to set a resource limit before `exec "$0" "$@"`).
+    pub fn shell(&self, script: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script).arg(env!("CARGO_BIN_EXE_seglens")).args(args);
+        self.configure(&mut c);
+        c
+    }
+
+    fn configure(&self, c: &mut Command) {
+        c.current_dir(self.dir.path())
+            .env("SEGLENS_DATA_DIR", self.data_dir())
+            .env("SEGLENS_LIBRARY", self.library())
+            .env("SEGLENS_CONFIG_DIR", self.dir.path().join("config"))
+            .env("SEGLENS_AUTHOR", "test-author")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+    }
+
+    pub fn seglens(&self, args: &[&str]) -> Out {
+        self.seglens_stdin(args, "")
+    }
+
+    pub fn seglens_stdin(&self, args: &[&str], stdin: &str) -> Out {
+        run(self.command(args), stdin)
+    }
+}
+
+/// Runs the command with `stdin`, collecting its output.
+pub fn run(mut cmd: Command, stdin: &str) -> Out {
+    let mut child = cmd.spawn().expect("spawn seglens");
+    let mut input = child.stdin.take().expect("stdin");
+    let text = stdin.to_string();
+    // A writer thread, so a large input cannot deadlock against a full stdout pipe; a process
+    // that never reads stdin makes the write fail, which is fine.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(text.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait for seglens");
+    let _ = writer.join();
+    Out {
+        code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `seglens ARGS` in a fresh sandbox, with empty stdin: (exit code, stdout, stderr).
+pub fn seglens(args: &[&str]) -> (i32, String, String) {
+    let sb = Sandbox::new();
+    let o = sb.seglens(args);
+    (o.code, o.stdout, o.stderr)
+}
+
+/// Reads a whole file as text.
+pub fn read(path: &Path) -> String {
+    let mut s = String::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut s))
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    s
+}
+
+/// The path as &str (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}

@@ -1,0 +1,282 @@
+//! The explorer with its real parts: a generated DuckDB file, starter templates on disk, the real
+//! query worker, and screens drawn through ratatui's TestBackend (insta snapshots).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use seglens::engine::overlap::OverlapInput;
+use seglens::engine::{Engine, OpenOptions, ParamValue};
+use seglens::library::{Library, Status, measure};
+use seglens::sample::{SampleSpec, generate};
+use seglens::tui::action::Action;
+use seglens::tui::state::{AppState, Dialog, Focus, SideTab, View, WorkerState};
+use seglens::tui::theme::Theme;
+use seglens::tui::{Runtime, ui};
+use tempfile::TempDir;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Setup {
+    dir: TempDir,
+    db: PathBuf,
+    rt: Runtime,
+    state: AppState,
+}
+
+fn setup() -> Setup {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("crm.duckdb");
+    // Dates are laid out relative to today, as the filters' current_date is: stable figures.
+    let spec = SampleSpec { customers: 2000, seed: 11, as_of: chrono::Local::now().date_naive() };
+    generate(&db, &spec, false).unwrap();
+    let library = Library::open(dir.path().join("segments"));
+    {
+        let engine = Engine::open(&db, &OpenOptions::default()).unwrap();
+        assert_eq!(seglens::cli::starter::install_starters(&library, &engine).unwrap(), 8);
+    }
+    let engine = Engine::open(&db, &OpenOptions::default()).unwrap();
+    let (mut rt, mut state) = Runtime::start(engine, library, Theme::default_theme(), "crm.duckdb".into()).unwrap();
+    rt.apply(&mut state, Action::Resize(120, 40));
+    assert!(rt.pump_until(&mut state, WAIT, |s| s.schema.schema.is_some() && s.library.templates.len() == 8 && s.library.size_now.len() == 7));
+    Setup { dir, db, rt, state }
+}
+
+fn press(su: &mut Setup, code: KeyCode, mods: KeyModifiers) {
+    su.rt.apply(&mut su.state, Action::Key(KeyEvent::new(code, mods)));
+}
+
+fn key(su: &mut Setup, code: KeyCode) {
+    press(su, code, KeyModifiers::NONE);
+}
+
+fn type_text(su: &mut Setup, text: &str) {
+    for c in text.chars() {
+        key(su, KeyCode::Char(c));
+    }
+}
+
+fn idle(s: &AppState) -> bool {
+    s.worker == WorkerState::Idle && s.preview_due.is_none() && s.preview.size.is_some() && !s.preview.stale
+}
+
+fn select_in_library(su: &mut Setup, name: &str) {
+    su.state.focus = Focus::Side;
+    su.state.side = SideTab::Library;
+    let i = su.state.library.visible().iter().position(|t| t.name == name).expect("in the library");
+    su.state.library.selected = i;
+}
+
+fn open(su: &mut Setup, name: &str) {
+    select_in_library(su, name);
+    key(su, KeyCode::Enter);
+    assert!(su.rt.pump_until(&mut su.state, WAIT, idle), "preview of {name}");
+}
+
+fn engine(db: &Path) -> Engine {
+    Engine::open(db, &OpenOptions::default()).unwrap()
+}
+
+fn size_of(db: &Path, library: &Library, name: &str, values: &[(&str, ParamValue)]) -> u64 {
+    let t = library.load(name, None).unwrap();
+    let (features, _) = library.features();
+    let values = values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    engine(db).size(&measure::compile(&t, &values, &features).unwrap()).unwrap().size
+}
+
+fn draw(state: &AppState, theme: &Theme, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::render(f, state, theme)).unwrap();
+    t
+}
+
+macro_rules! snap {
+    ($name:expr, $term:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"\d+ ms", "[ms]"),
+            (r"\d{4}-\d{2}-\d{2}(T[0-9:]+Z)?", "[date]"),
+            (r"[◐◓◑◒] running", "[spin] running"),
+        ]}, {
+            insta::assert_snapshot!($name, $term.backend());
+        });
+    };
+}
+
+#[test]
+fn open_nudge_and_the_screen_follow_the_engine() {
+    let mut su = setup();
+    let lib = Library::open(su.dir.path().join("segments"));
+    open(&mut su, "lapsed-high-value");
+    let expected = size_of(&su.db, &lib, "lapsed-high-value", &[]);
+    assert_eq!(su.state.preview.size.map(|s| s.size), Some(expected));
+    assert!(su.state.preview.profile.is_some() && su.state.preview.breakdown.is_some() && su.state.preview.rows.is_some());
+    // Nudge `days` down one step (90 → 85) and watch the size follow.
+    su.state.focus = Focus::Params;
+    su.state.params.selected = su.state.params.items.iter().position(|p| p.name == "days").unwrap();
+    key(&mut su, KeyCode::Char('-'));
+    assert!(su.rt.pump_until(&mut su.state, WAIT, idle));
+    let nudged = size_of(&su.db, &lib, "lapsed-high-value", &[("days", ParamValue::Int(85))]);
+    assert_eq!(su.state.preview.size.map(|s| s.size), Some(nudged));
+    assert!(su.state.unsaved(), "a nudged parameter is an unsaved edit");
+    let theme = Theme::default_theme();
+    su.state.focus = Focus::Params;
+    snap!("explore_120x40", draw(&su.state, &theme, 120, 40));
+    snap!("explore_80x24", draw(&su.state, &theme, 80, 24));
+    // The side panel's other tabs.
+    su.state.side = SideTab::Schema;
+    snap!("schema_120x40", draw(&su.state, &theme, 120, 40));
+    su.state.side = SideTab::Features;
+    snap!("features_120x40", draw(&su.state, &theme, 120, 40));
+    su.state.help = true;
+    snap!("help_120x40", draw(&su.state, &theme, 120, 40));
+    snap!("help_80x24", draw(&su.state, &theme, 80, 24));
+    su.state.help = false;
+    snap!("too_small", draw(&su.state, &theme, 50, 12));
+}
+
+#[test]
+fn a_bad_filter_keeps_the_dimmed_preview_and_the_app_goes_on() {
+    let mut su = setup();
+    open(&mut su, "holi-colour-buyers");
+    let before = su.state.preview.size;
+    su.state.focus = Focus::Editor;
+    type_text(&mut su, " AND no_such_column > 1");
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.editor.error.is_some() && s.worker == WorkerState::Idle));
+    let err = su.state.editor.error.clone().unwrap();
+    assert!(err.message.contains("no_such_column"), "{err}");
+    assert!(err.pos.is_some(), "DuckDB's position is mapped to the text");
+    assert_eq!(su.state.preview.size, before, "the last valid preview stays");
+    assert!(su.state.preview.stale);
+    let theme = Theme::default_theme();
+    snap!("filter_error_120x40", draw(&su.state, &theme, 120, 40));
+    // A file-reading function is refused by DuckDB's disabled external access, shown the same way.
+    for _ in 0.." AND no_such_column > 1".len() {
+        key(&mut su, KeyCode::Backspace);
+    }
+    type_text(&mut su, " AND length(read_text('/etc/hostname')) > 0");
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.editor.error.is_some() && s.worker == WorkerState::Idle));
+    for _ in 0.." AND length(read_text('/etc/hostname')) > 0".len() {
+        key(&mut su, KeyCode::Backspace);
+    }
+    assert!(su.rt.pump_until(&mut su.state, WAIT, idle), "valid again");
+    assert_eq!(su.state.preview.size, before);
+}
+
+#[test]
+fn save_approve_overlap_and_export_without_leaving_the_screen() {
+    let mut su = setup();
+    let lib_dir = su.dir.path().join("segments");
+    let lib = Library::open(&lib_dir);
+    let v1 = std::fs::read(lib.path_of("lapsed-high-value", 1)).unwrap();
+    open(&mut su, "lapsed-high-value");
+    su.state.focus = Focus::Params;
+    su.state.params.selected = su.state.params.items.iter().position(|p| p.name == "days").unwrap();
+    key(&mut su, KeyCode::Char('-'));
+    assert!(su.rt.pump_until(&mut su.state, WAIT, idle));
+    // Save v2 with a change note.
+    press(&mut su, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    let theme = Theme::default_theme();
+    snap!("dialog_save", draw(&su.state, &theme, 120, 40));
+    type_text(&mut su, "days 85");
+    key(&mut su, KeyCode::Enter);
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.library.templates.iter().any(|t| t.name == "lapsed-high-value" && t.version == 2)));
+    let v2 = lib.load("lapsed-high-value", Some(2)).unwrap();
+    assert_eq!(v2.status, Status::Draft, "a changed definition is a new draft");
+    assert_eq!(v2.note.as_deref(), Some("days 85"));
+    assert_eq!(v2.params["days"].default, Some(ParamValue::Int(85)));
+    assert_eq!(v2.snapshot.as_ref().map(|s| s.size), su.state.preview.size.map(|s| s.size));
+    assert_eq!(std::fs::read(lib.path_of("lapsed-high-value", 1)).unwrap(), v1, "v1 is never rewritten");
+    assert!(!su.state.unsaved());
+    // Approve it from the library: a new version.
+    select_in_library(&mut su, "lapsed-high-value");
+    key(&mut su, KeyCode::Char('a'));
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.library.templates.iter().any(|t| t.name == "lapsed-high-value" && t.version == 3)));
+    assert_eq!(lib.load("lapsed-high-value", None).unwrap().status, Status::Approved);
+    // History with a diff.
+    key(&mut su, KeyCode::Char('h'));
+    assert!(matches!(su.state.dialog, Some(Dialog::History)));
+    snap!("dialog_history", draw(&su.state, &theme, 120, 40));
+    key(&mut su, KeyCode::Down);
+    key(&mut su, KeyCode::Char('d'));
+    match &su.state.dialog {
+        Some(Dialog::Diff { text, .. }) => assert!(text.contains("parameters changed"), "{text}"),
+        other => panic!("expected a diff, got {other:?}"),
+    }
+    key(&mut su, KeyCode::Esc);
+    // The working set: two segments and a suppression; the overlap view reads the engine's one scan.
+    for name in ["lapsed-high-value", "holi-colour-buyers", "inactive-14-days"] {
+        select_in_library(&mut su, name);
+        key(&mut su, KeyCode::Char(' '));
+    }
+    key(&mut su, KeyCode::F(3));
+    assert_eq!(su.state.view, View::Overlap);
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| idle(s) && s.overlap.result.as_ref().is_some_and(|o| o.segments.len() == 3)));
+    let (features, _) = lib.features();
+    let compiled: Vec<_> = ["lapsed-high-value", "holi-colour-buyers", "inactive-14-days"]
+        .iter()
+        .map(|n| measure::compile(&lib.load(n, None).unwrap(), &Default::default(), &features).unwrap())
+        .collect();
+    let inputs: Vec<OverlapInput> = ["lapsed-high-value", "holi-colour-buyers", "inactive-14-days"]
+        .iter()
+        .zip(&compiled)
+        .map(|(n, c)| OverlapInput { name: n.to_string(), filter: c, suppression: *n == "inactive-14-days" })
+        .collect();
+    let expected = engine(&su.db).overlap(&inputs).unwrap();
+    let shown = su.state.overlap.result.clone().unwrap();
+    assert_eq!(shown.segments, expected.segments);
+    assert_eq!(shown.pairs, expected.pairs);
+    assert_eq!(shown.none, expected.none);
+    snap!("overlap_120x40", draw(&su.state, &theme, 120, 40));
+    snap!("overlap_80x24", draw(&su.state, &theme, 80, 24));
+    su.state.overlap.jaccard = true;
+    snap!("overlap_jaccard_120x40", draw(&su.state, &theme, 120, 40));
+    // Export the working set's approved segments (the suppression is subtracted).
+    key(&mut su, KeyCode::F(3));
+    press(&mut su, KeyCode::Char('e'), KeyModifiers::CONTROL);
+    let out = su.dir.path().join("holi.csv");
+    if let Some(Dialog::Export { fields, .. }) = &mut su.state.dialog {
+        fields[1].value = out.display().to_string();
+    } else {
+        panic!("export dialog");
+    }
+    snap!("dialog_export", draw(&su.state, &theme, 120, 40));
+    key(&mut su, KeyCode::Enter);
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| matches!(&s.dialog, Some(Dialog::Export { result: Some(_), .. }))));
+    match &su.state.dialog {
+        Some(Dialog::Export { result: Some(Ok(text)), .. }) => assert!(text.contains("manifest"), "{text}"),
+        other => panic!("export failed: {other:?}"),
+    }
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let rows = csv.lines().count() - 1;
+    let supp = &compiled[2];
+    let e = engine(&su.db);
+    let want = e.size(&compiled[0].and_not(&[supp])).unwrap().size + e.size(&compiled[1].and_not(&[supp])).unwrap().size;
+    assert_eq!(rows as u64, want, "rows = each approved segment minus the suppression");
+    assert!(out.with_extension("manifest.json").exists());
+    key(&mut su, KeyCode::Esc);
+    // A failing export says why and leaves nothing.
+    press(&mut su, KeyCode::Char('e'), KeyModifiers::CONTROL);
+    let bad = su.dir.path().join("no-such-dir").join("x.csv");
+    if let Some(Dialog::Export { fields, .. }) = &mut su.state.dialog {
+        fields[1].value = bad.display().to_string();
+    }
+    key(&mut su, KeyCode::Enter);
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| matches!(&s.dialog, Some(Dialog::Export { result: Some(Err(_)), .. }))));
+    assert!(!bad.exists());
+}
+
+#[test]
+fn themes_colour_roles_not_text() {
+    let mut su = setup();
+    open(&mut su, "at-risk");
+    for name in ["dark", "light"] {
+        let theme = Theme::load(name).unwrap();
+        let t = draw(&su.state, &theme, 120, 40);
+        // The focused panel's border (the editor after opening) is drawn in the theme's focus colour.
+        let cell = &t.backend().buffer()[(0, 0)];
+        assert_eq!(cell.fg, theme.focus, "{name}: focused border");
+        snap!(format!("explore_{name}"), t);
+    }
+}
