@@ -52,13 +52,22 @@ pub fn resolve(
             None if allow_draft => library.load(&r.name, None)?,
             None => library.latest_approved(&r.name)?.ok_or_else(|| {
                 library.load(&r.name, None).err().map_or_else(
-                    || ExportError::NotApproved(format!("{} has no approved version: approve it first (or allow drafts)", r.name)),
+                    || {
+                        ExportError::NotApproved(format!(
+                            "{} has no approved version: approve it first (or allow drafts)",
+                            r.name
+                        ))
+                    },
                     ExportError::Library,
                 )
             })?,
         };
         if t.status != Status::Approved && !allow_draft {
-            return Err(ExportError::NotApproved(format!("{} is {}, not approved: approve it first (or allow drafts)", t.reference(), t.status.name())));
+            return Err(ExportError::NotApproved(format!(
+                "{} is {}, not approved: approve it first (or allow drafts)",
+                t.reference(),
+                t.status.name()
+            )));
         }
         chosen.push(t);
     }
@@ -182,7 +191,11 @@ fn manifest_path(csv: &Path) -> PathBuf {
 }
 
 /// Runs the export; `progress` may return false to cancel.
-pub fn export(engine: &Engine, req: &ExportRequest, progress: &mut dyn FnMut(&Progress) -> bool) -> Result<Vec<ExportedFile>, ExportError> {
+pub fn export(
+    engine: &Engine,
+    req: &ExportRequest,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<Vec<ExportedFile>, ExportError> {
     if req.segments.is_empty() {
         return Err(ExportError::Empty);
     }
@@ -205,10 +218,18 @@ pub fn export(engine: &Engine, req: &ExportRequest, progress: &mut dyn FnMut(&Pr
         effective
             .into_iter()
             .enumerate()
-            .map(|(i, f)| Plan { csv: req.out.join(format!("{}.csv", req.segments[i].name)), parts: vec![(i, f)], with_segment_column: false })
+            .map(|(i, f)| Plan {
+                csv: req.out.join(format!("{}.csv", req.segments[i].name)),
+                parts: vec![(i, f)],
+                with_segment_column: false,
+            })
             .collect()
     } else {
-        vec![Plan { csv: req.out.clone(), parts: effective.into_iter().enumerate().collect(), with_segment_column: true }]
+        vec![Plan {
+            csv: req.out.clone(),
+            parts: effective.into_iter().enumerate().collect(),
+            with_segment_column: true,
+        }]
     };
     if !req.force {
         for p in &plans {

@@ -4,9 +4,8 @@ fn main() -> ExitCode {
     match seglens::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = seglens::cli::exit_code(&e);
-            eprintln!("seglens: {e:#}");
-            ExitCode::from(code)
+            eprintln!("seglens: {}", seglens::cli::error_line(&e));
+            ExitCode::from(seglens::cli::exit_code(&e))
         }
     }
 }

@@ -21,7 +21,9 @@ fn content_hash(db: &Path) -> String {
     for t in ["customers", "events"] {
         let h = q_str(
             &c,
-            &format!("SELECT count(*)::VARCHAR || ':' || md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR))) FROM {t} t"),
+            &format!(
+                "SELECT count(*)::VARCHAR || ':' || md5(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY CAST(t AS VARCHAR))) FROM {t} t"
+            ),
         );
         out.push_str(&format!("{t}={} ", h.unwrap()));
     }
@@ -41,7 +43,10 @@ fn sample_is_deterministic_and_never_overwrites_without_force() {
     };
     let o = generation(&a, "3", &["--json"]).ok();
     let j = o.json();
-    assert_eq!((j["customers"].as_u64(), j["seed"].as_u64(), j["as_of"].as_str()), (Some(400), Some(3), Some("2026-03-01")));
+    assert_eq!(
+        (j["customers"].as_u64(), j["seed"].as_u64(), j["as_of"].as_str()),
+        (Some(400), Some(3), Some("2026-03-01"))
+    );
     generation(&b, "3", &[]).ok();
     generation(&other, "4", &[]).ok();
     let ha = content_hash(&a);
@@ -50,7 +55,10 @@ fn sample_is_deterministic_and_never_overwrites_without_force() {
     assert_ne!(ha, content_hash(&other), "a different seed gave the same data");
     // Dates are laid out before the as-of day.
     let c = plain(&a);
-    assert_eq!(q_str(&c, "SELECT max(signup_date)::VARCHAR FROM customers").map(|d| d.as_str() < "2026-03-01"), Some(true));
+    assert_eq!(
+        q_str(&c, "SELECT max(signup_date)::VARCHAR FROM customers").map(|d| d.as_str() < "2026-03-01"),
+        Some(true)
+    );
     assert_eq!(q_i64(&c, "SELECT count(*) FROM customers WHERE last_login_date >= DATE '2026-03-01'"), 0);
     drop(c);
 
@@ -126,9 +134,15 @@ fn params_on_the_command_line() {
         size(&["-p", "langs=mr,gu", "language IN (SELECT unnest({{langs}}))"]),
         count_where(&c, "language IN ('mr', 'gu')")
     );
-    assert_eq!(size(&["-p", "d=2025-12-01", "signup_date >= {{d}}"]), count_where(&c, "signup_date >= DATE '2025-12-01'"));
+    assert_eq!(
+        size(&["-p", "d=2025-12-01", "signup_date >= {{d}}"]),
+        count_where(&c, "signup_date >= DATE '2025-12-01'")
+    );
     assert_eq!(size(&["-p", "n=-5", "customer_id -{{n}} = 12"]), 1);
-    assert_eq!(size(&["-p", "x=0.5", "-p", "n=2", "churn_risk > {{x}} AND orders_count > {{n}}"]), count_where(&c, "churn_risk > 0.5 AND orders_count > 2"));
+    assert_eq!(
+        size(&["-p", "x=0.5", "-p", "n=2", "churn_risk > {{x}} AND orders_count > {{n}}"]),
+        count_where(&c, "churn_risk > 0.5 AND orders_count > 2")
+    );
     // Unknown and missing placeholders: exit 2, one line naming them.
     let o = sb.seglens(&["size", "--db", s(db), "--param", "nope=1", "orders_count > 1"]);
     o.user_error(&["nope"]);
@@ -151,7 +165,9 @@ fn profile_by_region_json() {
     assert!((j["share"].as_f64().unwrap() - size as f64 / CUSTOMERS as f64).abs() < 1e-12);
     let metrics = j["metrics"].as_array().expect("metrics");
     let open = metrics.iter().find(|m| m["name"] == "open_rate").expect("open_rate");
-    let want = q_f64(&c, &format!("SELECT sum(email_opens_90d)::DOUBLE / sum(email_sends_90d) FROM customers WHERE {f}")).unwrap();
+    let want =
+        q_f64(&c, &format!("SELECT sum(email_opens_90d)::DOUBLE / sum(email_sends_90d) FROM customers WHERE {f}"))
+            .unwrap();
     assert!((open["segment"].as_f64().unwrap() - want).abs() < 1e-12, "{open}");
     let base = q_f64(&c, "SELECT sum(email_opens_90d)::DOUBLE / sum(email_sends_90d) FROM customers").unwrap();
     assert!((open["base"].as_f64().unwrap() - base).abs() < 1e-12);
@@ -167,7 +183,9 @@ fn profile_by_region_json() {
     assert_eq!(rows.len(), 4);
     let want = q_rows(
         &c,
-        &format!("SELECT region, count(*)::VARCHAR FROM customers WHERE {f} GROUP BY 1 ORDER BY count(*) DESC, region LIMIT 4"),
+        &format!(
+            "SELECT region, count(*)::VARCHAR FROM customers WHERE {f} GROUP BY 1 ORDER BY count(*) DESC, region LIMIT 4"
+        ),
     );
     for (r, w) in rows.iter().zip(&want) {
         assert_eq!(r["value"].as_str(), w[0].as_deref());
@@ -196,7 +214,12 @@ fn rows_limit() {
     assert_eq!(lines.len(), 2 + 5, "header, rule, 5 rows: {}", o.stdout);
     assert!(lines[0].starts_with("customer_id") && lines[0].contains("email") && lines[0].contains("city"));
     assert!(lines[1].starts_with("---"));
-    let want = q_rows(&c, &format!("SELECT customer_id::VARCHAR, email, coalesce(city, 'NULL') FROM customers WHERE {f} ORDER BY customer_id LIMIT 5"));
+    let want = q_rows(
+        &c,
+        &format!(
+            "SELECT customer_id::VARCHAR, email, coalesce(city, 'NULL') FROM customers WHERE {f} ORDER BY customer_id LIMIT 5"
+        ),
+    );
     for (line, w) in lines[2..].iter().zip(&want) {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(cells[0], w[0].as_deref().unwrap(), "{line}");
@@ -220,7 +243,8 @@ fn rows_limit() {
 fn overlap_json_shape_and_figures() {
     let db = shared_db();
     let c = plain(db);
-    let segs = [("west", "region = 'West India'"), ("buyers", "orders_count >= 2"), ("engaged", "engagement_score > 60")];
+    let segs =
+        [("west", "region = 'West India'"), ("buyers", "orders_count >= 2"), ("engaged", "engagement_score > 60")];
     let mut args = vec!["overlap".to_string(), "--db".into(), s(db).into(), "--json".into()];
     for (n, f) in segs {
         args.push("--segment".into());
@@ -276,7 +300,11 @@ fn schema_json() {
     assert_eq!(city["ty"], "VARCHAR");
     // Human output lists both tables.
     let o = Sandbox::new().seglens(&["schema", "--db", s(db)]).ok();
-    assert!(o.stdout.contains("customers") && o.stdout.contains("events") && o.stdout.contains("entity table"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("customers") && o.stdout.contains("events") && o.stdout.contains("entity table"),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -303,7 +331,8 @@ fn open_errors_have_exit_2_and_one_clear_line() {
         .unwrap();
     sb.seglens(&["size", "--db", s(&dups), "TRUE"]).user_error(&["not unique", "--key"]);
     // --table / --key override the detection, and are checked.
-    sb.seglens(&["size", "--db", s(shared_db()), "--table", "events", "--key", "customer_id", "TRUE"]).user_error(&["not unique"]);
+    sb.seglens(&["size", "--db", s(shared_db()), "--table", "events", "--key", "customer_id", "TRUE"])
+        .user_error(&["not unique"]);
     let two = dir.path().join("two.duckdb");
     duckdb::Connection::open(&two)
         .unwrap()
@@ -324,7 +353,8 @@ fn open_errors_have_exit_2_and_one_clear_line() {
 fn bad_filters_exit_2_with_the_position() {
     let db = shared_db();
     let sb = Sandbox::new();
-    sb.seglens(&["size", "--db", s(db), "orders_count > 0\n  AND no_such_col = 1"]).user_error(&["no_such_col", "line 2"]);
+    sb.seglens(&["size", "--db", s(db), "orders_count > 0\n  AND no_such_col = 1"])
+        .user_error(&["no_such_col", "line 2"]);
     sb.seglens(&["size", "--db", s(db), "1=1; DROP TABLE customers"]).user_error(&["';'"]);
     sb.seglens(&["size", "--db", s(db), "region = 'West"]).user_error(&["unterminated"]);
     sb.seglens(&["size", "--db", s(db), "1=1) OR (1=1"]).user_error(&["unbalanced"]);
@@ -385,7 +415,11 @@ fn a_locked_database_is_reported() {
     let python = Command::new("python3").args(["-c", "import duckdb"]).stderr(Stdio::null()).status();
     if python.is_ok_and(|s| s.success()) {
         let mut py = Command::new("python3");
-        py.args(["-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)", s(&db)]);
+        py.args([
+            "-c",
+            "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
+            s(&db),
+        ]);
         holders.push(("python", py));
     }
     let sb = Sandbox::new();
@@ -438,7 +472,20 @@ fn database_bytes_unchanged_after_every_command() {
         (vec!["size", "--db", &d, "--json", "-p", "r=West India", "region = {{r}}"], Some(0)),
         (vec!["profile", "--db", &d, "--by", "language", "orders_count > 0"], Some(0)),
         (vec!["rows", "--db", &d, "--limit", "3", "churn_risk > 0.5"], Some(0)),
-        (vec!["overlap", "--db", &d, "-s", "a=orders_count > 1", "-s", "b=sms_opt_in", "--suppress", "u=unsubscribed"], Some(0)),
+        (
+            vec![
+                "overlap",
+                "--db",
+                &d,
+                "-s",
+                "a=orders_count > 1",
+                "-s",
+                "b=sms_opt_in",
+                "--suppress",
+                "u=unsubscribed",
+            ],
+            Some(0),
+        ),
         (vec!["sql", "--db", &d, "orders_count > 1"], Some(0)),
         (vec!["save", "west", "--db", &d, "--filter-file", &t, "--param-def", "n:int=1", "--priority", "5"], Some(0)),
         (vec!["approve", "west"], Some(0)),

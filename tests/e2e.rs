@@ -41,7 +41,13 @@ impl Tmux {
     }
 
     fn text(&self, text: &str) {
-        assert!(Command::new("tmux").args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text]).status().unwrap().success());
+        assert!(
+            Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 
     fn resize(&self, w: u16, h: u16) {
@@ -116,7 +122,8 @@ fn typed_filter_size_on_screen_equals_seglens_size() {
     let filter = "engagement_score > 60 AND region = 'West India'";
     t.text(filter);
     let expected = seglens(&env, &["size", filter, "--db", db.to_str().unwrap(), "--json"])["size"].as_u64().unwrap();
-    let screen = t.wait("the size of the typed filter", |s| size_on_screen(s) == Some(expected) && s.contains("preview"));
+    let screen =
+        t.wait("the size of the typed filter", |s| size_on_screen(s) == Some(expected) && s.contains("preview"));
     assert!(screen.contains(&format!("{} of 5,000 customers", count(expected))), "{screen}");
     // A bad filter: DuckDB's message under the editor, the app keeps running.
     t.text(" AND bogus_col = 1");
@@ -165,7 +172,8 @@ fn whole_flow_open_nudge_save_approve_overlap_export() {
     t.wait("the starter's size", |s| size_on_screen(s) == Some(v1));
     // Nudge days 90 → 85.
     t.keys(&["BTab", "-"]);
-    let nudged = seglens(&env, &["size", "lapsed-high-value", "--param", "days=85", "--json"])["size"].as_u64().unwrap();
+    let nudged =
+        seglens(&env, &["size", "lapsed-high-value", "--param", "days=85", "--json"])["size"].as_u64().unwrap();
     t.wait("the nudged size", |s| size_on_screen(s) == Some(nudged));
     // Save v2.
     t.keys(&["C-s"]);

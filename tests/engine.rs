@@ -42,8 +42,8 @@ fn size_matches_plain_sql() {
         "TRUE",
         "FALSE",
         "region = 'West India'",
-        "engagement_score > 60",           // NULL for ~5%: NULL is not a member
-        "NOT (engagement_score > 60)",     // ...nor is NOT NULL
+        "engagement_score > 60",       // NULL for ~5%: NULL is not a member
+        "NOT (engagement_score > 60)", // ...nor is NOT NULL
         "orders_count > 0 AND language IN ('mr', 'gu')",
         "lifetime_spend BETWEEN 1000 AND 5000 OR churn_risk > 0.8",
         "city IS NULL",
@@ -143,9 +143,12 @@ fn breakdown_matches_plain_sql() {
     assert_eq!(b.size, size);
     let want = q_rows(
         &c,
-        &format!("SELECT region, count(*)::VARCHAR FROM customers WHERE {f} GROUP BY 1 ORDER BY count(*) DESC, region LIMIT 3"),
+        &format!(
+            "SELECT region, count(*)::VARCHAR FROM customers WHERE {f} GROUP BY 1 ORDER BY count(*) DESC, region LIMIT 3"
+        ),
     );
-    let got: Vec<Vec<Option<String>>> = b.rows.iter().map(|r| vec![r.value.clone(), Some(r.count.to_string())]).collect();
+    let got: Vec<Vec<Option<String>>> =
+        b.rows.iter().map(|r| vec![r.value.clone(), Some(r.count.to_string())]).collect();
     assert_eq!(got, want);
     let groups = q_i64(&c, &format!("SELECT count(DISTINCT region) FROM customers WHERE {f}")) as u64;
     assert_eq!(b.other_values, groups - 3);
@@ -254,8 +257,10 @@ fn schema_matches_plain_sql() {
     assert!(city.null_share > 0.0);
     let region = cust.columns.iter().find(|c| c.name == "region").unwrap();
     assert_eq!(region.distinct, 9, "approx distinct of a 9-value column");
-    let top = q_rows(&c, "SELECT region, count(*)::VARCHAR FROM customers GROUP BY 1 ORDER BY 2::BIGINT DESC, 1 LIMIT 8");
-    let got: Vec<Vec<Option<String>>> = region.top.iter().map(|(v, n)| vec![Some(v.clone()), Some(n.to_string())]).collect();
+    let top =
+        q_rows(&c, "SELECT region, count(*)::VARCHAR FROM customers GROUP BY 1 ORDER BY 2::BIGINT DESC, 1 LIMIT 8");
+    let got: Vec<Vec<Option<String>>> =
+        region.top.iter().map(|(v, n)| vec![Some(v.clone()), Some(n.to_string())]).collect();
     assert_eq!(got, top);
     let id = cust.columns.iter().find(|c| c.name == "customer_id").unwrap();
     assert!(id.top.is_empty(), "a high-cardinality column lists no top values");
@@ -337,7 +342,10 @@ fn overlap_with_a_suppression() {
     );
     assert_eq!(o.segments[0].suppressed, count_where(&c, "region = 'North India' AND unsubscribed"));
     assert_eq!(o.segments[2].exclusive, 0);
-    assert_eq!(o.segments[2].suppressed, count_where(&c, "unsubscribed AND (region = 'North India' OR orders_count > 0)"));
+    assert_eq!(
+        o.segments[2].suppressed,
+        count_where(&c, "unsubscribed AND (region = 'North India' OR orders_count > 0)")
+    );
     // "none" counts customers outside the (non-suppression) segments.
     assert_eq!(o.none, count_where(&c, "NOT (region = 'North India' OR orders_count > 0)"));
 }
@@ -386,8 +394,17 @@ fn overlap_takes_64_segments_and_refuses_65() {
 fn param_literals_round_trip_in_duckdb() {
     let c = duckdb::Connection::open_in_memory().expect("duckdb");
     let text = |lit: &str| q_str(&c, &format!("SELECT CAST(({lit}) AS VARCHAR)"));
-    for s in ["O'Brien", "''", "a\\b", "it's -- not a comment /* nor this */", "; DROP TABLE customers; --", "मराठी ✓", "", "line\nbreak", "{{x}}"]
-    {
+    for s in [
+        "O'Brien",
+        "''",
+        "a\\b",
+        "it's -- not a comment /* nor this */",
+        "; DROP TABLE customers; --",
+        "मराठी ✓",
+        "",
+        "line\nbreak",
+        "{{x}}",
+    ] {
         let lit = ParamValue::String(s.into()).to_sql();
         assert_eq!(text(&lit).as_deref(), Some(s), "{lit}");
     }
@@ -464,7 +481,11 @@ fn params_in_filters_match_plain_sql() {
         ),
         ("sms_opt_in = {{b}}", vec![("b", ParamValue::Bool(false))], "NOT sms_opt_in".into()),
         // A placeholder in a string literal or comment is text, not a parameter.
-        ("email <> '{{n}}' -- {{n}}\n AND customer_id < {{n}}", vec![("n", ParamValue::Int(10))], "customer_id < 10".into()),
+        (
+            "email <> '{{n}}' -- {{n}}\n AND customer_id < {{n}}",
+            vec![("n", ParamValue::Int(10))],
+            "customer_id < 10".into(),
+        ),
     ];
     for (text, values, hand) in cases {
         let compiled = compile_with(text, &values, &none);
@@ -547,7 +568,8 @@ fn error_positions_point_at_the_users_line() {
         ("region = {{r}}\n AND nope = 1", 2),
     ];
     for (text, line) in cases {
-        let compiled = compile_with(text, &[("r", ParamValue::String("a long value that shifts offsets".into()))], &features);
+        let compiled =
+            compile_with(text, &[("r", ParamValue::String("a long value that shifts offsets".into()))], &features);
         let err = e.size(&compiled).unwrap_err();
         let EngineError::Filter(fe) = &err else { panic!("{text}: not a filter error: {err:?}") };
         let pos = fe.pos.unwrap_or_else(|| panic!("{text}: no position: {fe}"));
@@ -555,7 +577,8 @@ fn error_positions_point_at_the_users_line() {
         assert!(err.is_user_error());
     }
     // Errors found before DuckDB are placed too.
-    let err = filter::compile("a = 1\n AND b = 'open", &ParamDecls::new(), &BTreeMap::new(), &FeatureSet::default()).unwrap_err();
+    let err = filter::compile("a = 1\n AND b = 'open", &ParamDecls::new(), &BTreeMap::new(), &FeatureSet::default())
+        .unwrap_err();
     assert_eq!(err.pos.map(|p| (p.line, p.col)), Some((2, 10)), "{err}");
 }
 
@@ -624,7 +647,9 @@ fn database_bytes_unchanged_after_opening_and_querying() {
     {
         let e = open(&db);
         e.verify_key().expect("unique key");
-        let f = compile("engagement_score > 50 AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id)");
+        let f = compile(
+            "engagement_score > 50 AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id)",
+        );
         e.size(&f).unwrap();
         e.profile(&f).unwrap();
         e.breakdown(&f, "region", 5).unwrap();
@@ -718,7 +743,12 @@ fn csv_and_parquet_files_open_as_tables() {
         assert_eq!(e.key(), "customer_id");
         assert_eq!(e.base_size(), CUSTOMERS);
         e.verify_key().expect("unique key");
-        assert_eq!(e.size(&compile("region = 'West India' AND orders_count > 1")).unwrap().size, want, "{}", path.display());
+        assert_eq!(
+            e.size(&compile("region = 'West India' AND orders_count > 1")).unwrap().size,
+            want,
+            "{}",
+            path.display()
+        );
         // External access is off here too, though the data came from a file.
         let err = e.size(&compile("EXISTS (SELECT 1 FROM read_text('/etc/hostname'))")).unwrap_err();
         assert!(err.is_user_error(), "{err:?}");
@@ -760,7 +790,11 @@ fn a_key_that_is_not_unique_is_an_error() {
     }
     assert!(err.is_user_error() && err.to_string().contains("--key"), "{err}");
     // A unique key declared as PRIMARY KEY passes.
-    let db = make_db(dir.path(), "pk.duckdb", "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name VARCHAR); INSERT INTO customers VALUES (1, 'a'), (2, 'b');");
+    let db = make_db(
+        dir.path(),
+        "pk.duckdb",
+        "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name VARCHAR); INSERT INTO customers VALUES (1, 'a'), (2, 'b');",
+    );
     open(&db).verify_key().expect("primary key");
 }
 
@@ -776,9 +810,14 @@ fn table_and_key_are_detected_or_overridden() {
     );
     let e = open(&db);
     assert_eq!((e.table(), e.key(), e.base_size()), ("members", "member_id", 100));
-    assert_eq!(e.size(&compile("tier = 0")).unwrap().size, q_i64(&plain(&db), "SELECT count(*) FROM members WHERE tier = 0") as u64);
+    assert_eq!(
+        e.size(&compile("tier = 0")).unwrap().size,
+        q_i64(&plain(&db), "SELECT count(*) FROM members WHERE tier = 0") as u64
+    );
     // Overridden: --table visits --key n.
-    let e = Engine::open(&db, &OpenOptions { table: Some("VISITS".into()), key: Some("n".into()), ..Default::default() }).unwrap();
+    let e =
+        Engine::open(&db, &OpenOptions { table: Some("VISITS".into()), key: Some("n".into()), ..Default::default() })
+            .unwrap();
     assert_eq!((e.table(), e.key(), e.base_size()), ("visits", "n", 500));
     e.verify_key().expect("n is unique");
     // An override that does not exist is an error naming what does.
@@ -812,7 +851,8 @@ fn clause_cache_gives_plain_sql_figures() {
     let db = shared_db();
     let e = open(db);
     let c = plain(db);
-    let purchase = "EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id AND e.event_type = 'purchase')";
+    let purchase =
+        "EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id AND e.event_type = 'purchase')";
     let no_purchase = format!("NOT {purchase}");
     // One clause matches fewer than half the customers, the other more: both ways of storing it.
     let share = count_where(&c, purchase) as f64 / CUSTOMERS as f64;

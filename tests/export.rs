@@ -26,7 +26,10 @@ fn library_with_segments(sb: &Sandbox, db: &Path) {
 }
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut r = csv::ReaderBuilder::new().has_headers(true).from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let header = r.headers().unwrap().iter().map(String::from).collect();
     let rows = r.records().map(|rec| rec.unwrap().iter().map(String::from).collect()).collect();
     (header, rows)
@@ -69,8 +72,10 @@ fn one_csv_with_suppressions_applied_and_duplicates_kept() {
         assert_eq!(got, w, "row {i}");
     }
     // Suppressed customers are absent; customers in both segments appear twice.
-    let unsub: BTreeSet<String> =
-        q_rows(&c, &format!("SELECT customer_id::VARCHAR FROM customers WHERE {SUPP}")).into_iter().map(|r| r[0].clone().unwrap()).collect();
+    let unsub: BTreeSet<String> = q_rows(&c, &format!("SELECT customer_id::VARCHAR FROM customers WHERE {SUPP}"))
+        .into_iter()
+        .map(|r| r[0].clone().unwrap())
+        .collect();
     assert!(!unsub.is_empty());
     assert!(rows.iter().all(|r| !unsub.contains(&r[1])), "a suppressed customer was exported");
     let both = count_where(&c, &format!("({SEG_A}) AND ({SEG_B}) AND {not_supp}"));
@@ -93,7 +98,8 @@ fn exclusive_assigns_each_customer_to_the_highest_priority_segment() {
     let sb = Sandbox::new();
     library_with_segments(&sb, db);
     let out = sb.path().join("exclusive.csv");
-    sb.seglens(&["export", "seg-b", "seg-a", "--exclusive", "--db", s(db), "--out", s(&out), "--columns", COLUMNS]).ok();
+    sb.seglens(&["export", "seg-b", "seg-a", "--exclusive", "--db", s(db), "--out", s(&out), "--columns", COLUMNS])
+        .ok();
     let (h, rows) = read_csv(&out);
     assert_eq!(h, header(true));
     let not_supp = format!("NOT coalesce(({SUPP}), false)");
@@ -119,7 +125,10 @@ fn one_file_per_segment_when_out_is_a_directory() {
     library_with_segments(&sb, db);
     let dir = sb.path().join("out");
     std::fs::create_dir(&dir).unwrap();
-    let j = sb.seglens(&["export", "seg-a", "seg-b", "--db", s(db), "--out", s(&dir), "--columns", COLUMNS, "--json"]).ok().json();
+    let j = sb
+        .seglens(&["export", "seg-a", "seg-b", "--db", s(db), "--out", s(&dir), "--columns", COLUMNS, "--json"])
+        .ok()
+        .json();
     assert_eq!(j["files"].as_array().unwrap().len(), 2);
     assert_eq!(
         files_in(&dir),
@@ -159,10 +168,13 @@ fn commas_quotes_newlines_and_nulls_are_quoted_and_read_back() {
     }
     // What DuckDB reads back from that file is the data seglens segments.
     let reader = duckdb::Connection::open_in_memory().unwrap();
-    let want: Vec<(String, Option<String>)> = q_rows(&reader, &format!("SELECT customer_id::VARCHAR, note FROM read_csv('{}') ORDER BY customer_id", s(&data)))
-        .into_iter()
-        .map(|r| (r[0].clone().unwrap(), r[1].clone()))
-        .collect();
+    let want: Vec<(String, Option<String>)> = q_rows(
+        &reader,
+        &format!("SELECT customer_id::VARCHAR, note FROM read_csv('{}') ORDER BY customer_id", s(&data)),
+    )
+    .into_iter()
+    .map(|r| (r[0].clone().unwrap(), r[1].clone()))
+    .collect();
     for (id, v) in &values {
         let got = &want[*id as usize - 1];
         assert_eq!((got.0.as_str(), got.1.as_deref()), (id.to_string().as_str(), *v), "DuckDB's own round trip");
@@ -216,7 +228,10 @@ fn manifest_records_the_export_and_the_files_hash() {
     }
     let supp = m["suppressions"].as_array().unwrap();
     assert_eq!(supp.len(), 1);
-    assert_eq!((supp[0]["name"].as_str(), supp[0]["version"].as_u64(), supp[0]["filter"].as_str()), (Some("supp"), Some(2), Some(SUPP)));
+    assert_eq!(
+        (supp[0]["name"].as_str(), supp[0]["version"].as_u64(), supp[0]["filter"].as_str()),
+        (Some("supp"), Some(2), Some(SUPP))
+    );
     assert_eq!(m["exclusive"], false);
     let fp = &m["database"];
     assert_eq!(fp["rows"].as_u64(), Some(CUSTOMERS));
@@ -312,7 +327,9 @@ fn a_failed_export_leaves_no_partial_file() {
         assert_eq!(o.code, 2, "{o:?}");
         assert!(files_in(&ro).is_empty(), "{:?}", files_in(&ro));
     } else {
-        eprintln!("note: running as root, a read-only directory does not stop writes; the file size limit above is the failure tested");
+        eprintln!(
+            "note: running as root, a read-only directory does not stop writes; the file size limit above is the failure tested"
+        );
     }
     set_mode(&ro, 0o755);
 }

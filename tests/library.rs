@@ -67,7 +67,11 @@ fn full_template(name: &str) -> Template {
             table: "customers".into(),
             rows: 100_000,
         },
-        profile: BTreeMap::from([("open_rate".into(), 1.0 / 3.0), ("avg_spend".into(), 4321.5), ("conversion".into(), 0.1)]),
+        profile: BTreeMap::from([
+            ("open_rate".into(), 1.0 / 3.0),
+            ("avg_spend".into(), 4321.5),
+            ("conversion".into(), 0.1),
+        ]),
     });
     t
 }
@@ -115,20 +119,28 @@ fn a_second_save_makes_v2_and_v1_bytes_never_change() {
     let out = lib.set_status("west", None, Status::Approved, Some("ok for Holi".into()), "lead").unwrap();
     assert_eq!(out.version(), 3);
     let v3 = lib.load("west", None).unwrap();
-    assert_eq!((v3.status, v3.parent_version, v3.note.as_deref(), v3.author.as_str()), (Status::Approved, Some(2), Some("ok for Holi"), "lead"));
+    assert_eq!(
+        (v3.status, v3.parent_version, v3.note.as_deref(), v3.author.as_str()),
+        (Status::Approved, Some(2), Some("ok for Holi"), "lead")
+    );
     assert_eq!(v3.filter, t.filter);
     assert_eq!(std::fs::read(lib.path_of("west", 1)).unwrap(), v1);
     assert_eq!(std::fs::read(lib.path_of("west", 2)).unwrap(), v2_bytes);
     assert_eq!(lib.latest_approved("west").unwrap().map(|t| t.version), Some(3));
     // Approving what is approved writes nothing.
-    assert_eq!(lib.set_status("west", None, Status::Approved, None, "lead").unwrap(), SaveOutcome::Unchanged { version: 3 });
+    assert_eq!(
+        lib.set_status("west", None, Status::Approved, None, "lead").unwrap(),
+        SaveOutcome::Unchanged { version: 3 }
+    );
     // Retired: no approved version to export any more.
     assert_eq!(lib.set_status("west", None, Status::Retired, None, "lead").unwrap().version(), 4);
     assert_eq!(lib.latest_approved("west").unwrap(), None);
     assert_eq!(lib.versions("west").unwrap(), [1, 2, 3, 4]);
     // No temp files are left in the folder.
-    let names: BTreeSet<String> =
-        std::fs::read_dir(dir.path().join("west")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: BTreeSet<String> = std::fs::read_dir(dir.path().join("west"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, BTreeSet::from(["v0001.toml", "v0002.toml", "v0003.toml", "v0004.toml"].map(String::from)));
 }
 
@@ -193,7 +205,8 @@ fn two_processes_saving_at_once_both_get_consecutive_versions() {
     assert_eq!(versions, want, "versions on disk");
     reported.sort_unstable();
     assert_eq!(reported, want, "versions the processes reported");
-    let filters: BTreeSet<String> = versions.iter().map(|&v| lib.read("conc", v).expect("every version loads").filter).collect();
+    let filters: BTreeSet<String> =
+        versions.iter().map(|&v| lib.read("conc", v).expect("every version loads").filter).collect();
     let want_filters: BTreeSet<String> = (0..2 * ROUNDS).map(|k| format!("customer_id % 1000 <> {k}")).collect();
     assert_eq!(filters, want_filters, "a save was lost");
     for &v in &versions[1..] {
@@ -223,21 +236,36 @@ fn broken_files_are_reported_with_path_and_line_and_the_rest_loads() {
     lib.save(two).unwrap();
     // v2 of older-stands-in broken by hand: v1 stands in.
     let broken_v2 = lib.path_of("older-stands-in", 2);
-    write(&broken_v2, "name = \"older-stands-in\"\nversion = 2\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = [unclosed\n");
+    write(
+        &broken_v2,
+        "name = \"older-stands-in\"\nversion = 2\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = [unclosed\n",
+    );
     // A syntax error on line 4.
     let syntax = sb.library().join("broken/v0001.toml");
-    write(&syntax, "name = \"broken\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = \"unterminated\nstatus = \"draft\"\n");
+    write(
+        &syntax,
+        "name = \"broken\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = \"unterminated\nstatus = \"draft\"\n",
+    );
     // An unknown field on line 4.
     let unknown = sb.library().join("extra/v0001.toml");
-    write(&unknown, "name = \"extra\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\ncolour = \"red\"\nfilter = \"TRUE\"\n");
+    write(
+        &unknown,
+        "name = \"extra\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\ncolour = \"red\"\nfilter = \"TRUE\"\n",
+    );
     // A name that does not match its folder (line 1), and an undeclared placeholder (line 4).
     let misnamed = sb.library().join("misnamed/v0001.toml");
     write(&misnamed, "name = \"other\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = \"TRUE\"\n");
     let undeclared = sb.library().join("undeclared/v0001.toml");
-    write(&undeclared, "name = \"undeclared\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = \"orders_count > {{n}}\"\n");
+    write(
+        &undeclared,
+        "name = \"undeclared\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = \"orders_count > {{n}}\"\n",
+    );
     // A bad status value on line 5.
     let status = sb.library().join("bad-status/v0001.toml");
-    write(&status, "name = \"bad-status\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = \"TRUE\"\nstatus = \"published\"\n");
+    write(
+        &status,
+        "name = \"bad-status\"\nversion = 1\ncreated_at = \"2026-01-01T00:00:00Z\"\nfilter = \"TRUE\"\nstatus = \"published\"\n",
+    );
 
     let report = lib.load_all();
     let loaded: Vec<(String, u32)> = report.templates.iter().map(|t| (t.name.clone(), t.version)).collect();
@@ -268,7 +296,12 @@ fn broken_files_are_reported_with_path_and_line_and_the_rest_loads() {
     assert!(o.stdout.contains("good") && o.stdout.contains("older-stands-in"), "{}", o.stdout);
     assert!(!o.stdout.contains("extra"), "{}", o.stdout);
     for (path, line, _) in expect {
-        assert!(o.stderr.contains(&format!("{}:{line}", path.display())), "stderr lacks {}:{line}: {}", path.display(), o.stderr);
+        assert!(
+            o.stderr.contains(&format!("{}:{line}", path.display())),
+            "stderr lacks {}:{line}: {}",
+            path.display(),
+            o.stderr
+        );
     }
     assert_eq!(o.stderr.lines().filter(|l| l.contains("warning")).count(), expect.len(), "{}", o.stderr);
     let j = sb.seglens(&["list", "--json"]).ok().json();
@@ -322,7 +355,15 @@ colour = "red"
     let broken: BTreeMap<&str, &str> = set.broken.iter().map(|b| (b.name.as_str(), b.reason.as_str())).collect();
     assert_eq!(
         broken.keys().copied().collect::<BTreeSet<_>>(),
-        BTreeSet::from(["bad_body", "uses_bad", "cycle_a", "cycle_b", "wrong_arity", "with_placeholder", "unknown_field"]),
+        BTreeSet::from([
+            "bad_body",
+            "uses_bad",
+            "cycle_a",
+            "cycle_b",
+            "wrong_arity",
+            "with_placeholder",
+            "unknown_field"
+        ]),
         "{broken:?}"
     );
     assert!(broken["cycle_a"].contains("cycle"), "{}", broken["cycle_a"]);
@@ -356,12 +397,40 @@ fn save_show_history_diff_approve_retire_through_the_binary() {
     let sb = Sandbox::new();
     let d = s(db);
     let o = sb
-        .seglens(&["save", "buyers", "--db", d, "--filter", "orders_count > {{n}}", "--param-def", "n:int=2", "--intent", "repeat buyers", "--note", "first", "--tag", "a", "--tag", "b"])
+        .seglens(&[
+            "save",
+            "buyers",
+            "--db",
+            d,
+            "--filter",
+            "orders_count > {{n}}",
+            "--param-def",
+            "n:int=2",
+            "--intent",
+            "repeat buyers",
+            "--note",
+            "first",
+            "--tag",
+            "a",
+            "--tag",
+            "b",
+        ])
         .ok();
     assert!(o.stdout.contains("saved buyers@1"), "{}", o.stdout);
-    let o = sb.seglens(&["save", "buyers", "--db", d, "--filter", "orders_count > {{n}}", "--param-def", "n:int=2"]).ok();
+    let o =
+        sb.seglens(&["save", "buyers", "--db", d, "--filter", "orders_count > {{n}}", "--param-def", "n:int=2"]).ok();
     assert!(o.stdout.contains("unchanged"), "{}", o.stdout);
-    sb.seglens(&["save", "buyers", "--db", d, "--filter", "orders_count > {{n}}\n  AND sms_opt_in", "--note", "sms only"]).ok();
+    sb.seglens(&[
+        "save",
+        "buyers",
+        "--db",
+        d,
+        "--filter",
+        "orders_count > {{n}}\n  AND sms_opt_in",
+        "--note",
+        "sms only",
+    ])
+    .ok();
     let lib = Library::open(sb.library());
     assert_eq!(lib.versions("buyers").unwrap(), [1, 2]);
 
@@ -439,7 +508,11 @@ fn check_fails_on_a_broken_template_and_reports_drift() {
     assert_eq!(west["drift_flagged"], true, "{west}");
     assert_eq!(west["size"].as_u64(), Some(count_where(&plain(db), "region = 'West India'")));
     let spenders = rows.iter().find(|r| r["segment"] == "spenders").unwrap();
-    assert_eq!((spenders["drift_flagged"].as_bool(), spenders["drift"].as_f64()), (Some(false), Some(0.0)), "{spenders}");
+    assert_eq!(
+        (spenders["drift_flagged"].as_bool(), spenders["drift"].as_f64()),
+        (Some(false), Some(0.0)),
+        "{spenders}"
+    );
     // A later edit of a feature shows up as drift of the feature, not a silent change of size.
     write(&sb.library().join("features.toml"), "[big]\nparams = [\"m\"]\nsql = \"lifetime_spend > m * 10\"\n");
     let j = sb.seglens(&["check", "--db", s(db), "--json"]).ok().json();
@@ -491,8 +564,12 @@ fn starter_templates_install_on_first_use_of_the_sample() {
     let j = sb.seglens(&["list", "--json"]).ok().json();
     let listed: Vec<&str> = j["segments"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(listed, names);
-    let kinds: BTreeMap<&str, &str> =
-        j["segments"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap(), t["kind"].as_str().unwrap())).collect();
+    let kinds: BTreeMap<&str, &str> = j["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["kind"].as_str().unwrap()))
+        .collect();
     assert_eq!(kinds["unsubscribed"], "suppression");
     assert_eq!(kinds["inactive-14-days"], "suppression");
     assert_eq!(kinds["lapsed-high-value"], "segment");

@@ -40,7 +40,9 @@ fn setup() -> Setup {
     let engine = Engine::open(&db, &OpenOptions::default()).unwrap();
     let (mut rt, mut state) = Runtime::start(engine, library, Theme::default_theme(), "crm.duckdb".into()).unwrap();
     rt.apply(&mut state, Action::Resize(120, 40));
-    assert!(rt.pump_until(&mut state, WAIT, |s| s.schema.schema.is_some() && s.library.templates.len() == 8 && s.library.size_now.len() == 7));
+    assert!(rt.pump_until(&mut state, WAIT, |s| s.schema.schema.is_some()
+        && s.library.templates.len() == 8
+        && s.library.size_now.len() == 8));
     Setup { dir, db, rt, state }
 }
 
@@ -111,7 +113,9 @@ fn open_nudge_and_the_screen_follow_the_engine() {
     open(&mut su, "lapsed-high-value");
     let expected = size_of(&su.db, &lib, "lapsed-high-value", &[]);
     assert_eq!(su.state.preview.size.map(|s| s.size), Some(expected));
-    assert!(su.state.preview.profile.is_some() && su.state.preview.breakdown.is_some() && su.state.preview.rows.is_some());
+    assert!(
+        su.state.preview.profile.is_some() && su.state.preview.breakdown.is_some() && su.state.preview.rows.is_some()
+    );
     // Nudge `days` down one step (90 → 85) and watch the size follow.
     su.state.focus = Focus::Params;
     su.state.params.selected = su.state.params.items.iter().position(|p| p.name == "days").unwrap();
@@ -181,7 +185,9 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     snap!("dialog_save", draw(&su.state, &theme, 120, 40));
     type_text(&mut su, "days 85");
     key(&mut su, KeyCode::Enter);
-    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.library.templates.iter().any(|t| t.name == "lapsed-high-value" && t.version == 2)));
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| {
+        s.library.templates.iter().any(|t| t.name == "lapsed-high-value" && t.version == 2)
+    }));
     let v2 = lib.load("lapsed-high-value", Some(2)).unwrap();
     assert_eq!(v2.status, Status::Draft, "a changed definition is a new draft");
     assert_eq!(v2.note.as_deref(), Some("days 85"));
@@ -192,7 +198,9 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     // Approve it from the library: a new version.
     select_in_library(&mut su, "lapsed-high-value");
     key(&mut su, KeyCode::Char('a'));
-    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.library.templates.iter().any(|t| t.name == "lapsed-high-value" && t.version == 3)));
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| {
+        s.library.templates.iter().any(|t| t.name == "lapsed-high-value" && t.version == 3)
+    }));
     assert_eq!(lib.load("lapsed-high-value", None).unwrap().status, Status::Approved);
     // History with a diff.
     key(&mut su, KeyCode::Char('h'));
@@ -212,7 +220,9 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     }
     key(&mut su, KeyCode::F(3));
     assert_eq!(su.state.view, View::Overlap);
-    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| idle(s) && s.overlap.result.as_ref().is_some_and(|o| o.segments.len() == 3)));
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| {
+        idle(s) && s.overlap.result.as_ref().is_some_and(|o| o.segments.len() == 3)
+    }));
     let (features, _) = lib.features();
     let compiled: Vec<_> = ["lapsed-high-value", "holi-colour-buyers", "inactive-14-days"]
         .iter()
@@ -243,17 +253,21 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     }
     snap!("dialog_export", draw(&su.state, &theme, 120, 40));
     key(&mut su, KeyCode::Enter);
-    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| matches!(&s.dialog, Some(Dialog::Export { result: Some(_), .. }))));
+    assert!(
+        su.rt.pump_until(&mut su.state, WAIT, |s| matches!(&s.dialog, Some(Dialog::Export { result: Some(_), .. })))
+    );
     match &su.state.dialog {
         Some(Dialog::Export { result: Some(Ok(text)), .. }) => assert!(text.contains("manifest"), "{text}"),
         other => panic!("export failed: {other:?}"),
     }
     let csv = std::fs::read_to_string(&out).unwrap();
     let rows = csv.lines().count() - 1;
-    let supp = &compiled[2];
+    // Every approved suppression is subtracted: inactive-14-days and unsubscribed.
+    let unsub = measure::compile(&lib.load("unsubscribed", None).unwrap(), &Default::default(), &features).unwrap();
+    let supp = [&compiled[2], &unsub];
     let e = engine(&su.db);
-    let want = e.size(&compiled[0].and_not(&[supp])).unwrap().size + e.size(&compiled[1].and_not(&[supp])).unwrap().size;
-    assert_eq!(rows as u64, want, "rows = each approved segment minus the suppression");
+    let want = e.size(&compiled[0].and_not(&supp)).unwrap().size + e.size(&compiled[1].and_not(&supp)).unwrap().size;
+    assert_eq!(rows as u64, want, "rows = each approved segment minus the suppressions");
     assert!(out.with_extension("manifest.json").exists());
     key(&mut su, KeyCode::Esc);
     // A failing export says why and leaves nothing.
@@ -263,7 +277,12 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
         fields[1].value = bad.display().to_string();
     }
     key(&mut su, KeyCode::Enter);
-    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| matches!(&s.dialog, Some(Dialog::Export { result: Some(Err(_)), .. }))));
+    assert!(
+        su.rt.pump_until(&mut su.state, WAIT, |s| matches!(
+            &s.dialog,
+            Some(Dialog::Export { result: Some(Err(_)), .. })
+        ))
+    );
     assert!(!bad.exists());
 }
 

@@ -39,7 +39,12 @@ fn sent_gen(effects: &[Effect]) -> Option<u64> {
 }
 
 fn size_response(generation: u64, size: u64) -> Action {
-    Action::Worker(Response { generation, elapsed: Duration::from_millis(3), result: Ok(Part::Size(Size::new(size, 1000))), filter_error: None })
+    Action::Worker(Response {
+        generation,
+        elapsed: Duration::from_millis(3),
+        result: Ok(Part::Size(Size::new(size, 1000))),
+        filter_error: None,
+    })
 }
 
 #[test]
@@ -73,16 +78,25 @@ fn a_bad_filter_shows_its_error_and_keeps_the_last_preview() {
     assert_eq!(err.pos.map(|p| (p.line, p.col)), Some((1, 22)));
     assert_eq!(s.preview.size.map(|x| x.size), Some(420), "the last valid figure stays");
     assert!(s.preview.stale, "shown dimmed");
-    assert!(update(&mut s, Action::Tick(t0 + DEBOUNCE * 3), t0 + DEBOUNCE * 3).is_empty(), "no query for an invalid filter");
+    assert!(
+        update(&mut s, Action::Tick(t0 + DEBOUNCE * 3), t0 + DEBOUNCE * 3).is_empty(),
+        "no query for an invalid filter"
+    );
     // DuckDB's error (an unknown column) arrives from the worker and is shown the same way.
     update(&mut s, key(KeyCode::Backspace), t0);
     type_text(&mut s, " AND nope = 1", t0);
     let fx = update(&mut s, Action::Tick(t0 + DEBOUNCE * 10), t0 + DEBOUNCE * 10);
     let generation = sent_gen(&fx).expect("a preview");
-    let fe = seglens::engine::FilterError::at(&s.editor.text(), 26, "Binder error: Referenced column \"nope\" not found");
+    let fe =
+        seglens::engine::FilterError::at(&s.editor.text(), 26, "Binder error: Referenced column \"nope\" not found");
     update(
         &mut s,
-        Action::Worker(Response { generation, elapsed: Duration::ZERO, result: Err(fe.to_string()), filter_error: Some(fe) }),
+        Action::Worker(Response {
+            generation,
+            elapsed: Duration::ZERO,
+            result: Err(fe.to_string()),
+            filter_error: Some(fe),
+        }),
         t0,
     );
     assert!(s.editor.error.as_ref().is_some_and(|e| e.message.contains("nope")));
@@ -140,21 +154,21 @@ fn parameters_are_typed_and_nudged() {
     assert!(s.compiled.as_ref().is_some_and(|c| c.sql.contains("> 50")));
     update(&mut s, key(KeyCode::Char('+')), t0);
     assert_eq!(s.params.items[0].value, Some(seglens::engine::ParamValue::Int(55)));
+    // Ten steps of 5 (the step for a value in the tens) down from 55.
     update(&mut s, key(KeyCode::Char('[')), t0);
-    assert_eq!(s.params.items[0].value, Some(seglens::engine::ParamValue::Int(10)));
-    assert!(s.compiled.as_ref().is_some_and(|c| c.sql.contains("> 10")));
+    assert_eq!(s.params.items[0].value, Some(seglens::engine::ParamValue::Int(5)));
+    assert!(s.compiled.as_ref().is_some_and(|c| c.sql.contains("> 5")));
     assert_eq!(s.preview_due, Some(t0 + DEBOUNCE), "a nudge schedules a preview");
     // `t` declares the guessed type; a typed value that does not parse is refused, the old one kept.
     update(&mut s, key(KeyCode::Char('t')), t0);
     assert!(s.params.items[0].declared);
     update(&mut s, key(KeyCode::Enter), t0);
-    assert_eq!(s.params.input.as_deref(), Some("10"), "the input starts from the current value");
-    update(&mut s, key(KeyCode::Backspace), t0);
+    assert_eq!(s.params.input.as_deref(), Some("5"), "the input starts from the current value");
     update(&mut s, key(KeyCode::Backspace), t0);
     type_text(&mut s, "abc", t0);
     update(&mut s, key(KeyCode::Enter), t0);
     assert!(s.params.error.as_ref().is_some_and(|e| e.contains("not a whole number")), "{:?}", s.params.error);
-    assert_eq!(s.params.items[0].value, Some(seglens::engine::ParamValue::Int(10)));
+    assert_eq!(s.params.items[0].value, Some(seglens::engine::ParamValue::Int(5)));
 }
 
 #[test]
@@ -191,7 +205,7 @@ fn tab_completes_column_names() {
     type_text(&mut s, "engagement_sc", t0);
     update(&mut s, key(KeyCode::Tab), t0);
     assert_eq!(s.editor.text(), "engagement_score");
-    type_text(&mut s, " > 1 AND reg", t0);
+    type_text(&mut s, " > 1 AND regi", t0);
     update(&mut s, key(KeyCode::Tab), t0);
     assert_eq!(s.editor.text(), "engagement_score > 1 AND region");
 }

@@ -60,7 +60,8 @@ pub fn schema(ctx: &Ctx) -> Result<()> {
             .columns
             .iter()
             .map(|c| {
-                let top = c.top.iter().take(4).map(|(v, n)| format!("{v} ({})", count(*n))).collect::<Vec<_>>().join(", ");
+                let top =
+                    c.top.iter().take(4).map(|(v, n)| format!("{v} ({})", count(*n))).collect::<Vec<_>>().join(", ");
                 if t.is_entity {
                     vec![c.name.clone(), c.ty.clone(), percent(c.null_share), format!("~{}", count(c.distinct)), top]
                 } else {
@@ -143,7 +144,12 @@ pub fn profile(ctx: &Ctx, arg: &str, by: Option<&str>, top: usize) -> Result<()>
             })
             .collect();
         if b.other_values > 0 {
-            rows.push(vec![format!("({} other values)", count(b.other_values)), count(b.other_count), percent(b.other_count as f64 / b.size.max(1) as f64), String::new()]);
+            rows.push(vec![
+                format!("({} other values)", count(b.other_values)),
+                count(b.other_count),
+                percent(b.other_count as f64 / b.size.max(1) as f64),
+                String::new(),
+            ]);
         }
         print!("{}", table(&["value", "count", "share", "base share"], &rows));
     }
@@ -201,7 +207,12 @@ pub fn overlap(ctx: &Ctx, segments: &[String], suppressions: &[String]) -> Resul
     if ctx.g.json {
         return ctx.print_json(&o);
     }
-    println!("{} customers; {} in none of the segments ({})\n", count(o.base), count(o.none), percent(o.none as f64 / o.base.max(1) as f64));
+    println!(
+        "{} customers; {} in none of the segments ({})\n",
+        count(o.base),
+        count(o.none),
+        percent(o.none as f64 / o.base.max(1) as f64)
+    );
     let rows: Vec<Vec<String>> = o
         .segments
         .iter()
@@ -218,13 +229,17 @@ pub fn overlap(ctx: &Ctx, segments: &[String], suppressions: &[String]) -> Resul
     print!("{}", table(&["segment", "kind", "size", "exclusive", "suppressed"], &rows));
     if !o.pairs.is_empty() {
         println!();
-        let rows: Vec<Vec<String>> =
-            o.pairs.iter().map(|p| vec![p.a.clone(), p.b.clone(), count(p.intersection), format!("{:.3}", p.jaccard)]).collect();
+        let rows: Vec<Vec<String>> = o
+            .pairs
+            .iter()
+            .map(|p| vec![p.a.clone(), p.b.clone(), count(p.intersection), format!("{:.3}", p.jaccard)])
+            .collect();
         print!("{}", table(&["a", "b", "intersection", "jaccard"], &rows));
     }
     if !o.combinations.is_empty() {
         println!("\nlargest combinations:");
-        let rows: Vec<Vec<String>> = o.combinations.iter().take(10).map(|c| vec![c.members.join(" ∩ "), count(c.count)]).collect();
+        let rows: Vec<Vec<String>> =
+            o.combinations.iter().take(10).map(|c| vec![c.members.join(" ∩ "), count(c.count)]).collect();
         print!("{}", table(&["exactly in", "customers"], &rows));
     }
     Ok(())

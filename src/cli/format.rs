@@ -42,7 +42,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             width[i] = width[i].max(c.chars().count());
         }
     }
-    let numeric = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || ",.%-+x —d".contains(c)) && s.chars().any(|c| c.is_ascii_digit());
+    let numeric = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_digit() || ",.%-+x —d".contains(c))
+            && s.chars().any(|c| c.is_ascii_digit())
+    };
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
         let parts: Vec<String> = cells

@@ -243,6 +243,22 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     1
 }
 
+/// One line for stderr: the error and its causes, each said once (a typed error often repeats
+/// its source's text).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(text.trim()) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(text.trim());
+        }
+    }
+    line.replace('\n', " ")
+}
+
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     let g = cli.global.clone();
@@ -293,8 +309,12 @@ impl Ctx {
     pub fn open_options(&self) -> Result<OpenOptions> {
         let metrics = match &self.g.metrics {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading metrics file {}", p.display()))?;
-                Some(crate::engine::profile::parse_metrics(&text).map_err(|e| UserError(format!("{}: {}", p.display(), e.message())))?)
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("reading metrics file {}", p.display()))?;
+                Some(
+                    crate::engine::profile::parse_metrics(&text)
+                        .map_err(|e| UserError(format!("{}: {}", p.display(), e.message())))?,
+                )
             }
             None => None,
         };

@@ -18,9 +18,13 @@ fn author() -> String {
 }
 
 pub fn features(ctx: &Ctx) -> Result<()> {
+    ctx.db_path(None)?;
     let set = ctx.features();
     if ctx.g.json {
-        let list: Vec<_> = set.iter().map(|f| json!({"name": f.name, "params": f.params, "sql": f.sql, "description": f.description})).collect();
+        let list: Vec<_> = set
+            .iter()
+            .map(|f| json!({"name": f.name, "params": f.params, "sql": f.sql, "description": f.description}))
+            .collect();
         let broken: Vec<_> = set.broken.iter().map(|b| json!({"name": b.name, "error": b.reason})).collect();
         return ctx.print_json(&json!({"features": list, "broken": broken}));
     }
@@ -60,9 +64,11 @@ fn parse_param_def(s: &str) -> Result<(String, ParamDecl)> {
         Some((h, d)) => (h, Some(d)),
         None => (s, None),
     };
-    let (name, ty) = head.split_once(':').ok_or_else(|| UserError(format!("--param-def {s:?}: expected NAME:TYPE=DEFAULT")))?;
-    let ty = ParamType::parse_name(ty.trim())
-        .ok_or_else(|| UserError(format!("--param-def {s:?}: unknown type {ty:?} (int, float, string, date, bool, string_list)")))?;
+    let (name, ty) =
+        head.split_once(':').ok_or_else(|| UserError(format!("--param-def {s:?}: expected NAME:TYPE=DEFAULT")))?;
+    let ty = ParamType::parse_name(ty.trim()).ok_or_else(|| {
+        UserError(format!("--param-def {s:?}: unknown type {ty:?} (int, float, string, date, bool, string_list)"))
+    })?;
     let mut d = ParamDecl::new(ty);
     if let Some(v) = default {
         d.default = Some(ParamValue::parse(ty, v).map_err(|e| UserError(format!("--param-def {s:?}: {e}")))?);
@@ -82,7 +88,9 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
         (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         (None, None) => match &latest {
             Some(t) => t.filter.clone(),
-            None => return fail(format!("{} is a new segment: give its filter with --filter or --filter-file", a.name)),
+            None => {
+                return fail(format!("{} is a new segment: give its filter with --filter or --filter-file", a.name));
+            }
         },
     };
     let mut t = latest.clone().unwrap_or_else(|| Template::new(&a.name, &filter_text));
@@ -115,8 +123,13 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
     t.table = engine.table().to_string();
     t.key = engine.key().to_string();
     let features = ctx.features();
-    let compiled = filter::compile(&t.filter, &t.params, &BTreeMap::new(), &measure::features_for(&Template { features: BTreeMap::new(), ..t.clone() }, &features))
-        .map_err(crate::engine::EngineError::from)?;
+    let compiled = filter::compile(
+        &t.filter,
+        &t.params,
+        &BTreeMap::new(),
+        &measure::features_for(&Template { features: BTreeMap::new(), ..t.clone() }, &features),
+    )
+    .map_err(crate::engine::EngineError::from)?;
     measure::record_features(&mut t, &compiled, &features);
     // A changed definition is a new draft; an unchanged one keeps its status (and is not saved).
     if let Some(prev) = &latest {
@@ -134,19 +147,27 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
     let outcome = ctx.library.save(t)?;
     if ctx.g.json {
         return ctx.print_json(&match &outcome {
-            SaveOutcome::Saved { version, path } => json!({"saved": true, "name": a.name, "version": version, "path": path, "size": size}),
+            SaveOutcome::Saved { version, path } => {
+                json!({"saved": true, "name": a.name, "version": version, "path": path, "size": size})
+            }
             SaveOutcome::Unchanged { version } => json!({"saved": false, "name": a.name, "version": version}),
         });
     }
     match outcome {
-        SaveOutcome::Saved { version, path } => println!("saved {}@{version} ({} customers) → {}", a.name, count(size), path.display()),
-        SaveOutcome::Unchanged { version } => println!("unchanged: {} is identical to {}@{version}; nothing written", a.name, a.name),
+        SaveOutcome::Saved { version, path } => {
+            println!("saved {}@{version} ({} customers) → {}", a.name, count(size), path.display())
+        }
+        SaveOutcome::Unchanged { version } => {
+            println!("unchanged: {} is identical to {}@{version}; nothing written", a.name, a.name)
+        }
     }
     Ok(())
 }
 
 fn age(created_at: &str) -> String {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(created_at) else { return "?".into() };
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(created_at) else {
+        return "?".into();
+    };
     let d = chrono::Utc::now().signed_duration_since(t);
     match d.num_minutes() {
         m if m < 60 => format!("{}m", m.max(0)),
@@ -162,6 +183,8 @@ fn report_errors(errors: &[crate::library::LibraryError]) {
 }
 
 pub fn list(ctx: &Ctx) -> Result<()> {
+    // On a fresh machine the first command may be this one: create the sample and its starters.
+    ctx.db_path(None)?;
     let report = ctx.library.load_all();
     report_errors(&report.errors);
     if ctx.g.json {
@@ -247,7 +270,9 @@ pub fn diff(ctx: &Ctx, name: &str, v1: u32, v2: u32) -> Result<()> {
     let mut params = Vec::new();
     for k in a.params.keys().chain(b.params.keys()).collect::<std::collections::BTreeSet<_>>() {
         let show = |d: Option<&ParamDecl>| {
-            d.map_or("(none)".to_string(), |d| format!("{} = {}", d.ty, d.default.as_ref().map_or("—".into(), |v| v.to_input())))
+            d.map_or("(none)".to_string(), |d| {
+                format!("{} = {}", d.ty, d.default.as_ref().map_or("—".into(), |v| v.to_input()))
+            })
         };
         let (x, y) = (show(a.params.get(k)), show(b.params.get(k)));
         if x != y {
@@ -275,7 +300,8 @@ pub fn diff(ctx: &Ctx, name: &str, v1: u32, v2: u32) -> Result<()> {
         println!("status: {} → {}", a.status.name(), b.status.name());
     }
     if let (Some(x), Some(y)) = (sa, sb) {
-        let change = if x == 0 { String::new() } else { format!(" ({:+.1}%)", (y as f64 - x as f64) / x as f64 * 100.0) };
+        let change =
+            if x == 0 { String::new() } else { format!(" ({:+.1}%)", (y as f64 - x as f64) / x as f64 * 100.0) };
         println!("size at save: {} → {}{change}", count(x), count(y));
     }
     Ok(())
@@ -286,7 +312,9 @@ fn status_change(ctx: &Ctx, reference: &str, status: Status, note: Option<String
     let outcome = ctx.library.set_status(&r.name, r.version, status, note, &author())?;
     match outcome {
         SaveOutcome::Saved { version, .. } => println!("{} {}@{version}", status.name(), r.name),
-        SaveOutcome::Unchanged { version } => println!("{}@{version} is already {}", r.name, status.name()),
+        SaveOutcome::Unchanged { version } => {
+            println!("{}@{version} is already {}", r.name, status.name())
+        }
     }
     Ok(())
 }
@@ -308,12 +336,19 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
     let mut rows = Vec::new();
     let mut out = Vec::new();
     for t in report.templates.iter().filter(|t| t.status != Status::Retired) {
-        let result = measure::compile(t, &BTreeMap::new(), &features).and_then(|c| Ok((engine.size(&c)?, engine.unsegmentable(&c)?)));
+        let result = measure::compile(t, &BTreeMap::new(), &features)
+            .and_then(|c| Ok((engine.size(&c)?, engine.unsegmentable(&c)?)));
         let drifted_features = measure::feature_drift(t, &features);
         match result {
             Ok((size, unseg)) => {
                 let saved = t.snapshot.as_ref().map(|s| s.size);
-                let drift = saved.map(|s| if s == 0 { if size.size == 0 { 0.0 } else { 1.0 } } else { (size.size as f64 - s as f64) / s as f64 });
+                let drift = saved.map(|s| {
+                    if s == 0 {
+                        if size.size == 0 { 0.0 } else { 1.0 }
+                    } else {
+                        (size.size as f64 - s as f64) / s as f64
+                    }
+                });
                 let flag = drift.is_some_and(|d| d.abs() > threshold);
                 let mut notes = Vec::new();
                 if flag {
@@ -358,8 +393,16 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let engine = ctx.engine()?;
     let features = ctx.features();
     let raw = ctx.raw_params()?;
-    let (segments, suppressions) = crate::export::resolve(&ctx.library, &features, &a.names, a.allow_draft, !a.no_suppress, &raw)?;
-    let req = ExportRequest { segments, suppressions, exclusive: a.exclusive, columns: a.columns, out: a.out, force: a.force };
+    let (segments, suppressions) =
+        crate::export::resolve(&ctx.library, &features, &a.names, a.allow_draft, !a.no_suppress, &raw)?;
+    let req = ExportRequest {
+        segments,
+        suppressions,
+        exclusive: a.exclusive,
+        columns: a.columns,
+        out: a.out,
+        force: a.force,
+    };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} rows ({eta})")
@@ -389,7 +432,10 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
         println!("wrote {} rows to {} (manifest {})", count(f.rows), f.csv.display(), f.manifest.display());
     }
     if !req.suppressions.is_empty() {
-        println!("suppressed: {}", req.suppressions.iter().map(|s| format!("{}@{}", s.name, s.version)).collect::<Vec<_>>().join(", "));
+        println!(
+            "suppressed: {}",
+            req.suppressions.iter().map(|s| format!("{}@{}", s.name, s.version)).collect::<Vec<_>>().join(", ")
+        );
     }
     Ok(())
 }

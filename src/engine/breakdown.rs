@@ -57,7 +57,13 @@ impl Engine {
             })
             .collect();
         let shown: u64 = out.iter().map(|r| r.count).sum();
-        Ok(Breakdown { column: col, size, other_values: groups - out.len() as u64, other_count: size - shown, rows: out })
+        Ok(Breakdown {
+            column: col,
+            size,
+            other_values: groups - out.len() as u64,
+            other_count: size - shown,
+            rows: out,
+        })
     }
 
     fn base_counts(&self, col: &str) -> Result<BTreeMap<Option<String>, u64>> {
@@ -80,16 +86,12 @@ impl Engine {
 
     /// The entity column called `name` (case-insensitively), or an error listing the columns.
     pub fn column_named(&self, name: &str) -> Result<String> {
-        self.columns()
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(name))
-            .map(|c| c.name.clone())
-            .ok_or_else(|| {
-                EngineError::Param(format!(
-                    "no column {name:?} in {}; columns: {}",
-                    self.table(),
-                    self.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-                ))
-            })
+        self.columns().iter().find(|c| c.name.eq_ignore_ascii_case(name)).map(|c| c.name.clone()).ok_or_else(|| {
+            EngineError::Param(format!(
+                "no column {name:?} in {}; columns: {}",
+                self.table(),
+                self.columns().iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })
     }
 }

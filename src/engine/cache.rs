@@ -92,7 +92,13 @@ impl ClauseCache {
         );
         conn.execute_batch(&sql).map_err(super::plain_error)?;
         let members: i64 = conn.query_row(&format!("SELECT n FROM temp.main.{name}"), [], |r| r.get(0))?;
-        self.entries.push(Entry { clause: clause.to_string(), table: name, members: members as u64, bytes: (max as u64 + 8) / 8, last_used: 0 });
+        self.entries.push(Entry {
+            clause: clause.to_string(),
+            table: name,
+            members: members as u64,
+            bytes: (max as u64 + 8) / 8,
+            last_used: 0,
+        });
         self.evict(conn);
         Ok(Some(self.entries.len() - 1))
     }
@@ -101,7 +107,9 @@ impl ClauseCache {
     fn evict(&mut self, conn: &Connection) {
         while self.entries.len() > MAX_ENTRIES {
             let newest = self.entries.len() - 1;
-            let Some((i, _)) = self.entries[..newest].iter().enumerate().min_by_key(|(_, e)| e.last_used) else { return };
+            let Some((i, _)) = self.entries[..newest].iter().enumerate().min_by_key(|(_, e)| e.last_used) else {
+                return;
+            };
             let e = self.entries.remove(i);
             let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{}", e.table));
         }

@@ -129,9 +129,23 @@ impl DuckMessage {
     pub fn is_user_sql_error(&self) -> bool {
         matches!(
             self.kind.as_str(),
-            "Parser" | "Binder" | "Conversion" | "Catalog" | "Permission" | "Invalid Input" | "Out of Range"
-                | "Invalid type" | "Not implemented" | "Syntax" | "Mismatch Type" | "Constraint" | "Dependency"
-                | "Invalid" | "Sequence" | "Decimal" | "Divide by Zero"
+            "Parser"
+                | "Binder"
+                | "Conversion"
+                | "Catalog"
+                | "Permission"
+                | "Invalid Input"
+                | "Out of Range"
+                | "Invalid type"
+                | "Not implemented"
+                | "Syntax"
+                | "Mismatch Type"
+                | "Constraint"
+                | "Dependency"
+                | "Invalid"
+                | "Sequence"
+                | "Decimal"
+                | "Divide by Zero"
         )
     }
 

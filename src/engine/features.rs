@@ -66,10 +66,7 @@ impl FeatureSet {
         }
         let tokens = lexer::tokenize(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
         if let Some(t) = tokens.iter().find(|t| t.kind == TokenKind::Placeholder) {
-            return Err(format!(
-                "{} in its sql: features take arguments, not {{{{placeholders}}}}",
-                t.text(&f.sql)
-            ));
+            return Err(format!("{} in its sql: features take arguments, not {{{{placeholders}}}}", t.text(&f.sql)));
         }
         if f.sql.trim().is_empty() {
             return Err("its sql is empty".to_string());
@@ -83,7 +80,9 @@ impl FeatureSet {
     fn validate(&mut self) {
         let names: Vec<String> = self.features.keys().cloned().collect();
         for name in names {
-            let Some((f, _)) = self.features.get(&name) else { continue };
+            let Some((f, _)) = self.features.get(&name) else {
+                continue;
+            };
             let call = format!("{}({})", f.name, f.params.join(", "));
             if let Err(e) = super::filter::expand_features_only(&call, self) {
                 let f = f.name.clone();

@@ -119,7 +119,8 @@ pub fn bind_params(
         }
         let v = match decls.get(name) {
             Some(d) => {
-                let v = ParamValue::parse(d.ty, value).map_err(|e| FilterError::new(format!("parameter {name}: {e}")))?;
+                let v =
+                    ParamValue::parse(d.ty, value).map_err(|e| FilterError::new(format!("parameter {name}: {e}")))?;
                 d.check(name, &v).map_err(FilterError::new)?;
                 v
             }
@@ -139,14 +140,23 @@ pub fn compile(
     features: &FeatureSet,
 ) -> Result<Compiled, FilterError> {
     if text.trim().is_empty() {
-        return Err(FilterError::new("the filter is empty: write a condition, e.g. orders_count > 0 (TRUE selects everyone)"));
+        return Err(FilterError::new(
+            "the filter is empty: write a condition, e.g. orders_count > 0 (TRUE selects everyone)",
+        ));
     }
     if let Some(i) = text.find(|c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
         return Err(FilterError::at(text, i, "the filter contains a control character; remove it"));
     }
     let tokens = lexer::tokenize(text)?;
     check_balanced(text, &tokens)?;
-    let mut x = Expander { features, values, decls, out: Out::default(), features_used: BTreeSet::new(), params_used: Vec::new() };
+    let mut x = Expander {
+        features,
+        values,
+        decls,
+        out: Out::default(),
+        features_used: BTreeSet::new(),
+        params_used: Vec::new(),
+    };
     x.expand(text, &tokens, None, &mut Vec::new(), None)?;
     let sql = x.out.text;
     let words = lexer::tokenize(&sql)
@@ -170,7 +180,14 @@ pub(crate) fn expand_features_only(text: &str, features: &FeatureSet) -> Result<
     let tokens = lexer::tokenize(text)?;
     let values = BTreeMap::new();
     let decls = ParamDecls::new();
-    let mut x = Expander { features, values: &values, decls: &decls, out: Out::default(), features_used: BTreeSet::new(), params_used: Vec::new() };
+    let mut x = Expander {
+        features,
+        values: &values,
+        decls: &decls,
+        out: Out::default(),
+        features_used: BTreeSet::new(),
+        params_used: Vec::new(),
+    };
     x.expand(text, &tokens, None, &mut Vec::new(), None)?;
     Ok(x.out.text)
 }
@@ -245,7 +262,11 @@ impl Expander<'_> {
             let here = origin.unwrap_or(t.start);
             let text = t.text(src);
             let prev_is_dot = tokens[..i].iter().rev().find(|p| !p.is_trivia()).is_some_and(|p| p.text(src) == ".");
-            let next_open = tokens[i + 1..].iter().position(|n| !n.is_trivia()).map(|k| i + 1 + k).filter(|&k| tokens[k].kind == TokenKind::OpenParen);
+            let next_open = tokens[i + 1..]
+                .iter()
+                .position(|n| !n.is_trivia())
+                .map(|k| i + 1 + k)
+                .filter(|&k| tokens[k].kind == TokenKind::OpenParen);
             match t.kind {
                 TokenKind::Placeholder => {
                     let name = lexer::placeholder_name(text);
@@ -303,7 +324,11 @@ impl Expander<'_> {
                     i = close + 1;
                     continue;
                 }
-                TokenKind::Word if !prev_is_dot && next_open.is_none() && bindings.is_some_and(|b| b.contains_key(&text.to_ascii_lowercase())) => {
+                TokenKind::Word
+                    if !prev_is_dot
+                        && next_open.is_none()
+                        && bindings.is_some_and(|b| b.contains_key(&text.to_ascii_lowercase())) =>
+                {
                     let arg = bindings.and_then(|b| b.get(&text.to_ascii_lowercase())).cloned().unwrap_or_default();
                     self.out.push(&format!("({arg})"), here, false);
                 }
@@ -409,7 +434,9 @@ mod tests {
     #[test]
     fn rejects_statements_and_unbalanced() {
         let none = FeatureSet::default();
-        for (bad, what) in [("1=1; DROP TABLE x", "';'"), ("a > (1", "unclosed"), ("a) OR (1=1", "unbalanced"), ("", "empty")] {
+        for (bad, what) in
+            [("1=1; DROP TABLE x", "';'"), ("a > (1", "unclosed"), ("a) OR (1=1", "unbalanced"), ("", "empty")]
+        {
             let e = compile(bad, &ParamDecls::new(), &BTreeMap::new(), &none).unwrap_err();
             assert!(e.message.contains(what), "{bad}: {e}");
         }

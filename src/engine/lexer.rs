@@ -96,7 +96,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
                 i += 2;
                 loop {
                     match b.get(i) {
-                        None => return Err(FilterError::at(src, start, "unterminated string literal")),
+                        None => {
+                            return Err(FilterError::at(src, start, "unterminated string literal"));
+                        }
                         Some(b'\\') => i += 2,
                         Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
                         Some(b'\'') => {
@@ -166,8 +168,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
                 TokenKind::Semicolon
             }
             _ if c == b'_' || c.is_ascii_alphabetic() || c >= 0x80 => {
-                while i < b.len() && (b[i] == b'_' || b[i] == b'$' || b[i].is_ascii_alphanumeric() || b[i] >= 0x80)
-                {
+                while i < b.len() && (b[i] == b'_' || b[i] == b'$' || b[i].is_ascii_alphanumeric() || b[i] >= 0x80) {
                     i += 1;
                 }
                 TokenKind::Word
@@ -269,12 +270,7 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(TokenKind, &str)> {
-        tokenize(src)
-            .unwrap()
-            .into_iter()
-            .filter(|t| !t.is_trivia())
-            .map(|t| (t.kind, t.text(src)))
-            .collect()
+        tokenize(src).unwrap().into_iter().filter(|t| !t.is_trivia()).map(|t| (t.kind, t.text(src))).collect()
     }
 
     #[test]

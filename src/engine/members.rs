@@ -32,7 +32,8 @@ impl Engine {
         q.push(&format!(" ORDER BY {} LIMIT {limit}", ident(self.key())));
         let n = cols.len();
         let rows = q.prepare(self, |s| {
-            s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?.collect()
+            s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?
+                .collect()
         })?;
         Ok(RowSet { columns: cols, rows })
     }

@@ -147,6 +147,7 @@ impl Engine {
                 conn
             }
         };
+        define_today(&conn)?;
         let (table, key) = schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref())?;
         let columns = schema::columns(&conn, &table)?;
         if !columns.iter().any(|c| c.name == key) {
@@ -156,7 +157,8 @@ impl Engine {
                 columns: columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
             });
         }
-        let base: u64 = conn.query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))? as u64;
+        let base: u64 =
+            conn.query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))? as u64;
         let fingerprint = Fingerprint {
             path: std::fs::canonicalize(path).unwrap_or(path.to_path_buf()).to_string_lossy().into_owned(),
             bytes: meta.len(),
@@ -164,7 +166,10 @@ impl Engine {
                 .modified()
                 .ok()
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                .map(|d| chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos()).map_or(String::new(), |t| t.to_rfc3339()))
+                .map(|d| {
+                    chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
+                        .map_or(String::new(), |t| t.to_rfc3339())
+                })
                 .unwrap_or_default(),
             table: table.clone(),
             rows: base,
@@ -196,8 +201,10 @@ impl Engine {
 
     /// A second connection to the same database (same settings), e.g. for an export thread.
     pub fn try_clone(&self) -> Result<Engine> {
+        let conn = self.conn.try_clone()?;
+        define_today(&conn)?;
         Ok(Engine {
-            conn: self.conn.try_clone()?,
+            conn,
             path: self.path.clone(),
             kind: self.kind,
             table: self.table.clone(),
@@ -289,6 +296,25 @@ impl Engine {
     }
 }
 
+/// `current_date` and `today()` live in DuckDB's ICU extension, which the bundled build leaves
+/// out (and extensions cannot load once external access is off). seglens defines them per
+/// connection as today's local date, fixed when the data is opened, so "no order in 90 days" means
+/// the same in every query of a session and in the sample generator's as-of date.
+fn define_today(conn: &Connection) -> Result<()> {
+    let today = chrono::Local::now().date_naive().format("%Y-%m-%d");
+    for name in ["current_date", "today"] {
+        let exists: i64 = conn.query_row(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND schema_name <> 'temp'",
+            [name],
+            |r| r.get(0),
+        )?;
+        if exists == 0 {
+            conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{today}'"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Quotes an identifier for DuckDB.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -296,7 +322,8 @@ pub fn ident(name: &str) -> String {
 
 fn table_name_from(path: &Path) -> String {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
-    let clean: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let clean: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     if clean.starts_with(|c: char| c.is_ascii_digit()) || clean.is_empty() { format!("t_{clean}") } else { clean }
 }
 
@@ -360,7 +387,11 @@ impl<'a> SqlBuilder<'a> {
     }
 
     /// Prepares and runs the statement through `run`, mapping DuckDB errors.
-    pub fn prepare<T>(&self, engine: &Engine, run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>) -> Result<T> {
+    pub fn prepare<T>(
+        &self,
+        engine: &Engine,
+        run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
+    ) -> Result<T> {
         let result = engine.conn.prepare(&self.sql).and_then(|mut s| run(&mut s));
         result.map_err(|e| self.map_error(e))
     }

@@ -67,7 +67,10 @@ impl Overlap {
 impl Engine {
     pub fn overlap(&self, inputs: &[OverlapInput<'_>]) -> Result<Overlap> {
         if inputs.len() > MAX_SEGMENTS {
-            return Err(EngineError::Param(format!("overlap takes at most {MAX_SEGMENTS} segments, got {}", inputs.len())));
+            return Err(EngineError::Param(format!(
+                "overlap takes at most {MAX_SEGMENTS} segments, got {}",
+                inputs.len()
+            )));
         }
         let mut q = SqlBuilder::new(self);
         q.push("SELECT m, count(*) FROM (SELECT ");
@@ -93,7 +96,9 @@ impl Engine {
         let masks: Vec<String> = filters
             .iter()
             .enumerate()
-            .map(|(i, f)| format!("(CASE WHEN coalesce((\n{}\n), false) THEN {}::UBIGINT ELSE 0::UBIGINT END)", f.sql, 1u64 << i))
+            .map(|(i, f)| {
+                format!("(CASE WHEN coalesce((\n{}\n), false) THEN {}::UBIGINT ELSE 0::UBIGINT END)", f.sql, 1u64 << i)
+            })
             .collect();
         format!("SELECT m, count(*) FROM (SELECT {} AS m FROM {}) GROUP BY m", masks.join(" | "), self.from_table())
     }
@@ -137,7 +142,13 @@ pub fn summarize(inputs: &[OverlapInput<'_>], mut groups: Vec<(u64, u64)>, base:
     let segments = inputs
         .iter()
         .enumerate()
-        .map(|(i, s)| OverlapSegment { name: s.name.clone(), suppression: s.suppression, size: size[i], exclusive: exclusive[i], suppressed: suppressed[i] })
+        .map(|(i, s)| OverlapSegment {
+            name: s.name.clone(),
+            suppression: s.suppression,
+            size: size[i],
+            exclusive: exclusive[i],
+            suppressed: suppressed[i],
+        })
         .collect();
     let mut pairs = Vec::new();
     for i in 0..n {
@@ -155,7 +166,10 @@ pub fn summarize(inputs: &[OverlapInput<'_>], mut groups: Vec<(u64, u64)>, base:
         .iter()
         .filter(|(m, _)| *m != 0)
         .take(20)
-        .map(|&(m, c)| Combination { members: (0..n).filter(|i| m >> i & 1 == 1).map(|i| inputs[i].name.clone()).collect(), count: c })
+        .map(|&(m, c)| Combination {
+            members: (0..n).filter(|i| m >> i & 1 == 1).map(|i| inputs[i].name.clone()).collect(),
+            count: c,
+        })
         .collect();
     Overlap { base, segments, pairs, none, combinations, groups }
 }

@@ -19,14 +19,8 @@ pub enum ParamType {
 }
 
 impl ParamType {
-    pub const ALL: [ParamType; 6] = [
-        ParamType::Int,
-        ParamType::Float,
-        ParamType::String,
-        ParamType::Date,
-        ParamType::Bool,
-        ParamType::StringList,
-    ];
+    pub const ALL: [ParamType; 6] =
+        [ParamType::Int, ParamType::Float, ParamType::String, ParamType::Date, ParamType::Bool, ParamType::StringList];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -76,11 +70,11 @@ impl ParamValue {
     pub fn parse(ty: ParamType, text: &str) -> Result<ParamValue, String> {
         let t = text.trim();
         match ty {
-            ParamType::Int => t
-                .replace('_', "")
-                .parse::<i64>()
-                .map(ParamValue::Int)
-                .map_err(|_| format!("{t:?} is not a whole number (int, -9223372036854775808..9223372036854775807)")),
+            ParamType::Int => {
+                t.replace('_', "").parse::<i64>().map(ParamValue::Int).map_err(|_| {
+                    format!("{t:?} is not a whole number (int, -9223372036854775808..9223372036854775807)")
+                })
+            }
             ParamType::Float => match t.replace('_', "").parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(ParamValue::Float(v)),
                 _ => Err(format!("{t:?} is not a finite number (float)")),
@@ -226,11 +220,7 @@ impl fmt::Display for ParamValue {
 }
 
 fn check_text(s: &str) -> Result<&str, String> {
-    if s.contains('\0') {
-        Err("a text value may not contain a NUL character".to_string())
-    } else {
-        Ok(s)
-    }
+    if s.contains('\0') { Err("a text value may not contain a NUL character".to_string()) } else { Ok(s) }
 }
 
 fn quote(s: &str) -> String {
@@ -262,12 +252,18 @@ impl ParamDecl {
         if let (Some(x), Some(min)) = (v.as_f64(), self.min.as_ref().and_then(ParamValue::as_f64))
             && x < min
         {
-            return Err(format!("parameter {name} = {v} is below its minimum {}", self.min.as_ref().map_or(String::new(), |m| m.to_input())));
+            return Err(format!(
+                "parameter {name} = {v} is below its minimum {}",
+                self.min.as_ref().map_or(String::new(), |m| m.to_input())
+            ));
         }
         if let (Some(x), Some(max)) = (v.as_f64(), self.max.as_ref().and_then(ParamValue::as_f64))
             && x > max
         {
-            return Err(format!("parameter {name} = {v} is above its maximum {}", self.max.as_ref().map_or(String::new(), |m| m.to_input())));
+            return Err(format!(
+                "parameter {name} = {v} is above its maximum {}",
+                self.max.as_ref().map_or(String::new(), |m| m.to_input())
+            ));
         }
         Ok(())
     }
@@ -348,9 +344,8 @@ impl TryFrom<RawParamDecl> for ParamDecl {
     type Error = String;
 
     fn try_from(r: RawParamDecl) -> Result<Self, String> {
-        let ty = ParamType::parse_name(&r.ty).ok_or_else(|| {
-            format!("unknown param type {:?} (int, float, string, date, bool, string_list)", r.ty)
-        })?;
+        let ty = ParamType::parse_name(&r.ty)
+            .ok_or_else(|| format!("unknown param type {:?} (int, float, string, date, bool, string_list)", r.ty))?;
         let conv = |v: Option<toml::Value>, what: &str| {
             v.map(|v| ParamValue::from_toml(ty, &v).map_err(|e| format!("{what}: {e}"))).transpose()
         };

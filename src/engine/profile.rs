@@ -176,7 +176,10 @@ impl Engine {
             None => {
                 let cond = columns.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR ");
                 let sql = format!("SELECT count(*) FROM {} WHERE {cond}", self.from_table());
-                let c = self.conn().query_row(&sql, [], |r| r.get::<_, i64>(0)).map_err(|e| SqlBuilder::new(self).map_error(e))? as u64;
+                let c = self
+                    .conn()
+                    .query_row(&sql, [], |r| r.get::<_, i64>(0))
+                    .map_err(|e| SqlBuilder::new(self).map_error(e))? as u64;
                 self.memo.borrow_mut().unsegmentable.insert(columns.clone(), c);
                 c
             }

@@ -53,7 +53,8 @@ pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<Column>> {
     let mut s = conn.prepare(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
     )?;
-    let cols = s.query_map([table], |r| Ok(Column { name: r.get(0)?, ty: r.get(1)? }))?.collect::<duckdb::Result<Vec<_>>>()?;
+    let cols =
+        s.query_map([table], |r| Ok(Column { name: r.get(0)?, ty: r.get(1)? }))?.collect::<duckdb::Result<Vec<_>>>()?;
     Ok(cols)
 }
 
@@ -65,9 +66,11 @@ pub(crate) fn detect_entity(conn: &Connection, table: Option<&str>, key: Option<
         return Err(EngineError::NoEntityTable("the database has no tables".into()));
     }
     let table = match table {
-        Some(t) => all.iter().find(|x| x.eq_ignore_ascii_case(t)).cloned().ok_or_else(|| {
-            EngineError::NoEntityTable(format!("no table {t:?}; tables: {}", all.join(", ")))
-        })?,
+        Some(t) => all
+            .iter()
+            .find(|x| x.eq_ignore_ascii_case(t))
+            .cloned()
+            .ok_or_else(|| EngineError::NoEntityTable(format!("no table {t:?}; tables: {}", all.join(", "))))?,
         None => match all.iter().find(|t| t.eq_ignore_ascii_case("customers")) {
             Some(t) => t.clone(),
             None => {
@@ -100,7 +103,11 @@ pub(crate) fn detect_entity(conn: &Connection, table: Option<&str>, key: Option<
     };
     let cols = columns(conn, &table)?;
     let key = match key {
-        Some(k) => cols.iter().find(|c| c.name.eq_ignore_ascii_case(k)).map(|c| c.name.clone()).unwrap_or_else(|| k.to_string()),
+        Some(k) => cols
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(k))
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| k.to_string()),
         None => {
             let singular = table.to_ascii_lowercase().trim_end_matches('s').to_string() + "_id";
             cols.iter()
@@ -124,7 +131,11 @@ fn is_unique(conn: &Connection, table: &str, key: &str) -> Result<bool> {
 }
 
 fn duplicates(conn: &Connection, table: &str, key: &str) -> Result<u64> {
-    let sql = format!("SELECT count(*) - count(DISTINCT {k}) + count(*) FILTER (WHERE {k} IS NULL) FROM {t}", k = ident(key), t = ident(table));
+    let sql = format!(
+        "SELECT count(*) - count(DISTINCT {k}) + count(*) FILTER (WHERE {k} IS NULL) FROM {t}",
+        k = ident(key),
+        t = ident(table)
+    );
     Ok(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
 }
 
@@ -158,7 +169,8 @@ impl Engine {
             let rows = if is_entity {
                 self.base_size()
             } else {
-                conn.query_row(&format!("SELECT count(*) FROM {}", ident(&t)), [], |r| r.get::<_, i64>(0)).map_err(map)? as u64
+                conn.query_row(&format!("SELECT count(*) FROM {}", ident(&t)), [], |r| r.get::<_, i64>(0))
+                    .map_err(map)? as u64
             };
             let mut cols: Vec<ColumnStats> = columns(conn, &t)?
                 .into_iter()
@@ -177,10 +189,8 @@ impl Engine {
     fn column_stats(&self, table: &str, rows: u64, cols: &mut [ColumnStats]) -> Result<()> {
         let map = |e| SqlBuilder::new(self).map_error(e);
         // One scan for every column's null count and distinct estimate.
-        let exprs: Vec<String> = cols
-            .iter()
-            .map(|c| format!("count({0}), approx_count_distinct({0})", ident(&c.name)))
-            .collect();
+        let exprs: Vec<String> =
+            cols.iter().map(|c| format!("count({0}), approx_count_distinct({0})", ident(&c.name))).collect();
         let sql = format!("SELECT {} FROM {}", exprs.join(", "), ident(table));
         let n = cols.len();
         let stats: Vec<(i64, i64)> = self
@@ -226,7 +236,13 @@ impl Engine {
             .map(|t| {
                 t.columns
                     .iter()
-                    .filter(|c| c.name != self.key() && c.distinct >= 2 && c.distinct <= TOP_DISTINCT && !c.ty.contains("DOUBLE") && !c.ty.contains("FLOAT"))
+                    .filter(|c| {
+                        c.name != self.key()
+                            && c.distinct >= 2
+                            && c.distinct <= TOP_DISTINCT
+                            && !c.ty.contains("DOUBLE")
+                            && !c.ty.contains("FLOAT")
+                    })
                     .map(|c| c.name.clone())
                     .collect()
             })

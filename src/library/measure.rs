@@ -15,7 +15,11 @@ pub fn features_for(t: &Template, library: &FeatureSet) -> FeatureSet {
 }
 
 /// Compiles `t` with `values` over its declared defaults.
-pub fn compile(t: &Template, values: &BTreeMap<String, ParamValue>, library: &FeatureSet) -> Result<Compiled, EngineError> {
+pub fn compile(
+    t: &Template,
+    values: &BTreeMap<String, ParamValue>,
+    library: &FeatureSet,
+) -> Result<Compiled, EngineError> {
     Ok(filter::compile(&t.filter, &t.params, values, &features_for(t, library))?)
 }
 

@@ -24,9 +24,14 @@ pub struct LoadReport {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SaveOutcome {
-    Saved { version: u32, path: PathBuf },
+    Saved {
+        version: u32,
+        path: PathBuf,
+    },
     /// The definition equals the latest version; nothing was written.
-    Unchanged { version: u32 },
+    Unchanged {
+        version: u32,
+    },
 }
 
 impl SaveOutcome {
@@ -96,8 +101,10 @@ impl Library {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(LibraryError::io(&dir)(e)),
         };
-        let mut v: Vec<u32> =
-            entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(parse_version_file)).collect();
+        let mut v: Vec<u32> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(parse_version_file))
+            .collect();
         v.sort_unstable();
         Ok(v)
     }
@@ -219,7 +226,9 @@ impl Library {
             }
             let path = dir.join(version_file(next));
             match write_new(&dir, &path, t.to_toml().as_bytes()) {
-                Ok(()) => return Ok(SaveOutcome::Saved { version: next, path }),
+                Ok(()) => {
+                    return Ok(SaveOutcome::Saved { version: next, path });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(LibraryError::io(path)(e)),
             }
@@ -228,7 +237,14 @@ impl Library {
     }
 
     /// Writes a new version of `name` (from `version`, or the latest) with the status changed.
-    pub fn set_status(&self, name: &str, version: Option<u32>, status: Status, note: Option<String>, author: &str) -> Result<SaveOutcome, LibraryError> {
+    pub fn set_status(
+        &self,
+        name: &str,
+        version: Option<u32>,
+        status: Status,
+        note: Option<String>,
+        author: &str,
+    ) -> Result<SaveOutcome, LibraryError> {
         let mut t = self.load(name, version)?;
         if t.status == status && version.is_none() {
             return Ok(SaveOutcome::Unchanged { version: t.version });
@@ -254,7 +270,9 @@ fn write_new(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn read_file(path: &Path, expect: Option<(&str, u32)>) -> Result<Template, LibraryError> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => LibraryError::Invalid { path: path.to_path_buf(), line: None, message: "not UTF-8 text".into() },
+        std::io::ErrorKind::InvalidData => {
+            LibraryError::Invalid { path: path.to_path_buf(), line: None, message: "not UTF-8 text".into() }
+        }
         _ => LibraryError::io(path)(e),
     })?;
     let t: Template = toml::from_str(&text).map_err(|e| LibraryError::from_toml(path.to_path_buf(), &text, &e))?;
@@ -267,7 +285,10 @@ fn read_file(path: &Path, expect: Option<(&str, u32)>) -> Result<Template, Libra
             return Err(invalid(format!("name {:?} does not match its folder {name:?}", t.name), "name"));
         }
         if t.version != version {
-            return Err(invalid(format!("version {} does not match its file name (v{version:04})", t.version), "version"));
+            return Err(invalid(
+                format!("version {} does not match its file name (v{version:04})", t.version),
+                "version",
+            ));
         }
     }
     for p in crate::engine::filter::placeholders(&t.filter) {

@@ -44,9 +44,15 @@ pub enum Effect {
     /// Bump to this generation and interrupt what runs.
     Cancel(u64),
     /// Re-read the library (and the history of a segment when named).
-    ReloadLibrary { history: Option<String> },
+    ReloadLibrary {
+        history: Option<String>,
+    },
     /// Write a status change as a new version.
-    SetStatus { name: String, version: u32, status: crate::library::Status },
+    SetStatus {
+        name: String,
+        version: u32,
+        status: crate::library::Status,
+    },
     Export(Box<super::flows::ExportPlan>),
     CycleTheme,
     Quit,

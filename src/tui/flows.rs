@@ -40,7 +40,10 @@ pub fn open_save(state: &mut AppState) {
         fields.push(field("Intent", origin.map(|t| t.intent.clone()).unwrap_or_default()));
     }
     if first_time || origin.is_some_and(|t| t.owner.is_empty()) {
-        fields.push(field("Owner", origin.map(|t| t.owner.clone()).unwrap_or_else(|| std::env::var("USER").unwrap_or_default())));
+        fields.push(field(
+            "Owner",
+            origin.map(|t| t.owner.clone()).unwrap_or_else(|| std::env::var("USER").unwrap_or_default()),
+        ));
     }
     fields.push(field("Change note", ""));
     let focused = if state.document.name.is_some() { fields.len() - 1 } else { 0 };
@@ -50,7 +53,10 @@ pub fn open_save(state: &mut AppState) {
 pub fn open_export(state: &mut AppState) {
     let names = export_names(state);
     if names.is_empty() {
-        state.status = Some((Level::Warn, "nothing to export: open a saved, approved segment or add segments to the working set".into()));
+        state.status = Some((
+            Level::Warn,
+            "nothing to export: open a saved, approved segment or add segments to the working set".into(),
+        ));
         return;
     }
     let date = chrono::Local::now().format("%Y%m%d");
@@ -67,7 +73,9 @@ pub fn open_export(state: &mut AppState) {
 
 /// The working set's segments (suppressions excluded: they are applied), else the edited one.
 fn export_names(state: &AppState) -> Vec<String> {
-    let suppression = |n: &String| state.library.templates.iter().any(|t| &t.name == n && t.kind == crate::library::Kind::Suppression);
+    let suppression = |n: &String| {
+        state.library.templates.iter().any(|t| &t.name == n && t.kind == crate::library::Kind::Suppression)
+    };
     let set: Vec<String> = state.library.working.iter().filter(|n| !suppression(n)).cloned().collect();
     if !set.is_empty() {
         return set;
@@ -76,7 +84,9 @@ fn export_names(state: &AppState) -> Vec<String> {
 }
 
 pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
-    let Some(dialog) = state.dialog.take() else { return Vec::new() };
+    let Some(dialog) = state.dialog.take() else {
+        return Vec::new();
+    };
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     match dialog {
         Dialog::ConfirmQuit => match key.code {
@@ -98,7 +108,11 @@ pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effe
                 if let Some((_, versions)) = &state.library.history {
                     let n = versions.len();
                     let sel = &mut state.overlap.selected;
-                    *sel = if key.code == KeyCode::Up { sel.saturating_sub(1) } else { (*sel + 1).min(n.saturating_sub(1)) };
+                    *sel = if key.code == KeyCode::Up {
+                        sel.saturating_sub(1)
+                    } else {
+                        (*sel + 1).min(n.saturating_sub(1))
+                    };
                 }
                 state.dialog = Some(Dialog::History);
             }
@@ -111,16 +125,30 @@ pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effe
             KeyCode::Esc => {}
             KeyCode::Enter => {
                 if !is_slug(&input) {
-                    state.dialog = Some(Dialog::Name { purpose, input, error: Some("use lowercase letters, digits and '-'".into()) });
+                    state.dialog = Some(Dialog::Name {
+                        purpose,
+                        input,
+                        error: Some("use lowercase letters, digits and '-'".into()),
+                    });
                 } else if state.library.templates.iter().any(|t| t.name == input) {
-                    state.dialog = Some(Dialog::Name { purpose, input, error: Some("a segment with that name exists".into()) });
+                    state.dialog =
+                        Some(Dialog::Name { purpose, input, error: Some("a segment with that name exists".into()) });
                 } else {
                     if purpose == NamePurpose::New {
                         state.editor.textarea = ratatui_textarea::TextArea::default();
                         state.params.items.clear();
-                        state.preview = PreviewState { dimensions: state.preview.dimensions.clone(), dimension: state.preview.dimension, ..Default::default() };
+                        state.preview = PreviewState {
+                            dimensions: state.preview.dimensions.clone(),
+                            dimension: state.preview.dimension,
+                            ..Default::default()
+                        };
                     }
-                    state.document = Document { origin: None, name: Some(input), saved_text: String::new(), saved_params: Default::default() };
+                    state.document = Document {
+                        origin: None,
+                        name: Some(input),
+                        saved_text: String::new(),
+                        saved_params: Default::default(),
+                    };
                     state.focus = Focus::Editor;
                     on_edit(state, now);
                 }
@@ -148,7 +176,9 @@ pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effe
             KeyCode::Enter if focused + 1 < fields.len() && !ctrl => {
                 state.dialog = Some(Dialog::Save { fields, focused: focused + 1, error: None });
             }
-            KeyCode::Enter | KeyCode::Char('s') if key.code == KeyCode::Enter || ctrl => return submit_save(state, fields, focused),
+            KeyCode::Enter | KeyCode::Char('s') if key.code == KeyCode::Enter || ctrl => {
+                return submit_save(state, fields, focused);
+            }
             KeyCode::Backspace => {
                 fields[focused].value.pop();
                 state.dialog = Some(Dialog::Save { fields, focused, error: None });
@@ -163,7 +193,9 @@ pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effe
             let running = progress.is_some() && result.is_none();
             match key.code {
                 KeyCode::Esc if !running => {}
-                _ if running => state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result }),
+                _ if running => {
+                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result })
+                }
                 _ if result.is_some() => {}
                 KeyCode::Tab | KeyCode::Down => {
                     focused = (focused + 1) % fields.len();
@@ -182,11 +214,14 @@ pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effe
                     state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
                 }
                 KeyCode::Enter => {
-                    let names: Vec<String> = fields[0].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                    let columns: Vec<String> = fields[2].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    let names: Vec<String> =
+                        fields[0].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    let columns: Vec<String> =
+                        fields[2].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                     let out = std::path::PathBuf::from(fields[1].value.trim());
                     let progress = Some((String::new(), 0, 0));
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result: None });
+                    state.dialog =
+                        Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result: None });
                     return vec![Effect::Export(Box::new(ExportPlan { names, columns, out, exclusive, suppress }))];
                 }
                 KeyCode::Backspace => {
@@ -260,7 +295,10 @@ fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<
     t.snapshot = None;
     state.document.name = Some(name.clone());
     state.status = Some((Level::Info, format!("saving {name}…")));
-    vec![Effect::Send(Request::Task { generation: state.generation, task: Task::Save { template: Box::new(t), filter: compiled } })]
+    vec![Effect::Send(Request::Task {
+        generation: state.generation,
+        task: Task::Save { template: Box::new(t), filter: compiled },
+    })]
 }
 
 pub fn saved(state: &mut AppState, resp: Response) -> Vec<Effect> {
@@ -271,13 +309,15 @@ pub fn saved(state: &mut AppState, resp: Response) -> Vec<Effect> {
                 state.document.saved_text = state.editor.text();
                 state.document.saved_params = state.param_decls();
                 // The library reload makes the new version the document's origin.
-                state.document.origin = state.document.origin.take().filter(|t| t.name == name).or(Some(Template::new(&name, "")));
+                state.document.origin =
+                    state.document.origin.take().filter(|t| t.name == name).or(Some(Template::new(&name, "")));
                 if let Some(o) = state.document.origin.as_mut() {
                     o.version = 0;
                 }
             }
             SaveOutcome::Unchanged { version } => {
-                state.status = Some((Level::Info, format!("unchanged: identical to {name}@{version}, nothing written")));
+                state.status =
+                    Some((Level::Info, format!("unchanged: identical to {name}@{version}, nothing written")));
                 state.document.saved_text = state.editor.text();
                 state.document.saved_params = state.param_decls();
             }
@@ -288,7 +328,9 @@ pub fn saved(state: &mut AppState, resp: Response) -> Vec<Effect> {
 }
 
 pub fn set_status(state: &mut AppState, approve: bool) -> Vec<Effect> {
-    let Some(t) = state.library.selected_template() else { return Vec::new() };
+    let Some(t) = state.library.selected_template() else {
+        return Vec::new();
+    };
     let status = if approve { Status::Approved } else { Status::Retired };
     if t.status == status {
         state.status = Some((Level::Info, format!("{} is already {}", t.reference(), status.name())));
@@ -298,19 +340,32 @@ pub fn set_status(state: &mut AppState, approve: bool) -> Vec<Effect> {
 }
 
 pub fn open_selected(state: &mut AppState, now: Instant) {
-    let Some(t) = state.library.selected_template().cloned() else { return };
+    let Some(t) = state.library.selected_template().cloned() else {
+        return;
+    };
     if state.unsaved() {
-        state.status = Some((Level::Warn, "unsaved edits: save them (Ctrl-S) or clear the filter before opening another segment".into()));
+        state.status = Some((
+            Level::Warn,
+            "unsaved edits: save them (Ctrl-S) or clear the filter before opening another segment".into(),
+        ));
         return;
     }
     state.editor.textarea = ratatui_textarea::TextArea::new(t.filter.trim_end().lines().map(str::to_string).collect());
+    // The cursor goes to the end, where a tweak usually starts.
+    state.editor.textarea.move_cursor(ratatui_textarea::CursorMove::Bottom);
+    state.editor.textarea.move_cursor(ratatui_textarea::CursorMove::End);
     state.params.items = t
         .params
         .iter()
         .map(|(n, d)| ParamItem { name: n.clone(), decl: d.clone(), value: d.default.clone(), declared: true })
         .collect();
     state.params.selected = 0;
-    state.document = Document { origin: Some(t.clone()), name: Some(t.name.clone()), saved_text: t.filter.clone(), saved_params: t.params.clone() };
+    state.document = Document {
+        origin: Some(t.clone()),
+        name: Some(t.name.clone()),
+        saved_text: t.filter.clone(),
+        saved_params: t.params.clone(),
+    };
     state.focus = Focus::Editor;
     state.status = Some((Level::Info, format!("opened {}", t.reference())));
     on_edit(state, now);
@@ -318,7 +373,9 @@ pub fn open_selected(state: &mut AppState, now: Instant) {
 }
 
 pub fn toggle_working(state: &mut AppState, now: Instant) {
-    let Some(name) = state.library.selected_template().map(|t| t.name.clone()) else { return };
+    let Some(name) = state.library.selected_template().map(|t| t.name.clone()) else {
+        return;
+    };
     let w = &mut state.library.working;
     match w.iter().position(|n| *n == name) {
         Some(i) => {
@@ -335,17 +392,25 @@ pub fn toggle_working(state: &mut AppState, now: Instant) {
 
 pub fn move_working(state: &mut AppState, m: Mode, up: bool, now: Instant) {
     let name = match m {
-        Mode::Overlap => state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone()),
+        Mode::Overlap => {
+            state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone())
+        }
         _ => state.library.selected_template().map(|t| t.name.clone()),
     };
     let Some(name) = name else { return };
     let w = &mut state.library.working;
-    let Some(i) = w.iter().position(|n| *n == name) else { return };
+    let Some(i) = w.iter().position(|n| *n == name) else {
+        return;
+    };
     let j = if up { i.checked_sub(1) } else { (i + 1 < w.len()).then_some(i + 1) };
     if let Some(j) = j {
         w.swap(i, j);
         if m == Mode::Overlap {
-            let offset = state.overlap.result.as_ref().map_or(0, |o| o.segments.iter().position(|s| s.name == name).unwrap_or(0) as i64 - i as i64);
+            let offset = state
+                .overlap
+                .result
+                .as_ref()
+                .map_or(0, |o| o.segments.iter().position(|s| s.name == name).unwrap_or(0) as i64 - i as i64);
             state.overlap.selected = (j as i64 + offset).max(0) as usize;
         }
         state.preview_due = Some(now);
@@ -353,7 +418,11 @@ pub fn move_working(state: &mut AppState, m: Mode, up: bool, now: Instant) {
 }
 
 pub fn remove_working(state: &mut AppState, now: Instant) {
-    let Some(name) = state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone()) else { return };
+    let Some(name) =
+        state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone())
+    else {
+        return;
+    };
     state.library.working.retain(|n| *n != name);
     state.preview_due = Some(now);
 }
@@ -376,7 +445,11 @@ fn history_diff(state: &AppState) -> Option<Dialog> {
         text.push_str(&format!("status: {} → {}\n", a.status.name(), b.status.name()));
     }
     if let (Some(x), Some(y)) = (&a.snapshot, &b.snapshot) {
-        text.push_str(&format!("size at save: {} → {}\n", crate::cli::format::count(x.size), crate::cli::format::count(y.size)));
+        text.push_str(&format!(
+            "size at save: {} → {}\n",
+            crate::cli::format::count(x.size),
+            crate::cli::format::count(y.size)
+        ));
     }
     Some(Dialog::Diff { name: name.clone(), text })
 }
@@ -402,7 +475,14 @@ pub fn export_done(state: &mut AppState, r: Result<Vec<crate::export::ExportedFi
     let text = match &r {
         Ok(files) => Ok(files
             .iter()
-            .map(|f| format!("{} rows → {}\nmanifest {}", crate::cli::format::count(f.rows), f.csv.display(), f.manifest.display()))
+            .map(|f| {
+                format!(
+                    "{} rows → {}\nmanifest {}",
+                    crate::cli::format::count(f.rows),
+                    f.csv.display(),
+                    f.manifest.display()
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")),
         Err(e) => Err(e.clone()),

@@ -109,11 +109,8 @@ pub const GLOBAL: &[Binding] = &[
 pub const EDITOR: &[Binding] = &[b(Tab, Complete, "complete a column, table, function or feature")];
 
 /// Shared by panels other than the editor.
-pub const PANEL: &[Binding] = &[
-    b(Tab, FocusNext, "next panel"),
-    b(Char('?'), Help, "help"),
-    b(Char('q'), Quit, "quit"),
-];
+pub const PANEL: &[Binding] =
+    &[b(Tab, FocusNext, "next panel"), b(Char('?'), Help, "help"), b(Char('q'), Quit, "quit")];
 
 pub const PARAMS: &[Binding] = &[
     b(KUp, Up, "previous parameter"),

@@ -65,8 +65,14 @@ pub fn run(ctx: Ctx, db: Option<PathBuf>) -> Result<()> {
 
 /// A fresh state for `engine`'s data (before any library or worker message).
 pub fn initial_state(engine: &Engine, label: String, theme: &Theme) -> AppState {
-    let mut state =
-        AppState::new(label, engine.table().into(), engine.key().into(), engine.base_size(), engine.columns().to_vec(), theme.name.clone());
+    let mut state = AppState::new(
+        label,
+        engine.table().into(),
+        engine.key().into(),
+        engine.base_size(),
+        engine.columns().to_vec(),
+        theme.name.clone(),
+    );
     if let Some(note) = engine.metric_notes().first() {
         state.status = Some((Level::Warn, note.clone()));
     }
@@ -230,7 +236,13 @@ impl Runtime {
                 let author = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
                 let msg = match self.library.set_status(&name, Some(version), status, None, &author) {
                     Ok(o) => (Level::Info, format!("{} {name}@{}", status.name(), o.version())),
-                    Err(e) => (Level::Error, format!("could not {} {name}: {e}", if status == Status::Approved { "approve" } else { "retire" })),
+                    Err(e) => (
+                        Level::Error,
+                        format!(
+                            "could not {} {name}: {e}",
+                            if status == Status::Approved { "approve" } else { "retire" }
+                        ),
+                    ),
                 };
                 self.pending.push(Action::Notice(msg.0, msg.1));
                 let snap = load_library(&self.library, None);
@@ -260,9 +272,11 @@ impl Runtime {
             .iter()
             .filter(|t| t.status != Status::Retired)
             .filter_map(|t| {
-                measure::compile(t, &Default::default(), &snap.features)
-                    .ok()
-                    .map(|c| OverlapMember { name: t.name.clone(), filter: c, suppression: false })
+                measure::compile(t, &Default::default(), &snap.features).ok().map(|c| OverlapMember {
+                    name: t.name.clone(),
+                    filter: c,
+                    suppression: false,
+                })
             })
             .take(crate::engine::overlap::MAX_SEGMENTS)
             .collect();
@@ -289,7 +303,14 @@ impl Runtime {
             }
         };
         let ((segments, suppressions), engine) = (segments, suppressions);
-        let req = crate::export::ExportRequest { segments, suppressions, exclusive: plan.exclusive, columns: plan.columns, out: plan.out, force: false };
+        let req = crate::export::ExportRequest {
+            segments,
+            suppressions,
+            exclusive: plan.exclusive,
+            columns: plan.columns,
+            out: plan.out,
+            force: false,
+        };
         std::thread::spawn(move || {
             let ptx = tx.clone();
             let r = crate::export::export(&engine, &req, &mut |p| ptx.send(Action::ExportProgress(p.clone())).is_ok());

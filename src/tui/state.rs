@@ -157,7 +157,12 @@ impl LibraryState {
         let q = self.query.to_ascii_lowercase();
         self.templates
             .iter()
-            .filter(|t| q.is_empty() || t.name.contains(&q) || t.intent.to_ascii_lowercase().contains(&q) || t.tags.iter().any(|g| g.contains(&q)))
+            .filter(|t| {
+                q.is_empty()
+                    || t.name.contains(&q)
+                    || t.intent.to_ascii_lowercase().contains(&q)
+                    || t.tags.iter().any(|g| g.contains(&q))
+            })
             .collect()
     }
 
@@ -202,13 +207,34 @@ pub struct Field {
 
 #[derive(Debug, Clone)]
 pub enum Dialog {
-    Save { fields: Vec<Field>, focused: usize, error: Option<String> },
-    Export { fields: Vec<Field>, focused: usize, exclusive: bool, suppress: bool, progress: Option<(String, u64, u64)>, result: Option<Result<String, String>> },
-    Name { purpose: NamePurpose, input: String, error: Option<String> },
+    Save {
+        fields: Vec<Field>,
+        focused: usize,
+        error: Option<String>,
+    },
+    Export {
+        fields: Vec<Field>,
+        focused: usize,
+        exclusive: bool,
+        suppress: bool,
+        progress: Option<(String, u64, u64)>,
+        result: Option<Result<String, String>>,
+    },
+    Name {
+        purpose: NamePurpose,
+        input: String,
+        error: Option<String>,
+    },
     ConfirmQuit,
     History,
-    Diff { name: String, text: String },
-    Message { title: String, text: String },
+    Diff {
+        name: String,
+        text: String,
+    },
+    Message {
+        title: String,
+        text: String,
+    },
 }
 
 pub struct AppState {
@@ -246,7 +272,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db_label: String, table: String, key: String, base: u64, columns: Vec<Column>, theme: String) -> AppState {
+    pub fn new(
+        db_label: String,
+        table: String,
+        key: String,
+        base: u64,
+        columns: Vec<Column>,
+        theme: String,
+    ) -> AppState {
         let mut textarea = TextArea::default();
         textarea.set_placeholder_text("Write a filter, e.g. lapsed(90) AND lifetime_spend > 5000   (F1: help)");
         AppState {
@@ -283,8 +316,10 @@ impl AppState {
     /// Unsaved edits: the text or parameter declarations differ from what was opened or saved.
     pub fn unsaved(&self) -> bool {
         let text = self.editor.text();
-        let params: BTreeMap<String, ParamDecl> = self.params.items.iter().map(|p| (p.name.clone(), self.declared(p))).collect();
-        (text.trim() != self.document.saved_text.trim() || params != self.document.saved_params) && !text.trim().is_empty()
+        let params: BTreeMap<String, ParamDecl> =
+            self.params.items.iter().map(|p| (p.name.clone(), self.declared(p))).collect();
+        (text.trim() != self.document.saved_text.trim() || params != self.document.saved_params)
+            && !text.trim().is_empty()
     }
 
     /// A parameter as it would be declared in a saved template: the value in use is the default.

@@ -108,7 +108,9 @@ impl Theme {
             Ok(text) => Theme::parse(&text).map_err(|e| format!("{}: {e}", user.display()))?,
             Err(_) => match BUILTIN.iter().find(|(n, _)| *n == name) {
                 Some((_, text)) => Theme::parse(text)?,
-                None => return Err(format!("no theme {name:?}; themes: {}", Theme::names().join(", "))),
+                None => {
+                    return Err(format!("no theme {name:?}; themes: {}", Theme::names().join(", ")));
+                }
             },
         };
         if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
@@ -171,7 +173,11 @@ impl Theme {
         self.fg(self.ok)
     }
     pub fn selection(&self) -> Style {
-        if self.color { Style::default().fg(self.selection_fg).bg(self.selection_bg) } else { Style::default().add_modifier(Modifier::REVERSED) }
+        if self.color {
+            Style::default().fg(self.selection_fg).bg(self.selection_bg)
+        } else {
+            Style::default().add_modifier(Modifier::REVERSED)
+        }
     }
     pub fn bar_segment(&self) -> Style {
         self.fg(self.bar_segment)

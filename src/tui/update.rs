@@ -116,7 +116,9 @@ fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effect> {
         Cmd::Save => flows::open_save(state),
         Cmd::Export => flows::open_export(state),
         Cmd::New => state.dialog = Some(Dialog::Name { purpose: NamePurpose::New, input: String::new(), error: None }),
-        Cmd::Duplicate => state.dialog = Some(Dialog::Name { purpose: NamePurpose::Duplicate, input: String::new(), error: None }),
+        Cmd::Duplicate => {
+            state.dialog = Some(Dialog::Name { purpose: NamePurpose::Duplicate, input: String::new(), error: None })
+        }
         Cmd::CycleDimension => {
             if !state.preview.dimensions.is_empty() {
                 state.preview.dimension = (state.preview.dimension + 1) % state.preview.dimensions.len();
@@ -126,7 +128,8 @@ fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effect> {
         Cmd::ToggleOverlap => {
             state.view = if state.view == View::Overlap { View::Explore } else { View::Overlap };
             if state.view == View::Overlap && state.library.working.is_empty() {
-                state.status = Some((Level::Info, "the working set is empty: add segments with Space in the library (F4)".into()));
+                state.status =
+                    Some((Level::Info, "the working set is empty: add segments with Space in the library (F4)".into()));
             }
             state.preview_due = Some(now);
         }
@@ -235,7 +238,12 @@ fn sync_params(state: &mut AppState) {
                 // A declaration the document had (reopened text) wins over a fresh guess.
                 match state.document.saved_params.get(&name) {
                     Some(d) => ParamItem { name, decl: d.clone(), value: d.default.clone(), declared: true },
-                    None => ParamItem { name, decl: crate::engine::ParamDecl::new(ParamType::Int), value: None, declared: false },
+                    None => ParamItem {
+                        name,
+                        decl: crate::engine::ParamDecl::new(ParamType::Int),
+                        value: None,
+                        declared: false,
+                    },
                 }
             })
         })
@@ -298,7 +306,8 @@ pub fn overlap_members(state: &AppState) -> Vec<OverlapMember> {
         if Some(name) == editing.as_ref()
             && let Some(c) = &state.compiled
         {
-            let suppression = state.document.origin.as_ref().is_some_and(|t| t.kind == crate::library::Kind::Suppression);
+            let suppression =
+                state.document.origin.as_ref().is_some_and(|t| t.kind == crate::library::Kind::Suppression);
             out.push(OverlapMember { name: name.clone(), filter: c.clone(), suppression });
             included_current = true;
             continue;
@@ -306,10 +315,17 @@ pub fn overlap_members(state: &AppState) -> Vec<OverlapMember> {
         if let Some(t) = state.library.templates.iter().find(|t| &t.name == name)
             && let Ok(c) = measure::compile(t, &Default::default(), &state.library.features)
         {
-            out.push(OverlapMember { name: name.clone(), filter: c, suppression: t.kind == crate::library::Kind::Suppression });
+            out.push(OverlapMember {
+                name: name.clone(),
+                filter: c,
+                suppression: t.kind == crate::library::Kind::Suppression,
+            });
         }
     }
-    if !included_current && !out.is_empty() && let Some(c) = &state.compiled {
+    if !included_current
+        && !out.is_empty()
+        && let Some(c) = &state.compiled
+    {
         let name = editing.map_or("(editing)".to_string(), |n| format!("{n} (editing)"));
         out.insert(0, OverlapMember { name, filter: c.clone(), suppression: false });
     }
@@ -321,7 +337,8 @@ pub fn default_columns(state: &AppState) -> Vec<String> {
     if !state.preview.columns.is_empty() {
         return state.preview.columns.clone();
     }
-    let preferred = ["email", "region", "language", "lifetime_spend", "orders_count", "last_order_date", "engagement_score"];
+    let preferred =
+        ["email", "region", "language", "lifetime_spend", "orders_count", "last_order_date", "engagement_score"];
     let mut cols = vec![state.key.clone()];
     for p in preferred {
         if state.columns.iter().any(|c| c.name == p) {
@@ -335,7 +352,9 @@ pub fn default_columns(state: &AppState) -> Vec<String> {
 }
 
 fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect> {
-    let Some(filter) = state.compiled.clone() else { return Vec::new() };
+    let Some(filter) = state.compiled.clone() else {
+        return Vec::new();
+    };
     let mut effects = Vec::new();
     state.generation += 1;
     if let WorkerState::Running { .. } = state.worker {
@@ -362,7 +381,9 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
             state.schema.schema = Some(schema.clone());
             let current = state.preview.dimension_name().map(str::to_string);
             state.preview.dimensions = dims.clone();
-            let preferred = current.or_else(|| ["region", "language"].iter().find(|d| dims.iter().any(|x| x == *d)).map(|d| d.to_string()));
+            let preferred = current.or_else(|| {
+                ["region", "language"].iter().find(|d| dims.iter().any(|x| x == *d)).map(|d| d.to_string())
+            });
             state.preview.dimension = preferred.and_then(|p| dims.iter().position(|d| *d == p)).unwrap_or(0);
             if state.compiled.is_some() {
                 state.preview_due = Some(now);
@@ -388,29 +409,27 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
     }
     let ms = resp.elapsed.as_millis();
     match resp.result {
-        Ok(part) => {
-            match part {
-                Part::Size(s) => {
-                    state.preview.size = Some(s);
-                    state.preview.size_ms = Some(ms);
-                    state.preview.stale = false;
-                    state.editor.error = None;
-                }
-                Part::Profile(p) => state.preview.profile = Some(p),
-                Part::Breakdown(b) => state.preview.breakdown = Some(b),
-                Part::Unsegmentable(u) => state.preview.unsegmentable = Some(u),
-                Part::Rows(r) => state.preview.rows = Some(r),
-                Part::Overlap(o) => {
-                    state.overlap.result = Some(o);
-                    state.overlap.error = None;
-                }
-                Part::Done => {
-                    state.preview.total_ms = Some(ms);
-                    state.worker = WorkerState::Idle;
-                }
-                Part::Schema(..) | Part::Saved(..) | Part::LibrarySizes(_) => {}
+        Ok(part) => match part {
+            Part::Size(s) => {
+                state.preview.size = Some(s);
+                state.preview.size_ms = Some(ms);
+                state.preview.stale = false;
+                state.editor.error = None;
             }
-        }
+            Part::Profile(p) => state.preview.profile = Some(p),
+            Part::Breakdown(b) => state.preview.breakdown = Some(b),
+            Part::Unsegmentable(u) => state.preview.unsegmentable = Some(u),
+            Part::Rows(r) => state.preview.rows = Some(r),
+            Part::Overlap(o) => {
+                state.overlap.result = Some(o);
+                state.overlap.error = None;
+            }
+            Part::Done => {
+                state.preview.total_ms = Some(ms);
+                state.worker = WorkerState::Idle;
+            }
+            Part::Schema(..) | Part::Saved(..) | Part::LibrarySizes(_) => {}
+        },
         Err(msg) => {
             state.worker = WorkerState::Idle;
             match resp.filter_error {
@@ -460,7 +479,9 @@ fn move_selection(state: &mut AppState, m: Mode, delta: i64) {
     match m {
         Mode::Params => state.params.selected = step(state.params.selected, state.params.items.len()),
         Mode::Library => state.library.selected = step(state.library.selected, state.library.visible().len()),
-        Mode::Features => state.library.feature_selected = step(state.library.feature_selected, state.library.features.len()),
+        Mode::Features => {
+            state.library.feature_selected = step(state.library.feature_selected, state.library.features.len())
+        }
         Mode::Schema => state.schema.selected = step(state.schema.selected, state.columns.len()),
         Mode::Members => {
             let n = state.preview.rows.as_ref().map_or(0, |r| r.rows.len());
@@ -475,7 +496,9 @@ fn move_selection(state: &mut AppState, m: Mode, delta: i64) {
 }
 
 fn nudge(state: &mut AppState, steps: i64, now: Instant) {
-    let Some(p) = state.params.items.get_mut(state.params.selected) else { return };
+    let Some(p) = state.params.items.get_mut(state.params.selected) else {
+        return;
+    };
     let Some(v) = &p.value else {
         state.params.error = Some(format!("{} has no value yet: press Enter to type one", p.name));
         return;
@@ -483,7 +506,9 @@ fn nudge(state: &mut AppState, steps: i64, now: Instant) {
     let next = p.decl.nudge(v, steps);
     if &next == v {
         state.params.error = Some(match v.ty() {
-            ParamType::String | ParamType::StringList => "text values have no step: press Enter to type one".to_string(),
+            ParamType::String | ParamType::StringList => {
+                "text values have no step: press Enter to type one".to_string()
+            }
             _ => format!("{} is at its limit", p.name),
         });
         return;
@@ -494,7 +519,9 @@ fn nudge(state: &mut AppState, steps: i64, now: Instant) {
 }
 
 fn param_input(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
-    let Some(input) = state.params.input.as_mut() else { return Vec::new() };
+    let Some(input) = state.params.input.as_mut() else {
+        return Vec::new();
+    };
     match key.code {
         KeyCode::Esc => state.params.input = None,
         KeyCode::Backspace => {
@@ -504,7 +531,9 @@ fn param_input(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect>
         KeyCode::Enter => {
             let text = input.clone();
             let idx = state.params.selected;
-            let Some(p) = state.params.items.get_mut(idx) else { return Vec::new() };
+            let Some(p) = state.params.items.get_mut(idx) else {
+                return Vec::new();
+            };
             let parsed = if p.declared { ParamValue::parse(p.decl.ty, &text) } else { Ok(ParamValue::guess(&text)) };
             match parsed.and_then(|v| p.decl_check(&v).map(|_| v)) {
                 Ok(v) => {
@@ -533,7 +562,9 @@ impl ParamItem {
 /// `t`: an undeclared parameter becomes declared with its guessed type; a declared one moves to
 /// the next type its current value parses as.
 fn cycle_type(state: &mut AppState, now: Instant) {
-    let Some(p) = state.params.items.get_mut(state.params.selected) else { return };
+    let Some(p) = state.params.items.get_mut(state.params.selected) else {
+        return;
+    };
     if !p.declared {
         p.declared = true;
         if let Some(v) = &p.value {
@@ -593,7 +624,11 @@ fn complete(state: &mut AppState, now: Instant) {
         on_edit(state, now);
         return;
     }
-    let start = (0..col).rev().take_while(|&i| line.get(i).is_some_and(|c| c.is_alphanumeric() || *c == '_')).last().unwrap_or(col);
+    let start = (0..col)
+        .rev()
+        .take_while(|&i| line.get(i).is_some_and(|c| c.is_alphanumeric() || *c == '_'))
+        .last()
+        .unwrap_or(col);
     let prefix: String = line[start..col].iter().collect();
     if prefix.is_empty() {
         return;
@@ -620,17 +655,57 @@ fn complete(state: &mut AppState, now: Instant) {
 }
 
 const FUNCTIONS: &[&str] = &[
-    "current_date", "to_days", "date_diff", "date_trunc", "coalesce", "list_contains", "lower", "upper", "length",
-    "strftime", "extract", "greatest", "least", "abs", "round", "regexp_matches", "starts_with", "contains",
-    "nullif", "EXISTS", "BETWEEN", "IS NULL", "IS NOT NULL", "INTERVAL", "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN",
+    "current_date",
+    "to_days",
+    "date_diff",
+    "date_trunc",
+    "coalesce",
+    "list_contains",
+    "lower",
+    "upper",
+    "length",
+    "strftime",
+    "extract",
+    "greatest",
+    "least",
+    "abs",
+    "round",
+    "regexp_matches",
+    "starts_with",
+    "contains",
+    "nullif",
+    "EXISTS",
+    "BETWEEN",
+    "IS NULL",
+    "IS NOT NULL",
+    "INTERVAL",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
 ];
 
 fn completion_candidates(state: &AppState, prefix: &str) -> Vec<String> {
     let p = prefix.to_ascii_lowercase();
     let mut out: Vec<String> = Vec::new();
-    let tables = state.schema.schema.as_ref().map(|s| s.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>()).unwrap_or_default();
+    let tables = state
+        .schema
+        .schema
+        .as_ref()
+        .map(|s| s.tables.iter().map(|t| t.name.clone()).collect::<Vec<_>>())
+        .unwrap_or_default();
     let features = state.library.features.iter().map(|f| format!("{}(", f.name));
-    for c in state.columns.iter().map(|c| c.name.clone()).chain(tables).chain(features).chain(FUNCTIONS.iter().map(|f| f.to_string())) {
+    for c in state
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .chain(tables)
+        .chain(features)
+        .chain(FUNCTIONS.iter().map(|f| f.to_string()))
+    {
         if c.to_ascii_lowercase().starts_with(&p) && !out.contains(&c) {
             out.push(c);
         }
@@ -650,11 +725,20 @@ fn common_prefix(words: &[String]) -> String {
 fn insert_from_side(state: &mut AppState, value: bool, now: Instant) {
     let text = match state.side {
         SideTab::Schema => {
-            let Some(col) = state.columns.get(state.schema.selected) else { return };
+            let Some(col) = state.columns.get(state.schema.selected) else {
+                return;
+            };
             if value {
-                let stats = state.schema.schema.as_ref().and_then(|s| s.entity()).and_then(|t| t.columns.iter().find(|c| c.name == col.name));
+                let stats = state
+                    .schema
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.entity())
+                    .and_then(|t| t.columns.iter().find(|c| c.name == col.name));
                 match stats.and_then(|s| s.top.first()) {
-                    Some((v, _)) if col.ty.contains("VARCHAR") => format!("'{}'", v.replace('\'', "''")),
+                    Some((v, _)) if col.ty.contains("VARCHAR") => {
+                        format!("'{}'", v.replace('\'', "''"))
+                    }
                     Some((v, _)) => v.clone(),
                     None => return,
                 }
@@ -663,7 +747,9 @@ fn insert_from_side(state: &mut AppState, value: bool, now: Instant) {
             }
         }
         SideTab::Features => {
-            let Some(f) = state.library.features.iter().nth(state.library.feature_selected) else { return };
+            let Some(f) = state.library.features.iter().nth(state.library.feature_selected) else {
+                return;
+            };
             format!("{}({})", f.name, f.params.join(", "))
         }
         SideTab::Library => return,
@@ -674,7 +760,9 @@ fn insert_from_side(state: &mut AppState, value: bool, now: Instant) {
 }
 
 fn toggle_column(state: &mut AppState, now: Instant) {
-    let Some(col) = state.columns.get(state.schema.selected).map(|c| c.name.clone()) else { return };
+    let Some(col) = state.columns.get(state.schema.selected).map(|c| c.name.clone()) else {
+        return;
+    };
     let mut cols = default_columns(state);
     if let Some(i) = cols.iter().position(|c| *c == col) {
         if cols.len() > 1 {
@@ -716,8 +804,12 @@ fn on_mouse(state: &mut AppState, m: MouseEvent, now: Instant) -> Vec<Effect> {
                     _ => u16::MAX,
                 }) as usize;
                 match f {
-                    Focus::Side if state.side == SideTab::Library => state.library.selected = row.min(state.library.visible().len().saturating_sub(1)),
-                    Focus::Side if state.side == SideTab::Schema => state.schema.selected = row.min(state.columns.len().saturating_sub(1)),
+                    Focus::Side if state.side == SideTab::Library => {
+                        state.library.selected = row.min(state.library.visible().len().saturating_sub(1))
+                    }
+                    Focus::Side if state.side == SideTab::Schema => {
+                        state.schema.selected = row.min(state.columns.len().saturating_sub(1))
+                    }
                     Focus::Params => state.params.selected = row.min(state.params.items.len().saturating_sub(1)),
                     _ => {}
                 }

@@ -47,8 +47,14 @@ pub enum Task {
 
 #[derive(Debug, Clone)]
 pub enum Request {
-    Preview { generation: u64, preview: Box<PreviewRequest> },
-    Task { generation: u64, task: Task },
+    Preview {
+        generation: u64,
+        preview: Box<PreviewRequest>,
+    },
+    Task {
+        generation: u64,
+        task: Task,
+    },
     /// Stop the thread.
     Shutdown,
 }
@@ -94,7 +100,9 @@ impl WorkerHandle {
         let l = latest.clone();
         let thread = std::thread::Builder::new()
             .name("seglens-worker".into())
-            .spawn(move || Worker { engine, library, latest: l, rx, out: Box::new(on_response), tasks: VecDeque::new() }.run())
+            .spawn(move || {
+                Worker { engine, library, latest: l, rx, out: Box::new(on_response), tasks: VecDeque::new() }.run()
+            })
             .ok();
         WorkerHandle { tx, latest, cancel, thread }
     }
@@ -179,7 +187,11 @@ impl Worker {
     }
 
     /// Runs `f`, once more if it was hit by an interrupt meant for an older generation.
-    fn attempt<T>(&self, generation: u64, f: impl Fn(&Engine) -> Result<T, EngineError>) -> Option<Result<T, EngineError>> {
+    fn attempt<T>(
+        &self,
+        generation: u64,
+        f: impl Fn(&Engine) -> Result<T, EngineError>,
+    ) -> Option<Result<T, EngineError>> {
         for _ in 0..2 {
             if self.superseded(generation) {
                 return None;
@@ -243,8 +255,10 @@ impl Worker {
                 (self.out)(respond(generation, start, result));
             }
             Task::MeasureLibrary(members) => {
-                let inputs: Vec<OverlapInput<'_>> =
-                    members.iter().map(|m| OverlapInput { name: m.name.clone(), filter: &m.filter, suppression: false }).collect();
+                let inputs: Vec<OverlapInput<'_>> = members
+                    .iter()
+                    .map(|m| OverlapInput { name: m.name.clone(), filter: &m.filter, suppression: false })
+                    .collect();
                 let result = self.engine.overlap(&inputs).map(Part::LibrarySizes);
                 (self.out)(respond(generation, start, result));
             }
@@ -256,7 +270,9 @@ fn respond(generation: u64, start: Instant, r: Result<Part, EngineError>) -> Res
     let elapsed = start.elapsed();
     match r {
         Ok(p) => Response { generation, elapsed, result: Ok(p), filter_error: None },
-        Err(EngineError::Filter(fe)) => Response { generation, elapsed, result: Err(fe.to_string()), filter_error: Some(fe) },
+        Err(EngineError::Filter(fe)) => {
+            Response { generation, elapsed, result: Err(fe.to_string()), filter_error: Some(fe) }
+        }
         Err(e) => Response { generation, elapsed, result: Err(e.to_string()), filter_error: None },
     }
 }

@@ -58,7 +58,9 @@ pub fn shared_db() -> &'static Path {
 }
 
 fn remove_stale(root: &Path, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
     for e in entries.flatten() {
         let old = e
             .metadata()

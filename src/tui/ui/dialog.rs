@@ -28,7 +28,13 @@ fn field_lines<'a>(fields: &'a [Field], focused: usize, theme: &Theme, width: us
 pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme: &Theme) {
     let (title, lines, h): (String, Vec<Line>, u16) = match d {
         Dialog::Save { fields, focused, error } => {
-            let mut l = vec![Line::styled(format!("Saves the filter and its parameters as the next version of {}.", state.title()), theme.muted()), Line::raw("")];
+            let mut l = vec![
+                Line::styled(
+                    format!("Saves the filter and its parameters as the next version of {}.", state.title()),
+                    theme.muted(),
+                ),
+                Line::raw(""),
+            ];
             l.extend(field_lines(fields, *focused, theme, 70));
             l.push(Line::raw(""));
             if let Some(e) = error {
@@ -92,7 +98,10 @@ pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme
         Dialog::History => {
             let mut l = Vec::new();
             if let Some((name, versions)) = &state.library.history {
-                l.push(Line::styled(format!("{name}: {} versions · ↑↓ select · d: diff with the previous · Esc closes", versions.len()), theme.muted()));
+                l.push(Line::styled(
+                    format!("{name}: {} versions · ↑↓ select · d: diff with the previous · Esc closes", versions.len()),
+                    theme.muted(),
+                ));
                 for (i, t) in versions.iter().enumerate() {
                     let sel = i == state.overlap.selected.min(versions.len().saturating_sub(1));
                     l.push(Line::styled(
@@ -114,7 +123,13 @@ pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme
             let l = text
                 .lines()
                 .map(|t| {
-                    let style = if t.starts_with('+') { theme.ok() } else if t.starts_with('-') { theme.error() } else { theme.text() };
+                    let style = if t.starts_with('+') {
+                        theme.ok()
+                    } else if t.starts_with('-') {
+                        theme.error()
+                    } else {
+                        theme.text()
+                    };
                     Line::styled(t.to_string(), style)
                 })
                 .collect();

@@ -14,9 +14,46 @@ use crate::tui::state::{AppState, Focus};
 use crate::tui::theme::Theme;
 
 const KEYWORDS: &[&str] = &[
-    "and", "or", "not", "in", "is", "null", "between", "like", "ilike", "exists", "select", "from", "where", "case", "when",
-    "then", "else", "end", "true", "false", "interval", "as", "distinct", "any", "all", "group", "by", "having", "order",
-    "limit", "join", "on", "using", "cast", "date", "timestamp", "similar", "to", "escape", "glob",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is",
+    "null",
+    "between",
+    "like",
+    "ilike",
+    "exists",
+    "select",
+    "from",
+    "where",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "true",
+    "false",
+    "interval",
+    "as",
+    "distinct",
+    "any",
+    "all",
+    "group",
+    "by",
+    "having",
+    "order",
+    "limit",
+    "join",
+    "on",
+    "using",
+    "cast",
+    "date",
+    "timestamp",
+    "similar",
+    "to",
+    "escape",
+    "glob",
 ];
 
 /// Style per byte range of `text`: (start, end, style).
@@ -87,7 +124,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let cursor = state.editor.textarea.cursor();
     let (crow, ccol) = (cursor.0, cursor.1);
     let top = crow.saturating_sub(text_h as usize - 1);
-    let left = ccol.saturating_sub(inner.width as usize - 1);
+    // Scroll sideways only while editing; otherwise show the start of every line.
+    let left = if is_focused { ccol.saturating_sub(inner.width as usize - 1) } else { 0 };
     let styles = highlight(&text, state, theme);
     let mut offset = 0;
     let mut rendered: Vec<Line> = Vec::new();
@@ -112,7 +150,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         rendered.push(Line::from(spans));
     }
     if text.is_empty() {
-        rendered = vec![Line::styled(fit(state.editor.textarea.placeholder_text(), inner.width as usize), theme.muted())];
+        rendered =
+            vec![Line::styled(fit(state.editor.textarea.placeholder_text(), inner.width as usize), theme.muted())];
     }
     let text_area = Rect { height: text_h, ..inner };
     frame.render_widget(Paragraph::new(rendered), text_area);

@@ -10,20 +10,36 @@ use crate::tui::keymap::{self, Mode};
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
 
-pub const MODES: [Mode; 8] = [Mode::Global, Mode::Editor, Mode::Params, Mode::Library, Mode::Schema, Mode::Features, Mode::Members, Mode::Overlap];
+pub const MODES: [Mode; 8] = [
+    Mode::Global,
+    Mode::Editor,
+    Mode::Params,
+    Mode::Library,
+    Mode::Schema,
+    Mode::Features,
+    Mode::Members,
+    Mode::Overlap,
+];
 
 pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     for m in MODES {
         out.push(Line::styled(m.title().to_string(), theme.accent()));
         let table = keymap::table(m);
-        let list: Vec<&keymap::Binding> = if m == Mode::Global { table.iter().chain(keymap::PANEL.iter()).collect() } else { table.iter().collect() };
+        let list: Vec<&keymap::Binding> =
+            if m == Mode::Global { table.iter().chain(keymap::PANEL.iter()).collect() } else { table.iter().collect() };
         for b in list {
-            out.push(Line::from(vec![Span::styled(format!("  {:<10}", keymap::key_name(b)), theme.title(true)), Span::styled(b.help, theme.text())]));
+            out.push(Line::from(vec![
+                Span::styled(format!("  {:<10}", keymap::key_name(b)), theme.title(true)),
+                Span::styled(b.help, theme.text()),
+            ]));
         }
         out.push(Line::raw(""));
     }
-    out.push(Line::styled("In the parameters, Enter types a value; in the library, / filters the list.", theme.muted()));
+    out.push(Line::styled(
+        "In the parameters, Enter types a value; in the library, / filters the list.",
+        theme.muted(),
+    ));
     out
 }
 

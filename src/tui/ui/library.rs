@@ -33,12 +33,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let mut lines: Vec<Line> = Vec::new();
     if visible.is_empty() {
         lines.push(Line::styled(
-            if lib.templates.is_empty() { format!("no segments in {} — Ctrl-S saves one", lib.dir) } else { "no match".into() },
+            if lib.templates.is_empty() {
+                format!("no segments in {} — Ctrl-S saves one", lib.dir)
+            } else {
+                "no match".into()
+            },
             theme.muted(),
         ));
     }
     let skip = lib.selected.saturating_sub(list_h.saturating_sub(1));
-    let name_w = (inner.width as usize).saturating_sub(40).clamp(10, 28);
+    let name_w = (inner.width as usize).saturating_sub(42).clamp(8, 28);
     for (i, t) in visible.iter().enumerate().skip(skip).take(list_h) {
         let selected = i == lib.selected;
         let in_set = lib.working.iter().position(|w| *w == t.name);
@@ -74,7 +78,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         && let Some(t) = lib.selected_template()
     {
         let d = vec![
-            Line::from(vec![Span::styled("owner ", theme.muted()), Span::styled(t.owner.clone(), theme.text()), Span::styled(format!("  priority {}", t.priority), theme.muted())]),
+            Line::from(vec![
+                Span::styled("owner ", theme.muted()),
+                Span::styled(t.owner.clone(), theme.text()),
+                Span::styled(format!("  priority {}", t.priority), theme.muted()),
+            ]),
             Line::styled(t.intent.clone(), theme.text()),
         ];
         let r = Rect { y: inner.bottom() - detail_h, height: detail_h, ..inner };

@@ -47,11 +47,14 @@ pub fn layout(area: Rect, view: View) -> Areas {
     let editor_h = (main.height * 3 / 10).max(6);
     let [editor, params, side] =
         Layout::vertical([Constraint::Length(editor_h), Constraint::Length(6), Constraint::Min(3)]).areas(left);
-    let profile_h = (main.height * 3 / 10).clamp(6, 12);
+    // Eight metrics and about ten breakdown values fit at 40 rows; the members table takes the rest.
+    let rest = main.height.saturating_sub(5);
+    let profile_h = (rest * 2 / 7).clamp(4, 10);
+    let breakdown_h = (rest * 2 / 7).clamp(4, 12);
     let [size, profile, breakdown, members] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(profile_h),
-        Constraint::Percentage(45),
+        Constraint::Length(breakdown_h),
         Constraint::Min(3),
     ])
     .areas(right);
@@ -72,7 +75,10 @@ pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
             "terminal too small: {}x{}\nseglens needs at least {MIN_WIDTH}x{MIN_HEIGHT}\n(Ctrl-Q quits)",
             area.width, area.height
         );
-        frame.render_widget(Paragraph::new(msg).alignment(Alignment::Center).wrap(Wrap { trim: true }).style(theme.warn()), area);
+        frame.render_widget(
+            Paragraph::new(msg).alignment(Alignment::Center).wrap(Wrap { trim: true }).style(theme.warn()),
+            area,
+        );
         return;
     }
     let a = layout(area, state.view);
@@ -102,7 +108,11 @@ pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
 
 /// A bordered panel whose title shows focus.
 pub(crate) fn panel<'a>(title: impl Into<Line<'a>>, focused: bool, theme: &Theme) -> Block<'a> {
-    Block::default().borders(Borders::ALL).title(title.into()).border_style(theme.title(focused)).title_style(theme.title(focused))
+    Block::default()
+        .borders(Borders::ALL)
+        .title(title.into())
+        .border_style(theme.title(focused))
+        .title_style(theme.title(focused))
 }
 
 pub(crate) fn focused(state: &AppState, f: Focus) -> bool {

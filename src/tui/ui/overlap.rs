@@ -14,7 +14,8 @@ use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let mode = if state.overlap.jaccard { "Jaccard" } else { "customers in both" };
-    let block = panel(format!(" Overlap — {mode} (j: toggle · K/J: priority · x: remove · F3/Esc: back) "), true, theme);
+    let block =
+        panel(format!(" Overlap — {mode} (j: toggle · K/J: priority · x: remove · F3/Esc: back) "), true, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(o) = &state.overlap.result else {
@@ -74,7 +75,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             row.push(Span::raw(" "));
         }
         row.push(Span::styled(
-            format!("{:>9} {:>9} {:>9}", count(s.size), if s.suppression { "—".into() } else { count(s.exclusive) }, count(s.suppressed)),
+            format!(
+                "{:>9} {:>9} {:>9}",
+                count(s.size),
+                if s.suppression { "—".into() } else { count(s.exclusive) },
+                count(s.suppressed)
+            ),
             theme.text(),
         ));
         lines.push(Line::from(row));

@@ -29,11 +29,18 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         let ty = if item.declared { item.decl.ty.name().to_string() } else { format!("{}?", item.decl.ty.name()) };
         let bounds = match (&item.decl.min, &item.decl.max) {
             (None, None) => String::new(),
-            (a, b) => format!(" [{}..{}]", a.as_ref().map_or(String::new(), |v| v.to_input()), b.as_ref().map_or(String::new(), |v| v.to_input())),
+            (a, b) => format!(
+                " [{}..{}]",
+                a.as_ref().map_or(String::new(), |v| v.to_input()),
+                b.as_ref().map_or(String::new(), |v| v.to_input())
+            ),
         };
         let row_style = if selected { theme.selection() } else { theme.text() };
         let mut spans = vec![
-            Span::styled(format!("{:<name_w$} ", fit(&item.name, name_w)), if selected { row_style } else { theme.title(true) }),
+            Span::styled(
+                format!("{:<name_w$} ", fit(&item.name, name_w)),
+                if selected { row_style } else { theme.title(true) },
+            ),
             Span::styled(format!("{ty:<12} "), if selected { row_style } else { theme.muted() }),
             Span::styled(value, row_style),
             Span::styled(bounds, theme.muted()),

@@ -31,12 +31,14 @@ pub fn render_size(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
                 Span::styled(percent(s.share), theme.stale(stale, theme.accent())),
             ]));
             let w = inner.width.saturating_sub(2) as usize;
-            lines.push(Line::from(vec![
-                Span::styled(bar(s.share, w), theme.stale(stale, theme.bar_segment())),
-            ]));
+            lines.push(Line::from(vec![Span::styled(bar(s.share, w), theme.stale(stale, theme.bar_segment()))]));
             let mut extra = Vec::new();
             if let (Some(saved), Some(t)) = (state.saved_size(), &state.document.origin) {
-                let change = if saved == 0 { String::new() } else { format!(" ({:+.1}%)", (s.size as f64 - saved as f64) / saved as f64 * 100.0) };
+                let change = if saved == 0 {
+                    String::new()
+                } else {
+                    format!(" ({:+.1}%)", (s.size as f64 - saved as f64) / saved as f64 * 100.0)
+                };
                 extra.push(Span::styled(format!("v{} saved {}{change}", t.version, count(saved)), theme.muted()));
             }
             if let Some(u) = &p.unsegmentable
@@ -47,7 +49,10 @@ pub fn render_size(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
                 if !extra.is_empty() {
                     extra.push(Span::raw("  "));
                 }
-                extra.push(Span::styled(format!("{flag}{} unsegmentable (NULL {})", percent(u.share), u.columns.join(", ")), style));
+                extra.push(Span::styled(
+                    format!("{flag}{} unsegmentable (NULL {})", percent(u.share), u.columns.join(", ")),
+                    style,
+                ));
             }
             lines.push(Line::from(extra));
         }
@@ -102,7 +107,8 @@ pub fn render_breakdown(frame: &mut Frame, area: Rect, state: &AppState, theme: 
         return;
     };
     let stale = state.preview.stale || b.column != dim;
-    let value_w = b.rows.iter().map(|r| r.value.as_deref().unwrap_or("(null)").chars().count()).max().unwrap_or(6).min(18);
+    let value_w =
+        b.rows.iter().map(|r| r.value.as_deref().unwrap_or("(null)").chars().count()).max().unwrap_or(6).min(18);
     let bar_w = (inner.width as usize).saturating_sub(value_w + 26).max(4);
     let max = b.rows.iter().map(|r| r.share).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
     let mut lines = Vec::new();
@@ -112,14 +118,20 @@ pub fn render_breakdown(frame: &mut Frame, area: Rect, state: &AppState, theme: 
             _ => "     ".into(),
         };
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<value_w$} ", fit(r.value.as_deref().unwrap_or("(null)"), value_w)), theme.stale(stale, theme.text())),
+            Span::styled(
+                format!("{:<value_w$} ", fit(r.value.as_deref().unwrap_or("(null)"), value_w)),
+                theme.stale(stale, theme.text()),
+            ),
             Span::styled(bar(r.share / max, bar_w), theme.stale(stale, theme.bar_segment())),
             Span::styled(format!(" {:>9} {:>6} ", count(r.count), percent(r.share)), theme.stale(stale, theme.text())),
             Span::styled(lift, theme.stale(stale, theme.muted())),
         ]));
     }
     if b.other_values > 0 && lines.len() < inner.height as usize {
-        lines.push(Line::styled(format!("+{} more values: {}", count(b.other_values), count(b.other_count)), theme.muted()));
+        lines.push(Line::styled(
+            format!("+{} more values: {}", count(b.other_values), count(b.other_count)),
+            theme.muted(),
+        ));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -130,20 +142,27 @@ pub fn render_members(frame: &mut Frame, area: Rect, state: &AppState, theme: &T
     let block = panel(format!(" Members (first {n} by key) "), is_focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(rs) = &state.preview.rows else { return };
+    let Some(rs) = &state.preview.rows else {
+        return;
+    };
     let stale = state.preview.stale;
-    let widths: Vec<Constraint> = rs
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let longest = rs.rows.iter().map(|r| r[i].as_deref().map_or(4, |v| v.chars().count())).max().unwrap_or(4);
-            Constraint::Length(longest.max(c.chars().count()).min(24) as u16)
-        })
-        .collect();
-    let header = Row::new(rs.columns.iter().map(|c| c.clone())).style(theme.title(true));
+    // Natural widths, in order, as many columns as fit: a squeezed column shows nothing useful.
+    let mut widths: Vec<Constraint> = Vec::new();
+    let mut used = 0usize;
+    for (i, c) in rs.columns.iter().enumerate() {
+        let longest = rs.rows.iter().map(|r| r[i].as_deref().map_or(4, |v| v.chars().count())).max().unwrap_or(4);
+        let w = longest.max(c.chars().count()).min(28);
+        if used + w > inner.width as usize && !widths.is_empty() {
+            break;
+        }
+        used += w + 1;
+        widths.push(Constraint::Length(w as u16));
+    }
+    let shown = widths.len();
+    let header = Row::new(rs.columns.iter().take(shown).cloned()).style(theme.title(true));
     let rows = rs.rows.iter().skip(state.preview.members_offset).map(|r| {
-        Row::new(r.iter().map(|v| v.clone().unwrap_or_else(|| "NULL".into()))).style(theme.stale(stale, theme.text()))
+        Row::new(r.iter().take(shown).map(|v| v.clone().unwrap_or_else(|| "NULL".into())))
+            .style(theme.stale(stale, theme.text()))
     });
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), inner);
 }

@@ -26,19 +26,26 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         let st = stats.and_then(|t| t.columns.iter().find(|x| x.name == c.name));
         let selected = i == state.schema.selected && is_focused;
         let mark = if shown.contains(&c.name) { "▪" } else { " " };
-        let top = st.map_or(String::new(), |s| s.top.iter().take(3).map(|(v, _)| v.clone()).collect::<Vec<_>>().join(", "));
-        let null = st.map_or(String::new(), |s| if s.null_share > 0.0 { format!("{} null", percent(s.null_share)) } else { String::new() });
+        let top =
+            st.map_or(String::new(), |s| s.top.iter().take(3).map(|(v, _)| v.clone()).collect::<Vec<_>>().join(", "));
+        let null = st.map_or(String::new(), |s| {
+            if s.null_share > 0.0 { format!("{} null", percent(s.null_share)) } else { String::new() }
+        });
         let distinct = st.map_or(String::new(), |s| format!("~{}", count(s.distinct)));
         lines.push(Line::from(vec![
             Span::styled(mark, theme.accent()),
-            Span::styled(format!("{:<name_w$} ", fit(&c.name, name_w)), if selected { theme.selection() } else { theme.ok() }),
+            Span::styled(
+                format!("{:<name_w$} ", fit(&c.name, name_w)),
+                if selected { theme.selection() } else { theme.ok() },
+            ),
             Span::styled(format!("{:<9}", fit(&c.ty, 9)), theme.muted()),
             Span::styled(format!("{distinct:>9} {null:>10} "), theme.muted()),
             Span::styled(top, theme.text()),
         ]));
     }
     if let Some(s) = &state.schema.schema {
-        let others: Vec<String> = s.tables.iter().filter(|t| !t.is_entity).map(|t| format!("{} ({} rows)", t.name, count(t.rows))).collect();
+        let others: Vec<String> =
+            s.tables.iter().filter(|t| !t.is_entity).map(|t| format!("{} ({} rows)", t.name, count(t.rows))).collect();
         if !others.is_empty() {
             lines.push(Line::styled(format!("also: {}", others.join(", ")), theme.muted()));
         }
@@ -70,7 +77,10 @@ pub fn render_features(frame: &mut Frame, area: Rect, state: &AppState, theme: &
     for (i, f) in lib.features.iter().enumerate().skip(skip).take(list_h) {
         let selected = i == lib.feature_selected && is_focused;
         lines.push(Line::from(vec![
-            Span::styled(format!("{}({})", f.name, f.params.join(", ")), if selected { theme.selection() } else { theme.warn() }),
+            Span::styled(
+                format!("{}({})", f.name, f.params.join(", ")),
+                if selected { theme.selection() } else { theme.warn() },
+            ),
             Span::styled(format!("  {}", f.description), theme.muted()),
         ]));
     }
