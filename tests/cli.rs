@@ -71,7 +71,8 @@ fn sample_is_deterministic_and_never_overwrites_without_force() {
     generation(&a, "4", &["--force"]).ok();
     assert_eq!(content_hash(&a), content_hash(&other));
     // Bad arguments.
-    generation(&b, "3", &["--as-of", "2026-02-30", "--force"]).user_error(&["2026-02-30"]);
+    sb.seglens(&["sample", "--customers", "10", "--as-of", "2026-02-30", "--out", s(&sb.path().join("z.duckdb"))])
+        .user_error(&["2026-02-30"]);
     sb.seglens(&["sample", "--customers", "0", "--out", s(&sb.path().join("z.duckdb"))]).user_error(&["customers"]);
     let leftovers: Vec<String> = std::fs::read_dir(sb.path())
         .unwrap()

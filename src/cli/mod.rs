@@ -233,7 +233,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 _ => 2,
             };
         }
-        if cause.is::<LibraryError>() || cause.is::<UserError>() {
+        if cause.is::<LibraryError>() || cause.is::<UserError>() || cause.is::<crate::engine::FilterError>() {
             return 2;
         }
         if let Some(e) = cause.downcast_ref::<crate::sample::SampleError>() {

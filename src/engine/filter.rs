@@ -330,13 +330,26 @@ impl Expander<'_> {
                         && bindings.is_some_and(|b| b.contains_key(&text.to_ascii_lowercase())) =>
                 {
                     let arg = bindings.and_then(|b| b.get(&text.to_ascii_lowercase())).cloned().unwrap_or_default();
-                    self.out.push(&format!("({arg})"), here, false);
+                    let arg = if is_atomic(&arg) { arg } else { format!("({arg})") };
+                    self.out.push(&arg, here, false);
                 }
                 _ => self.out.push(text, here, origin.is_none()),
             }
             i += 1;
         }
         Ok(())
+    }
+}
+
+/// An argument that needs no parentheses to keep its meaning inside an expression: one token,
+/// or one parenthesised group.
+fn is_atomic(arg: &str) -> bool {
+    let Ok(tokens) = lexer::tokenize(arg) else { return false };
+    let t: Vec<Token> = tokens.into_iter().filter(|t| !t.is_trivia()).collect();
+    match t.as_slice() {
+        [one] => one.kind != TokenKind::Symbol,
+        [first, .., last] if first.kind == TokenKind::OpenParen => matching_paren(&t, 0) == t.len() - 1 && last.kind == TokenKind::CloseParen,
+        _ => false,
     }
 }
 
@@ -417,7 +430,7 @@ mod tests {
         let c = compile("LHV({{days}}, 5000) AND x = '{{days}}'", &decls, &BTreeMap::new(), &features()).unwrap();
         assert_eq!(
             c.sql,
-            "((last_order_date < current_date - to_days((90))) AND (lifetime_spend > (5000)) AND note = 'days') AND x = '{{days}}'"
+            "((last_order_date < current_date - to_days(90)) AND (lifetime_spend > 5000) AND note = 'days') AND x = '{{days}}'"
         );
         assert!(c.features_used.contains("lapsed") && c.features_used.contains("lhv"));
         assert_eq!(c.params_used, vec!["days"]);

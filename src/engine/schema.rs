@@ -84,7 +84,14 @@ pub(crate) fn detect_entity(conn: &Connection, table: Option<&str>, key: Option<
                     }
                 }
                 match candidates.len() {
-                    1 => return Ok(candidates.remove(0)),
+                    1 => {
+                        // The detected key, unless --key names one for the detected table.
+                        let (t, k) = candidates.remove(0);
+                        if key.is_none() {
+                            return Ok((t, k));
+                        }
+                        t
+                    }
                     0 => {
                         return Err(EngineError::NoEntityTable(format!(
                             "no customer table found (no table named customers, none with a unique *_id column); name it with --table and --key (tables: {})",
@@ -132,7 +139,8 @@ fn is_unique(conn: &Connection, table: &str, key: &str) -> Result<bool> {
 
 fn duplicates(conn: &Connection, table: &str, key: &str) -> Result<u64> {
     let sql = format!(
-        "SELECT count(*) - count(DISTINCT {k}) + count(*) FILTER (WHERE {k} IS NULL) FROM {t}",
+        // Rows beyond the first of each key; a NULL key counts too (count(DISTINCT) skips NULLs).
+        "SELECT count(*) - count(DISTINCT {k}) FROM {t}",
         k = ident(key),
         t = ident(table)
     );

@@ -87,9 +87,18 @@ pub fn private_db_with(dir: &Path, name: &str, customers: u64) -> PathBuf {
 }
 
 /// A plain DuckDB connection, read-only, with none of seglens' settings: the tests' own SQL.
+/// The bundled DuckDB has no ICU, where `current_date` lives: the test defines it as today's local
+/// date (a temp macro, nothing written to the file), as the engine promises to.
 pub fn plain(db: &Path) -> duckdb::Connection {
-    let cfg = duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).expect("config");
-    duckdb::Connection::open_with_flags(db, cfg).expect("open plain connection")
+    // No extension autoloading: DuckDB would otherwise try to download ICU.
+    let cfg = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .and_then(|c| c.enable_autoload_extension(false))
+        .expect("config");
+    let conn = duckdb::Connection::open_with_flags(db, cfg).expect("open plain connection");
+    let today = chrono::Local::now().date_naive().format("%Y-%m-%d");
+    conn.execute_batch(&format!("CREATE TEMP MACRO current_date() AS DATE '{today}'")).expect("current_date");
+    conn
 }
 
 pub fn q_i64(conn: &duckdb::Connection, sql: &str) -> i64 {
