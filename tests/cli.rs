@@ -493,7 +493,7 @@ fn database_bytes_unchanged_after_every_command() {
         (vec!["size", "--db", &d, "west"], Some(0)),
         (vec!["check", "--db", &d], Some(0)),
         (vec!["export", "west", "--db", &d, "--out", &out], Some(0)),
-        (vec!["list"], Some(0)),
+        (vec!["list", "--db", &d], Some(0)),
         (vec!["size", "--db", &d, "1=1; DROP TABLE customers"], Some(2)),
         (vec!["size", "--db", &d, "COPY customers TO '/tmp/seglens-copy.csv'"], Some(2)),
         (vec!["size", "--db", &d, "ATTACH '/tmp/x.duckdb' AS x"], Some(2)),

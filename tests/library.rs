@@ -209,9 +209,13 @@ fn two_processes_saving_at_once_both_get_consecutive_versions() {
         versions.iter().map(|&v| lib.read("conc", v).expect("every version loads").filter).collect();
     let want_filters: BTreeSet<String> = (0..2 * ROUNDS).map(|k| format!("customer_id % 1000 <> {k}")).collect();
     assert_eq!(filters, want_filters, "a save was lost");
+    // Each version names the version its process started from (a race shows as a fork, never a
+    // lost write): always an earlier one.
     for &v in &versions[1..] {
-        assert_eq!(lib.read("conc", v).unwrap().parent_version, Some(v - 1));
+        let parent = lib.read("conc", v).unwrap().parent_version.expect("a parent");
+        assert!(parent < v, "v{v} has parent {parent}");
     }
+
     let stray: Vec<String> = std::fs::read_dir(sb.library().join("conc"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -292,7 +296,7 @@ fn broken_files_are_reported_with_path_and_line_and_the_rest_loads() {
         assert!(text.contains(word), "{text}");
     }
     // The command line: exit 0, the good ones listed, one warning per broken file.
-    let o = sb.seglens(&["list"]).ok();
+    let o = sb.seglens(&["list", "--db", s(shared_db())]).ok();
     assert!(o.stdout.contains("good") && o.stdout.contains("older-stands-in"), "{}", o.stdout);
     assert!(!o.stdout.contains("extra"), "{}", o.stdout);
     for (path, line, _) in expect {
@@ -304,7 +308,7 @@ fn broken_files_are_reported_with_path_and_line_and_the_rest_loads() {
         );
     }
     assert_eq!(o.stderr.lines().filter(|l| l.contains("warning")).count(), expect.len(), "{}", o.stderr);
-    let j = sb.seglens(&["list", "--json"]).ok().json();
+    let j = sb.seglens(&["list", "--json", "--db", s(shared_db())]).ok().json();
     assert_eq!(j["segments"].as_array().unwrap().len(), 2);
     assert_eq!(j["errors"].as_array().unwrap().len(), expect.len());
     // Loading the broken one directly is an error naming the file and line (exit 2).
@@ -380,14 +384,22 @@ colour = "red"
     assert_eq!(listed, broken.keys().copied().collect());
     assert!(j["broken"].as_array().unwrap().iter().all(|b| !b["error"].as_str().unwrap().is_empty()));
     assert!(o.stderr.contains("cycle_a"), "{}", o.stderr);
+    // This was the first use of the sample (no --db): the starter templates were installed even
+    // though the library's own features.toml lacks the features they call, and they run.
+    let lib = Library::open(sb.library());
+    assert_eq!(lib.names().unwrap().len(), 8, "{}", o.stderr);
+    assert!(read(&sb.library().join("features.toml")).contains("[uses_bad]"), "the team's features file was replaced");
+    let j = sb.seglens(&["size", "lapsed-high-value", "--json"]).ok().json();
+    assert_eq!(j["size"].as_u64(), lib.load("lapsed-high-value", None).unwrap().snapshot.map(|s| s.size));
     // The good features work in a filter.
     let db = shared_db();
     let o = sb.seglens(&["size", "--db", s(db), "--json", "uses_good(50)"]).ok();
     assert_eq!(o.json()["size"].as_u64(), Some(count_where(&plain(db), "orders_count > 0 AND engagement_score > 50")));
     // A features.toml that is not TOML: reported with its line, and the commands go on.
     write(&sb.library().join("features.toml"), "[good]\nsql = \"TRUE\"\n[bad\n");
-    let o = sb.seglens(&["features", "--json"]).ok();
+    let o = sb.seglens(&["features", "--json", "--db", s(db)]).ok();
     assert!(o.stderr.contains("features.toml:3"), "{}", o.stderr);
+    assert_eq!(o.json()["features"].as_array().map(Vec::len), Some(0));
 }
 
 #[test]

@@ -136,6 +136,14 @@ fn open_nudge_and_the_screen_follow_the_engine() {
     su.state.help = true;
     snap!("help_120x40", draw(&su.state, &theme, 120, 40));
     snap!("help_80x24", draw(&su.state, &theme, 80, 24));
+    // At 80x24 the help scrolls: every section can be reached.
+    for _ in 0..8 {
+        key(&mut su, KeyCode::PageDown);
+    }
+    let scrolled = draw(&su.state, &theme, 80, 24);
+    let text = format!("{:?}", scrolled.backend());
+    assert!(text.contains("Overlap view") || text.contains("Members"), "the end of the help is reachable");
+    snap!("help_80x24_scrolled", scrolled);
     su.state.help = false;
     snap!("too_small", draw(&su.state, &theme, 50, 12));
 }

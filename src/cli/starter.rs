@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::engine::{Engine, OpenOptions, ParamDecl, filter};
+use crate::engine::{Engine, FeatureSet, OpenOptions, ParamDecl, filter};
 use crate::library::template::{Kind, Status, Template};
 use crate::library::{Library, measure};
 use crate::sample::{DEFAULT_CUSTOMERS, SampleSpec, generate};
@@ -71,7 +71,13 @@ pub fn install_starters(library: &Library, engine: &Engine) -> Result<usize> {
     if !fpath.exists() {
         std::fs::write(&fpath, STARTER_FEATURES).with_context(|| format!("writing {}", fpath.display()))?;
     }
-    let (features, _) = library.features();
+    // The starters are written against the starter features. A library with a features file of its
+    // own may lack or redefine them, so the starters compile with (and record) the starter
+    // definitions over the library's: first use must not fail on a team's features.toml.
+    let (own, _) = library.features();
+    let mut map = own.to_map();
+    map.extend(FeatureSet::from_toml(STARTER_FEATURES).map(|s| s.to_map()).unwrap_or_default());
+    let features = FeatureSet::from_map(&map);
     let mut n = 0;
     for (name, text) in STARTER_TEMPLATES {
         if library.versions(name).is_ok_and(|v| !v.is_empty()) {

@@ -1,7 +1,7 @@
 //! Named, parameterised filter building blocks (`lapsed(days)`), kept in the library's
 //! `features.toml`. DuckDB macros cannot reference table columns, so `filter.rs` expands calls itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -76,18 +76,31 @@ impl FeatureSet {
     }
 
     /// Expands every feature once with its own parameter names as arguments, so cycles and wrong
-    /// calls inside bodies are reported at load time, naming the feature.
+    /// calls inside bodies are reported at load time, naming the feature. Every feature is checked
+    /// against the full set before any is removed (so each member of a cycle is reported, not just
+    /// the first one found); then a feature calling a broken one is broken too, since its call
+    /// would otherwise reach DuckDB as an unknown function.
     fn validate(&mut self) {
-        let names: Vec<String> = self.features.keys().cloned().collect();
-        for name in names {
-            let Some((f, _)) = self.features.get(&name) else {
-                continue;
-            };
+        let mut failed = Vec::new();
+        for (key, (f, _)) in &self.features {
             let call = format!("{}({})", f.name, f.params.join(", "));
             if let Err(e) = super::filter::expand_features_only(&call, self) {
-                let f = f.name.clone();
-                self.features.remove(&name);
-                self.broken.push(BrokenFeature { name: f, reason: e.message });
+                failed.push((key.clone(), e.message));
+            }
+        }
+        for (key, reason) in failed {
+            if let Some((f, _)) = self.features.remove(&key) {
+                self.broken.push(BrokenFeature { name: f.name, reason });
+            }
+        }
+        loop {
+            let broken: BTreeSet<String> = self.broken.iter().map(|b| b.name.to_ascii_lowercase()).collect();
+            let dependent = self.features.iter().find_map(|(key, (f, tokens))| {
+                calls(&f.sql, tokens).into_iter().find(|c| broken.contains(&c.to_ascii_lowercase())).map(|c| (key.clone(), c.to_string()))
+            });
+            let Some((key, callee)) = dependent else { break };
+            if let Some((f, _)) = self.features.remove(&key) {
+                self.broken.push(BrokenFeature { name: f.name, reason: format!("uses the broken feature {callee}") });
             }
         }
     }
@@ -125,4 +138,17 @@ impl FeatureSet {
         set.validate();
         set
     }
+}
+
+/// Names called in `src` (a word before `(`, not after a `.`).
+fn calls<'a>(src: &'a str, tokens: &[Token]) -> Vec<&'a str> {
+    let solid: Vec<&Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
+    solid
+        .windows(2)
+        .enumerate()
+        .filter(|(i, w)| {
+            w[0].kind == TokenKind::Word && w[1].kind == TokenKind::OpenParen && (*i == 0 || solid[i - 1].text(src) != ".")
+        })
+        .map(|(_, w)| w[0].text(src))
+        .collect()
 }

@@ -88,10 +88,21 @@ pub struct Template {
     #[serde(default)]
     pub params: BTreeMap<String, ParamDecl>,
     /// The features the filter used, as they were at save time (a later edit shows up as drift).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "named_features")]
     pub features: BTreeMap<String, Feature>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Snapshot>,
+}
+
+/// A feature's name is its key in the file (`[features.lapsed]`, not stored in the table itself):
+/// filled in on reading, so a template read back equals the one saved and an unchanged re-save is
+/// recognised as unchanged.
+fn named_features<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Feature>, D::Error> {
+    let mut map = BTreeMap::<String, Feature>::deserialize(d)?;
+    for (name, f) in &mut map {
+        f.name = name.clone();
+    }
+    Ok(map)
 }
 
 impl Template {

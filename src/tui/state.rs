@@ -247,6 +247,8 @@ pub struct AppState {
     pub focus: Focus,
     pub side: SideTab,
     pub help: bool,
+    /// First line of the help overlay shown (it scrolls when the terminal is small).
+    pub help_scroll: u16,
     pub dialog: Option<Dialog>,
     pub editor: EditorState,
     pub params: ParamsState,
@@ -292,6 +294,7 @@ impl AppState {
             focus: Focus::Editor,
             side: SideTab::Library,
             help: false,
+            help_scroll: 0,
             dialog: None,
             editor: EditorState { textarea, error: None, completion: None },
             params: ParamsState::default(),

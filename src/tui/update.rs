@@ -67,8 +67,13 @@ pub fn mode(state: &AppState) -> Mode {
 
 fn on_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
     if state.help {
-        if matches!(key.code, KeyCode::Esc | KeyCode::F(1) | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter) {
-            state.help = false;
+        match key.code {
+            KeyCode::Esc | KeyCode::F(1) | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => state.help = false,
+            KeyCode::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
+            KeyCode::Down => state.help_scroll = state.help_scroll.saturating_add(1),
+            KeyCode::PageUp => state.help_scroll = state.help_scroll.saturating_sub(10),
+            KeyCode::PageDown => state.help_scroll = state.help_scroll.saturating_add(10),
+            _ => {}
         }
         return Vec::new();
     }
@@ -100,7 +105,10 @@ fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effect> {
     let m = mode(state);
     match cmd {
         Cmd::Quit => return flows::quit(state),
-        Cmd::Help => state.help = true,
+        Cmd::Help => {
+            state.help = true;
+            state.help_scroll = 0;
+        }
         Cmd::Cancel => return cancel(state),
         Cmd::FocusNext => {
             if state.view == View::Overlap {
@@ -117,7 +125,14 @@ fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effect> {
         Cmd::Export => flows::open_export(state),
         Cmd::New => state.dialog = Some(Dialog::Name { purpose: NamePurpose::New, input: String::new(), error: None }),
         Cmd::Duplicate => {
-            state.dialog = Some(Dialog::Name { purpose: NamePurpose::Duplicate, input: String::new(), error: None })
+            // In the library, duplicate the selected segment: open it, then name the copy.
+            if m == Mode::Library && state.library.selected_template().is_some() {
+                flows::open_selected(state, now);
+                if state.unsaved() {
+                    return Vec::new();
+                }
+            }
+            state.dialog = Some(Dialog::Name { purpose: NamePurpose::Duplicate, input: String::new(), error: None });
         }
         Cmd::CycleDimension => {
             if !state.preview.dimensions.is_empty() {

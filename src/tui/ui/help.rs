@@ -43,20 +43,25 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     out
 }
 
-pub fn render(frame: &mut Frame, area: Rect, _state: &AppState, theme: &Theme) {
-    let r = popup(frame, area, 76, area.height.saturating_sub(2));
-    let block = panel(" Keys (Esc closes) ", true, theme);
+pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
+    let r = popup(frame, area, 80, area.height.saturating_sub(2));
+    let all = lines(theme);
+    let half = all.len().div_ceil(2);
+    let inner_h = r.height.saturating_sub(2) as usize;
+    // Two columns when everything fits that way; otherwise one column that scrolls.
+    let two = r.width >= 78 && half <= inner_h;
+    let scrolls = !two && all.len() > inner_h;
+    let title = if scrolls { " Keys (↑↓ PgUp PgDn scroll · Esc closes) " } else { " Keys (Esc closes) " };
+    let block = panel(title, true, theme);
     let inner = block.inner(r);
     frame.render_widget(block, r);
-    let all = lines(theme);
-    // Two columns when the screen is wide enough, so every key fits.
-    let half = all.len().div_ceil(2);
-    if inner.width >= 74 && all.len() > inner.height as usize {
+    if two {
         let left = Rect { width: inner.width / 2, ..inner };
         let right = Rect { x: inner.x + inner.width / 2, width: inner.width - inner.width / 2, ..inner };
         frame.render_widget(Paragraph::new(all[..half].to_vec()), left);
         frame.render_widget(Paragraph::new(all[half..].to_vec()), right);
     } else {
-        frame.render_widget(Paragraph::new(all).wrap(Wrap { trim: false }), inner);
+        let max = all.len().saturating_sub(inner_h) as u16;
+        frame.render_widget(Paragraph::new(all).wrap(Wrap { trim: false }).scroll((state.help_scroll.min(max), 0)), inner);
     }
 }
