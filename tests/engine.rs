@@ -224,10 +224,11 @@ fn rows_match_plain_sql() {
         })
         .expect("stream");
     assert_eq!(n, count_where(&c, f));
-    let want: Vec<i64> = q_rows(&c, &format!("SELECT customer_id::VARCHAR FROM customers WHERE {f} ORDER BY customer_id"))
-        .into_iter()
-        .map(|r| r[0].as_ref().unwrap().parse().unwrap())
-        .collect();
+    let want: Vec<i64> =
+        q_rows(&c, &format!("SELECT customer_id::VARCHAR FROM customers WHERE {f} ORDER BY customer_id"))
+            .into_iter()
+            .map(|r| r[0].as_ref().unwrap().parse().unwrap())
+            .collect();
     assert_eq!(ids, want);
 }
 
@@ -455,7 +456,8 @@ fn params_in_filters_match_plain_sql() {
     let e = open(db);
     let c = plain(db);
     let none = FeatureSet::default();
-    let cases: Vec<(&str, Vec<(&str, ParamValue)>, String)> = vec![
+    type Case = (&'static str, Vec<(&'static str, ParamValue)>, String);
+    let cases: Vec<Case> = vec![
         // A negative number right after a minus: `customer_id -{{n}}` must stay arithmetic.
         ("customer_id -{{n}} = 12", vec![("n", ParamValue::Int(-5))], "customer_id = 7".into()),
         ("customer_id - {{n}} > 2990", vec![("n", ParamValue::Int(-3))], "customer_id + 3 > 2990".into()),
@@ -791,7 +793,11 @@ fn a_key_that_is_not_unique_is_an_error() {
     }
     assert!(err.is_user_error() && err.to_string().contains("--key"), "{err}");
     // One NULL key and no duplicates: not unique either (a NULL names no customer).
-    let db = make_db(dir.path(), "null.duckdb", "CREATE TABLE customers AS SELECT * FROM (VALUES (1), (2), (NULL)) t(customer_id);");
+    let db = make_db(
+        dir.path(),
+        "null.duckdb",
+        "CREATE TABLE customers AS SELECT * FROM (VALUES (1), (2), (NULL)) t(customer_id);",
+    );
     assert!(matches!(open(&db).verify_key(), Err(EngineError::KeyNotUnique { duplicates: 1, .. })));
     // A unique key declared as PRIMARY KEY passes.
     let db = make_db(

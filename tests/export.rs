@@ -347,8 +347,8 @@ fn a_draft_is_not_exported_without_allow_draft() {
     let d = s(db);
     sb.seglens(&["save", "draft-seg", "--db", d, "--filter", "sms_opt_in"]).ok();
     let out = sb.path().join("d.csv");
-    sb.seglens(&["export", "draft-seg", "--db", d, "--out", s(&out)]).user_error(&["draft-seg", "--allow-draft"]);
-    sb.seglens(&["export", "draft-seg@1", "--db", d, "--out", s(&out)]).user_error(&["not approved", "--allow-draft"]);
+    sb.seglens(&["export", "draft-seg", "--db", d, "--out", s(&out)]).user_error(&["draft-seg", "no approved version"]);
+    sb.seglens(&["export", "draft-seg@1", "--db", d, "--out", s(&out)]).user_error(&["draft-seg@1", "not approved"]);
     assert!(!out.exists());
     assert!(files_in(sb.path()).iter().all(|n| !n.starts_with("d.") && !n.ends_with(".partial")));
     sb.seglens(&["export", "draft-seg", "--db", d, "--out", s(&out), "--allow-draft"]).ok();

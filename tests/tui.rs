@@ -97,6 +97,7 @@ fn draw(state: &AppState, theme: &Theme, w: u16, h: u16) -> Terminal<TestBackend
 macro_rules! snap {
     ($name:expr, $term:expr) => {
         insta::with_settings!({filters => vec![
+            (r"(size|preview|running) \d+( ms)?", "$1 [ms]"),
             (r"\d+ ms", "[ms]"),
             (r"\d{4}-\d{2}-\d{2}(T[0-9:]+Z)?", "[date]"),
             (r"[◐◓◑◒] running", "[spin] running"),

@@ -96,7 +96,10 @@ impl FeatureSet {
         loop {
             let broken: BTreeSet<String> = self.broken.iter().map(|b| b.name.to_ascii_lowercase()).collect();
             let dependent = self.features.iter().find_map(|(key, (f, tokens))| {
-                calls(&f.sql, tokens).into_iter().find(|c| broken.contains(&c.to_ascii_lowercase())).map(|c| (key.clone(), c.to_string()))
+                calls(&f.sql, tokens)
+                    .into_iter()
+                    .find(|c| broken.contains(&c.to_ascii_lowercase()))
+                    .map(|c| (key.clone(), c.to_string()))
             });
             let Some((key, callee)) = dependent else { break };
             if let Some((f, _)) = self.features.remove(&key) {
@@ -147,7 +150,9 @@ fn calls<'a>(src: &'a str, tokens: &[Token]) -> Vec<&'a str> {
         .windows(2)
         .enumerate()
         .filter(|(i, w)| {
-            w[0].kind == TokenKind::Word && w[1].kind == TokenKind::OpenParen && (*i == 0 || solid[i - 1].text(src) != ".")
+            w[0].kind == TokenKind::Word
+                && w[1].kind == TokenKind::OpenParen
+                && (*i == 0 || solid[i - 1].text(src) != ".")
         })
         .map(|(_, w)| w[0].text(src))
         .collect()

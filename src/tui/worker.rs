@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -87,6 +87,9 @@ pub struct Response {
 pub struct WorkerHandle {
     tx: Sender<Request>,
     latest: Arc<AtomicU64>,
+    /// Set while the worker does background work (start-up statistics, library sizes), which a
+    /// preview interrupts: the number the user watches comes first.
+    in_background: Arc<AtomicBool>,
     cancel: Canceller,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -96,22 +99,31 @@ impl WorkerHandle {
     pub fn start(engine: Engine, library: Library, on_response: impl Fn(Response) + Send + 'static) -> WorkerHandle {
         let (tx, rx) = std::sync::mpsc::channel();
         let latest = Arc::new(AtomicU64::new(0));
+        let in_background = Arc::new(AtomicBool::new(false));
         let cancel = engine.canceller();
-        let l = latest.clone();
-        let thread = std::thread::Builder::new()
-            .name("seglens-worker".into())
-            .spawn(move || {
-                Worker { engine, library, latest: l, rx, out: Box::new(on_response), tasks: VecDeque::new() }.run()
-            })
-            .ok();
-        WorkerHandle { tx, latest, cancel, thread }
+        let worker = Worker {
+            engine,
+            library,
+            latest: latest.clone(),
+            in_background: in_background.clone(),
+            rx,
+            out: Box::new(on_response),
+            tasks: VecDeque::new(),
+            background: VecDeque::from([Background::VerifyKey, Background::Schema]),
+        };
+        let thread = std::thread::Builder::new().name("seglens-worker".into()).spawn(move || worker.run()).ok();
+        WorkerHandle { tx, latest, in_background, cancel, thread }
     }
 
     pub fn send(&self, req: Request) {
+        let preview = matches!(req, Request::Preview { .. });
         if let Request::Preview { generation, .. } | Request::Task { generation, .. } = &req {
             self.latest.fetch_max(*generation, Ordering::SeqCst);
         }
         let _ = self.tx.send(req);
+        if preview && self.in_background.load(Ordering::SeqCst) {
+            self.cancel.cancel();
+        }
     }
 
     /// Supersedes whatever runs: the generation moves on first, then DuckDB is interrupted, so the
@@ -132,28 +144,31 @@ impl Drop for WorkerHandle {
     }
 }
 
+/// Work that yields to previews and is picked up again when the worker is idle.
+enum Background {
+    VerifyKey,
+    Schema,
+    MeasureLibrary(u64, Vec<OverlapMember>),
+}
+
 struct Worker {
     engine: Engine,
     library: Library,
     latest: Arc<AtomicU64>,
+    in_background: Arc<AtomicBool>,
     rx: Receiver<Request>,
     out: Box<dyn Fn(Response) + Send>,
     tasks: VecDeque<(u64, Task)>,
+    background: VecDeque<Background>,
 }
 
 impl Worker {
     fn run(mut self) {
-        // The schema (for the browser, completion and breakdown dimensions) first, at low cost.
-        let start = Instant::now();
-        if let Err(e) = self.engine.verify_key() {
-            (self.out)(respond(0, start, Err(e)));
-        }
-        let schema = self.engine.schema().and_then(|s| Ok((s, self.engine.dimensions()?)));
-        (self.out)(respond(0, start, schema.map(|(s, d)| Part::Schema(s, d))));
         let mut preview: Option<(u64, Box<PreviewRequest>)> = None;
         loop {
             // Block for work when idle; otherwise just drain what is queued.
-            let first = if preview.is_none() && self.tasks.is_empty() {
+            let idle = preview.is_none() && self.tasks.is_empty() && self.background.is_empty();
+            let first = if idle {
                 match self.rx.recv() {
                     Ok(r) => Some(r),
                     Err(_) => return,
@@ -168,16 +183,56 @@ impl Worker {
             for req in first.into_iter().chain(self.rx.try_iter()) {
                 match req {
                     Request::Preview { generation, preview: p } => preview = Some((generation, p)),
+                    Request::Task { generation, task: Task::MeasureLibrary(m) } => {
+                        // Only the newest library matters.
+                        self.background.retain(|b| !matches!(b, Background::MeasureLibrary(..)));
+                        self.background.push_back(Background::MeasureLibrary(generation, m));
+                    }
                     Request::Task { generation, task } => self.tasks.push_back((generation, task)),
                     Request::Shutdown => return,
                 }
             }
             if let Some((generation, task)) = self.tasks.pop_front() {
                 self.task(generation, task);
-                continue;
-            }
-            if let Some((generation, p)) = preview.take() {
+            } else if let Some((generation, p)) = preview.take() {
                 self.preview(generation, &p);
+            } else if let Some(job) = self.background.pop_front() {
+                self.in_background.store(true, Ordering::SeqCst);
+                let finished = self.background_job(&job);
+                self.in_background.store(false, Ordering::SeqCst);
+                if !finished {
+                    self.background.push_front(job);
+                }
+            }
+        }
+    }
+
+    /// Runs a background job; false when a preview interrupted it (it runs again later).
+    fn background_job(&self, job: &Background) -> bool {
+        let start = Instant::now();
+        let result = match job {
+            Background::VerifyKey => self.engine.verify_key().map(|_| None),
+            Background::Schema => {
+                self.engine.schema().and_then(|s| Ok(Some((0, Part::Schema(s, self.engine.dimensions()?)))))
+            }
+            Background::MeasureLibrary(generation, members) => {
+                let inputs: Vec<OverlapInput<'_>> = members
+                    .iter()
+                    .map(|m| OverlapInput { name: m.name.clone(), filter: &m.filter, suppression: false })
+                    .collect();
+                self.engine.overlap(&inputs).map(|o| Some((*generation, Part::LibrarySizes(o))))
+            }
+        };
+        match result {
+            Err(EngineError::Cancelled) => false,
+            Ok(None) => true,
+            Ok(Some((generation, part))) => {
+                (self.out)(respond(generation, start, Ok(part)));
+                true
+            }
+            Err(e) => {
+                (self.out)(respond(0, start, Err(e)));
+                true
             }
         }
     }
@@ -254,14 +309,7 @@ impl Worker {
                 })();
                 (self.out)(respond(generation, start, result));
             }
-            Task::MeasureLibrary(members) => {
-                let inputs: Vec<OverlapInput<'_>> = members
-                    .iter()
-                    .map(|m| OverlapInput { name: m.name.clone(), filter: &m.filter, suppression: false })
-                    .collect();
-                let result = self.engine.overlap(&inputs).map(Part::LibrarySizes);
-                (self.out)(respond(generation, start, result));
-            }
+            Task::MeasureLibrary(_) => {}
         }
     }
 }
