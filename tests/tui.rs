@@ -99,6 +99,9 @@ macro_rules! snap {
         insta::with_settings!({filters => vec![
             (r"(size|preview|running) \d+( ms)?", "$1 [ms]"),
             (r"\d+ ms", "[ms]"),
+            // Timings change the padding that follows them.
+            (r#"(?m) +"$"#, "\""),
+            (r"/tmp/\.tmp[A-Za-z0-9]+", "[tmp]"),
             (r"\d{4}-\d{2}-\d{2}(T[0-9:]+Z)?", "[date]"),
             (r"[◐◓◑◒] running", "[spin] running"),
         ]}, {
