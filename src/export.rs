@@ -317,7 +317,7 @@ fn write_plan(
             let record = segment_field.into_iter().chain(fields.iter().map(|f| f.unwrap_or("")));
             w.write_record(record).map_err(std::io::Error::from)?;
             written += 1;
-            if written % 65_536 == 0 && !progress(&Progress::Rows { written, expected }) {
+            if written.is_multiple_of(65_536) && !progress(&Progress::Rows { written, expected }) {
                 cancelled = true;
                 return Err(std::io::Error::other("cancelled"));
             }

@@ -36,7 +36,7 @@ impl Engine {
         q.push(&format!(
             "SELECT v, c, sum(c) OVER () AS total, count(*) OVER () AS groups FROM (SELECT CAST({} AS VARCHAR) AS v, count(*) AS c FROM {} WHERE ",
             ident(&col),
-            self.from_table()
+            self.table_sql()
         ));
         q.filter_cached(self, f)?;
         q.push(&format!(" GROUP BY 1) ORDER BY c DESC, v NULLS LAST LIMIT {top}"));
@@ -73,7 +73,7 @@ impl Engine {
         let sql = format!(
             "SELECT CAST({c} AS VARCHAR) AS v, count(*) AS n FROM {t} GROUP BY 1 ORDER BY n DESC LIMIT {BASE_VALUES}",
             c = ident(col),
-            t = self.from_table()
+            t = self.table_sql()
         );
         let map: BTreeMap<Option<String>, u64> = self
             .conn()

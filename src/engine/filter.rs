@@ -348,7 +348,9 @@ fn is_atomic(arg: &str) -> bool {
     let t: Vec<Token> = tokens.into_iter().filter(|t| !t.is_trivia()).collect();
     match t.as_slice() {
         [one] => one.kind != TokenKind::Symbol,
-        [first, .., last] if first.kind == TokenKind::OpenParen => matching_paren(&t, 0) == t.len() - 1 && last.kind == TokenKind::CloseParen,
+        [first, .., last] if first.kind == TokenKind::OpenParen => {
+            matching_paren(&t, 0) == t.len() - 1 && last.kind == TokenKind::CloseParen
+        }
         _ => false,
     }
 }

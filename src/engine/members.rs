@@ -27,7 +27,7 @@ impl Engine {
     pub fn rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<RowSet> {
         let (cols, list) = self.select_list(columns)?;
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {list} FROM {} WHERE ", self.from_table()));
+        q.push(&format!("SELECT {list} FROM {} WHERE ", self.table_sql()));
         q.filter_cached(self, f)?;
         q.push(&format!(" ORDER BY {} LIMIT {limit}", ident(self.key())));
         let n = cols.len();
@@ -41,7 +41,7 @@ impl Engine {
     /// The SQL `for_each_member` runs (for benchmarks against DuckDB's COPY).
     pub fn members_sql(&self, f: &Compiled, columns: &[String]) -> Result<String> {
         let (_, list) = self.select_list(columns)?;
-        Ok(format!("SELECT {list} FROM {} WHERE (\n{}\n) ORDER BY {}", self.from_table(), f.sql, ident(self.key())))
+        Ok(format!("SELECT {list} FROM {} WHERE (\n{}\n) ORDER BY {}", self.table_sql(), f.sql, ident(self.key())))
     }
 
     /// Streams every member, ordered by key, to `on_row` as text fields; returns the row count.
@@ -54,7 +54,7 @@ impl Engine {
     ) -> Result<(Vec<String>, u64)> {
         let (cols, list) = self.select_list(columns)?;
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {list} FROM {} WHERE ", self.from_table()));
+        q.push(&format!("SELECT {list} FROM {} WHERE ", self.table_sql()));
         q.filter(f);
         q.push(&format!(" ORDER BY {}", ident(self.key())));
         let mut written = 0u64;

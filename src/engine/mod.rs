@@ -261,14 +261,14 @@ impl Engine {
     /// Checks a filter with DuckDB without scanning (binds it), reporting errors in the user's text.
     pub fn check(&self, f: &Compiled) -> Result<()> {
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT count(*) FROM {} WHERE ", self.from_table()));
+        q.push(&format!("SELECT count(*) FROM {} WHERE ", self.table_sql()));
         q.filter(f);
         q.push(" LIMIT 0");
         q.prepare(self, |s| s.query([]).map(|_| ()))
     }
 
     /// The table the filters run over, quoted.
-    pub(crate) fn from_table(&self) -> String {
+    pub(crate) fn table_sql(&self) -> String {
         ident(&self.table)
     }
 
@@ -329,17 +329,8 @@ fn table_name_from(path: &Path) -> String {
 
 fn open_error(path: &Path, e: duckdb::Error) -> EngineError {
     let msg = error::DuckMessage::parse(&e);
-    let text = msg.message.to_ascii_lowercase();
-    if text.contains("lock") {
+    if msg.message.to_ascii_lowercase().contains("lock") {
         EngineError::Locked(path.to_path_buf())
-    } else if text.contains("not a valid duckdb database")
-        || text.contains("database file")
-        || text.contains("serializ")
-        || text.contains("magic")
-        || text.contains("corrupt")
-        || text.contains("io error")
-    {
-        EngineError::NotADatabase { path: path.to_path_buf(), detail: msg.headline() }
     } else {
         EngineError::NotADatabase { path: path.to_path_buf(), detail: msg.headline() }
     }

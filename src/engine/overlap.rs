@@ -85,7 +85,7 @@ impl Engine {
             q.filter_cached(self, input.filter)?;
             q.push(&format!(", false) THEN {}::UBIGINT ELSE 0::UBIGINT END)", 1u64 << i));
         }
-        q.push(&format!(" AS m FROM {}) GROUP BY m", self.from_table()));
+        q.push(&format!(" AS m FROM {}) GROUP BY m", self.table_sql()));
         let groups: Vec<(u64, u64)> =
             q.prepare(self, |s| s.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, i64>(1)? as u64)))?.collect())?;
         Ok(summarize(inputs, groups, self.base_size()))
@@ -100,7 +100,7 @@ impl Engine {
                 format!("(CASE WHEN coalesce((\n{}\n), false) THEN {}::UBIGINT ELSE 0::UBIGINT END)", f.sql, 1u64 << i)
             })
             .collect();
-        format!("SELECT m, count(*) FROM (SELECT {} AS m FROM {}) GROUP BY m", masks.join(" | "), self.from_table())
+        format!("SELECT m, count(*) FROM (SELECT {} AS m FROM {}) GROUP BY m", masks.join(" | "), self.table_sql())
     }
 }
 
@@ -132,9 +132,9 @@ pub fn summarize(inputs: &[OverlapInput<'_>], mut groups: Vec<(u64, u64)>, base:
             if m & other != 0 {
                 suppressed[i] += c;
             }
-            for j in i + 1..n {
+            for (j, cell) in inter[i].iter_mut().enumerate().skip(i + 1) {
                 if m >> j & 1 == 1 {
-                    inter[i][j] += c;
+                    *cell += c;
                 }
             }
         }

@@ -116,10 +116,10 @@ impl ParamValue {
         if matches!(t.to_ascii_lowercase().as_str(), "true" | "false") {
             return ParamValue::Bool(t.eq_ignore_ascii_case("true"));
         }
-        if t.contains(',') {
-            if let Ok(v) = ParamValue::parse(ParamType::StringList, t) {
-                return v;
-            }
+        if t.contains(',')
+            && let Ok(v) = ParamValue::parse(ParamType::StringList, t)
+        {
+            return v;
         }
         ParamValue::String(text.to_string())
     }

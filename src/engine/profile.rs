@@ -98,7 +98,7 @@ pub struct Memo {
 impl Engine {
     pub(crate) fn install_metrics(&mut self, defs: Vec<MetricDef>) {
         for d in defs {
-            let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {} LIMIT 0", d.sql, self.from_table());
+            let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {} LIMIT 0", d.sql, self.table_sql());
             match self.conn().prepare(&sql) {
                 Ok(_) => self.metrics.push(d),
                 Err(e) => {
@@ -117,14 +117,14 @@ impl Engine {
 
     /// The SQL `profile` runs for the segment (for benchmarks against DuckDB).
     pub fn profile_sql(&self, f: &Compiled) -> String {
-        format!("SELECT {} FROM {} WHERE (\n{}\n)", self.metric_select(), self.from_table(), f.sql)
+        format!("SELECT {} FROM {} WHERE (\n{}\n)", self.metric_select(), self.table_sql(), f.sql)
     }
 
     fn base_profile(&self) -> Result<Vec<Option<f64>>> {
         if let Some(p) = &self.memo.borrow().base_profile {
             return Ok(p.clone());
         }
-        let sql = format!("SELECT {} FROM {}", self.metric_select(), self.from_table());
+        let sql = format!("SELECT {} FROM {}", self.metric_select(), self.table_sql());
         let values = read_metrics(self, &sql, self.metrics.len())?.1;
         self.memo.borrow_mut().base_profile = Some(values.clone());
         Ok(values)
@@ -134,7 +134,7 @@ impl Engine {
     /// base profile is computed once per engine).
     pub fn profile(&self, f: &Compiled) -> Result<Profile> {
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {} FROM {} WHERE ", self.metric_select(), self.from_table()));
+        q.push(&format!("SELECT {} FROM {} WHERE ", self.metric_select(), self.table_sql()));
         q.filter_cached(self, f)?;
         let n = self.metrics.len();
         let (size, seg) = q.prepare(self, |s| {
@@ -175,7 +175,7 @@ impl Engine {
             Some(c) => c,
             None => {
                 let cond = columns.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR ");
-                let sql = format!("SELECT count(*) FROM {} WHERE {cond}", self.from_table());
+                let sql = format!("SELECT count(*) FROM {} WHERE {cond}", self.table_sql());
                 let c = self
                     .conn()
                     .query_row(&sql, [], |r| r.get::<_, i64>(0))

@@ -20,7 +20,7 @@ impl Engine {
     /// The exact number of entity rows matching `f` (the base count is known from opening).
     pub fn size(&self, f: &Compiled) -> Result<Size> {
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT count(*) FROM {} WHERE ", self.from_table()));
+        q.push(&format!("SELECT count(*) FROM {} WHERE ", self.table_sql()));
         q.filter_cached(self, f)?;
         let n: i64 = q.prepare(self, |s| s.query_row([], |r| r.get(0)))?;
         Ok(Size::new(n as u64, self.base_size()))
@@ -28,6 +28,6 @@ impl Engine {
 
     /// The SQL `size` runs for `f` without the clause cache: what the benchmarks hand to DuckDB.
     pub fn size_sql(&self, f: &Compiled) -> String {
-        format!("SELECT count(*) FROM {} WHERE (\n{}\n)", self.from_table(), f.sql)
+        format!("SELECT count(*) FROM {} WHERE (\n{}\n)", self.table_sql(), f.sql)
     }
 }

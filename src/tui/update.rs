@@ -68,7 +68,9 @@ pub fn mode(state: &AppState) -> Mode {
 fn on_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
     if state.help {
         match key.code {
-            KeyCode::Esc | KeyCode::F(1) | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => state.help = false,
+            KeyCode::Esc | KeyCode::F(1) | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
+                state.help = false
+            }
             KeyCode::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
             KeyCode::Down => state.help_scroll = state.help_scroll.saturating_add(1),
             KeyCode::PageUp => state.help_scroll = state.help_scroll.saturating_sub(10),

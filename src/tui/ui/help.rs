@@ -62,6 +62,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         frame.render_widget(Paragraph::new(all[half..].to_vec()), right);
     } else {
         let max = all.len().saturating_sub(inner_h) as u16;
-        frame.render_widget(Paragraph::new(all).wrap(Wrap { trim: false }).scroll((state.help_scroll.min(max), 0)), inner);
+        frame.render_widget(
+            Paragraph::new(all).wrap(Wrap { trim: false }).scroll((state.help_scroll.min(max), 0)),
+            inner,
+        );
     }
 }
