@@ -25,6 +25,8 @@ pub enum ExportError {
     Cancelled,
     #[error("nothing to export: name at least one segment")]
     Empty,
+    #[error("{0} is not a regular file or directory (a device, pipe or socket): export to a file path")]
+    NotAFile(PathBuf),
     #[error("{0}")]
     Engine(#[from] EngineError),
     #[error("{0}")]
@@ -198,6 +200,14 @@ pub fn export(
 ) -> Result<Vec<ExportedFile>, ExportError> {
     if req.segments.is_empty() {
         return Err(ExportError::Empty);
+    }
+    // The CSV is renamed into place at the end: over /dev/full or a pipe that would replace the
+    // device node itself (as root) instead of writing to it.
+    if let Ok(meta) = std::fs::metadata(&req.out)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        return Err(ExportError::NotAFile(req.out.clone()));
     }
     let supp: Vec<&Compiled> = req.suppressions.iter().map(|s| &s.filter).collect();
     // Effective filter per segment: minus suppressions, and minus higher-priority segments when exclusive.

@@ -349,11 +349,13 @@ impl Ctx {
                 std::process::exit(130);
             }
             c.cancel();
+            exit_if_still_running("interrupted");
         });
         if let Some(secs) = self.g.timeout {
             std::thread::spawn(move || {
                 std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.0)));
                 cancel.cancel();
+                exit_if_still_running("--timeout");
             });
         }
         Ok(engine)
@@ -421,6 +423,20 @@ impl Ctx {
         println!("{}", serde_json::to_string_pretty(v)?);
         Ok(())
     }
+}
+
+/// DuckDB checks for an interrupt while it executes a query, not while it plans one: a filter
+/// whose planning alone takes minutes (a 1 MB OR chain) ignores the cancel. A command that has not
+/// ended this long after its cancel is ended here, so Ctrl-C and --timeout always bound the wait.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn exit_if_still_running(why: &str) {
+    let why = why.to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(CANCEL_GRACE);
+        eprintln!("seglens: query cancelled ({why}); DuckDB did not stop within {} s", CANCEL_GRACE.as_secs());
+        std::process::exit(130);
+    });
 }
 
 pub struct Resolved {

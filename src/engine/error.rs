@@ -146,6 +146,8 @@ impl DuckMessage {
                 | "Sequence"
                 | "Decimal"
                 | "Divide by Zero"
+                // e.g. `force_checkpoint()` in a filter: refused by the read-only transaction.
+                | "TransactionContext"
         )
     }
 

@@ -147,9 +147,26 @@ impl Engine {
                 conn
             }
         };
-        define_today(&conn)?;
-        let (table, key) = schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref())?;
-        let columns = schema::columns(&conn, &table)?;
+        // A file with a valid header but truncated or damaged data opens, then fails on its first
+        // read: that is a bad file the user pointed at, not an internal error.
+        let damaged = |e: EngineError| match e {
+            EngineError::Db(d) => {
+                let m = error::DuckMessage::parse(&d);
+                if matches!(m.kind.as_str(), "IO" | "Serialization" | "Corruption") {
+                    EngineError::NotADatabase {
+                        path: path.to_path_buf(),
+                        detail: format!("damaged or truncated: {}", m.headline()),
+                    }
+                } else {
+                    EngineError::Db(d)
+                }
+            }
+            other => other,
+        };
+        define_today(&conn).map_err(damaged)?;
+        let (table, key) =
+            schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref()).map_err(damaged)?;
+        let columns = schema::columns(&conn, &table).map_err(damaged)?;
         if !columns.iter().any(|c| c.name == key) {
             return Err(EngineError::KeyNotFound {
                 table: table.clone(),
@@ -157,8 +174,9 @@ impl Engine {
                 columns: columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
             });
         }
-        let base: u64 =
-            conn.query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))? as u64;
+        let base: u64 = conn
+            .query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))
+            .map_err(|e| damaged(e.into()))? as u64;
         let fingerprint = Fingerprint {
             path: std::fs::canonicalize(path).unwrap_or(path.to_path_buf()).to_string_lossy().into_owned(),
             bytes: meta.len(),
