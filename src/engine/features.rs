@@ -65,6 +65,8 @@ impl FeatureSet {
             }
         }
         let tokens = lexer::tokenize(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
+        // A body must stay inside the parentheses its call expands into.
+        super::filter::check_balanced(&f.sql, &tokens).map_err(|e| format!("in its sql: {e}"))?;
         if let Some(t) = tokens.iter().find(|t| t.kind == TokenKind::Placeholder) {
             return Err(format!("{} in its sql: features take arguments, not {{{{placeholders}}}}", t.text(&f.sql)));
         }

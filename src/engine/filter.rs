@@ -192,9 +192,20 @@ pub(crate) fn expand_features_only(text: &str, features: &FeatureSet) -> Result<
     Ok(x.out.text)
 }
 
-fn check_balanced(src: &str, tokens: &[Token]) -> Result<(), FilterError> {
+/// Checks that `tokens` form one balanced expression: no `;`, no unmatched parenthesis, and no
+/// prepared-statement parameter (`?`, `$1`, `$name`: DuckDB would wait for a value seglens never
+/// binds). Feature bodies are checked the same way when they load.
+pub(crate) fn check_balanced(src: &str, tokens: &[Token]) -> Result<(), FilterError> {
     let mut open = Vec::new();
     for t in tokens {
+        // Outside strings, a lone `$` or `?` can only start a parameter.
+        if t.kind == TokenKind::Symbol && matches!(t.text(src), "?" | "$") {
+            return Err(FilterError::at(
+                src,
+                t.start,
+                "prepared-statement parameters (?, $1, $name) are not supported: write a value or a {{placeholder}}",
+            ));
+        }
         match t.kind {
             TokenKind::OpenParen => open.push(t.start),
             TokenKind::CloseParen if open.pop().is_none() => {
@@ -239,6 +250,20 @@ struct Expander<'a> {
 }
 
 impl Expander<'_> {
+    /// Pushes substituted text, with a space on a side where it would otherwise fuse with its
+    /// neighbour into one token (`E{{s}}` an escape string, `a{{n}}` another column, `{{n}}x$$`
+    /// a dollar string): a rendered value stays one literal.
+    fn push_apart(&mut self, text: &str, origin: usize, rest: &str) {
+        let fuses = |c: char| c.is_alphanumeric() || matches!(c, '_' | '$' | '\'' | '"' | '.' | '{' | '}');
+        if self.out.text.ends_with(fuses) && text.starts_with(fuses) {
+            self.out.push(" ", origin, false);
+        }
+        self.out.push(text, origin, false);
+        if text.ends_with(fuses) && rest.starts_with(fuses) {
+            self.out.push(" ", origin, false);
+        }
+    }
+
     /// Expands `tokens` of `src` into `self.out`. `origin` is None for the user's own text (mapped
     /// byte for byte) and the call's position inside expansions. `bindings` maps a feature body's
     /// parameter names (lower case) to the argument SQL.
@@ -281,7 +306,7 @@ impl Expander<'_> {
                     if !self.params_used.iter().any(|p| p == name) {
                         self.params_used.push(name.to_string());
                     }
-                    self.out.push(&value.to_sql(), here, false);
+                    self.push_apart(&value.to_sql(), here, &src[t.end..]);
                 }
                 TokenKind::Word if !prev_is_dot && next_open.is_some() && features.get(text).is_some() => {
                     let open = next_open.unwrap_or(i);
@@ -331,8 +356,11 @@ impl Expander<'_> {
                 {
                     let arg = bindings.and_then(|b| b.get(&text.to_ascii_lowercase())).cloned().unwrap_or_default();
                     let arg = if is_atomic(&arg) { arg } else { format!("({arg})") };
-                    self.out.push(&arg, here, false);
+                    self.push_apart(&arg, here, &src[t.end..]);
                 }
+                // Inside an argument or a feature body a `--` comment would swallow the closing
+                // parentheses the expansion adds after it (its newline is trimmed or absent).
+                TokenKind::Comment if origin.is_some() => self.out.push(" ", here, false),
                 _ => self.out.push(text, here, origin.is_none()),
             }
             i += 1;

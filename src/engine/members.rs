@@ -27,9 +27,12 @@ impl Engine {
     pub fn rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<RowSet> {
         let (cols, list) = self.select_list(columns)?;
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {list} FROM {} WHERE ", self.table_sql()));
+        // The first keys, then their rows: the top-N runs over the key alone (DuckDB's late
+        // materialisation of wide top-N queries trips over the clause cache's rowid lookups).
+        let (k, t) = (ident(self.key()), self.table_sql());
+        q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
         q.filter_cached(self, f)?;
-        q.push(&format!(" ORDER BY {} LIMIT {limit}", ident(self.key())));
+        q.push(&format!(" ORDER BY {k} LIMIT {limit}) ORDER BY {k}"));
         let n = cols.len();
         let rows = q.prepare(self, |s| {
             s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?

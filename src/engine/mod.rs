@@ -164,8 +164,7 @@ impl Engine {
             other => other,
         };
         define_today(&conn).map_err(damaged)?;
-        let (table, key) =
-            schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref()).map_err(damaged)?;
+        let (table, key) = schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref()).map_err(damaged)?;
         let columns = schema::columns(&conn, &table).map_err(damaged)?;
         if !columns.iter().any(|c| c.name == key) {
             return Err(EngineError::KeyNotFound {
@@ -310,7 +309,7 @@ impl Engine {
     }
 
     pub fn clear_cache(&self) {
-        self.clause_cache.borrow_mut().clear(&self.conn);
+        self.clause_cache.borrow_mut().clear();
     }
 }
 

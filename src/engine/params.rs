@@ -80,9 +80,12 @@ impl ParamValue {
                 _ => Err(format!("{t:?} is not a finite number (float)")),
             },
             ParamType::String => check_text(text).map(|s| ParamValue::String(s.to_string())),
+            // Years 1..=9999: the dates DuckDB's `DATE 'YYYY-MM-DD'` literal can read back.
             ParamType::Date => NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .ok()
+                .filter(|d| (1..=9999).contains(&d.year()))
                 .map(ParamValue::Date)
-                .map_err(|_| format!("{t:?} is not a valid date (YYYY-MM-DD, a day that exists)")),
+                .ok_or_else(|| format!("{t:?} is not a valid date (YYYY-MM-DD, a day that exists, years 1 to 9999)")),
             ParamType::Bool => match t.to_ascii_lowercase().as_str() {
                 "true" | "yes" | "y" | "1" | "on" => Ok(ParamValue::Bool(true)),
                 "false" | "no" | "n" | "0" | "off" => Ok(ParamValue::Bool(false)),
