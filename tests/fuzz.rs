@@ -132,6 +132,9 @@ const SQL_PIECES: &[&str] = &[
     "ü",
     "😀",
     "\u{200b}",
+    "\u{a0}",
+    "\u{feff}",
+    "\u{3000}",
     "\u{0}",
     "\u{1b}",
     "\u{7f}",
@@ -365,14 +368,14 @@ fn check_template_text(text: &str) -> Result<(), TestCaseError> {
 
 #[test]
 fn template_parser_never_panics_and_locates_errors() {
-    run(6000, prop_oneof![text(TOML_PIECES), mutated(TEMPLATE, TOML_PIECES)], |t| check_template_text(&t));
+    run(10_000, prop_oneof![text(TOML_PIECES), mutated(TEMPLATE, TOML_PIECES)], |t| check_template_text(&t));
 }
 
 #[test]
 fn features_parser_never_panics_and_compiles_with_whatever_loads() {
     let decls = ParamDecls::new();
     let values = BTreeMap::new();
-    run(5000, prop_oneof![text(TOML_PIECES), mutated(FEATURES, TOML_PIECES)], |t| {
+    run(8000, prop_oneof![text(TOML_PIECES), mutated(FEATURES, TOML_PIECES)], |t| {
         if let Ok(set) = FeatureSet::from_toml(&t) {
             for f in ["lapsed(90) AND high_value(5000)", "engaged(70) OR holi_buyer()", "x(1, 2, 3) AND y()"] {
                 let _ = filter::compile(f, &decls, &values, &set);
@@ -400,7 +403,7 @@ fn library_loads_the_rest_beside_a_fuzzed_file() {
     let fuzzed = dir.path().join("fuzzed/v0001.toml");
     let lib = Library::open(dir.path());
     let strategy = (prop_oneof![text(TOML_PIECES), mutated(TEMPLATE, TOML_PIECES)], any::<Option<usize>>());
-    run(5000, strategy, |(t, bad_byte)| {
+    run(6000, strategy, |(t, bad_byte)| {
         let mut bytes = t.into_bytes();
         if let Some(p) = bad_byte {
             bytes.insert(p % (bytes.len() + 1), 0xff);
@@ -462,7 +465,7 @@ fn lexer_and_compiler_never_panic_and_keep_their_promises() {
     decls.insert("name".into(), name);
     let engine = Engine::open(common::shared_db(), &OpenOptions::default()).unwrap();
     let checked = Cell::new(0u32);
-    run(8000, text(SQL_PIECES), |src| {
+    run(20_000, text(SQL_PIECES), |src| {
         match lexer::tokenize(&src) {
             Ok(tokens) => {
                 let mut at = 0;
@@ -637,7 +640,7 @@ fn round_trip(conn: &duckdb::Connection, v: &ParamValue) -> Result<(), TestCaseE
 #[test]
 fn rendered_literals_round_trip_through_duckdb() {
     let conn = duckdb::Connection::open_in_memory().unwrap();
-    run(2500, a_value(), |v| round_trip(&conn, &v));
+    run(4000, a_value(), |v| round_trip(&conn, &v));
 }
 
 /// Dates that parse outside 1..=9999 (chrono accepts more than DuckDB's text form) still render to
@@ -650,4 +653,71 @@ fn dates_outside_four_digit_years_render_or_are_refused() {
             round_trip(&conn, &v).unwrap_or_else(|e| panic!("{typed:?} parsed as {v:?} but: {e}"));
         }
     }
+}
+
+// ----------------------------------------------------------------------------------------------
+// What the fuzzers found, pinned
+
+fn compile_with_features(
+    text: &str,
+    values: &[(&str, ParamValue)],
+    features: &FeatureSet,
+) -> seglens::engine::Compiled {
+    let values: BTreeMap<String, ParamValue> = values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    filter::compile(text, &ParamDecls::new(), &values, features).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+}
+
+#[test]
+fn inputs_the_fuzzers_found_stay_fixed() {
+    let db = common::shared_db();
+    let engine = Engine::open(db, &OpenOptions::default()).unwrap();
+    let plain = common::plain(db);
+    let features = FeatureSet::from_toml(FEATURES).unwrap();
+    let none = FeatureSet::default();
+    // Prepared-statement parameters reached DuckDB, which then failed as an internal error.
+    for text in ["orders_count > ?", "orders_count > $1", "region = $r", "$\" \" = 1", "$𞟭", "\u{200b}$1 = 1"] {
+        let e = filter::compile(text, &ParamDecls::new(), &BTreeMap::new(), &none).unwrap_err();
+        assert!(e.message.contains("prepared-statement parameters") && e.pos.is_some(), "{text:?}: {e}");
+    }
+    // A `--` comment in a feature argument or at the end of a feature body swallowed the
+    // parentheses the expansion adds after it.
+    let lapsed = "(last_order_date IS NULL OR last_order_date < current_date - to_days(90))";
+    let c = compile_with_features("lapsed(90 -- ninety days\n) AND orders_count > 0", &[], &features);
+    let want = common::count_where(&plain, &format!("{lapsed} AND orders_count > 0"));
+    assert_eq!(engine.size(&c).unwrap().size, want, "{}", c.sql);
+    let commented = FeatureSet::from_toml("[big]\nparams = [\"m\"]\nsql = \"lifetime_spend > m -- rupees\"\n").unwrap();
+    assert!(commented.broken.is_empty(), "{:?}", commented.broken);
+    let c = compile_with_features("big(5000) AND NOT big(20000)", &[], &commented);
+    let want = common::count_where(&plain, "lifetime_spend > 5000 AND NOT lifetime_spend > 20000");
+    assert_eq!(engine.size(&c).unwrap().size, want, "{}", c.sql);
+    // A feature body that escapes its parentheses, or holds a statement separator, is broken.
+    let bad = FeatureSet::from_toml(
+        "[esc]\nsql = \"TRUE) OR (TRUE\"\n[semi]\nsql = \"TRUE; SELECT 1\"\n[marker]\nsql = \"orders_count > ?\"\n",
+    )
+    .unwrap();
+    assert!(bad.is_empty(), "{:?}", bad.iter().map(|f| &f.name).collect::<Vec<_>>());
+    assert_eq!(bad.broken.len(), 3, "{:?}", bad.broken);
+    // A rendered value never fuses with the text beside it into another token.
+    let s = ParamValue::String("\\' OR 1=1 --".into());
+    let c = compile_with_features("region = E{{s}}", &[("s", s)], &none);
+    assert!(engine.size(&c).is_err(), "an escape string was formed: {}", c.sql);
+    let c = compile_with_features("orders_count{{n}} > 0", &[("n", ParamValue::Int(1))], &none);
+    assert!(engine.size(&c).is_err(), "another column was formed: {}", c.sql);
+    let c = compile_with_features("-{{days}}x$$ IS NULL", &[("days", ParamValue::Int(5))], &none);
+    assert!(lexer::tokenize(&c.sql).is_ok(), "{}", c.sql);
+    // Dates DuckDB cannot read back are refused when typed.
+    for typed in ["+10000-01-01", "0000-01-01", "-0001-12-31"] {
+        assert!(ParamValue::parse(ParamType::Date, typed).is_err(), "{typed}");
+    }
+    assert!(ParamValue::parse(ParamType::Date, "9999-12-31").is_ok());
+    // DuckDB ends a `--` comment at a carriage return: so does the lexer, and the `)` after it
+    // cannot close the parentheses seglens adds (which would let a segment slip out of the
+    // `AND NOT suppression` an export appends).
+    let e = filter::compile("customer_id = 1 --\r) OR (TRUE", &ParamDecls::new(), &BTreeMap::new(), &none).unwrap_err();
+    assert!(e.message.contains("unbalanced"), "{e}");
+    let c = compile_with_features("customer_id = 1 -- one\r OR customer_id = 2", &[], &none);
+    assert_eq!(engine.size(&c).unwrap().size, 2, "{}", c.sql);
+    // A filter of only comments is "empty", not DuckDB's "TUPLE -> BOOLEAN".
+    let e = filter::compile("-- nothing\n/* here */", &ParamDecls::new(), &BTreeMap::new(), &none).unwrap_err();
+    assert!(e.message.contains("only comments"), "{e}");
 }

@@ -346,7 +346,7 @@ impl Ctx {
         let armed = Arc::new(AtomicBool::new(false));
         let _ = ctrlc::set_handler(move || {
             if armed.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+                exit_now(130);
             }
             c.cancel();
             exit_if_still_running("interrupted");
@@ -435,8 +435,19 @@ fn exit_if_still_running(why: &str) {
     std::thread::spawn(move || {
         std::thread::sleep(CANCEL_GRACE);
         eprintln!("seglens: query cancelled ({why}); DuckDB did not stop within {} s", CANCEL_GRACE.as_secs());
-        std::process::exit(130);
+        exit_now(130);
     });
+}
+
+/// Ends the process at once while DuckDB's threads may still run. `std::process::exit` would run
+/// C++ static destructors under them (a segfault, exit 139, seen in the reliability tests);
+/// `_exit` skips them. stderr is unbuffered, and a cancelled command has no data left to print.
+fn exit_now(code: i32) -> ! {
+    unsafe extern "C" {
+        fn _exit(status: i32) -> !;
+    }
+    // SAFETY: `_exit` takes no pointers and is async-signal-safe; it never returns.
+    unsafe { _exit(code) }
 }
 
 pub struct Resolved {

@@ -84,8 +84,18 @@ pub enum EngineError {
     Cancelled,
     #[error("{0}")]
     Config(String),
+    /// DuckDB could not read the data it opened: a truncated or damaged file (exit 2, not a bug).
+    #[error("the database could not be read ({0}); the file looks truncated or damaged: open an intact copy")]
+    Damaged(String),
     #[error("DuckDB: {0}")]
-    Db(#[from] duckdb::Error),
+    Db(duckdb::Error),
+}
+
+impl From<duckdb::Error> for EngineError {
+    fn from(e: duckdb::Error) -> Self {
+        let m = DuckMessage::parse(&e);
+        if m.is_damaged_file() { EngineError::Damaged(m.headline()) } else { EngineError::Db(e) }
+    }
 }
 
 impl EngineError {
@@ -149,6 +159,13 @@ impl DuckMessage {
                 // e.g. `force_checkpoint()` in a filter: refused by the read-only transaction.
                 | "TransactionContext"
         )
+    }
+
+    /// Reading the database file failed: short reads, bad checksums, undecodable blocks.
+    pub fn is_damaged_file(&self) -> bool {
+        let text = self.message.to_ascii_lowercase();
+        matches!(self.kind.as_str(), "Serialization" | "Corruption")
+            || (self.kind == "IO" && ["could not read", "checksum", "corrupt"].iter().any(|w| text.contains(w)))
     }
 
     pub fn headline(&self) -> String {

@@ -148,6 +148,9 @@ pub fn compile(
         return Err(FilterError::at(text, i, "the filter contains a control character; remove it"));
     }
     let tokens = lexer::tokenize(text)?;
+    if tokens.iter().all(Token::is_trivia) {
+        return Err(FilterError::new("the filter has only comments: write a condition, e.g. orders_count > 0"));
+    }
     check_balanced(text, &tokens)?;
     let mut x = Expander {
         features,

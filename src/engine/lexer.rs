@@ -59,11 +59,19 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
                 }
                 TokenKind::Whitespace
             }
+            // As in DuckDB, a line comment ends at a carriage return too: otherwise `--\r) OR (`
+            // would look commented out here and close seglens' parentheses in DuckDB.
             b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
+                while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
                     i += 1;
                 }
                 TokenKind::Comment
+            }
+            _ if c >= 0x80 && unicode_space_len(src, i).is_some() => {
+                while let Some(n) = unicode_space_len(src, i) {
+                    i += n;
+                }
+                TokenKind::Whitespace
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 // DuckDB block comments nest.
@@ -168,7 +176,12 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
                 TokenKind::Semicolon
             }
             _ if c == b'_' || c.is_ascii_alphabetic() || c >= 0x80 => {
-                while i < b.len() && (b[i] == b'_' || b[i] == b'$' || b[i].is_ascii_alphanumeric() || b[i] >= 0x80) {
+                while i < b.len()
+                    && (b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i].is_ascii_alphanumeric()
+                        || (b[i] >= 0x80 && unicode_space_len(src, i).is_none()))
+                {
                     i += 1;
                 }
                 TokenKind::Word
@@ -182,6 +195,14 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
         out.push(Token { kind, start, end: i });
     }
     Ok(out)
+}
+
+/// The length of the Unicode space at byte `i` (outside quotes DuckDB reads NBSP, U+2000..U+200B,
+/// U+202F, U+205F, U+2060, U+3000 and U+FEFF as plain spaces), or None.
+fn unicode_space_len(src: &str, i: usize) -> Option<usize> {
+    let c = src.get(i..)?.chars().next()?;
+    matches!(c, '\u{a0}' | '\u{2000}'..='\u{200b}' | '\u{202f}' | '\u{205f}' | '\u{2060}' | '\u{3000}' | '\u{feff}')
+        .then(|| c.len_utf8())
 }
 
 fn scan_quoted(src: &str, start: usize, q: u8, what: &str) -> Result<usize, FilterError> {

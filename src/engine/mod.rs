@@ -126,6 +126,13 @@ impl Engine {
                 .with("errors_as_json", "true")?)
         };
         let conn = match kind {
+            // DuckDB names the database after its file and fails on a name that is not UTF-8.
+            SourceKind::Duckdb if path.file_stem().is_some_and(|s| s.to_str().is_none()) => {
+                return Err(EngineError::Config(format!(
+                    "{}: DuckDB cannot open a database whose file name is not UTF-8; rename the file (or copy it) to a UTF-8 name",
+                    path.display()
+                )));
+            }
             SourceKind::Duckdb => {
                 let config = base_config()?
                     .access_mode(AccessMode::ReadOnly)?
@@ -150,12 +157,16 @@ impl Engine {
         // A file with a valid header but truncated or damaged data opens, then fails on its first
         // read: that is a bad file the user pointed at, not an internal error.
         let damaged = |e: EngineError| match e {
+            EngineError::Damaged(detail) => EngineError::NotADatabase {
+                path: path.to_path_buf(),
+                detail: format!("truncated or damaged: {detail}"),
+            },
             EngineError::Db(d) => {
                 let m = error::DuckMessage::parse(&d);
                 if matches!(m.kind.as_str(), "IO" | "Serialization" | "Corruption") {
                     EngineError::NotADatabase {
                         path: path.to_path_buf(),
-                        detail: format!("damaged or truncated: {}", m.headline()),
+                        detail: format!("truncated or damaged: {}", m.headline()),
                     }
                 } else {
                     EngineError::Db(d)
@@ -410,8 +421,8 @@ impl<'a> SqlBuilder<'a> {
             return EngineError::Cancelled;
         }
         if let Some(p) = m.position {
-            // DuckDB reports character positions; the SQL is ASCII up to the filter text.
-            let byte = char_to_byte(&self.sql, p);
+            // DuckDB reports byte offsets into the statement.
+            let byte = p.min(self.sql.len());
             if let Some((s, _, f)) = self.spans.iter().find(|(s, e, _)| byte >= *s && byte <= *e) {
                 return EngineError::Filter(FilterError { message: m.headline(), pos: Some(f.source_pos(byte - s)) });
             }
@@ -428,10 +439,6 @@ pub(crate) fn plain_error(e: duckdb::Error) -> EngineError {
     } else if m.is_user_sql_error() {
         EngineError::Filter(FilterError::new(m.headline()))
     } else {
-        EngineError::Db(e)
+        EngineError::from(e)
     }
-}
-
-fn char_to_byte(s: &str, chars: usize) -> usize {
-    s.char_indices().nth(chars).map_or(s.len(), |(b, _)| b)
 }

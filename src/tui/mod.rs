@@ -52,8 +52,20 @@ pub fn run(ctx: Ctx, db: Option<PathBuf>) -> Result<()> {
     let theme_name = ctx.g.theme.clone().unwrap_or_else(|| "dark".into());
     let theme = Theme::load(&theme_name).map_err(crate::cli::UserError)?;
     let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    // Checked after the database opened, so a bad file gets its own message first.
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(crate::cli::UserError(
+            "the explorer needs a terminal and standard output is not one; use the commands instead (seglens --help)"
+                .into(),
+        )
+        .into());
+    }
     let (mut rt, mut state) = Runtime::start(engine, Library::open(ctx.library.dir()), theme, label)?;
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init().map_err(|e| {
+        crate::cli::UserError(format!(
+            "cannot start the explorer ({e}): it needs a terminal; use the commands instead (seglens --help)"
+        ))
+    })?;
     let _guard = TerminalGuard;
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
     if let Ok(size) = terminal.size() {
