@@ -284,6 +284,8 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, ExportError> {
     tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".partial")
+        // The finished file is read by other tools and people (tempfile's default is owner-only).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(&dir)
         .map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
 }

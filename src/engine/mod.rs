@@ -423,8 +423,15 @@ impl<'a> SqlBuilder<'a> {
         if let Some(p) = m.position {
             // DuckDB reports byte offsets into the statement.
             let byte = p.min(self.sql.len());
-            if let Some((s, _, f)) = self.spans.iter().find(|(s, e, _)| byte >= *s && byte <= *e) {
-                return EngineError::Filter(FilterError { message: m.headline(), pos: Some(f.source_pos(byte - s)) });
+            // An error at the parenthesis seglens adds after a filter (`orders_count >`) is
+            // located at the end of what the user wrote.
+            if let Some((s, e, f)) = self.spans.iter().find(|(s, e, _)| byte >= *s && byte <= *e + 2) {
+                let mut message = m.headline();
+                if byte > *e {
+                    message.push_str(" — the filter ends too early");
+                }
+                let byte = byte.min(*e);
+                return EngineError::Filter(FilterError { message, pos: Some(f.source_pos(byte - s)) });
             }
         }
         plain_error(e)

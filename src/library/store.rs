@@ -206,6 +206,7 @@ impl Library {
         }
         let dir = self.dir.join(&t.name);
         std::fs::create_dir_all(&dir).map_err(LibraryError::io(&dir))?;
+        remove_stale_temps(&dir);
         if t.created_at.is_empty() {
             t.created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         }
@@ -260,8 +261,24 @@ impl Library {
 
 /// Writes `bytes` to a temporary file in `dir`, syncs it, then links it to `path` only if `path`
 /// does not exist yet (AlreadyExists otherwise). Readers never see a partial version file.
+/// Temporary files a killed save left behind (an hour old or more: no save takes that long).
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let stale = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() > 3600);
+        if stale && e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn write_new(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".toml").tempfile_in(dir)?;
+    // Readable by the team like any file in the library (tempfile's default is owner-only).
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .suffix(".toml")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist_noclobber(path).map_err(|e| e.error)?;

@@ -21,7 +21,12 @@ pub fn render_size(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
     let mut lines = Vec::new();
     match &p.size {
         None => lines.push(Line::styled(
-            if state.compiled.is_some() { "measuring…" } else { "write a filter to see its size" },
+            match (&state.compiled, &state.worker) {
+                (None, _) => "write a filter to see its size",
+                (Some(_), WorkerState::Running { .. }) => "measuring…",
+                (Some(_), _) if state.preview_due.is_some() => "measuring…",
+                (Some(_), _) => "not measured (cancelled): F5 runs the preview",
+            },
             theme.muted(),
         )),
         Some(s) => {
