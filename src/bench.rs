@@ -4,6 +4,7 @@
 //! times drift, so every comparison runs seglens and DuckDB interleaved, run by run. Nothing here
 //! asserts on speed; only real errors (a failed query, a count that differs from DuckDB's) fail.
 
+use crate::engine::define_today as seglens_define_today;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,7 +35,8 @@ pub struct BenchArgs {
     /// Customers in each generated database, comma-separated
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     pub sizes: Vec<u64>,
-    /// Timed runs per measurement (the median is reported), after one warm-up run
+    /// Timed runs per measurement (the median is reported), after one warm-up run; quick
+    /// measurements repeat up to 10x as often within about a second
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
     /// Where the generated databases are kept between runs (default: bench-data)
@@ -242,35 +244,31 @@ fn open_raw(path: &Path) -> Result<Connection> {
 
 /// Temp macros live in one connection's catalog: every connection gets its own.
 fn define_today(conn: &Connection) -> Result<()> {
-    let today = chrono::Local::now().date_naive().format("%Y-%m-%d");
-    for name in ["current_date", "today"] {
-        let exists: i64 = conn.query_row(
-            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND schema_name <> 'temp'",
-            [name],
-            |r| r.get(0),
-        )?;
-        if exists == 0 {
-            conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{today}'"))?;
-        }
-    }
-    Ok(())
+    Ok(seglens_define_today(conn)?)
 }
 
-/// DuckDB alone in the superseded situation: `expensive` runs on a second connection of the same
-/// database (same buffer pool) and is interrupted `after` into it; then `sql` runs on `raw`.
-/// Returns the time of `sql`.
-fn after_interrupt(raw: &Connection, expensive: &str, sql: &str, after: Duration) -> Result<Duration> {
+/// DuckDB alone in the superseded situation: the `expensive` statements run one after another
+/// (as the worker runs a preview's parts) on a second connection of the same database, and are
+/// interrupted `after` into them; once they have returned, `sql` runs on `raw`. Returns the time
+/// from the interrupt to the end of `sql`.
+fn after_interrupt(raw: &Connection, expensive: &[String], sql: &str, after: Duration) -> Result<Duration> {
     let other = raw.try_clone()?;
     define_today(&other)?;
     let handle = other.interrupt_handle();
-    let expensive = expensive.to_string();
+    let expensive = expensive.to_vec();
     let query = std::thread::spawn(move || {
-        let _ = other.query_row(&expensive, [], |r| r.get::<_, i64>(0));
+        for sql in &expensive {
+            if other.query_row(sql, [], |r| r.get::<_, i64>(0)).is_err() {
+                return;
+            }
+        }
     });
     std::thread::sleep(after);
-    handle.interrupt();
-    query.join().map_err(|_| anyhow!("the interrupted query's thread panicked"))?;
-    clock(|| count(raw, sql).map(|_| ()))
+    clock(|| {
+        handle.interrupt();
+        query.join().map_err(|_| anyhow!("the interrupted query's thread panicked"))?;
+        count(raw, sql).map(|_| ())
+    })
 }
 
 fn count(raw: &Connection, sql: &str) -> Result<u64> {
@@ -289,19 +287,34 @@ struct Timer {
 
 type Run<'a> = &'a mut dyn FnMut(usize) -> Result<Duration>;
 
+/// Measurements whose rounds take less than this in all get extra rounds…
+const QUICK: Duration = Duration::from_secs(1);
+/// …up to this many times `--runs`.
+const EXTRA_ROUNDS: usize = 10;
+
 impl Timer {
-    /// Median milliseconds of each side; sides run interleaved, run by run, after one warm-up
-    /// round. Each side gets the run number (0 is the warm-up) and returns the time it measured.
+    /// Median milliseconds of each side; sides run interleaved, round by round, after one
+    /// warm-up round. Each side gets the run number (0 is the warm-up) and returns the time it
+    /// measured. Quick measurements get more rounds than `runs` (up to `EXTRA_ROUNDS` times as
+    /// many, while the rounds took less than `QUICK`), so that a burst from another process on a
+    /// shared machine moves their median less.
     fn sides(&self, sides: &mut [Run<'_>]) -> Result<Vec<f64>> {
         let mut samples = vec![Vec::with_capacity(self.runs); sides.len()];
         let first = if self.warm { 0 } else { 1 };
-        for run in first..=self.runs {
+        let start = Instant::now();
+        let mut run = first;
+        loop {
             for (i, side) in sides.iter_mut().enumerate() {
                 let d = side(run)?;
                 if run > 0 {
                     samples[i].push(d.as_secs_f64() * 1e3);
                 }
             }
+            let more = self.warm && run < self.runs * EXTRA_ROUNDS && start.elapsed() < QUICK;
+            if run >= self.runs && !more {
+                break;
+            }
+            run += 1;
         }
         Ok(samples.into_iter().map(median).collect())
     }
@@ -760,7 +773,8 @@ impl Db {
         let mut s = Session::start(&self.path, &self.features)?;
         let size_sql = self.engine.size_sql(&self.compile(PLAIN)?);
         let profile_sql = self.engine.profile_sql(&self.compile(PLAIN)?);
-        let exists_sql = self.engine.size_sql(&self.compile(EXISTS_30)?);
+        let exists = self.compile(EXISTS_30)?;
+        let exists_sql = [self.engine.size_sql(&exists), self.engine.profile_sql(&exists)];
         let raw = &self.raw;
         let (mut debounce, mut number, mut profile, mut full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut sup, mut waited, mut key_us) = (Vec::new(), Vec::new(), Vec::new());
@@ -832,7 +846,7 @@ impl Db {
         let what = "↳ of which: waiting for the superseded query to stop (tick → worker starts)";
         self.push("5", what.into(), Unit::Ms, ms(waited), None, Target::None);
         let what = format!(
-            "↳ DuckDB alone: the plain size right after interrupting the EXISTS query {} ms in",
+            "↳ DuckDB alone: EXISTS count, then profile, interrupted {} ms in; then the plain count",
             DEBOUNCE.as_millis()
         );
         self.push("5", what, Unit::Ms, sup_ms, Some(d[3]), Target::None);
@@ -1217,6 +1231,11 @@ impl Session {
             self.key(k);
             worst = worst.max(start.elapsed());
         }
+        if std::env::var_os("EXPERIMENT_EARLY_CANCEL").is_some() && matches!(self.state.worker, WorkerState::Running { .. }) {
+            self.state.generation += 1;
+            self.state.worker = WorkerState::Idle;
+            self.worker.cancel(self.state.generation);
+        }
         let t0 = self.tick_when_due()?;
         let number = self.wait_for(Seen::Size)? - t0;
         let waited = number.saturating_sub(self.size_elapsed);
@@ -1289,7 +1308,12 @@ read-only, threads = {} (the cores), memory_limit = {DEFAULT_MEMORY_LIMIT} (segl
     let runs = if plan.smoke {
         "1 run, no warm-up (smoke)".to_string()
     } else {
-        format!("median of {} runs after one warm-up", plan.timer.runs)
+        format!(
+            "median of {} runs after one warm-up (up to {} while a measurement's runs take under {} s)",
+            plan.timer.runs,
+            plan.timer.runs * EXTRA_ROUNDS,
+            QUICK.as_secs()
+        )
     };
     let _ = writeln!(s, "- Runs: {runs}; seglens and DuckDB interleaved run by run, in one process");
     for (n, path) in databases {

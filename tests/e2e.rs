@@ -7,85 +7,11 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_seglens");
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(env: &[(&str, &Path)], args: &[&str], w: u16, h: u16) -> Tmux {
-        let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
-        assert!(ok, "tmux is required for the end-to-end tests (apt-get install tmux)");
-        let socket = format!("seglens-e2e-{}-{}", std::process::id(), args.len());
-        let mut cmd = String::from("env TERM=xterm-256color");
-        for (k, v) in env {
-            cmd.push_str(&format!(" {k}='{}'", v.display()));
-        }
-        cmd.push_str(&format!(" '{BIN}'"));
-        for a in args {
-            cmd.push_str(&format!(" '{a}'"));
-        }
-        let status = Command::new("tmux")
-            .args(["-L", &socket, "new-session", "-d", "-x", &w.to_string(), "-y", &h.to_string(), &cmd])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        Tmux { socket }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
-        args.extend_from_slice(keys);
-        assert!(Command::new("tmux").args(&args).status().unwrap().success());
-    }
-
-    fn text(&self, text: &str) {
-        assert!(
-            Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn resize(&self, w: u16, h: u16) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "resize-window", "-t", "0", "-x", &w.to_string(), "-y", &h.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen satisfies `pred` (never a fixed sleep); panics with the screen.
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}; screen:\n{s}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        self.wait(text, |s| s.contains(text))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
-    }
-}
+use common::tmux::Tmux;
 
 fn seglens(env: &[(&str, &Path)], args: &[&str]) -> serde_json::Value {
     let mut c = Command::new(BIN);
@@ -117,7 +43,7 @@ fn typed_filter_size_on_screen_equals_seglens_size() {
     let env = [("SEGLENS_DATA_DIR", data.as_path()), ("SEGLENS_LIBRARY", lib.as_path())];
     seglens(&env, &["sample", "--customers", "5000", "--seed", "5", "--out", db.to_str().unwrap(), "--json"]);
     let before = std::fs::read(&db).unwrap();
-    let t = Tmux::start(&env, &[db.to_str().unwrap()], 120, 40);
+    let t = Tmux::start("typed", &env, &[db.to_str().unwrap()], 120, 40);
     t.wait_for("customers");
     let filter = "engagement_score > 60 AND region = 'West India'";
     t.text(filter);
@@ -164,7 +90,7 @@ fn whole_flow_open_nudge_save_approve_overlap_export() {
     let list = seglens(&env, &["list", "--json"]);
     assert_eq!(list["segments"].as_array().unwrap().len(), 8);
     let db: PathBuf = data.join("sample.duckdb");
-    let t = Tmux::start(&env, &[], 120, 40);
+    let t = Tmux::start("flow", &env, &[], 120, 40);
     t.wait_for("Library (8)");
     // Open the starter "lapsed high value" from the library.
     t.keys(&["BTab", "BTab"]);

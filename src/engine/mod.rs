@@ -328,7 +328,7 @@ impl Engine {
 /// out (and extensions cannot load once external access is off). seglens defines them per
 /// connection as today's local date, fixed when the data is opened, so "no order in 90 days" means
 /// the same in every query of a session and in the sample generator's as-of date.
-fn define_today(conn: &Connection) -> Result<()> {
+pub fn define_today(conn: &Connection) -> Result<()> {
     let today = chrono::Local::now().date_naive().format("%Y-%m-%d");
     for name in ["current_date", "today"] {
         let exists: i64 = conn.query_row(

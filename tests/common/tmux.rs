@@ -1,0 +1,102 @@
+//! Drives the real binary in tmux: send-keys to type, capture-pane to read, polling waits.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_seglens");
+use std::time::{Duration, Instant};
+
+/// tmux driving the real binary, one socket per test.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn start(name: &str, env: &[(&str, &Path)], args: &[&str], w: u16, h: u16) -> Tmux {
+        let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
+        assert!(ok, "tmux is required for the end-to-end tests (apt-get install tmux)");
+        let socket = format!("seglens-e2e-{name}-{}", std::process::id());
+        let mut cmd = String::from("env TERM=xterm-256color NO_COLOR=1");
+        for (k, v) in env {
+            cmd.push_str(&format!(" {k}='{}'", v.display()));
+        }
+        cmd.push_str(&format!(" '{BIN}'"));
+        for a in args {
+            cmd.push_str(&format!(" '{a}'"));
+        }
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-x", &w.to_string(), "-y", &h.to_string(), &cmd])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+    }
+
+    pub fn text(&self, text: &str) {
+        assert!(
+            Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Deletes `n` characters before the cursor.
+    pub fn backspace(&self, n: usize) {
+        let keys = vec!["BSpace"; n];
+        for chunk in keys.chunks(100) {
+            self.keys(chunk);
+        }
+    }
+
+    pub fn resize(&self, w: u16, h: u16) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "resize-window", "-t", "0", "-x", &w.to_string(), "-y", &h.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `pred` (never a fixed sleep); panics with the screen.
+    pub fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn wait_for(&self, text: &str) -> String {
+        self.wait(text, |s| s.contains(text))
+    }
+
+    /// Ctrl-Q, confirming the unsaved-edits question, and waits for the explorer to leave.
+    pub fn quit(&self) {
+        self.keys(&["C-q"]);
+        self.wait_for("Unsaved edits");
+        self.keys(&["y"]);
+        self.wait("the explorer to exit", |s| !s.contains("customers"));
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
+    }
+}
