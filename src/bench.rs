@@ -1231,11 +1231,6 @@ impl Session {
             self.key(k);
             worst = worst.max(start.elapsed());
         }
-        if std::env::var_os("EXPERIMENT_EARLY_CANCEL").is_some() && matches!(self.state.worker, WorkerState::Running { .. }) {
-            self.state.generation += 1;
-            self.state.worker = WorkerState::Idle;
-            self.worker.cancel(self.state.generation);
-        }
         let t0 = self.tick_when_due()?;
         let number = self.wait_for(Seen::Size)? - t0;
         let waited = number.saturating_sub(self.size_elapsed);

@@ -26,7 +26,6 @@ use common::{CUSTOMERS, Out, Sandbox, count_where, plain, private_db, s, sha256_
 use seglens::engine::{Engine, EngineError, FeatureSet, OpenOptions, ParamDecls, filter};
 use seglens::library::{Library, Template};
 
-
 /// A cross join no index or range join can shortcut: 3000³ candidate rows, minutes of work.
 const SLOW: &str = "(SELECT count(*) FROM customers a, customers b, customers c \
                     WHERE a.customer_id + b.customer_id > c.customer_id) > 0";
