@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -363,33 +362,6 @@ fn bad_filters_exit_2_with_the_position() {
     sb.seglens(&["size", "--db", s(db), "EXISTS (SELECT 1 FROM read_text('/etc/hostname'))"]).user_error(&[]);
     sb.seglens(&["size", "--db", s(db), "EXISTS (SELECT 1 FROM glob('/etc/*'))"]).user_error(&[]);
     sb.seglens(&["size", "--db", s(db), "region + 1 > 'x'"]).user_error(&[]);
-}
-
-/// Holds a write connection (and so DuckDB's lock) on a database from a child process.
-struct LockHolder(Child);
-
-impl LockHolder {
-    fn spawn(mut cmd: Command) -> LockHolder {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn lock holder");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut line = String::new();
-        while !line.contains("ready") {
-            line.clear();
-            if out.read_line(&mut line).unwrap_or(0) == 0 || Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("the lock holder never became ready");
-            }
-        }
-        LockHolder(child)
-    }
-}
-
-impl Drop for LockHolder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 const HOLD_LOCK_ENV: &str = "SEGLENS_TEST_HOLD_LOCK";

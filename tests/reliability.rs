@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::ExitStatusExt;
@@ -22,7 +22,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
-use common::{CUSTOMERS, Out, Sandbox, count_where, plain, private_db, s, sha256_file, shared_db};
+use common::{CUSTOMERS, LockHolder, Out, Sandbox, count_where, plain, private_db, s, sha256_file, shared_db};
 use seglens::engine::{Engine, EngineError, FeatureSet, OpenOptions, ParamDecls, filter};
 use seglens::library::{Library, Template};
 
@@ -772,33 +772,6 @@ fn a_full_disk_gives_an_error_and_no_partial_file() {
 
 // ----------------------------------------------------------------------------------------------
 // 5. Hostile environment
-
-/// Holds a write connection (and so DuckDB's lock) on a database from a child process.
-struct LockHolder(Child);
-
-impl LockHolder {
-    fn spawn(mut cmd: Command) -> LockHolder {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn lock holder");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        // read_line blocks; the holder prints "ready" or exits (EOF) quickly.
-        while !line.contains("ready") {
-            line.clear();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                let _ = child.kill();
-                panic!("the lock holder exited before it was ready");
-            }
-        }
-        LockHolder(child)
-    }
-}
-
-impl Drop for LockHolder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const HOLD_LOCK_ENV: &str = "SEGLENS_TEST_REL_HOLD_LOCK";
 

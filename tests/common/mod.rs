@@ -296,3 +296,32 @@ pub fn read(path: &Path) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
+
+/// Holds a write connection (and so DuckDB's lock) on a database from a child process.
+pub struct LockHolder(pub std::process::Child);
+
+impl LockHolder {
+    pub fn spawn(mut cmd: Command) -> LockHolder {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn lock holder");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut line = String::new();
+        while !line.contains("ready") {
+            line.clear();
+            if std::io::BufRead::read_line(&mut out, &mut line).unwrap_or(0) == 0
+                || std::time::Instant::now() > deadline
+            {
+                let _ = child.kill();
+                panic!("the lock holder never became ready");
+            }
+        }
+        LockHolder(child)
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
