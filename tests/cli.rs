@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -364,27 +364,18 @@ fn bad_filters_exit_2_with_the_position() {
     sb.seglens(&["size", "--db", s(db), "region + 1 > 'x'"]).user_error(&[]);
 }
 
-const HOLD_LOCK_ENV: &str = "SEGLENS_TEST_HOLD_LOCK";
-
 /// The database locked by a writer in another process: exit 2, "locked", and a copy suggested.
 /// The writer is this test binary re-run in holder mode (plain duckdb crate, no seglens code),
 /// and also Python's duckdb when it is installed.
 #[test]
 fn a_locked_database_is_reported() {
-    if let Some(path) = std::env::var_os(HOLD_LOCK_ENV) {
-        // Holder mode (a child of the test below): keep a write connection open until killed.
-        let conn = duckdb::Connection::open(PathBuf::from(path)).expect("holder opens for writing");
-        conn.execute_batch("CREATE TEMP TABLE held AS SELECT 1").unwrap();
-        println!("ready");
-        std::thread::sleep(Duration::from_secs(60));
+    if LockHolder::hold_if_asked() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let db = private_db(dir.path());
     let mut holders: Vec<(&str, Command)> = Vec::new();
-    let mut me = Command::new(std::env::current_exe().unwrap());
-    me.args(["a_locked_database_is_reported", "--exact", "--nocapture", "--test-threads=1"]).env(HOLD_LOCK_ENV, &db);
-    holders.push(("rust child", me));
+    holders.push(("rust child", LockHolder::this_test("a_locked_database_is_reported", &db)));
     let python = Command::new("python3").args(["-c", "import duckdb"]).stderr(Stdio::null()).status();
     if python.is_ok_and(|s| s.success()) {
         let mut py = Command::new("python3");

@@ -22,7 +22,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
-use common::{CUSTOMERS, LockHolder, Out, Sandbox, count_where, plain, private_db, s, sha256_file, shared_db};
+use common::{CUSTOMERS, LockHolder, Sandbox, count_where, plain, private_db, run, s, sha256_file, shared_db};
 use seglens::engine::{Engine, EngineError, FeatureSet, OpenOptions, ParamDecls, filter};
 use seglens::library::{Library, Template};
 
@@ -35,24 +35,6 @@ const SECRET: &str = "seglens-secret-4f1c9a";
 
 // ----------------------------------------------------------------------------------------------
 // Helpers
-
-/// Runs `cmd` with raw bytes on stdin; collects the output (code 128 + signal when killed).
-fn run_bytes(mut cmd: Command, stdin: &[u8]) -> Out {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let mut input = child.stdin.take().expect("stdin");
-    let bytes = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&bytes);
-    });
-    let out = child.wait_with_output().expect("wait");
-    let _ = writer.join();
-    Out {
-        code: out.status.code().unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0)),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// Waits for `child` to exit, at most `limit`; kills it and panics past that.
 fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> (ExitStatus, Duration) {
@@ -473,7 +455,7 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
     for (args, stdin, fragments) in &cases {
         let mut cmd = sb.command(&["size", "--db", s(db)]);
         cmd.args(args);
-        let o = run_bytes(cmd, stdin);
+        let o = run(cmd, stdin);
         let line = o.stderr.trim().to_string();
         o.user_error(fragments);
         assert!(line.starts_with("seglens: "), "{args:?}: {line:?}");
@@ -483,7 +465,7 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
     // Non-UTF-8 bytes in an argument: clap's own usage error, exit 2.
     let mut cmd = sb.command(&["size", "--db", s(db)]);
     cmd.arg(OsStr::from_bytes(b"region = '\xff'"));
-    let o = run_bytes(cmd, b"");
+    let o = run(cmd, b"");
     assert_eq!(o.code, 2, "{o:?}");
     assert!(o.stderr.contains("UTF-8"), "{o:?}");
 }
@@ -749,7 +731,7 @@ fn a_full_disk_gives_an_error_and_no_partial_file() {
         }
         None => {
             // No mount permission: a file-size limit makes the write fail the same way (EFBIG).
-            let o = run_bytes(
+            let o = run(
                 sb.shell(
                     "trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"",
                     &["export", "everyone", "--db", s(db), "--out", s(&sb.path().join("limited.csv"))],
@@ -773,18 +755,12 @@ fn a_full_disk_gives_an_error_and_no_partial_file() {
 // ----------------------------------------------------------------------------------------------
 // 5. Hostile environment
 
-const HOLD_LOCK_ENV: &str = "SEGLENS_TEST_REL_HOLD_LOCK";
-
 /// A writer in another process holds the database: a clear message naming the lock and a copy,
 /// exit 2, for a command and for the explorer; once the writer is gone the same command works.
 /// The writer is Python's duckdb when installed, else this test binary re-run as a holder.
 #[test]
 fn a_database_locked_by_a_writer_is_reported() {
-    if let Some(path) = std::env::var_os(HOLD_LOCK_ENV) {
-        let conn = duckdb::Connection::open(PathBuf::from(path)).expect("holder opens for writing");
-        conn.execute_batch("CREATE TEMP TABLE held AS SELECT 1").unwrap();
-        println!("ready");
-        std::thread::sleep(Duration::from_secs(60));
+    if LockHolder::hold_if_asked() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -799,10 +775,7 @@ fn a_database_locked_by_a_writer_is_reported() {
         ]);
         py
     } else {
-        let mut me = Command::new(std::env::current_exe().unwrap());
-        me.args(["a_database_locked_by_a_writer_is_reported", "--exact", "--nocapture", "--test-threads=1"])
-            .env(HOLD_LOCK_ENV, &db);
-        me
+        LockHolder::this_test("a_database_locked_by_a_writer_is_reported", &db)
     };
     let holder = LockHolder::spawn(cmd);
     let sb = Sandbox::new();
@@ -810,7 +783,7 @@ fn a_database_locked_by_a_writer_is_reported() {
         let mut c = sb.command(&args);
         c.env("TERM", "xterm-256color");
         let started = Instant::now();
-        let o = run_bytes(c, b"");
+        let o = run(c, b"");
         assert!(started.elapsed() < Duration::from_secs(20), "{args:?} waited on the lock");
         o.user_error(&["locked", "copy", s(&db)]);
     }
@@ -863,7 +836,7 @@ fn missing_truncated_or_foreign_database_files_are_reported() {
         for args in [vec!["size", "--db", s(path), "TRUE"], vec!["schema", "--db", s(path)], vec![s(path)]] {
             let mut c = sb.command(&args);
             c.env("TERM", "xterm-256color");
-            let o = run_bytes(c, b"");
+            let o = run(c, b"");
             assert!(!o.stderr.contains("panicked"), "{args:?}: {o:?}");
             // A truncated file is refused when it is opened ("not a DuckDB database"), or, when
             // its catalog is intact, by the first query that reads a missing block ("truncated or
@@ -923,11 +896,11 @@ fn term_dumb_or_no_terminal_is_refused_with_a_clear_message() {
     let sb = Sandbox::new();
     let mut c = sb.command(&[s(db)]);
     c.env("TERM", "dumb");
-    run_bytes(c, b"").user_error(&["TERM=dumb", "seglens --help"]);
+    run(c, b"").user_error(&["TERM=dumb", "seglens --help"]);
     // No terminal at all (output to a pipe): a message, not a panic.
     let mut c = sb.command(&[s(db)]);
     c.env("TERM", "xterm-256color");
-    run_bytes(c, b"").user_error(&["needs a terminal", "seglens --help"]);
+    run(c, b"").user_error(&["needs a terminal", "seglens --help"]);
 }
 
 /// A database in a directory whose name is not UTF-8 opens and answers. A file name that is not
@@ -944,18 +917,18 @@ fn a_database_at_a_non_utf8_path_works() {
     let want = count_where(&plain(db), "orders_count > 2");
     let mut c = sb.command(&["size", "--json", "--db"]);
     c.arg(&copy).arg("orders_count > 2");
-    let o = run_bytes(c, b"");
+    let o = run(c, b"");
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(o.json()["size"].as_u64(), Some(want));
     let odd_name = odd.join(OsStr::from_bytes(b"crm-\x80.duckdb"));
     std::fs::copy(db, &odd_name).unwrap();
     let mut c = sb.command(&["size", "--json", "--db"]);
     c.arg(&odd_name).arg("orders_count > 2");
-    run_bytes(c, b"").user_error(&["crm-", "not UTF-8", "rename"]);
+    run(c, b"").user_error(&["crm-", "not UTF-8", "rename"]);
     // An error about a missing file names the path (lossily) on one line.
     let mut c = sb.command(&["size", "--db"]);
     c.arg(odd.join(OsStr::from_bytes(b"gone-\xff.duckdb"))).arg("TRUE");
-    run_bytes(c, b"").user_error(&["gone-", "no such file"]);
+    run(c, b"").user_error(&["gone-", "no such file"]);
 }
 
 /// The explorer resized down to 1x1 (and other tiny sizes) and back: no crash, and the size is

@@ -74,16 +74,6 @@ pub struct Fingerprint {
     pub rows: u64,
 }
 
-impl Fingerprint {
-    /// A short stable id of the fingerprint, for display.
-    pub fn short(&self) -> String {
-        use sha2::Digest;
-        let text = format!("{}|{}|{}|{}|{}", self.path, self.bytes, self.modified, self.table, self.rows);
-        let h = sha2::Sha256::digest(text.as_bytes());
-        h.iter().take(6).map(|b| format!("{b:02x}")).collect()
-    }
-}
-
 pub struct Engine {
     conn: Connection,
     path: PathBuf,

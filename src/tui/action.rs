@@ -9,9 +9,7 @@ use crate::export::{ExportedFile, Progress};
 
 #[derive(Debug)]
 pub enum Action {
-    /// A key for the editor (it has focus); the textarea handles it.
-    EditorKey(KeyEvent),
-    /// Any other key; `update` maps it through the keymap.
+    /// A key; `update` maps it through the keymap, and the editor takes what the keymap does not.
     Key(KeyEvent),
     Mouse(MouseEvent),
     Resize(u16, u16),

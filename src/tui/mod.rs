@@ -22,7 +22,7 @@ use ratatui::crossterm::execute;
 use action::{Action, Effect, LibrarySnapshot};
 use state::{AppState, Level, WorkerState};
 use theme::Theme;
-use worker::{OverlapMember, Request, Task, WorkerHandle};
+use worker::{OverlapMember, Request, WorkerHandle};
 
 use crate::cli::Ctx;
 use crate::engine::Engine;
@@ -293,7 +293,7 @@ impl Runtime {
             .take(crate::engine::overlap::MAX_SEGMENTS)
             .collect();
         if !members.is_empty() {
-            self.worker.send(Request::Task { generation: state.generation, task: Task::MeasureLibrary(members) });
+            self.worker.send(Request::MeasureLibrary { generation: state.generation, members });
         }
     }
 

@@ -36,11 +36,7 @@ pub fn update(state: &mut AppState, action: Action, now: Instant) -> Vec<Effect>
 fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Vec<Effect> {
     match action {
         Action::Key(key) => on_key(state, key, now),
-        Action::EditorKey(key) => {
-            editor_input(state, key, now);
-            Vec::new()
-        }
-        Action::Mouse(m) => on_mouse(state, m, now),
+        Action::Mouse(m) => on_mouse(state, m),
         Action::Resize(w, h) => {
             state.size = (w, h);
             Vec::new()
@@ -810,7 +806,7 @@ fn toggle_column(state: &mut AppState, now: Instant) {
     state.preview_due = Some(now);
 }
 
-fn on_mouse(state: &mut AppState, m: MouseEvent, now: Instant) -> Vec<Effect> {
+fn on_mouse(state: &mut AppState, m: MouseEvent) -> Vec<Effect> {
     if state.dialog.is_some() || state.help {
         return Vec::new();
     }
@@ -859,6 +855,5 @@ fn on_mouse(state: &mut AppState, m: MouseEvent, now: Instant) -> Vec<Effect> {
         }
         _ => {}
     }
-    let _ = now;
     Vec::new()
 }

@@ -41,8 +41,6 @@ pub struct PreviewRequest {
 pub enum Task {
     /// Measure and save the next version of a template.
     Save { template: Box<Template>, filter: Compiled },
-    /// Current sizes of library segments, in one overlap scan.
-    MeasureLibrary(Vec<OverlapMember>),
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +52,11 @@ pub enum Request {
     Task {
         generation: u64,
         task: Task,
+    },
+    /// Current sizes of library segments, in one overlap scan, when nothing else waits.
+    MeasureLibrary {
+        generation: u64,
+        members: Vec<OverlapMember>,
     },
     /// Stop the thread.
     Shutdown,
@@ -183,7 +186,7 @@ impl Worker {
             for req in first.into_iter().chain(self.rx.try_iter()) {
                 match req {
                     Request::Preview { generation, preview: p } => preview = Some((generation, p)),
-                    Request::Task { generation, task: Task::MeasureLibrary(m) } => {
+                    Request::MeasureLibrary { generation, members: m } => {
                         // Only the newest library matters.
                         self.background.retain(|b| !matches!(b, Background::MeasureLibrary(..)));
                         self.background.push_back(Background::MeasureLibrary(generation, m));
@@ -309,7 +312,6 @@ impl Worker {
                 })();
                 (self.out)(respond(generation, start, result));
             }
-            Task::MeasureLibrary(_) => {}
         }
     }
 }

@@ -257,15 +257,16 @@ impl Sandbox {
     }
 }
 
-/// Runs the command with `stdin`, collecting its output.
-pub fn run(mut cmd: Command, stdin: &str) -> Out {
+/// Runs the command with `stdin` (any bytes), collecting its output (code 128 + signal when killed).
+pub fn run(mut cmd: Command, stdin: impl AsRef<[u8]>) -> Out {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn seglens");
     let mut input = child.stdin.take().expect("stdin");
-    let text = stdin.to_string();
+    let text = stdin.as_ref().to_vec();
     // A writer thread, so a large input cannot deadlock against a full stdout pipe; a process
     // that never reads stdin makes the write fail, which is fine.
     let writer = std::thread::spawn(move || {
-        let _ = input.write_all(text.as_bytes());
+        let _ = input.write_all(&text);
     });
     let out = child.wait_with_output().expect("wait for seglens");
     let _ = writer.join();
@@ -323,5 +324,28 @@ impl Drop for LockHolder {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+const HOLD_LOCK_ENV: &str = "SEGLENS_TEST_HOLD_LOCK";
+
+impl LockHolder {
+    /// Holder mode: in a copy of this test binary started by `this_test`, keeps a write connection
+    /// (plain duckdb crate, no seglens code) open until killed and returns true; the test then
+    /// returns at once. False in the normal run.
+    pub fn hold_if_asked() -> bool {
+        let Some(path) = std::env::var_os(HOLD_LOCK_ENV) else { return false };
+        let conn = duckdb::Connection::open(PathBuf::from(path)).expect("holder opens for writing");
+        conn.execute_batch("CREATE TEMP TABLE held AS SELECT 1").unwrap();
+        println!("ready");
+        std::thread::sleep(Duration::from_secs(60));
+        true
+    }
+
+    /// This test binary re-run as a holder of `db`'s write lock, running only `test`.
+    pub fn this_test(test: &str, db: &Path) -> Command {
+        let mut me = Command::new(std::env::current_exe().unwrap());
+        me.args([test, "--exact", "--nocapture", "--test-threads=1"]).env(HOLD_LOCK_ENV, db);
+        me
     }
 }
