@@ -118,7 +118,11 @@ fn whole_flow_open_nudge_save_approve_overlap_export() {
     t.text("/holi");
     t.keys(&["Enter", " "]);
     t.keys(&["F3"]);
-    let screen = t.wait_for("in none of the segments");
+    // The figures of this working set: not an earlier one still on screen while they are measured.
+    let screen = t.wait("the overlap of both segments", |s| {
+        let title = s.lines().find(|l| l.contains("Overlap —")).unwrap_or_default();
+        s.contains("in none of the segments") && s.contains("holi-colour-buyers") && !title.contains("updating…")
+    });
     let o = seglens(&env, &["overlap", "-s", "lapsed-high-value", "-s", "holi-colour-buyers", "--json"]);
     let inter = o["pairs"][0]["intersection"].as_u64().unwrap();
     let row = overlap_row(&screen, "lapsed-high-value");

@@ -364,7 +364,7 @@ fn overlap_takes_64_segments_and_refuses_65() {
         .enumerate()
         .map(|(i, f)| OverlapInput { name: format!("s{i}"), filter: f, suppression: false })
         .collect();
-    let o = e.overlap(&inputs[..64]).expect("64 segments in one scan");
+    let o = e.overlap(&inputs[..64]).expect("64 segments");
     assert_eq!(o.segments.len(), 64);
     assert_eq!(o.pairs.len(), 64 * 63 / 2);
     for (i, seg) in o.segments.iter().enumerate() {
@@ -388,6 +388,73 @@ fn overlap_takes_64_segments_and_refuses_65() {
     assert!(err.to_string().contains("64"), "{err}");
     // The engine goes on.
     assert_eq!(e.size(&compile("TRUE")).unwrap().size, CUSTOMERS);
+}
+
+/// An overlap is the same whichever way its masks come: from member bitmaps filled now, from
+/// bitmaps cached by an earlier overlap with one segment edited since, and from the one-scan SQL
+/// an entity without row ids (a view) gets.
+#[test]
+fn overlap_is_the_same_from_cached_bitmaps_fresh_ones_and_a_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = private_db(dir.path());
+    {
+        let w = duckdb::Connection::open(&db).unwrap();
+        w.execute_batch("CREATE VIEW customers_v AS SELECT * FROM customers").unwrap();
+    }
+    let e = open(&db);
+    let view = Engine::open(
+        &db,
+        &OpenOptions { table: Some("customers_v".into()), key: Some("customer_id".into()), ..Default::default() },
+    )
+    .unwrap();
+    let purchase =
+        "EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id AND e.event_type = 'purchase')";
+    let texts = |threshold: u32| {
+        vec![
+            format!("engagement_score > {threshold}"),
+            "region = 'North India'".to_string(),
+            format!("orders_count >= 2 AND {purchase}"),
+            "age_band IS NULL".to_string(),
+            "unsubscribed".to_string(),
+        ]
+    };
+    let overlap = |e: &Engine, texts: &[String], view: bool| {
+        let texts: Vec<String> =
+            texts.iter().map(|t| if view { t.replace("customers.", "customers_v.") } else { t.clone() }).collect();
+        let filters: Vec<Compiled> = texts.iter().map(|t| compile(t)).collect();
+        let inputs: Vec<OverlapInput<'_>> = filters
+            .iter()
+            .enumerate()
+            .map(|(i, f)| OverlapInput { name: format!("s{i}"), filter: f, suppression: i == 4 })
+            .collect();
+        e.overlap(&inputs).unwrap()
+    };
+    let first = overlap(&e, &texts(50), false);
+    assert!(e.cache_summary().starts_with("6 cached"), "five segments and one clause: {}", e.cache_summary());
+    assert_eq!(first, overlap(&view, &texts(50), true), "bitmaps and the one-scan SQL agree");
+    let c = plain(&db);
+    for threshold in [51, 20, 50] {
+        let edited = overlap(&e, &texts(threshold), false);
+        let fresh = open(&db);
+        assert_eq!(edited, overlap(&fresh, &texts(threshold), false), "threshold {threshold}");
+        assert_eq!(edited, overlap(&view, &texts(threshold), true), "threshold {threshold}, view");
+        assert_eq!(edited.segments[0].size, count_where(&c, &texts(threshold)[0]));
+    }
+    assert!(view.cache_summary().starts_with("0 cached"), "a view caches nothing: {}", view.cache_summary());
+    // A bad segment is a filter error with its place, and the engine goes on.
+    let bad = compile("engagement_score >> 'x'");
+    let ok = compile("TRUE");
+    for engine in [&e, &view] {
+        let inputs = [
+            OverlapInput { name: "ok".into(), filter: &ok, suppression: false },
+            OverlapInput { name: "bad".into(), filter: &bad, suppression: false },
+        ];
+        match engine.overlap(&inputs) {
+            Err(EngineError::Filter(fe)) => assert!(fe.pos.is_some(), "{fe}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(engine.overlap(&inputs[..1]).unwrap().segments[0].size, CUSTOMERS);
+    }
 }
 
 /// Every rendered literal, run in DuckDB, gives back the value it was made from.

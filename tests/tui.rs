@@ -225,7 +225,7 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
         other => panic!("expected a diff, got {other:?}"),
     }
     key(&mut su, KeyCode::Esc);
-    // The working set: two segments and a suppression; the overlap view reads the engine's one scan.
+    // The working set: two segments and a suppression; the overlap view reads the engine's overlap.
     for name in ["lapsed-high-value", "holi-colour-buyers", "inactive-14-days"] {
         select_in_library(&mut su, name);
         key(&mut su, KeyCode::Char(' '));
@@ -254,6 +254,29 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     snap!("overlap_80x24", draw(&su.state, &theme, 80, 24));
     su.state.overlap.jaccard = true;
     snap!("overlap_jaccard_120x40", draw(&su.state, &theme, 120, 40));
+    su.state.overlap.jaccard = false;
+    // Removing a segment measures again; until the new figures arrive the old ones are marked.
+    su.state.overlap.selected = 2;
+    key(&mut su, KeyCode::Char('x'));
+    assert_eq!(su.state.library.working, ["lapsed-high-value", "holi-colour-buyers"]);
+    let title = |su: &Setup| {
+        let screen = format!("{:?}", draw(&su.state, &theme, 120, 40).backend());
+        screen.lines().find(|l| l.contains("Overlap —")).unwrap_or_default().to_string()
+    };
+    assert!(title(&su).contains("updating…"), "{}", title(&su));
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| {
+        idle(s) && s.overlap.result.as_ref().is_some_and(|o| o.segments.len() == 2)
+    }));
+    assert!(!title(&su).contains("updating…"), "{}", title(&su));
+    key(&mut su, KeyCode::F(3));
+    select_in_library(&mut su, "inactive-14-days");
+    key(&mut su, KeyCode::Char(' '));
+    key(&mut su, KeyCode::F(3));
+    assert_eq!(su.state.view, View::Overlap);
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| {
+        idle(s) && s.overlap.result.as_ref().is_some_and(|o| o.segments.len() == 3)
+    }));
+    assert_eq!(su.state.overlap.result.as_ref().unwrap().segments, expected.segments);
     // Export the working set's approved segments (the suppression is subtracted).
     key(&mut su, KeyCode::F(3));
     press(&mut su, KeyCode::Char('e'), KeyModifiers::CONTROL);

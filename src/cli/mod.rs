@@ -102,7 +102,7 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         columns: Vec<String>,
     },
-    /// Overlap of segments, in priority order (one scan)
+    /// Overlap of segments, in priority order: sizes, pairs, exclusive counts, none, combinations
     Overlap {
         /// NAME=EXPR, or a template NAME[@V] (repeatable; first = highest priority)
         #[arg(long = "segment", short = 's', value_name = "NAME=EXPR|TEMPLATE")]

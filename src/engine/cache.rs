@@ -1,47 +1,60 @@
-//! Member sets of expensive filter clauses (those with a subquery, e.g. `EXISTS` over events),
-//! kept by seglens as bitmaps over the entity table's row ids. When a user nudges a cheap clause of
-//! a filter that also has an expensive one, the expensive clause is answered by a scalar function
-//! that looks each row id up in its bitmap (`__seglens_clause_3(rowid)`), a few nanoseconds a row,
-//! instead of running the subquery again.
+//! Member sets kept by seglens as bitmaps over the entity table's row ids, keyed by the SQL
+//! expression they answer. Two kinds of expression are cached:
+//! - an expensive clause of a filter (one with a subquery, e.g. `EXISTS` over events): when a user
+//!   nudges a cheap clause beside it, the expensive one is answered by a scalar function that
+//!   looks each row id up in its bitmap (`__seglens_clause_3(rowid)`), a few nanoseconds a row,
+//!   instead of running the subquery again;
+//! - a whole segment of an overlap: editing one segment of a working set re-evaluates that one
+//!   filter, and the rest of the overlap is bit arithmetic (engine/bitmap.rs).
 //!
-//! The database is read-only, so row ids and a clause's members stay true for the engine's
+//! A bitmap is filled by `SELECT count(*), sum(__seglens_mark_N(rowid)) FROM t WHERE <expr>`:
+//! DuckDB pushes the expression into the scan as it does for a size query, and the volatile
+//! function sets one bit per member row. The three figures (count, sum, bits set) must agree.
+//!
+//! The database is read-only, so row ids and an expression's members stay true for the engine's
 //! lifetime (apart from `current_date` moving at midnight; reopen to refresh). An entity that is
-//! a view has no row ids: its filters run as written. Memory is bounded: at most `MAX_ENTRIES`
-//! bitmaps of one bit per row (10M rows: 1.25 MB each), least recently used dropped first.
+//! a view has no row ids: nothing is cached and callers run the SQL as written. Memory is bounded:
+//! at most `BUDGET` bytes of bitmaps (10M rows: 1.25 MB each), least recently used dropped first
+//! (an overlap holds its segments' bitmaps while it runs, so dropping one only costs a later miss).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use duckdb::Connection;
-use duckdb::arrow::array::AsArray;
-use duckdb::arrow::datatypes::Int64Type;
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vscalar::{ScalarFunctionSignature, VScalar};
 use duckdb::vtab::arrow::WritableVector;
 
-use super::{Compiled, Result, ident};
+use super::{Compiled, EngineError, Result, ident};
 
-const MAX_ENTRIES: usize = 16;
+/// Bytes of bitmaps kept: a 64-segment working set at 10M customers, plus a few clauses.
+pub const BUDGET: usize = 96 << 20;
 
-static NEXT_SLOT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// One bit per row id: bit `r % 64` of word `r / 64` is row `r`.
+pub type Bits = Arc<Vec<u64>>;
 
-/// Bitmaps by slot, shared with the functions DuckDB calls.
-type Bitmaps = Arc<RwLock<HashMap<u64, Arc<Vec<u64>>>>>;
+/// Function names are unique in the process: connections to one database share its catalog.
+static NEXT_FUNCTION: AtomicU64 = AtomicU64::new(1);
 
-/// `__seglens_clause_N(rowid) -> BOOLEAN`: is the row in cached clause N?
-struct Member;
+/// Bitmaps of clauses by lookup function number, shared with the functions: an evicted bitmap
+/// is freed although DuckDB cannot unregister its function.
+type Lookups = Arc<RwLock<HashMap<u64, Bits>>>;
 
-impl VScalar for Member {
-    type State = (u64, Bitmaps);
+/// `__seglens_clause_N(rowid) -> BOOLEAN`: is the row in cached clause N's bitmap?
+struct Lookup;
+
+impl VScalar for Lookup {
+    type State = (u64, Lookups);
 
     fn invoke(
-        state: &Self::State,
+        (n, lookups): &Self::State,
         input: &mut DataChunkHandle,
         output: &mut dyn WritableVector,
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let n = input.len();
-        let bits = state.1.read().map_err(|_| "clause cache poisoned")?.get(&state.0).cloned();
+        let bits = lookups.read().map_err(|_| "member cache poisoned")?.get(n).cloned();
         let bits = bits.ok_or("a cached clause was dropped while in use; run the query again")?;
+        let n = input.len();
         let rows = input.flat_vector(0);
         let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
         let mut out = output.flat_vector();
@@ -61,17 +74,123 @@ impl VScalar for Member {
     }
 }
 
+/// The bitmap a running mark query fills, and whether a row id fell outside it.
+#[derive(Default)]
+struct Filling {
+    bits: Vec<AtomicU64>,
+    outside: AtomicBool,
+}
+
+type Target = Arc<RwLock<Option<Arc<Filling>>>>;
+
+/// `__seglens_mark_N(rowid) -> BIGINT`: sets the row's bit in the bitmap being filled; returns 1.
+struct Mark;
+
+impl VScalar for Mark {
+    type State = Target;
+
+    fn invoke(
+        target: &Self::State,
+        input: &mut DataChunkHandle,
+        output: &mut dyn WritableVector,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let n = input.len();
+        let filling = target.read().map_err(|_| "member cache poisoned")?.clone();
+        let filling = filling.ok_or("a seglens mark function ran outside its query")?;
+        let rows = input.flat_vector(0);
+        let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
+        // DuckDB runs the function on several threads at once. Row ids of a chunk mostly ascend:
+        // bits are gathered per word and OR-ed in once per word.
+        let set = |(word, bits): (usize, u64)| match filling.bits.get(word) {
+            Some(w) => _ = w.fetch_or(bits, Ordering::Relaxed),
+            None => filling.outside.store(true, Ordering::Relaxed),
+        };
+        let mut pending = (usize::MAX, 0);
+        for &r in rows {
+            let r = r as usize;
+            if r / 64 != pending.0 {
+                if pending.1 != 0 {
+                    set(pending);
+                }
+                pending = (r / 64, 0);
+            }
+            pending.1 |= 1 << (r % 64);
+        }
+        if pending.1 != 0 {
+            set(pending);
+        }
+        let mut out = output.flat_vector();
+        unsafe { out.as_mut_slice_with_len::<i64>(n) }.fill(1);
+        Ok(())
+    }
+
+    fn signatures() -> Vec<ScalarFunctionSignature> {
+        vec![ScalarFunctionSignature::exact(
+            vec![LogicalTypeHandle::from(LogicalTypeId::Bigint)],
+            LogicalTypeHandle::from(LogicalTypeId::Bigint),
+        )]
+    }
+
+    fn volatile() -> bool {
+        true
+    }
+}
+
+/// A registered mark function and the size of the bitmaps it fills.
+#[derive(Clone)]
+pub struct Marker {
+    name: String,
+    target: Target,
+    words: usize,
+}
+
+impl Marker {
+    /// The SQL that fills a bitmap with the rows of `table` where `expr` holds:
+    /// `SELECT count(*), sum(mark(rowid)) FROM table WHERE <expr>`, expr appended by the caller.
+    pub fn select(&self, table: &str) -> String {
+        format!("SELECT count(*), sum({}(rowid))::BIGINT FROM {} WHERE ", self.name, ident(table))
+    }
+
+    /// Runs `query` (the statement from `select`, returning its two figures) with this marker
+    /// filling a fresh bitmap; returns the bitmap and its member count.
+    pub fn fill(&self, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<(Vec<u64>, u64)> {
+        let filling =
+            Arc::new(Filling { bits: (0..self.words).map(|_| AtomicU64::new(0)).collect(), ..Default::default() });
+        *self.target.write().map_err(|_| poisoned())? = Some(filling.clone());
+        let figures = query();
+        self.target.write().map_err(|_| poisoned())?.take();
+        let (count, marked) = figures?;
+        let outside = filling.outside.load(Ordering::Relaxed);
+        let bits: Vec<u64> = filling.bits.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+        let set: u64 = bits.iter().map(|w| w.count_ones() as u64).sum();
+        if outside || marked.unwrap_or(0) != count || set != count as u64 {
+            return Err(EngineError::Config(format!(
+                "seglens' member bitmap disagrees with DuckDB ({count} rows, {} marked, {set} bits set)",
+                marked.unwrap_or(0)
+            )));
+        }
+        Ok((bits, set))
+    }
+}
+
+fn poisoned() -> EngineError {
+    EngineError::Config("member cache poisoned".into())
+}
+
 struct Entry {
-    clause: String,
-    slot: u64,
+    expr: String,
+    bits: Bits,
     members: u64,
     last_used: u64,
+    /// The number of the lookup function answering this expression as a clause, once registered.
+    lookup: Option<u64>,
 }
 
 #[derive(Default)]
-pub struct ClauseCache {
+pub struct MemberCache {
     entries: Vec<Entry>,
-    bitmaps: Bitmaps,
+    lookups: Lookups,
+    marker: Option<Marker>,
     clock: u64,
     /// Set when the entity has no row ids (a view) or functions cannot be registered: off.
     disabled: bool,
@@ -81,122 +200,171 @@ fn is_expensive(clause: &str) -> bool {
     clause.to_ascii_lowercase().split(|c: char| !c.is_ascii_alphanumeric() && c != '_').any(|w| w == "select")
 }
 
-impl ClauseCache {
-    /// Rewrites `f` with its expensive clauses answered from cached bitmaps, computing them first
-    /// when missing. None when the filter has no clause worth caching (a single clause, or no
-    /// subquery), so the caller runs the filter as written.
-    pub fn rewrite(&mut self, conn: &Connection, table: &str, f: &Compiled) -> Result<Option<String>> {
+impl MemberCache {
+    /// The mark function, registered on first use; None when the entity has no row ids.
+    pub fn marker(&mut self, conn: &Connection, table: &str) -> Result<Option<Marker>> {
         if self.disabled {
             return Ok(None);
         }
+        if let Some(m) = &self.marker {
+            return Ok(Some(m.clone()));
+        }
+        let max: i64 =
+            match conn.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {}", ident(table)), [], |r| r.get(0)) {
+                Ok(m) => m,
+                Err(e) if super::error::DuckMessage::parse(&e).is_interrupt() => return Err(EngineError::Cancelled),
+                // A view has no row ids: caching stays off for this engine.
+                Err(_) => {
+                    self.disabled = true;
+                    return Ok(None);
+                }
+            };
+        let name = format!("__seglens_mark_{}", NEXT_FUNCTION.fetch_add(1, Ordering::Relaxed));
+        let target = Target::default();
+        if conn.register_scalar_function_with_state::<Mark>(&name, &target).is_err() {
+            self.disabled = true;
+            return Ok(None);
+        }
+        let marker = Marker { name, target, words: max as usize / 64 + 1 };
+        self.marker = Some(marker.clone());
+        Ok(Some(marker))
+    }
+
+    /// The cached bitmap of `expr`, if any (counts as a use).
+    pub fn get(&mut self, expr: &str) -> Option<Bits> {
+        let i = self.entries.iter().position(|e| e.expr == expr)?;
+        Some(self.touch(i).bits.clone())
+    }
+
+    /// Keeps a filled bitmap for `expr`, then drops old ones beyond the budget.
+    pub fn insert(&mut self, expr: &str, bits: Vec<u64>, members: u64) -> Bits {
+        let bits = Arc::new(bits);
+        self.entries.push(Entry { expr: expr.to_string(), bits: bits.clone(), members, last_used: 0, lookup: None });
+        self.touch(self.entries.len() - 1);
+        self.evict();
+        bits
+    }
+
+    fn touch(&mut self, i: usize) -> &mut Entry {
+        self.clock += 1;
+        let e = &mut self.entries[i];
+        e.last_used = self.clock;
+        e
+    }
+
+    /// Rewrites `f` with its expensive clauses answered from cached bitmaps, filling them first
+    /// when missing. None when the filter has no clause worth caching (a single clause, or no
+    /// subquery), so the caller runs the filter as written.
+    pub fn rewrite(&mut self, conn: &Connection, table: &str, f: &Compiled) -> Result<Option<String>> {
         let clauses = f.clauses();
         if clauses.len() < 2 || !clauses.iter().any(|c| is_expensive(c)) {
             return Ok(None);
         }
+        let Some(marker) = self.marker(conn, table)? else { return Ok(None) };
         let mut parts = Vec::with_capacity(clauses.len());
         for c in clauses {
             if !is_expensive(c) {
                 parts.push(format!("({c})"));
                 continue;
             }
-            let idx = match self.entries.iter().position(|e| e.clause == c) {
-                Some(i) => i,
-                None => match self.materialize(conn, table, c) {
-                    Ok(Some(i)) => i,
-                    Ok(None) => return Ok(None),
-                    Err(e @ super::EngineError::Cancelled) => return Err(e),
+            if self.get(c).is_none() {
+                let sql = format!("{}({c})", marker.select(table));
+                match marker
+                    .fill(|| conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error))
+                {
+                    Ok((bits, members)) => _ = self.insert(c, bits, members),
+                    Err(e @ EngineError::Cancelled) => return Err(e),
                     // An error in the clause itself: running the filter as written reports it
                     // at the right place in the user's text.
                     Err(_) => return Ok(None),
-                },
-            };
-            self.clock += 1;
-            let e = &mut self.entries[idx];
-            e.last_used = self.clock;
-            parts.push(format!("__seglens_clause_{}(rowid)", e.slot));
+                }
+            }
+            match self.lookup(conn, c) {
+                Some(n) => parts.push(format!("__seglens_clause_{n}(rowid)")),
+                None => return Ok(None),
+            }
         }
         Ok(Some(parts.join(" AND ")))
     }
 
-    fn materialize(&mut self, conn: &Connection, table: &str, clause: &str) -> Result<Option<usize>> {
-        let t = ident(table);
-        let max: i64 = match conn.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {t}"), [], |r| r.get(0)) {
-            Ok(m) => m,
-            Err(_) => {
-                // A view has no row ids: caching stays off for this engine.
+    /// The lookup function of cached `expr`, registered on first use.
+    fn lookup(&mut self, conn: &Connection, expr: &str) -> Option<u64> {
+        let e = self.entries.iter_mut().find(|e| e.expr == expr)?;
+        if e.lookup.is_none() {
+            let n = NEXT_FUNCTION.fetch_add(1, Ordering::Relaxed);
+            self.lookups.write().ok()?.insert(n, e.bits.clone());
+            let name = format!("__seglens_clause_{n}");
+            if conn.register_scalar_function_with_state::<Lookup>(&name, &(n, self.lookups.clone())).is_err() {
                 self.disabled = true;
-                return Ok(None);
+                return None;
             }
-        };
-        let mut bits = vec![0u64; max as usize / 64 + 1];
-        let mut members = 0u64;
-        let sql = format!("SELECT rowid FROM {t} WHERE coalesce(({clause}), false)");
-        let mut stmt = conn.prepare(&sql).map_err(super::plain_error)?;
-        for batch in stmt.stream_arrow([]).map_err(super::plain_error)? {
-            let batch = batch.map_err(super::plain_error)?;
-            let col = batch.column(0);
-            let Some(ids) = col.as_primitive_opt::<Int64Type>() else { return Ok(None) };
-            for i in 0..ids.len() {
-                let r = ids.value(i) as usize;
-                if let Some(w) = bits.get_mut(r / 64) {
-                    *w |= 1 << (r % 64);
-                    members += 1;
-                }
-            }
+            e.lookup = Some(n);
         }
-        // Slots are unique in the process: another connection's functions share the catalog.
-        let slot = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.bitmaps
-            .write()
-            .map_err(|_| super::EngineError::Config("clause cache poisoned".into()))?
-            .insert(slot, Arc::new(bits));
-        if conn
-            .register_scalar_function_with_state::<Member>(
-                &format!("__seglens_clause_{slot}"),
-                &(slot, self.bitmaps.clone()),
-            )
-            .is_err()
-        {
-            self.disabled = true;
-            return Ok(None);
-        }
-        self.entries.push(Entry { clause: clause.to_string(), slot, members, last_used: 0 });
-        self.evict();
-        Ok(Some(self.entries.len() - 1))
+        e.lookup
     }
 
-    /// Drops least recently used bitmaps beyond the bound (never the newest one). The function
-    /// stays registered but is never named again.
+    /// Drops least recently used bitmaps beyond the budget (never the newest one). A dropped
+    /// clause's lookup function stays registered but is never named again.
     fn evict(&mut self) {
-        while self.entries.len() > MAX_ENTRIES {
+        while self.bytes() > BUDGET && self.entries.len() > 1 {
             let newest = self.entries.len() - 1;
             let Some((i, _)) = self.entries[..newest].iter().enumerate().min_by_key(|(_, e)| e.last_used) else {
                 return;
             };
-            let e = self.entries.remove(i);
-            if let Ok(mut m) = self.bitmaps.write() {
-                m.remove(&e.slot);
-            }
+            self.forget(i);
         }
     }
 
+    fn forget(&mut self, i: usize) {
+        let e = self.entries.remove(i);
+        if let (Some(n), Ok(mut lookups)) = (e.lookup, self.lookups.write()) {
+            lookups.remove(&n);
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries.iter().map(|e| e.bits.len() * 8).sum()
+    }
+
     pub fn clear(&mut self) {
-        self.entries.clear();
-        if let Ok(mut m) = self.bitmaps.write() {
-            m.clear();
+        while !self.entries.is_empty() {
+            self.forget(0);
         }
     }
 
     /// What the cache holds, for people: entries, members and memory.
     pub fn summary(&self) -> String {
-        let bytes: usize = self.bitmaps.read().map_or(0, |m| m.values().map(|b| b.len() * 8).sum());
         let members: u64 = self.entries.iter().map(|e| e.members).sum();
         format!(
-            "{} cached clause{} ({} members, {} KiB of bitmaps; at most {MAX_ENTRIES} clauses)",
+            "{} cached member set{} ({} members, {} KiB of bitmaps; at most {} MiB)",
             self.entries.len(),
             if self.entries.len() == 1 { "" } else { "s" },
             members,
-            bytes / 1024
+            self.bytes() / 1024,
+            BUDGET >> 20
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evicts_the_least_recently_used_beyond_the_budget() {
+        let words = BUDGET / 8 / 4; // four bitmaps fill the budget
+        let mut c = MemberCache::default();
+        for name in ["a", "b", "c", "d"] {
+            c.insert(name, vec![0; words], 0);
+        }
+        assert_eq!(c.entries.len(), 4);
+        let held = c.get("a").unwrap();
+        c.insert("e", vec![0; words], 0);
+        let kept: Vec<&str> = c.entries.iter().map(|e| e.expr.as_str()).collect();
+        assert_eq!(kept, ["a", "c", "d", "e"], "b was the least recently used");
+        c.insert("f", vec![0; 3 * words], 0);
+        assert!(c.get("a").is_none() && c.get("e").is_some() && c.get("f").is_some(), "{}", c.summary());
+        assert_eq!(held.len(), words, "a caller's bitmap outlives its eviction");
+        assert!(c.bytes() <= BUDGET);
     }
 }

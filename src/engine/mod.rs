@@ -2,6 +2,7 @@
 //! member and schema questions with plain data. Knows nothing about terminals; the CLI and the TUI
 //! call the same functions, and only `filter.rs`/`params.rs` turn user text into SQL.
 
+pub mod bitmap;
 pub mod breakdown;
 pub mod cache;
 pub mod cancel;
@@ -87,7 +88,8 @@ pub struct Engine {
     metric_notes: Vec<String>,
     /// Figures that depend only on the database, computed once (the engine is used by one thread).
     memo: RefCell<profile::Memo>,
-    clause_cache: RefCell<cache::ClauseCache>,
+    /// Member sets of expensive clauses and overlap segments (engine/cache.rs).
+    member_cache: RefCell<cache::MemberCache>,
 }
 
 impl Engine {
@@ -204,7 +206,7 @@ impl Engine {
             metrics: Vec::new(),
             metric_notes: Vec::new(),
             memo: RefCell::new(profile::Memo::default()),
-            clause_cache: RefCell::new(cache::ClauseCache::default()),
+            member_cache: RefCell::new(cache::MemberCache::default()),
         };
         let defs = opts.metrics.clone().unwrap_or_else(profile::default_metrics);
         engine.install_metrics(defs);
@@ -233,7 +235,7 @@ impl Engine {
             metrics: self.metrics.clone(),
             metric_notes: self.metric_notes.clone(),
             memo: RefCell::new(self.memo.borrow().clone()),
-            clause_cache: RefCell::new(cache::ClauseCache::default()),
+            member_cache: RefCell::new(cache::MemberCache::default()),
         })
     }
 
@@ -304,13 +306,27 @@ impl Engine {
         self.columns.iter().filter(|c| f.words.contains(&c.name.to_ascii_lowercase())).map(|c| c.name.clone()).collect()
     }
 
-    /// Describes what the clause cache holds (for a status line or `--verbose`).
+    /// Describes what the member cache holds (for a status line or `--verbose`).
     pub fn cache_summary(&self) -> String {
-        self.clause_cache.borrow().summary()
+        self.member_cache.borrow().summary()
     }
 
     pub fn clear_cache(&self) {
-        self.clause_cache.borrow_mut().clear();
+        self.member_cache.borrow_mut().clear();
+    }
+
+    /// The member bitmap of `f`, from the cache or filled by one scan with `f` pushed into it;
+    /// None when the entity has no row ids (a view).
+    pub(crate) fn member_bits(&self, f: &Compiled) -> Result<Option<cache::Bits>> {
+        if let Some(bits) = self.member_cache.borrow_mut().get(&f.sql) {
+            return Ok(Some(bits));
+        }
+        let Some(marker) = self.member_cache.borrow_mut().marker(&self.conn, &self.table)? else { return Ok(None) };
+        let mut q = SqlBuilder::new(self);
+        q.push(&marker.select(&self.table));
+        q.filter_cached(self, f)?;
+        let (bits, members) = marker.fill(|| q.prepare(self, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))?;
+        Ok(Some(self.member_cache.borrow_mut().insert(&f.sql, bits, members)))
     }
 }
 
@@ -384,7 +400,7 @@ impl<'a> SqlBuilder<'a> {
 
     /// Like `filter`, but clauses whose member set the engine has cached are replaced by a lookup.
     pub fn filter_cached(&mut self, engine: &Engine, f: &'a Compiled) -> Result<&mut Self> {
-        match engine.clause_cache.borrow_mut().rewrite(&engine.conn, &engine.table, f)? {
+        match engine.member_cache.borrow_mut().rewrite(&engine.conn, &engine.table, f)? {
             Some(rewritten) => {
                 self.sql.push_str("(\n");
                 self.sql.push_str(&rewritten);

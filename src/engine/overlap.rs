@@ -1,10 +1,15 @@
-//! Overlap of up to 64 segments in ONE scan: each row gets a membership bitmask, rows are grouped
-//! by mask, and every figure (pairwise intersections, exclusive counts, none, the largest
-//! combinations) is derived from the few resulting groups.
+//! Overlap of up to 64 segments: each row gets a membership mask, rows are counted by mask, and
+//! every figure (pairwise intersections, exclusive counts, none, the largest combinations) is
+//! derived from the few resulting groups.
+//!
+//! The masks come from each segment's member bitmap (engine/cache.rs, engine/bitmap.rs): one
+//! pushed-down scan per segment, the first time, and none for a segment already seen, so editing
+//! one segment of a working set costs about one size query. An entity without row ids (a view)
+//! gets the masks from one SQL scan instead (`CASE WHEN f THEN bit` per segment, GROUP BY mask).
 
 use serde::Serialize;
 
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder};
+use super::{Compiled, Engine, EngineError, Result, SqlBuilder, bitmap};
 
 pub const MAX_SEGMENTS: usize = 64;
 
@@ -72,6 +77,19 @@ impl Engine {
                 inputs.len()
             )));
         }
+        let mut bits = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            match self.member_bits(input.filter)? {
+                Some(b) => bits.push(b),
+                None => return Ok(summarize(inputs, self.overlap_groups_sql(inputs)?, self.base_size())),
+            }
+        }
+        let bits: Vec<&[u64]> = bits.iter().map(|b| b.as_slice()).collect();
+        Ok(summarize(inputs, bitmap::groups(&bits, self.base_size()), self.base_size()))
+    }
+
+    /// The (mask, count) groups by one SQL scan.
+    fn overlap_groups_sql(&self, inputs: &[OverlapInput<'_>]) -> Result<Vec<(u64, u64)>> {
         let mut q = SqlBuilder::new(self);
         q.push("SELECT m, count(*) FROM (SELECT ");
         if inputs.is_empty() {
@@ -86,9 +104,7 @@ impl Engine {
             q.push(&format!(", false) THEN {}::UBIGINT ELSE 0::UBIGINT END)", 1u64 << i));
         }
         q.push(&format!(" AS m FROM {}) GROUP BY m", self.table_sql()));
-        let groups: Vec<(u64, u64)> =
-            q.prepare(self, |s| s.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, i64>(1)? as u64)))?.collect())?;
-        Ok(summarize(inputs, groups, self.base_size()))
+        q.prepare(self, |s| s.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, i64>(1)? as u64)))?.collect())
     }
 
     /// The SQL of the one-scan overlap (for benchmarks against DuckDB).

@@ -174,7 +174,9 @@ impl LibraryState {
 #[derive(Debug, Clone, Default)]
 pub struct OverlapState {
     pub result: Option<Overlap>,
-    pub error: Option<String>,
+    /// The preview generation `result` was measured for: older means it shows an earlier working
+    /// set or edit.
+    pub generation: u64,
     pub jaccard: bool,
     pub selected: usize,
 }

@@ -392,6 +392,9 @@ fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect> {
         effects.push(Effect::Cancel(state.generation));
     }
     let working = overlap_members(state);
+    if working.is_empty() {
+        state.overlap.result = None;
+    }
     let preview = PreviewRequest {
         filter,
         dimension: state.preview.dimension_name().map(str::to_string),
@@ -453,7 +456,7 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
             Part::Rows(r) => state.preview.rows = Some(r),
             Part::Overlap(o) => {
                 state.overlap.result = Some(o);
-                state.overlap.error = None;
+                state.overlap.generation = resp.generation;
             }
             Part::Done => {
                 state.preview.total_ms = Some(ms);

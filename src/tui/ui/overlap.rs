@@ -9,13 +9,21 @@ use ratatui::widgets::Paragraph;
 
 use super::{fit, panel};
 use crate::cli::format::{count, percent};
-use crate::tui::state::AppState;
+use crate::tui::state::{AppState, WorkerState};
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let mode = if state.overlap.jaccard { "Jaccard" } else { "customers in both" };
+    // Figures of an earlier working set or edit stay on screen until the new ones arrive, marked.
+    let pending = state.preview_due.is_some() || matches!(state.worker, WorkerState::Running { .. });
+    let current = state.overlap.generation == state.generation && !pending && state.editor.error.is_none();
+    let when = match (current || state.overlap.result.is_none(), pending) {
+        (true, _) => "",
+        (false, true) => " · updating…",
+        (false, false) => " · out of date",
+    };
     let block =
-        panel(format!(" Overlap — {mode} (j: toggle · K/J: priority · x: remove · F3/Esc: back) "), true, theme);
+        panel(format!(" Overlap — {mode}{when} (j: toggle · K/J: priority · x: remove · F3/Esc: back) "), true, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(o) = &state.overlap.result else {
