@@ -87,14 +87,21 @@ pub enum EngineError {
     /// DuckDB could not read the data it opened: a truncated or damaged file (exit 2, not a bug).
     #[error("the database could not be read ({0}); the file looks truncated or damaged: open an intact copy")]
     Damaged(String),
-    #[error("DuckDB: {0}")]
+    #[error("DuckDB: {}", DuckMessage::parse(.0).headline())]
     Db(duckdb::Error),
 }
 
 impl From<duckdb::Error> for EngineError {
     fn from(e: duckdb::Error) -> Self {
         let m = DuckMessage::parse(&e);
-        if m.is_damaged_file() { EngineError::Damaged(m.headline()) } else { EngineError::Db(e) }
+        if m.is_interrupt() {
+            // Whatever query it was (a background key check, a schema scan), an interrupt is a cancel.
+            EngineError::Cancelled
+        } else if m.is_damaged_file() {
+            EngineError::Damaged(m.headline())
+        } else {
+            EngineError::Db(e)
+        }
     }
 }
 
@@ -171,5 +178,24 @@ impl DuckMessage {
     pub fn headline(&self) -> String {
         let first = self.message.lines().next().unwrap_or("").trim();
         if self.kind.is_empty() { first.to_string() } else { format!("{} error: {first}", self.kind) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(json: &str) -> duckdb::Error {
+        duckdb::Error::DuckDBFailure(duckdb::ffi::Error::new(1), Some(json.into()))
+    }
+
+    #[test]
+    fn an_interrupt_is_a_cancel_and_other_errors_read_as_sentences() {
+        let e = EngineError::from(failure(r#"{"exception_type":"INTERRUPT","exception_message":"Interrupted!"}"#));
+        assert!(matches!(e, EngineError::Cancelled), "{e:?}");
+        let e = EngineError::from(failure(
+            r#"{"exception_type":"Out of Memory","exception_message":"could not allocate"}"#,
+        ));
+        assert_eq!(e.to_string(), "DuckDB: Out of Memory error: could not allocate");
     }
 }
