@@ -1,0 +1,336 @@
+//! `seglens bench`: measures the engine, the export, the real worker and the screen against DuckDB
+//! running the identical SQL through the duckdb crate, in the same process and run, and writes the
+//! table into BENCHMARKS.md (issue 7). Ratios are what count: on shared 2-core machines absolute
+//! times drift, so every comparison runs seglens and DuckDB interleaved, run by run. Nothing here
+//! asserts on speed; only real errors (a failed query, a count that differs from DuckDB's) fail.
+
+mod measure;
+mod report;
+mod session;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use duckdb::{AccessMode, Config, Connection};
+
+use crate::engine::define_today as seglens_define_today;
+use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, FeatureSet, OpenOptions};
+use measure::Db;
+use report::{report, thousands, write_section};
+use session::rss_probe;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Customers in each generated database, comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    pub sizes: Vec<u64>,
+    /// Timed runs per measurement (the median is reported), after one warm-up run; quick
+    /// measurements repeat up to 10x as often within about a second
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Where the generated databases are kept between runs (default: bench-data)
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Prove the code works, in seconds: 10,000 customers, one run, no warm-up; the table goes to --out
+    #[arg(long)]
+    pub smoke: bool,
+    /// Directory for the table (BENCHMARKS.md) of a --smoke run, and its data unless --data is given
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Only these measurements (1-8), comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "N")]
+    pub only: Vec<u8>,
+    /// Internal: run a session on DB in this (child) process and print its peak RSS
+    #[arg(long, hide = true, value_name = "DB")]
+    pub rss_probe: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workload
+// ---------------------------------------------------------------------------------------------
+
+const PLAIN: &str = "engagement_score > 70 AND push_opt_in";
+const FEATURE: &str = "lapsed(90) AND high_value(5000)";
+/// One clause, so the clause cache stays out of it and both sides do the same work.
+const EXISTS_30: &str = "EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id \
+AND e.event_type = 'purchase' AND e.event_time >= current_date - INTERVAL 30 DAY)";
+/// A cheap clause with a parameter beside an expensive one: what the clause cache is for.
+const NUDGE: &str = "engagement_score > {{n}} AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id \
+AND e.event_type = 'purchase' AND e.event_time >= current_date - INTERVAL 90 DAY)";
+
+const SIZE_FILTERS: [(&str, &str); 6] = [
+    ("plain columns", PLAIN),
+    ("date window", "last_order_date BETWEEN current_date - INTERVAL 90 DAY AND current_date - INTERVAL 30 DAY"),
+    (
+        "IN lists",
+        "city IN ('Mumbai', 'Pune', 'Bengaluru', 'Chennai', 'Hyderabad', 'New Delhi', 'Kolkata', 'Ahmedabad', 'Jaipur', 'Lucknow') \
+AND language IN ('hi', 'mr', 'en', 'ta', 'te', 'kn', 'bn', 'gu', 'ml', 'pa')",
+    ),
+    ("NULL-heavy columns", "age_band IS NULL OR channel_pref IS NULL"),
+    ("feature macros", FEATURE),
+    ("EXISTS on events", EXISTS_30),
+];
+
+/// Sixteen segments a CRM team could keep, over the columns (no subqueries).
+const SEGMENTS: [(&str, &str); 16] = [
+    ("engaged-push", PLAIN),
+    ("lapsed-high-value", FEATURE),
+    ("gold-platinum", "loyalty_tier IN ('gold', 'platinum')"),
+    ("repeat-buyers", "orders_count >= 2"),
+    ("app-users", "app_installed"),
+    ("email-engaged", "NOT unsubscribed AND email_opens_90d > 0"),
+    ("north-sms", "sms_opt_in AND region = 'North India'"),
+    ("whatsapp", "reachable('whatsapp')"),
+    ("at-risk", "at_risk(0.5)"),
+    ("not-onboarded", "NOT onboarding_completed"),
+    ("new-users", "new_user(30)"),
+    ("holi-buyers", "holi_buyer()"),
+    ("active-7d", "last_login_date >= current_date - INTERVAL 7 DAY"),
+    ("diaspora", "region LIKE 'Diaspora%'"),
+    ("young", "age_band IN ('18-24', '25-34')"),
+    ("clickers", "email_clicks_90d >= 3"),
+];
+
+const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
+const SMOKE_CUSTOMERS: u64 = 10_000;
+const RENDER_FRAMES: usize = 200;
+/// How long the worker may take for one answer before the benchmark gives up (a real error).
+const WORKER_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------------------------
+// Entry
+// ---------------------------------------------------------------------------------------------
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    if let Some(db) = &a.rss_probe {
+        let kb = rss_probe(db)?;
+        println!("vmhwm_kb {kb}");
+        return Ok(());
+    }
+    let plan = Plan::from_args(&a)?;
+    let features = FeatureSet::from_toml(STARTER_FEATURES).context("parsing the starter features.toml")?;
+    let mut rows = Vec::new();
+    let mut databases = Vec::new();
+    let mut duckdb_version = String::new();
+    for &n in &plan.sizes {
+        let path = database(&plan.data, n)?;
+        let engine =
+            Engine::open(&path, &OpenOptions::default()).with_context(|| format!("opening {}", path.display()))?;
+        duckdb_version = engine.duckdb_version()?;
+        databases.push((n, path.clone()));
+        let raw = open_raw(&path)?;
+        let mut db = Db { path, n, engine, raw, features: features.clone(), t: plan.timer, rows: Vec::new() };
+        for step in 1..=8u8 {
+            if !plan.only.is_empty() && !plan.only.contains(&step) {
+                continue;
+            }
+            eprintln!("bench: {} customers, measurement {step}", thousands(n));
+            let start = Instant::now();
+            match step {
+                1 => db.sizes()?,
+                2 => db.profiles()?,
+                3 => db.overlap()?,
+                4 => db.export()?,
+                5 => db.keystrokes()?,
+                6 => db.render()?,
+                7 => db.startup()?,
+                _ => db.clause_cache()?,
+            }
+            eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());
+        }
+        rows.append(&mut db.rows);
+    }
+    let section = report(&plan, &rows, &databases, &duckdb_version);
+    println!("{section}");
+    if let Some(path) = &plan.write {
+        write_section(path, &section)?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+struct Plan {
+    sizes: Vec<u64>,
+    timer: Timer,
+    data: PathBuf,
+    write: Option<PathBuf>,
+    only: Vec<u8>,
+    smoke: bool,
+}
+
+impl Plan {
+    fn from_args(a: &BenchArgs) -> Result<Plan> {
+        if let Some(bad) = a.only.iter().find(|n| !(1..=8).contains(*n)) {
+            bail!(crate::cli::UserError(format!("--only {bad}: measurements are numbered 1 to 8")));
+        }
+        if a.smoke {
+            let data = a
+                .data
+                .clone()
+                .or_else(|| a.out.as_ref().map(|o| o.join("bench-data")))
+                .unwrap_or_else(|| "bench-data".into());
+            return Ok(Plan {
+                sizes: vec![SMOKE_CUSTOMERS],
+                timer: Timer { runs: 1, warm: false },
+                data,
+                write: a.write.clone().or_else(|| a.out.as_ref().map(|o| o.join("BENCHMARKS.md"))),
+                only: a.only.clone(),
+                smoke: true,
+            });
+        }
+        if a.runs == 0 || a.sizes.is_empty() || a.sizes.contains(&0) {
+            bail!(crate::cli::UserError("--runs and every --sizes value must be at least 1".into()));
+        }
+        Ok(Plan {
+            sizes: a.sizes.clone(),
+            timer: Timer { runs: a.runs, warm: true },
+            data: a.data.clone().unwrap_or_else(|| "bench-data".into()),
+            // A partial run (--only) prints its rows but leaves BENCHMARKS.md alone unless asked.
+            write: a
+                .write
+                .clone()
+                .or_else(|| a.out.as_ref().map(|o| o.join("BENCHMARKS.md")))
+                .or_else(|| a.only.is_empty().then(|| "BENCHMARKS.md".into())),
+            only: a.only.clone(),
+            smoke: false,
+        })
+    }
+}
+
+/// The sample database with `n` customers, generated once (fixed seed, dates relative to today)
+/// and reused while the file exists.
+fn database(dir: &Path, n: u64) -> Result<PathBuf> {
+    let path = dir.join(format!("customers-{n}.duckdb"));
+    if !path.exists() {
+        eprintln!("bench: generating {} ({} customers; 10M take a minute or two)", path.display(), thousands(n));
+        let start = Instant::now();
+        crate::sample::generate(&path, &crate::sample::SampleSpec::new(n), false)?;
+        eprintln!("bench: generated in {:.1} s", start.elapsed().as_secs_f64());
+    }
+    Ok(path)
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// DuckDB itself on the same file, with the settings seglens uses (engine/mod.rs). The bundled
+/// DuckDB has no ICU extension, where `current_date` and `today()` live: they are defined here as
+/// the engine defines them (`define_today`), so both sides run the same SQL.
+fn open_raw(path: &Path) -> Result<Connection> {
+    let config = Config::default()
+        .access_mode(AccessMode::ReadOnly)?
+        .threads(threads() as i64)?
+        .max_memory(DEFAULT_MEMORY_LIMIT)?;
+    let conn =
+        Connection::open_with_flags(path, config).with_context(|| format!("opening {} with DuckDB", path.display()))?;
+    define_today(&conn)?;
+    Ok(conn)
+}
+
+/// Temp macros live in one connection's catalog: every connection gets its own.
+fn define_today(conn: &Connection) -> Result<()> {
+    Ok(seglens_define_today(conn)?)
+}
+
+/// DuckDB alone in the superseded situation: the `expensive` statements run one after another
+/// (as the worker runs a preview's parts) on a second connection of the same database, and are
+/// interrupted `after` into them; once they have returned, `sql` runs on `raw`. Returns the time
+/// from the interrupt to the end of `sql`.
+fn after_interrupt(raw: &Connection, expensive: &[String], sql: &str, after: Duration) -> Result<Duration> {
+    let other = raw.try_clone()?;
+    define_today(&other)?;
+    let handle = other.interrupt_handle();
+    let expensive = expensive.to_vec();
+    let query = std::thread::spawn(move || {
+        for sql in &expensive {
+            if other.query_row(sql, [], |r| r.get::<_, i64>(0)).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(after);
+    clock(|| {
+        handle.interrupt();
+        query.join().map_err(|_| anyhow!("the interrupted query's thread panicked"))?;
+        count(raw, sql).map(|_| ())
+    })
+}
+
+fn count(raw: &Connection, sql: &str) -> Result<u64> {
+    Ok(raw.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct Timer {
+    runs: usize,
+    warm: bool,
+}
+
+type Run<'a> = &'a mut dyn FnMut(usize) -> Result<Duration>;
+
+/// Measurements whose rounds take less than this in all get extra rounds…
+const QUICK: Duration = Duration::from_secs(1);
+/// …up to this many times `--runs`.
+const EXTRA_ROUNDS: usize = 10;
+
+impl Timer {
+    /// Median milliseconds of each side; sides run interleaved, round by round, after one
+    /// warm-up round. Each side gets the run number (0 is the warm-up) and returns the time it
+    /// measured. Quick measurements get more rounds than `runs` (up to `EXTRA_ROUNDS` times as
+    /// many, while the rounds took less than `QUICK`), so that a burst from another process on a
+    /// shared machine moves their median less.
+    fn sides(&self, sides: &mut [Run<'_>]) -> Result<Vec<f64>> {
+        let mut samples = vec![Vec::with_capacity(self.runs); sides.len()];
+        let first = if self.warm { 0 } else { 1 };
+        let start = Instant::now();
+        let mut run = first;
+        loop {
+            for (i, side) in sides.iter_mut().enumerate() {
+                let d = side(run)?;
+                if run > 0 {
+                    samples[i].push(d.as_secs_f64() * 1e3);
+                }
+            }
+            let more = self.warm && run < self.runs * EXTRA_ROUNDS && start.elapsed() < QUICK;
+            if run >= self.runs && !more {
+                break;
+            }
+            run += 1;
+        }
+        Ok(samples.into_iter().map(median).collect())
+    }
+
+    fn pair(&self, a: Run<'_>, b: Run<'_>) -> Result<(f64, f64)> {
+        let m = self.sides(&mut [a, b])?;
+        Ok((m[0], m[1]))
+    }
+
+    fn one(&self, a: Run<'_>) -> Result<f64> {
+        Ok(self.sides(&mut [a])?[0])
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+}
+
+/// Times `f`.
+fn clock(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed())
+}
