@@ -321,6 +321,52 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     assert!(!bad.exists());
 }
 
+/// The overlap view measures the working set when the editor is empty too, and the figures are the
+/// engine's; emptying the working set clears them.
+#[test]
+fn the_overlap_of_the_working_set_needs_no_filter_in_the_editor() {
+    let mut su = setup();
+    assert!(su.state.compiled.is_none(), "a new filter is empty");
+    for name in ["at-risk", "holi-colour-buyers"] {
+        select_in_library(&mut su, name);
+        key(&mut su, KeyCode::Char(' '));
+    }
+    key(&mut su, KeyCode::F(3));
+    assert_eq!(su.state.view, View::Overlap);
+    let measured = |s: &AppState| {
+        s.worker == WorkerState::Idle
+            && s.preview_due.is_none()
+            && s.overlap.result.as_ref().is_some_and(|o| o.segments.len() == 2)
+    };
+    assert!(su.rt.pump_until(&mut su.state, WAIT, measured), "the overlap of two library segments");
+    let lib = Library::open(su.dir.path().join("segments"));
+    let (features, _) = lib.features();
+    let compiled: Vec<_> = ["at-risk", "holi-colour-buyers"]
+        .iter()
+        .map(|n| measure::compile(&lib.load(n, None).unwrap(), &Default::default(), &features).unwrap())
+        .collect();
+    let inputs: Vec<OverlapInput> = ["at-risk", "holi-colour-buyers"]
+        .iter()
+        .zip(&compiled)
+        .map(|(n, c)| OverlapInput { name: n.to_string(), filter: c, suppression: false })
+        .collect();
+    let expected = engine(&su.db).overlap(&inputs).unwrap();
+    assert_eq!(su.state.overlap.result.as_ref().unwrap().pairs, expected.pairs);
+    assert_eq!(su.state.overlap.result.as_ref().unwrap().none, expected.none);
+    assert!(su.state.preview.size.is_none(), "no size without a filter");
+    // Removing both empties the working set: no figures are left on screen.
+    key(&mut su, KeyCode::Char('x'));
+    key(&mut su, KeyCode::Char('x'));
+    assert_eq!(su.state.library.working, ["holi-colour-buyers"], "the second x met the figures not yet updated");
+    assert!(su.state.status.as_ref().is_some_and(|(_, m)| m.contains("already out")), "{:?}", su.state.status);
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| {
+        s.preview_due.is_none() && s.overlap.result.as_ref().is_some_and(|o| o.segments.len() == 1)
+    }));
+    key(&mut su, KeyCode::Char('x'));
+    assert!(su.state.library.working.is_empty());
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.preview_due.is_none() && s.overlap.result.is_none()));
+}
+
 #[test]
 fn themes_colour_roles_not_text() {
     let mut su = setup();

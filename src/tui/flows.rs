@@ -377,16 +377,22 @@ pub fn toggle_working(state: &mut AppState, now: Instant) {
         return;
     };
     let w = &mut state.library.working;
-    match w.iter().position(|n| *n == name) {
+    let sign = match w.iter().position(|n| *n == name) {
         Some(i) => {
             w.remove(i);
+            "−"
         }
         None if w.len() >= crate::engine::overlap::MAX_SEGMENTS - 1 => {
             state.status = Some((Level::Warn, "the working set holds at most 63 segments".into()));
             return;
         }
-        None => w.push(name),
-    }
+        None => {
+            w.push(name.clone());
+            "+"
+        }
+    };
+    let n = w.len();
+    state.status = Some((Level::Info, format!("{sign} {name}: {n} in the working set (F3: overlap)")));
     state.preview_due = Some(now);
 }
 
@@ -423,6 +429,11 @@ pub fn remove_working(state: &mut AppState, now: Instant) {
     else {
         return;
     };
+    if !state.library.working.contains(&name) {
+        // The figures on screen predate an earlier removal: they are being measured again.
+        state.status = Some((Level::Info, format!("{name} is already out of the working set; updating…")));
+        return;
+    }
     state.library.working.retain(|n| *n != name);
     state.preview_due = Some(now);
 }

@@ -383,20 +383,20 @@ pub fn default_columns(state: &AppState) -> Vec<String> {
 }
 
 fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect> {
-    let Some(filter) = state.compiled.clone() else {
-        return Vec::new();
-    };
+    let working = overlap_members(state);
+    if working.is_empty() {
+        state.overlap.result = None;
+        if state.compiled.is_none() {
+            return Vec::new();
+        }
+    }
     let mut effects = Vec::new();
     state.generation += 1;
     if let WorkerState::Running { .. } = state.worker {
         effects.push(Effect::Cancel(state.generation));
     }
-    let working = overlap_members(state);
-    if working.is_empty() {
-        state.overlap.result = None;
-    }
     let preview = PreviewRequest {
-        filter,
+        filter: state.compiled.clone(),
         dimension: state.preview.dimension_name().map(str::to_string),
         columns: default_columns(state),
         rows: state.member_rows,

@@ -29,7 +29,8 @@ pub struct OverlapMember {
 
 #[derive(Debug, Clone)]
 pub struct PreviewRequest {
-    pub filter: Compiled,
+    /// None when the editor holds no valid filter: then only the overlap is measured.
+    pub filter: Option<Compiled>,
     pub dimension: Option<String>,
     pub columns: Vec<String>,
     pub rows: usize,
@@ -278,7 +279,9 @@ impl Worker {
                 }
             };
         }
-        part!(|e| e.size(&p.filter), Part::Size);
+        if let Some(f) = &p.filter {
+            part!(|e| e.size(f), Part::Size);
+        }
         if let Some(members) = &p.overlap {
             part!(
                 |e| {
@@ -291,12 +294,14 @@ impl Worker {
                 Part::Overlap
             );
         }
-        part!(|e| e.profile(&p.filter), Part::Profile);
-        if let Some(d) = &p.dimension {
-            part!(|e| e.breakdown(&p.filter, d, 12), Part::Breakdown);
+        if let Some(f) = &p.filter {
+            part!(|e| e.profile(f), Part::Profile);
+            if let Some(d) = &p.dimension {
+                part!(|e| e.breakdown(f, d, 12), Part::Breakdown);
+            }
+            part!(|e| e.unsegmentable(f), Part::Unsegmentable);
+            part!(|e| e.rows(f, &p.columns, p.rows), Part::Rows);
         }
-        part!(|e| e.unsegmentable(&p.filter), Part::Unsegmentable);
-        part!(|e| e.rows(&p.filter, &p.columns, p.rows), Part::Rows);
         send(Ok(Part::Done));
     }
 

@@ -63,7 +63,11 @@ pub fn render_size(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
         }
     }
     if stale && p.size.is_some() {
-        let why = if state.editor.error.is_some() { "last valid result, dimmed" } else { "updating…" };
+        let why = match (&state.editor.error, &state.compiled) {
+            (Some(_), _) => "last valid result, dimmed",
+            (None, None) => "the editor is empty: last result, dimmed",
+            (None, Some(_)) => "updating…",
+        };
         lines.push(Line::styled(why, theme.muted()));
     }
     frame.render_widget(Paragraph::new(lines), inner);
