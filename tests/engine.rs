@@ -457,6 +457,36 @@ fn overlap_is_the_same_from_cached_bitmaps_fresh_ones_and_a_view() {
     }
 }
 
+/// `current_date` is today's date when the engine opens and moves on when the calendar does;
+/// what was cached under the old date is dropped.
+#[test]
+fn current_date_moves_on_with_the_calendar() {
+    let db = shared_db();
+    let e = open(db);
+    let c = plain(db);
+    let recent = compile("last_order_date >= current_date - INTERVAL 30 DAY");
+    let window = |d: chrono::NaiveDate| count_where(&c, &format!("last_order_date >= DATE '{d}' - INTERVAL 30 DAY"));
+    let today = e.today();
+    assert_eq!(today, chrono::Local::now().date_naive());
+    assert!(!e.set_today(today).unwrap(), "the same date changes nothing");
+    let inputs = [OverlapInput { name: "recent".into(), filter: &recent, suppression: false }];
+    assert_eq!(e.overlap(&inputs).unwrap().segments[0].size, window(today));
+    assert!(e.cache_summary().starts_with("1 cached"), "{}", e.cache_summary());
+    // The test data's own as-of date, then 20 days on: recent orders, then fewer.
+    let (then, later) = (as_of(), as_of() + chrono::Days::new(20));
+    assert!(window(then) > window(later) && window(later) > 0, "the test data must tell the dates apart");
+    for date in [then, later] {
+        assert!(e.set_today(date).unwrap());
+        assert_eq!(e.today(), date);
+        assert!(e.cache_summary().starts_with("0 cached"), "{}", e.cache_summary());
+        assert_eq!(e.size(&recent).unwrap().size, window(date));
+        assert_eq!(e.overlap(&inputs).unwrap().segments[0].size, window(date));
+        assert_eq!(e.profile(&recent).unwrap().size, window(date));
+    }
+    // A second connection keeps the engine's date.
+    assert_eq!(e.try_clone().unwrap().size(&recent).unwrap().size, window(later));
+}
+
 /// Every rendered literal, run in DuckDB, gives back the value it was made from.
 #[test]
 fn param_literals_round_trip_in_duckdb() {

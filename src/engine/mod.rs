@@ -17,10 +17,11 @@ pub mod profile;
 pub mod schema;
 pub mod size;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use chrono::NaiveDate;
 use duckdb::{AccessMode, Config, Connection};
 use serde::Serialize;
 
@@ -90,6 +91,8 @@ pub struct Engine {
     memo: RefCell<profile::Memo>,
     /// Member sets of expensive clauses and overlap segments (engine/cache.rs).
     member_cache: RefCell<cache::MemberCache>,
+    /// The date `current_date` and `today()` answer.
+    today: Cell<NaiveDate>,
 }
 
 impl Engine {
@@ -166,7 +169,8 @@ impl Engine {
             }
             other => other,
         };
-        define_today(&conn).map_err(damaged)?;
+        let today = chrono::Local::now().date_naive();
+        define_today_as(&conn, today).map_err(damaged)?;
         let (table, key) = schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref()).map_err(damaged)?;
         let columns = schema::columns(&conn, &table).map_err(damaged)?;
         if !columns.iter().any(|c| c.name == key) {
@@ -207,6 +211,7 @@ impl Engine {
             metric_notes: Vec::new(),
             memo: RefCell::new(profile::Memo::default()),
             member_cache: RefCell::new(cache::MemberCache::default()),
+            today: Cell::new(today),
         };
         let defs = opts.metrics.clone().unwrap_or_else(profile::default_metrics);
         engine.install_metrics(defs);
@@ -222,7 +227,7 @@ impl Engine {
     /// A second connection to the same database (same settings), e.g. for an export thread.
     pub fn try_clone(&self) -> Result<Engine> {
         let conn = self.conn.try_clone()?;
-        define_today(&conn)?;
+        define_today_as(&conn, self.today.get())?;
         Ok(Engine {
             conn,
             path: self.path.clone(),
@@ -236,6 +241,7 @@ impl Engine {
             metric_notes: self.metric_notes.clone(),
             memo: RefCell::new(self.memo.borrow().clone()),
             member_cache: RefCell::new(cache::MemberCache::default()),
+            today: Cell::new(self.today.get()),
         })
     }
 
@@ -315,6 +321,31 @@ impl Engine {
         self.member_cache.borrow_mut().clear();
     }
 
+    /// The date `current_date` and `today()` answer in this engine's queries.
+    pub fn today(&self) -> NaiveDate {
+        self.today.get()
+    }
+
+    /// Moves `current_date` on to the local date when it has changed since the last call (a
+    /// session past midnight). Figures that depend on the date are dropped: cached member sets
+    /// and base profiles. True when the date moved.
+    pub fn refresh_today(&self) -> Result<bool> {
+        self.set_today(chrono::Local::now().date_naive())
+    }
+
+    /// `refresh_today` to a given date.
+    pub fn set_today(&self, date: NaiveDate) -> Result<bool> {
+        if date == self.today.get() {
+            return Ok(false);
+        }
+        define_today_as(&self.conn, date)?;
+        self.today.set(date);
+        self.clear_cache();
+        let mut memo = self.memo.borrow_mut();
+        *memo = profile::Memo { schema: memo.schema.take(), ..Default::default() };
+        Ok(true)
+    }
+
     /// The member bitmap of `f`, from the cache or filled by one scan with `f` pushed into it;
     /// None when the entity has no row ids (a view).
     pub(crate) fn member_bits(&self, f: &Compiled) -> Result<Option<cache::Bits>> {
@@ -332,18 +363,22 @@ impl Engine {
 
 /// `current_date` and `today()` live in DuckDB's ICU extension, which the bundled build leaves
 /// out (and extensions cannot load once external access is off). seglens defines them per
-/// connection as today's local date, fixed when the data is opened, so "no order in 90 days" means
-/// the same in every query of a session and in the sample generator's as-of date.
+/// connection as today's local date, so "no order in 90 days" means the same in every query of a
+/// preview and in the sample generator's as-of date; an engine moves the date on with
+/// `refresh_today` when a session runs past midnight.
 pub fn define_today(conn: &Connection) -> Result<()> {
-    let today = chrono::Local::now().date_naive().format("%Y-%m-%d");
+    define_today_as(conn, chrono::Local::now().date_naive())
+}
+
+fn define_today_as(conn: &Connection, date: NaiveDate) -> Result<()> {
     for name in ["current_date", "today"] {
         let exists: i64 = conn.query_row(
-            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND schema_name <> 'temp'",
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND database_name <> 'temp'",
             [name],
             |r| r.get(0),
         )?;
         if exists == 0 {
-            conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{today}'"))?;
+            conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{date}'"))?;
         }
     }
     Ok(())

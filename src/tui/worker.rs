@@ -214,6 +214,10 @@ impl Worker {
     /// Runs a background job; false when a preview interrupted it (it runs again later).
     fn background_job(&self, job: &Background) -> bool {
         let start = Instant::now();
+        if let Err(e) = self.engine.refresh_today() {
+            (self.out)(respond(0, start, Err(e)));
+            return true;
+        }
         let result = match job {
             Background::VerifyKey => self.engine.verify_key().map(|_| None),
             Background::Schema => {
@@ -267,6 +271,11 @@ impl Worker {
     fn preview(&self, generation: u64, p: &PreviewRequest) {
         let start = Instant::now();
         let send = |r: Result<Part, EngineError>| (self.out)(respond(generation, start, r));
+        // A session past midnight: "90 days ago" moves on with the calendar.
+        if let Err(e) = self.engine.refresh_today() {
+            send(Err(e));
+            return;
+        }
         macro_rules! part {
             ($f:expr, $wrap:expr) => {
                 match self.attempt(generation, $f) {
