@@ -281,8 +281,10 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, ExportError> {
         _ => PathBuf::from("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{name}.");
+    crate::library::store::remove_abandoned(&dir, |n| n.starts_with(&prefix) && n.ends_with(".partial"));
     tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
+        .prefix(&prefix)
         .suffix(".partial")
         // The finished file is read by other tools and people (tempfile's default is owner-only).
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))

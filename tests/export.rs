@@ -334,6 +334,32 @@ fn a_failed_export_leaves_no_partial_file() {
     set_mode(&ro, 0o755);
 }
 
+/// Temp files of an export that was killed (kill -9 is tested in tests/reliability.rs) are removed
+/// by the next export to the same file once nothing has written to them for an hour; a fresh one
+/// may belong to an export still running and stays.
+#[test]
+fn an_abandoned_partial_file_is_removed_by_the_next_export() {
+    let db = shared_db();
+    let sb = Sandbox::new();
+    library_with_segments(&sb, db);
+    let (abandoned, running, other) = (
+        sb.path().join(".x.csv.AbCd12.partial"),
+        sb.path().join(".x.csv.XyZ789.partial"),
+        sb.path().join(".y.csv.Q1.partial"),
+    );
+    for p in [&abandoned, &running, &other] {
+        std::fs::write(p, "customer_id\n1\n").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for p in [&abandoned, &other] {
+        std::fs::File::options().write(true).open(p).unwrap().set_modified(two_hours_ago).unwrap();
+    }
+    sb.seglens(&["export", "seg-a", "--db", s(db), "--out", s(&sb.path().join("x.csv"))]).ok();
+    assert!(!abandoned.exists(), "{:?}", files_in(sb.path()));
+    assert!(running.exists(), "a partial file written to a minute ago may be a running export's");
+    assert!(other.exists(), "another target's files are not this export's to clean");
+}
+
 fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();

@@ -263,6 +263,12 @@ impl Library {
 /// does not exist yet (AlreadyExists otherwise). Readers never see a partial version file.
 /// Temporary files a killed save left behind (an hour old or more: no save takes that long).
 fn remove_stale_temps(dir: &Path) {
+    remove_abandoned(dir, |name| name.starts_with(".tmp-"));
+}
+
+/// Removes the files in `dir` whose name passes `is_temp` and that nothing has written to for an
+/// hour: temporary files of a process that was killed (a live writer keeps its file's mtime fresh).
+pub(crate) fn remove_abandoned(dir: &Path, is_temp: impl Fn(&str) -> bool) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let stale = e
@@ -271,7 +277,7 @@ fn remove_stale_temps(dir: &Path) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age.as_secs() > 3600);
-        if stale && e.file_name().to_string_lossy().starts_with(".tmp-") {
+        if stale && is_temp(&e.file_name().to_string_lossy()) {
             let _ = std::fs::remove_file(e.path());
         }
     }
