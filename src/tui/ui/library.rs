@@ -42,7 +42,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         ));
     }
     let skip = lib.selected.saturating_sub(list_h.saturating_sub(1));
-    let name_w = (inner.width as usize).saturating_sub(42).clamp(8, 28);
+    // Below 50 columns a row keeps the name, version, status and size now, with symbols for the
+    // status and the kind, and drops the size at save (its drift still shows as ⚠).
+    let compact = inner.width < 50;
+    let name_w = (inner.width as usize).saturating_sub(if compact { 20 } else { 42 }).clamp(6, 28);
     for (i, t) in visible.iter().enumerate().skip(skip).take(list_h) {
         let selected = i == lib.selected;
         let in_set = lib.working.iter().position(|w| *w == t.name);
@@ -59,16 +62,27 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             _ => " ",
         };
         let base = if selected && is_focused { theme.selection() } else { theme.text() };
-        lines.push(Line::from(vec![
+        let supp = t.kind == Kind::Suppression;
+        let mut row = vec![
             Span::styled(mark, theme.accent()),
             Span::styled(format!("{:<name_w$} ", fit(&t.name, name_w)), base),
             Span::styled(format!("v{:<3}", t.version), theme.muted()),
-            Span::styled(format!("{:<9}", t.status.name()), status_style),
-            Span::styled(if t.kind == Kind::Suppression { "supp " } else { "     " }, theme.warn()),
-            Span::styled(format!("{:>9}", saved.map_or("—".into(), count)), theme.muted()),
-            Span::styled(format!(" {:>9}", now.map_or(String::new(), count)), theme.text()),
-            Span::styled(drift, theme.warn()),
-        ]));
+        ];
+        if compact {
+            let symbol = match t.status {
+                Status::Approved => "✓",
+                Status::Draft => "✎",
+                Status::Retired => "✗",
+            };
+            row.push(Span::styled(format!("{symbol}{}", if supp { "⊘" } else { " " }), status_style));
+        } else {
+            row.push(Span::styled(format!("{:<9}", t.status.name()), status_style));
+            row.push(Span::styled(if supp { "supp " } else { "     " }, theme.warn()));
+            row.push(Span::styled(format!("{:>9}", saved.map_or("—".into(), count)), theme.muted()));
+        }
+        row.push(Span::styled(format!(" {:>9}", now.map_or(String::new(), count)), theme.text()));
+        row.push(Span::styled(drift, theme.warn()));
+        lines.push(Line::from(row));
     }
     for e in lib.errors.iter().take(2) {
         lines.push(Line::styled(fit(&format!("✗ {e}"), inner.width as usize), theme.error()));

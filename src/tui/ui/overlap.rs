@@ -94,7 +94,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         lines.push(Line::from(row));
     }
     if cols < n {
-        lines.push(Line::styled(format!("({} columns do not fit; widen the terminal)", n - cols), theme.muted()));
+        let hidden = if n - cols == 1 { "1 column does".to_string() } else { format!("{} columns do", n - cols) };
+        lines.push(Line::styled(format!("({hidden} not fit; widen the terminal)"), theme.muted()));
     }
     lines.push(Line::from(vec![
         Span::styled("in none of the segments: ", theme.muted()),

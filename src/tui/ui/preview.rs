@@ -82,8 +82,12 @@ pub fn render_profile(frame: &mut Frame, area: Rect, state: &AppState, theme: &T
         return;
     };
     let stale = state.preview.stale;
+    // Narrow panels keep the figures and the lift: the label shrinks first, then the bars go.
+    let room = inner.width as usize;
     let label_w = p.metrics.iter().map(|m| m.label.chars().count()).max().unwrap_or(8).min(24);
-    let bar_w = (inner.width as usize).saturating_sub(label_w + 26).clamp(4, 24) / 2;
+    let label_w = label_w.min(room.saturating_sub(26).max(8));
+    let spare = room.saturating_sub(label_w + 26);
+    let bar_w = if spare >= 4 { spare.min(24) / 2 } else { 0 };
     let mut lines = Vec::new();
     for m in p.metrics.iter().take(inner.height as usize) {
         let (s, b) = (m.segment.unwrap_or(0.0), m.base.unwrap_or(0.0));
@@ -116,9 +120,12 @@ pub fn render_breakdown(frame: &mut Frame, area: Rect, state: &AppState, theme: 
         return;
     };
     let stale = state.preview.stale || b.column != dim;
+    let room = inner.width as usize;
     let value_w =
         b.rows.iter().map(|r| r.value.as_deref().unwrap_or("(null)").chars().count()).max().unwrap_or(6).min(18);
-    let bar_w = (inner.width as usize).saturating_sub(value_w + 26).max(4);
+    let value_w = value_w.min(room.saturating_sub(30).max(6));
+    let spare = room.saturating_sub(value_w + 26);
+    let bar_w = if spare >= 4 { spare } else { 0 };
     let max = b.rows.iter().map(|r| r.share).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
     let mut lines = Vec::new();
     for r in b.rows.iter().take(inner.height as usize) {
