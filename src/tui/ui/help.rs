@@ -40,6 +40,10 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
         "In the parameters, Enter types a value; in the library, / filters the list.",
         theme.muted(),
     ));
+    out.push(Line::styled(
+        "Library: size at save, size now (⚠ drifted); narrow: ✓ approved ✎ draft ✗ retired ⊘ suppression.",
+        theme.muted(),
+    ));
     out
 }
 
