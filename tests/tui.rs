@@ -60,8 +60,13 @@ fn type_text(su: &mut Setup, text: &str) {
     }
 }
 
+/// The preview is done and the library's sizes are measured: nothing on screen will change.
 fn idle(s: &AppState) -> bool {
-    s.worker == WorkerState::Idle && s.preview_due.is_none() && s.preview.size.is_some() && !s.preview.stale
+    s.worker == WorkerState::Idle
+        && s.preview_due.is_none()
+        && s.preview.size.is_some()
+        && !s.preview.stale
+        && !s.library.measuring
 }
 
 fn select_in_library(su: &mut Setup, name: &str) {
@@ -215,6 +220,7 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     }));
     assert_eq!(lib.load("lapsed-high-value", None).unwrap().status, Status::Approved);
     // History with a diff.
+    assert!(su.rt.pump_until(&mut su.state, WAIT, idle));
     key(&mut su, KeyCode::Char('h'));
     assert!(matches!(su.state.dialog, Some(Dialog::History)));
     snap!("dialog_history", draw(&su.state, &theme, 120, 40));
@@ -286,6 +292,7 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     } else {
         panic!("export dialog");
     }
+    assert!(su.rt.pump_until(&mut su.state, WAIT, idle));
     snap!("dialog_export", draw(&su.state, &theme, 120, 40));
     key(&mut su, KeyCode::Enter);
     assert!(

@@ -150,7 +150,7 @@ mod tests {
     proptest! {
         #[test]
         fn groups_match_the_row_by_row_count(
-            (n, words) in (0usize..=40, 1usize..40),
+            (n, words) in (0usize..=64, 1usize..40),
             seed in any::<u64>(),
             density in 0u32..4,
         ) {
@@ -168,12 +168,15 @@ mod tests {
 
     #[test]
     fn large_bitmaps_split_between_threads_count_every_row() {
-        let words = 50_000;
-        let bits: Vec<Vec<u64>> =
-            (0..3u64).map(|i| (0..words as u64).map(|w| w.wrapping_mul(0x9E37_79B9_7F4A_7C15 + i)).collect()).collect();
-        let refs: Vec<&[u64]> = bits.iter().map(|b| b.as_slice()).collect();
-        let g = groups(&refs, (words * 64) as u64);
-        assert_eq!(g.iter().map(|g| g.1).sum::<u64>(), (words * 64) as u64);
-        assert_eq!(sorted(g), naive(&bits, (words * 64) as u64));
+        let words = 20_000;
+        for n in [3u64, 40] {
+            let bits: Vec<Vec<u64>> = (0..n)
+                .map(|i| (0..words as u64).map(|w| (w ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15 + 2 * i)).collect())
+                .collect();
+            let refs: Vec<&[u64]> = bits.iter().map(|b| b.as_slice()).collect();
+            let g = groups(&refs, (words * 64) as u64);
+            assert_eq!(g.iter().map(|g| g.1).sum::<u64>(), (words * 64) as u64);
+            assert_eq!(sorted(g), naive(&bits, (words * 64) as u64), "{n} bitmaps");
+        }
     }
 }

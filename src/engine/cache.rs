@@ -14,8 +14,10 @@
 //! The database is read-only, so row ids and an expression's members stay true for the engine's
 //! lifetime (apart from `current_date` moving at midnight; reopen to refresh). An entity that is
 //! a view has no row ids: nothing is cached and callers run the SQL as written. Memory is bounded:
-//! at most `BUDGET` bytes of bitmaps (10M rows: 1.25 MB each), least recently used dropped first
-//! (an overlap holds its segments' bitmaps while it runs, so dropping one only costs a later miss).
+//! at most `BUDGET` bytes of bitmaps (10M rows: 1.25 MB each), least recently used dropped first.
+//! The bitmaps of the latest overlap are kept even beyond that (its segments hold them while it
+//! runs anyway): on a table so large that a working set does not fit, dropping them would make
+//! every later overlap of that working set compute all of them again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -152,8 +154,9 @@ impl Marker {
     }
 
     /// Runs `query` (the statement from `select`, returning its two figures) with this marker
-    /// filling a fresh bitmap; returns the bitmap and its member count.
-    pub fn fill(&self, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<(Vec<u64>, u64)> {
+    /// filling a fresh bitmap; returns the bitmap and its member count, or None when the bitmap
+    /// does not agree with DuckDB's count (row ids that are not what the cache assumes).
+    pub fn fill(&self, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<Option<(Vec<u64>, u64)>> {
         let filling =
             Arc::new(Filling { bits: (0..self.words).map(|_| AtomicU64::new(0)).collect(), ..Default::default() });
         *self.target.write().map_err(|_| poisoned())? = Some(filling.clone());
@@ -163,13 +166,8 @@ impl Marker {
         let outside = filling.outside.load(Ordering::Relaxed);
         let bits: Vec<u64> = filling.bits.iter().map(|w| w.load(Ordering::Relaxed)).collect();
         let set: u64 = bits.iter().map(|w| w.count_ones() as u64).sum();
-        if outside || marked.unwrap_or(0) != count || set != count as u64 {
-            return Err(EngineError::Config(format!(
-                "seglens' member bitmap disagrees with DuckDB ({count} rows, {} marked, {set} bits set)",
-                marked.unwrap_or(0)
-            )));
-        }
-        Ok((bits, set))
+        let agrees = !outside && marked.unwrap_or(0) == count && set == count as u64;
+        Ok(agrees.then_some((bits, set)))
     }
 }
 
@@ -186,21 +184,66 @@ struct Entry {
     lookup: Option<u64>,
 }
 
-#[derive(Default)]
 pub struct MemberCache {
     entries: Vec<Entry>,
     lookups: Lookups,
     marker: Option<Marker>,
     clock: u64,
+    /// Entries used at or after this tick belong to the latest overlap: never evicted.
+    overlap_epoch: Option<u64>,
     /// Set when the entity has no row ids (a view) or functions cannot be registered: off.
     disabled: bool,
+    /// Bytes of bitmaps kept (`BUDGET`; smaller in tests).
+    budget: usize,
+}
+
+impl Default for MemberCache {
+    fn default() -> MemberCache {
+        MemberCache {
+            entries: Vec::new(),
+            lookups: Lookups::default(),
+            marker: None,
+            clock: 0,
+            overlap_epoch: None,
+            disabled: false,
+            budget: BUDGET,
+        }
+    }
 }
 
 fn is_expensive(clause: &str) -> bool {
     clause.to_ascii_lowercase().split(|c: char| !c.is_ascii_alphanumeric() && c != '_').any(|w| w == "select")
 }
 
+impl Drop for MemberCache {
+    /// DuckDB keeps a lookup function's state until the database closes, which outlives this
+    /// engine's connection (an export's clone, say): the bitmaps go with the cache.
+    fn drop(&mut self) {
+        if let Ok(mut lookups) = self.lookups.write() {
+            lookups.clear();
+        }
+    }
+}
+
 impl MemberCache {
+    /// A cache that stays off: the entity has a column named `rowid`, which hides DuckDB's.
+    pub fn disabled() -> MemberCache {
+        let mut c = MemberCache::default();
+        c.disabled = true;
+        c
+    }
+
+    /// Turns caching off for good (the filters then run as written) and forgets what it holds.
+    pub fn disable(&mut self) {
+        self.disabled = true;
+        self.clear();
+    }
+
+    /// Starts an overlap: the bitmaps it uses are kept until the next one starts.
+    pub fn begin_overlap(&mut self) {
+        self.overlap_epoch = Some(self.clock + 1);
+    }
+
     /// The mark function, registered on first use; None when the entity has no row ids.
     pub fn marker(&mut self, conn: &Connection, table: &str) -> Result<Option<Marker>> {
         if self.disabled {
@@ -209,8 +252,9 @@ impl MemberCache {
         if let Some(m) = &self.marker {
             return Ok(Some(m.clone()));
         }
-        let max: i64 =
-            match conn.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {}", ident(table)), [], |r| r.get(0)) {
+        let sql = format!("SELECT coalesce(min(rowid), 0), coalesce(max(rowid), 0), count(*) FROM {}", ident(table));
+        let (min, max, rows): (i64, i64, i64) =
+            match conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))) {
                 Ok(m) => m,
                 Err(e) if super::error::DuckMessage::parse(&e).is_interrupt() => return Err(EngineError::Cancelled),
                 // A view has no row ids: caching stays off for this engine.
@@ -219,6 +263,12 @@ impl MemberCache {
                     return Ok(None);
                 }
             };
+        // Row ids run from 0 to about the row count (more after deletes). Anything else would ask
+        // for a bitmap out of proportion with the table: the filters then run as written.
+        if min < 0 || max > 2 * rows + (1 << 20) {
+            self.disabled = true;
+            return Ok(None);
+        }
         let name = format!("__seglens_mark_{}", NEXT_FUNCTION.fetch_add(1, Ordering::Relaxed));
         let target = Target::default();
         if conn.register_scalar_function_with_state::<Mark>(&name, &target).is_err() {
@@ -238,10 +288,15 @@ impl MemberCache {
 
     /// Keeps a filled bitmap for `expr`, then drops old ones beyond the budget.
     pub fn insert(&mut self, expr: &str, bits: Vec<u64>, members: u64) -> Bits {
+        let bits = self.add(expr, bits, members);
+        self.evict(&[expr]);
+        bits
+    }
+
+    fn add(&mut self, expr: &str, bits: Vec<u64>, members: u64) -> Bits {
         let bits = Arc::new(bits);
         self.entries.push(Entry { expr: expr.to_string(), bits: bits.clone(), members, last_used: 0, lookup: None });
         self.touch(self.entries.len() - 1);
-        self.evict();
         bits
     }
 
@@ -262,7 +317,7 @@ impl MemberCache {
         }
         let Some(marker) = self.marker(conn, table)? else { return Ok(None) };
         let mut parts = Vec::with_capacity(clauses.len());
-        for c in clauses {
+        for &c in &clauses {
             if !is_expensive(c) {
                 parts.push(format!("({c})"));
                 continue;
@@ -272,7 +327,12 @@ impl MemberCache {
                 match marker
                     .fill(|| conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error))
                 {
-                    Ok((bits, members)) => _ = self.insert(c, bits, members),
+                    // Added without evicting: an earlier clause of this filter must stay.
+                    Ok(Some((bits, members))) => _ = self.add(c, bits, members),
+                    Ok(None) => {
+                        self.disable();
+                        return Ok(None);
+                    }
                     Err(e @ EngineError::Cancelled) => return Err(e),
                     // An error in the clause itself: running the filter as written reports it
                     // at the right place in the user's text.
@@ -284,6 +344,7 @@ impl MemberCache {
                 None => return Ok(None),
             }
         }
+        self.evict(&clauses);
         Ok(Some(parts.join(" AND ")))
     }
 
@@ -295,7 +356,7 @@ impl MemberCache {
             self.lookups.write().ok()?.insert(n, e.bits.clone());
             let name = format!("__seglens_clause_{n}");
             if conn.register_scalar_function_with_state::<Lookup>(&name, &(n, self.lookups.clone())).is_err() {
-                self.disabled = true;
+                self.disable();
                 return None;
             }
             e.lookup = Some(n);
@@ -303,14 +364,15 @@ impl MemberCache {
         e.lookup
     }
 
-    /// Drops least recently used bitmaps beyond the budget (never the newest one). A dropped
-    /// clause's lookup function stays registered but is never named again.
-    fn evict(&mut self) {
-        while self.bytes() > BUDGET && self.entries.len() > 1 {
-            let newest = self.entries.len() - 1;
-            let Some((i, _)) = self.entries[..newest].iter().enumerate().min_by_key(|(_, e)| e.last_used) else {
-                return;
+    /// Drops least recently used bitmaps beyond the budget, never those of `keep` nor the latest
+    /// overlap's. A dropped clause's lookup function stays registered but is never named again.
+    fn evict(&mut self, keep: &[&str]) {
+        while self.bytes() > self.budget {
+            let kept = |e: &Entry| {
+                keep.contains(&e.expr.as_str()) || self.overlap_epoch.is_some_and(|epoch| e.last_used >= epoch)
             };
+            let candidates = self.entries.iter().enumerate().filter(|(_, e)| !kept(e));
+            let Some((i, _)) = candidates.min_by_key(|(_, e)| e.last_used) else { return };
             self.forget(i);
         }
     }
@@ -341,7 +403,7 @@ impl MemberCache {
             if self.entries.len() == 1 { "" } else { "s" },
             members,
             self.bytes() / 1024,
-            BUDGET >> 20
+            self.budget >> 20
         )
     }
 }
@@ -349,6 +411,73 @@ impl MemberCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table of 10,000 rows in memory, and a filter of two expensive clauses and a cheap one.
+    fn table() -> (Connection, Compiled) {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t AS SELECT i AS id, i % 10 AS d FROM range(10000) r(i);
+             CREATE TABLE e AS SELECT i AS id FROM range(0, 10000, 3) r(i);",
+        )
+        .unwrap();
+        let text =
+            "EXISTS (SELECT 1 FROM e WHERE e.id = t.id) AND d < 5 AND EXISTS (SELECT 1 FROM e WHERE e.id = t.id + 1)";
+        let f =
+            super::super::filter::compile(text, &Default::default(), &Default::default(), &Default::default()).unwrap();
+        (conn, f)
+    }
+
+    fn count(conn: &Connection, filter: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM t WHERE {filter}"), [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_filters_clauses_all_stay_while_it_runs_even_beyond_the_budget() {
+        let (conn, f) = table();
+        let mut c = MemberCache::default();
+        c.budget = 1500; // less than one bitmap of 10,000 bits
+        let rewritten = c.rewrite(&conn, "t", &f).unwrap().expect("two expensive clauses are cached");
+        assert_eq!(rewritten.matches("__seglens_clause_").count(), 2, "{rewritten}");
+        assert_eq!(count(&conn, &rewritten), count(&conn, &f.sql));
+        // The next filter's clauses push them out.
+        let (_, g) = table();
+        let g = super::super::filter::compile(
+            &g.sql.replace("t.id + 1", "t.id + 2"),
+            &Default::default(),
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap();
+        let rewritten = c.rewrite(&conn, "t", &g).unwrap().unwrap();
+        assert_eq!(count(&conn, &rewritten), count(&conn, &g.sql));
+        assert_eq!(c.entries.len(), 2, "{}", c.summary());
+    }
+
+    #[test]
+    fn a_rowid_column_that_is_not_a_row_id_turns_caching_off() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t AS SELECT i AS id, i * 1000003 AS rowid FROM range(1000) r(i)").unwrap();
+        let mut c = MemberCache::default();
+        assert!(c.marker(&conn, "t").unwrap().is_none(), "rowid up to 10^9 for 1,000 rows");
+        // Duplicates within bounds: the first bitmap disagrees with the count.
+        conn.execute_batch("CREATE TABLE u AS SELECT i AS id, i % 10 AS rowid FROM range(1000) r(i)").unwrap();
+        let mut c = MemberCache::default();
+        let m = c.marker(&conn, "u").unwrap().expect("bounds look like row ids");
+        let sql = format!("{} id < 500", m.select("u"));
+        let filled = m.fill(|| Ok(conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap())).unwrap();
+        assert!(filled.is_none(), "500 rows but 10 bits: not cached");
+    }
+
+    #[test]
+    fn dropping_the_cache_frees_bitmaps_its_lookup_functions_hold() {
+        let (conn, f) = table();
+        let mut c = MemberCache::default();
+        c.rewrite(&conn, "t", &f).unwrap().unwrap();
+        let lookups = c.lookups.clone();
+        assert_eq!(lookups.read().unwrap().len(), 2);
+        drop(c);
+        assert!(lookups.read().unwrap().is_empty());
+    }
 
     #[test]
     fn evicts_the_least_recently_used_beyond_the_budget() {
@@ -366,5 +495,26 @@ mod tests {
         assert!(c.get("a").is_none() && c.get("e").is_some() && c.get("f").is_some(), "{}", c.summary());
         assert_eq!(held.len(), words, "a caller's bitmap outlives its eviction");
         assert!(c.bytes() <= BUDGET);
+    }
+
+    #[test]
+    fn the_latest_overlaps_bitmaps_stay_beyond_the_budget() {
+        let words = BUDGET / 8 / 4;
+        let mut c = MemberCache::default();
+        c.insert("old", vec![0; words], 0);
+        c.begin_overlap();
+        for name in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+            c.insert(name, vec![0; words], 0);
+        }
+        assert!(c.get("old").is_none(), "older entries go first");
+        assert_eq!(c.entries.len(), 6, "six segments of one overlap, 1.5x the budget: {}", c.summary());
+        // The next overlap uses three of them: the other three may go.
+        c.begin_overlap();
+        for name in ["s1", "s2", "s3"] {
+            c.get(name);
+        }
+        c.insert("s7", vec![0; words], 0);
+        let kept: Vec<&str> = c.entries.iter().map(|e| e.expr.as_str()).collect();
+        assert_eq!(kept, ["s1", "s2", "s3", "s7"]);
     }
 }

@@ -198,6 +198,7 @@ impl Engine {
             table: table.clone(),
             rows: base,
         };
+        let member_cache = RefCell::new(member_cache_for(&columns));
         let mut engine = Engine {
             conn,
             path: path.to_path_buf(),
@@ -210,7 +211,7 @@ impl Engine {
             metrics: Vec::new(),
             metric_notes: Vec::new(),
             memo: RefCell::new(profile::Memo::default()),
-            member_cache: RefCell::new(cache::MemberCache::default()),
+            member_cache,
             today: Cell::new(today),
         };
         let defs = opts.metrics.clone().unwrap_or_else(profile::default_metrics);
@@ -240,7 +241,7 @@ impl Engine {
             metrics: self.metrics.clone(),
             metric_notes: self.metric_notes.clone(),
             memo: RefCell::new(self.memo.borrow().clone()),
-            member_cache: RefCell::new(cache::MemberCache::default()),
+            member_cache: RefCell::new(member_cache_for(&self.columns)),
             today: Cell::new(self.today.get()),
         })
     }
@@ -356,8 +357,13 @@ impl Engine {
         let mut q = SqlBuilder::new(self);
         q.push(&marker.select(&self.table));
         q.filter_cached(self, f)?;
-        let (bits, members) = marker.fill(|| q.prepare(self, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))?;
-        Ok(Some(self.member_cache.borrow_mut().insert(&f.sql, bits, members)))
+        match marker.fill(|| q.prepare(self, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))? {
+            Some((bits, members)) => Ok(Some(self.member_cache.borrow_mut().insert(&f.sql, bits, members))),
+            None => {
+                self.member_cache.borrow_mut().disable();
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -382,6 +388,15 @@ fn define_today_as(conn: &Connection, date: NaiveDate) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A column named `rowid` hides DuckDB's row id, which the member cache keys its bitmaps by: off.
+fn member_cache_for(columns: &[Column]) -> cache::MemberCache {
+    if columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) {
+        cache::MemberCache::disabled()
+    } else {
+        cache::MemberCache::default()
+    }
 }
 
 /// Quotes an identifier for DuckDB.

@@ -77,6 +77,7 @@ impl Engine {
                 inputs.len()
             )));
         }
+        self.member_cache.borrow_mut().begin_overlap();
         let mut bits = Vec::with_capacity(inputs.len());
         for input in inputs {
             match self.member_bits(input.filter)? {

@@ -148,7 +148,7 @@ pub struct Runtime {
 impl Runtime {
     /// Starts the worker on `engine` and reads the library; returns the runtime and the first state.
     pub fn start(engine: Engine, library: Library, theme: Theme, label: String) -> Result<(Runtime, AppState)> {
-        let state = initial_state(&engine, label, &theme);
+        let mut state = initial_state(&engine, label, &theme);
         let export_engine = engine.try_clone()?;
         let (tx, rx) = std::sync::mpsc::channel::<Action>();
         let worker_tx = tx.clone();
@@ -157,7 +157,7 @@ impl Runtime {
         });
         let snap = load_library(&library, None);
         let mut rt = Runtime { library, worker, export_engine, tx, rx, theme, pending: Vec::new() };
-        rt.measure_library(&state, &snap);
+        rt.measure_library(&mut state, &snap);
         rt.pending.push(Action::LibraryLoaded(snap));
         Ok((rt, state))
     }
@@ -278,7 +278,7 @@ impl Runtime {
     }
 
     /// Sizes now of every library segment, in one overlap scan on the worker.
-    fn measure_library(&self, state: &AppState, snap: &LibrarySnapshot) {
+    fn measure_library(&self, state: &mut AppState, snap: &LibrarySnapshot) {
         let members: Vec<OverlapMember> = snap
             .templates
             .iter()
@@ -293,6 +293,7 @@ impl Runtime {
             .take(crate::engine::overlap::MAX_SEGMENTS)
             .collect();
         if !members.is_empty() {
+            state.library.measuring = true;
             self.worker.send(Request::MeasureLibrary { generation: state.generation, members });
         }
     }

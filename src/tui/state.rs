@@ -149,6 +149,8 @@ pub struct LibraryState {
     pub history: Option<(String, Vec<Template>)>,
     /// Current size per segment, measured by the overlap (for drift beside size at save).
     pub size_now: BTreeMap<String, u64>,
+    /// `size_now` is being measured again (the library changed).
+    pub measuring: bool,
 }
 
 impl LibraryState {

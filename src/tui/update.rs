@@ -427,6 +427,7 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
         Ok(Part::Saved(..)) => return flows::saved(state, resp),
         Ok(Part::LibrarySizes(o)) => {
             state.library.size_now = o.segments.iter().map(|s| (s.name.clone(), s.size)).collect();
+            state.library.measuring = false;
             return Vec::new();
         }
         _ => {}
@@ -434,8 +435,9 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
     if resp.generation == 0
         && let Err(msg) = &resp.result
     {
-        // Start-up checks (key uniqueness, schema) are not previews.
+        // Background work (key uniqueness, schema, library sizes) is not a preview.
         state.status = Some((Level::Error, msg.clone()));
+        state.library.measuring = false;
         return Vec::new();
     }
     if resp.generation != state.generation {

@@ -21,7 +21,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let title = if lib.typing || !lib.query.is_empty() {
         format!(" Library /{}{} ", lib.query, if lib.typing { "▏" } else { "" })
     } else {
-        format!(" Library ({}) · F4: schema ", lib.templates.len())
+        let measuring = if lib.measuring { " · measuring…" } else { "" };
+        format!(" Library ({}){measuring} · F4: schema ", lib.templates.len())
     };
     let block = panel(title, is_focused, theme);
     let inner = block.inner(area);
