@@ -326,7 +326,10 @@ impl Runtime {
         };
         std::thread::spawn(move || {
             let ptx = tx.clone();
-            let r = crate::export::export(&engine, &req, &mut |p| ptx.send(Action::ExportProgress(p.clone())).is_ok());
+            // The clone started from the explorer's first day; a session past midnight exports as of today.
+            let r = engine.refresh_today().map_err(crate::export::ExportError::from).and_then(|_| {
+                crate::export::export(&engine, &req, &mut |p| ptx.send(Action::ExportProgress(p.clone())).is_ok())
+            });
             let _ = tx.send(Action::ExportDone(r.map_err(|e| e.to_string())));
         });
     }
