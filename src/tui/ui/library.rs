@@ -46,7 +46,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     // Below 50 columns a row keeps the name, version, status and size now, with symbols for the
     // status and the kind, and drops the size at save (its drift still shows as ⚠).
     let compact = inner.width < 50;
-    let name_w = (inner.width as usize).saturating_sub(if compact { 20 } else { 42 }).clamp(6, 28);
+    let name_w = (inner.width as usize).saturating_sub(if compact { 21 } else { 42 }).clamp(6, 28);
     for (i, t) in visible.iter().enumerate().skip(skip).take(list_h) {
         let selected = i == lib.selected;
         let in_set = lib.working.iter().position(|w| *w == t.name);
