@@ -557,47 +557,36 @@ impl Db {
         self.engine.clear_cache();
         self.engine.size(&at(50)?)?;
         let (engine, raw) = (&self.engine, &self.raw);
-        let (mut ours, mut theirs) = (0, 0);
-        // Each run a new value (51, 52, ...), so nothing but the cached clause is reused.
-        let warm = self.t.pair(
-            &mut |run| {
-                let f = at(51 + run as i64)?;
-                clock(|| {
-                    ours = engine.size(&f)?.size;
-                    Ok(())
-                })
-            },
-            &mut |run| {
-                let sql = engine.size_sql(&at(51 + run as i64)?);
-                clock(|| {
-                    theirs = count(raw, &sql)?;
-                    Ok(())
-                })
-            },
-        )?;
-        if ours != theirs {
-            bail!("nudged filter: seglens counted {ours} with its clause cache, DuckDB {theirs}");
-        }
-        let cold = self.t.pair(
-            &mut |run| {
-                let f = at(40 + run as i64)?;
-                engine.clear_cache();
-                clock(|| {
-                    ours = engine.size(&f)?.size;
-                    Ok(())
-                })
-            },
-            &mut |run| {
-                let sql = engine.size_sql(&at(40 + run as i64)?);
-                clock(|| {
-                    theirs = count(raw, &sql)?;
-                    Ok(())
-                })
-            },
-        )?;
-        if ours != theirs {
-            bail!("filter with a fresh clause cache: seglens counted {ours}, DuckDB {theirs}");
-        }
+        // seglens and DuckDB on the filter with n = first + run, the cache cleared before each run
+        // or not; each run a new n, so nothing but the cached clause is reused.
+        let nudge = |first: i64, clear: bool, what: &str| -> Result<(f64, f64)> {
+            let (mut ours, mut theirs) = (0, 0);
+            let times = self.t.pair(
+                &mut |run| {
+                    let f = at(first + run as i64)?;
+                    if clear {
+                        engine.clear_cache();
+                    }
+                    clock(|| {
+                        ours = engine.size(&f)?.size;
+                        Ok(())
+                    })
+                },
+                &mut |run| {
+                    let sql = engine.size_sql(&at(first + run as i64)?);
+                    clock(|| {
+                        theirs = count(raw, &sql)?;
+                        Ok(())
+                    })
+                },
+            )?;
+            if ours != theirs {
+                bail!("{what}: seglens counted {ours}, DuckDB {theirs}");
+            }
+            Ok(times)
+        };
+        let warm = nudge(51, false, "nudged filter with the clause cache")?;
+        let cold = nudge(40, true, "filter with a fresh clause cache")?;
         let scale = self.at_scale();
         self.push_at(
             "8",
