@@ -374,6 +374,33 @@ fn the_overlap_of_the_working_set_needs_no_filter_in_the_editor() {
     assert!(su.rt.pump_until(&mut su.state, WAIT, |s| s.preview_due.is_none() && s.overlap.result.is_none()));
 }
 
+/// A library larger than one overlap (64 segments) gets a size now for every segment.
+#[test]
+fn every_library_segment_gets_its_size_beyond_64() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("crm.duckdb");
+    let spec = SampleSpec { customers: 500, seed: 3, as_of: chrono::Local::now().date_naive() };
+    generate(&db, &spec, false).unwrap();
+    let library = Library::open(dir.path().join("segments"));
+    let filter = |i: usize| format!("customer_id % 70 = {i} OR orders_count > {}", i % 7);
+    for i in 0..70 {
+        library.save(seglens::library::Template::new(&format!("seg-{i:02}"), &filter(i))).unwrap();
+    }
+    let (mut rt, mut state) =
+        Runtime::start(engine(&db), library, Theme::default_theme(), "crm.duckdb".into()).unwrap();
+    assert!(rt.pump_until(&mut state, WAIT, |s| s.library.templates.len() == 70 && !s.library.measuring));
+    assert_eq!(state.library.size_now.len(), 70);
+    let e = engine(&db);
+    for i in [0, 63, 64, 69] {
+        let want = e.size(&common_compile(&filter(i))).unwrap().size;
+        assert_eq!(state.library.size_now[&format!("seg-{i:02}")], want, "seg-{i:02}");
+    }
+}
+
+fn common_compile(text: &str) -> seglens::engine::Compiled {
+    seglens::engine::filter::compile(text, &Default::default(), &Default::default(), &Default::default()).unwrap()
+}
+
 #[test]
 fn themes_colour_roles_not_text() {
     let mut su = setup();

@@ -277,7 +277,7 @@ impl Runtime {
         }
     }
 
-    /// Sizes now of every library segment, in one overlap scan on the worker.
+    /// Sizes now of every library segment, measured on the worker.
     fn measure_library(&self, state: &mut AppState, snap: &LibrarySnapshot) {
         let members: Vec<OverlapMember> = snap
             .templates
@@ -290,7 +290,6 @@ impl Runtime {
                     suppression: false,
                 })
             })
-            .take(crate::engine::overlap::MAX_SEGMENTS)
             .collect();
         if !members.is_empty() {
             state.library.measuring = true;

@@ -425,8 +425,8 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
             return Vec::new();
         }
         Ok(Part::Saved(..)) => return flows::saved(state, resp),
-        Ok(Part::LibrarySizes(o)) => {
-            state.library.size_now = o.segments.iter().map(|s| (s.name.clone(), s.size)).collect();
+        Ok(Part::LibrarySizes(sizes)) => {
+            state.library.size_now = sizes.clone();
             state.library.measuring = false;
             return Vec::new();
         }

@@ -4,7 +4,7 @@
 //! updates soonest) and checks before each part whether a newer generation exists. Tasks (save,
 //! library refresh) are queued and never dropped.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::breakdown::Breakdown;
 use crate::engine::members::RowSet;
-use crate::engine::overlap::{Overlap, OverlapInput};
+use crate::engine::overlap::{MAX_SEGMENTS, Overlap, OverlapInput};
 use crate::engine::profile::{Profile, Unsegmentable};
 use crate::engine::schema::Schema;
 use crate::engine::size::Size;
@@ -54,7 +54,7 @@ pub enum Request {
         generation: u64,
         task: Task,
     },
-    /// Current sizes of library segments, in one overlap scan, when nothing else waits.
+    /// Current sizes of library segments (overlaps of up to 64), when nothing else waits.
     MeasureLibrary {
         generation: u64,
         members: Vec<OverlapMember>,
@@ -75,7 +75,8 @@ pub enum Part {
     Done,
     Schema(Schema, Vec<String>),
     Saved(SaveOutcome, String),
-    LibrarySizes(Overlap),
+    /// The size now of every library segment, by name.
+    LibrarySizes(BTreeMap<String, u64>),
 }
 
 #[derive(Debug)]
@@ -224,11 +225,21 @@ impl Worker {
                 self.engine.schema().and_then(|s| Ok(Some((0, Part::Schema(s, self.engine.dimensions()?)))))
             }
             Background::MeasureLibrary(generation, members) => {
-                let inputs: Vec<OverlapInput<'_>> = members
-                    .iter()
-                    .map(|m| OverlapInput { name: m.name.clone(), filter: &m.filter, suppression: false })
-                    .collect();
-                self.engine.overlap(&inputs).map(|o| Some((*generation, Part::LibrarySizes(o))))
+                // Overlaps of up to 64 at a time: their member sets are then cached for the
+                // overlap view, which mostly shows library segments.
+                let mut sizes = BTreeMap::new();
+                members
+                    .chunks(MAX_SEGMENTS)
+                    .try_for_each(|chunk| {
+                        let inputs: Vec<OverlapInput<'_>> = chunk
+                            .iter()
+                            .map(|m| OverlapInput { name: m.name.clone(), filter: &m.filter, suppression: false })
+                            .collect();
+                        let o = self.engine.overlap(&inputs)?;
+                        sizes.extend(o.segments.into_iter().map(|s| (s.name, s.size)));
+                        Ok(())
+                    })
+                    .map(|()| Some((*generation, Part::LibrarySizes(sizes))))
             }
         };
         match result {
