@@ -282,14 +282,23 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, ExportError> {
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let prefix = format!(".{name}.");
-    crate::library::store::remove_abandoned(&dir, |n| n.starts_with(&prefix) && n.ends_with(".partial"));
-    tempfile::Builder::new()
+    // This target's temp files (".NAME.XXXXXX.partial") that no live export holds locked.
+    let abandoned = |n: &str| {
+        let random = n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".partial"));
+        random.is_some_and(|r| r.len() == 6 && r.chars().all(|c| c.is_ascii_alphanumeric()))
+            && std::fs::File::open(dir.join(n)).is_ok_and(|f| f.try_lock().is_ok())
+    };
+    crate::library::store::remove_abandoned(&dir, abandoned);
+    let tmp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".partial")
         // The finished file is read by other tools and people (tempfile's default is owner-only).
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(&dir)
-        .map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
+        .map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?;
+    // Held while this export lives, so that another one never takes the file for abandoned.
+    tmp.as_file().lock().map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?;
+    Ok(tmp)
 }
 
 fn write_plan(

@@ -335,29 +335,36 @@ fn a_failed_export_leaves_no_partial_file() {
 }
 
 /// Temp files of an export that was killed (kill -9 is tested in tests/reliability.rs) are removed
-/// by the next export to the same file once nothing has written to them for an hour; a fresh one
-/// may belong to an export still running and stays.
+/// by the next export to the same file once nothing has written to them for an hour and no live
+/// export holds them locked; other files stay.
 #[test]
 fn an_abandoned_partial_file_is_removed_by_the_next_export() {
     let db = shared_db();
     let sb = Sandbox::new();
     library_with_segments(&sb, db);
-    let (abandoned, running, other) = (
-        sb.path().join(".x.csv.AbCd12.partial"),
-        sb.path().join(".x.csv.XyZ789.partial"),
-        sb.path().join(".y.csv.Q1.partial"),
-    );
-    for p in [&abandoned, &running, &other] {
+    let at = |n: &str| sb.path().join(n);
+    let abandoned = at(".x.csv.AbCd12.partial");
+    let fresh = at(".x.csv.XyZ789.partial");
+    let held = at(".x.csv.Held01.partial");
+    let other_target = at(".y.csv.Q1w2e3.partial");
+    let not_ours = at(".x.csv.notours12.partial");
+    let all = [&abandoned, &fresh, &held, &other_target, &not_ours];
+    for p in all {
         std::fs::write(p, "customer_id\n1\n").unwrap();
     }
     let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    for p in [&abandoned, &other] {
+    for p in all.iter().filter(|p| **p != &fresh) {
         std::fs::File::options().write(true).open(p).unwrap().set_modified(two_hours_ago).unwrap();
     }
-    sb.seglens(&["export", "seg-a", "--db", s(db), "--out", s(&sb.path().join("x.csv"))]).ok();
+    // A long export still writing elsewhere holds its finished temp file locked.
+    let lock = std::fs::File::open(&held).unwrap();
+    lock.lock().unwrap();
+    sb.seglens(&["export", "seg-a", "--db", s(db), "--out", s(&at("x.csv"))]).ok();
     assert!(!abandoned.exists(), "{:?}", files_in(sb.path()));
-    assert!(running.exists(), "a partial file written to a minute ago may be a running export's");
-    assert!(other.exists(), "another target's files are not this export's to clean");
+    assert!(fresh.exists(), "written to a minute ago: may be a running export's");
+    assert!(held.exists(), "locked by a live export");
+    assert!(other_target.exists() && not_ours.exists(), "not this export's temp files");
+    drop(lock);
 }
 
 fn set_mode(p: &Path, mode: u32) {

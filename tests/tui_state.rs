@@ -247,3 +247,40 @@ fn layers_keep_their_boundaries() {
         }
     }
 }
+
+#[test]
+fn an_error_typed_while_a_preview_runs_is_not_hidden_by_its_late_answer() {
+    let mut s = state();
+    let t0 = Instant::now();
+    type_text(&mut s, "engagement_score > 50", t0);
+    let g1 = sent_gen(&update(&mut s, Action::Tick(t0 + DEBOUNCE), t0 + DEBOUNCE)).unwrap();
+    let fx = type_text(&mut s, ")", t0 + DEBOUNCE);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Cancel(g) if *g > g1)), "the running preview is superseded");
+    update(&mut s, size_response(g1, 420), t0 + DEBOUNCE);
+    assert!(s.editor.error.is_some(), "the old text's size does not clear the new error");
+    assert_eq!(s.preview.size, None);
+}
+
+#[test]
+fn emptying_the_working_set_drops_its_overlap_even_while_one_is_measured() {
+    use seglens::engine::overlap::Overlap;
+    use seglens::library::Template;
+    let mut s = state();
+    let t0 = Instant::now();
+    s.library.templates.push(Template::new("a", "engagement_score > 1"));
+    s.library.working.push("a".into());
+    s.preview_due = Some(t0);
+    let g1 = sent_gen(&update(&mut s, Action::Tick(t0), t0)).expect("the working set's overlap, without a filter");
+    // The last segment leaves (as `x` does) before the answer arrives.
+    s.library.working.clear();
+    s.preview_due = Some(t0);
+    let fx = update(&mut s, Action::Tick(t0), t0);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Cancel(g) if *g > g1)), "{fx:?}");
+    assert_eq!(s.worker, WorkerState::Idle);
+    let late = Overlap { base: 1000, segments: vec![], pairs: vec![], none: 0, combinations: vec![], groups: vec![] };
+    let answer = |part| {
+        Action::Worker(Response { generation: g1, elapsed: Duration::ZERO, result: Ok(part), filter_error: None })
+    };
+    update(&mut s, answer(Part::Overlap(late)), t0);
+    assert!(s.overlap.result.is_none(), "the old working set's overlap is not shown");
+}

@@ -347,6 +347,15 @@ impl Engine {
         Ok(true)
     }
 
+    /// The size of `f` from its member set, filled and cached if need be so that a later overlap
+    /// finds it; a plain count where there are no row ids.
+    pub fn member_count(&self, f: &Compiled) -> Result<u64> {
+        match self.member_bits(f)? {
+            Some(bits) => Ok(bits.iter().map(|w| w.count_ones() as u64).sum()),
+            None => Ok(self.size(f)?.size),
+        }
+    }
+
     /// The member bitmap of `f`, from the cache or filled by one scan with `f` pushed into it;
     /// None when the entity has no row ids (a view).
     pub(crate) fn member_bits(&self, f: &Compiled) -> Result<Option<cache::Bits>> {

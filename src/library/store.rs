@@ -271,10 +271,12 @@ fn remove_stale_temps(dir: &Path) {
 pub(crate) fn remove_abandoned(dir: &Path, is_temp: impl Fn(&str) -> bool) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
+        // Regular files only (the entry's own metadata: a symlink is not followed).
         let stale = e
             .metadata()
-            .and_then(|m| m.modified())
             .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age.as_secs() > 3600);
         if stale && is_temp(&e.file_name().to_string_lossy()) {

@@ -429,9 +429,15 @@ pub fn remove_working(state: &mut AppState, now: Instant) {
     else {
         return;
     };
+    if name.ends_with("(editing)") {
+        let msg = "the edited filter is shown beside the working set, not in it (save it, then Space in the library)";
+        state.status = Some((Level::Info, msg.into()));
+        return;
+    }
     if !state.library.working.contains(&name) {
-        // The figures on screen predate an earlier removal: they are being measured again.
+        // The figures on screen predate an earlier removal: measure them again.
         state.status = Some((Level::Info, format!("{name} is already out of the working set; updating…")));
+        state.preview_due = Some(now);
         return;
     }
     state.library.working.retain(|n| *n != name);

@@ -293,7 +293,8 @@ impl Runtime {
             .collect();
         if !members.is_empty() {
             state.library.measuring = true;
-            self.worker.send(Request::MeasureLibrary { generation: state.generation, members });
+            state.library.measure_id += 1;
+            self.worker.send(Request::MeasureLibrary { id: state.library.measure_id, members });
         }
     }
 

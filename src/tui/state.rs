@@ -149,8 +149,9 @@ pub struct LibraryState {
     pub history: Option<(String, Vec<Template>)>,
     /// Current size per segment, measured by the overlap (for drift beside size at save).
     pub size_now: BTreeMap<String, u64>,
-    /// `size_now` is being measured again (the library changed).
+    /// `size_now` is being measured again (the library changed), by measurement `measure_id`.
     pub measuring: bool,
+    pub measure_id: u64,
 }
 
 impl LibraryState {

@@ -250,10 +250,10 @@ fn editor_input(state: &mut AppState, key: KeyEvent, now: Instant) {
 pub fn on_edit(state: &mut AppState, now: Instant) {
     sync_params(state);
     recompile(state);
-    if state.compiled.is_some() && state.editor.error.is_none() {
-        state.preview_due = Some(now + DEBOUNCE);
-    } else {
-        state.preview_due = None;
+    // A preview follows even without a valid filter: the working set's overlap is measured, and a
+    // preview still running for the old text is superseded (its late size would hide the error).
+    state.preview_due = Some(now + DEBOUNCE);
+    if state.compiled.is_none() {
         state.preview.stale = true;
     }
 }
@@ -384,16 +384,18 @@ pub fn default_columns(state: &AppState) -> Vec<String> {
 
 fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect> {
     let working = overlap_members(state);
-    if working.is_empty() {
-        state.overlap.result = None;
-        if state.compiled.is_none() {
-            return Vec::new();
-        }
-    }
     let mut effects = Vec::new();
     state.generation += 1;
     if let WorkerState::Running { .. } = state.worker {
         effects.push(Effect::Cancel(state.generation));
+    }
+    if working.is_empty() {
+        state.overlap.result = None;
+        if state.compiled.is_none() {
+            // Nothing to measure; whatever still runs is superseded all the same.
+            state.worker = WorkerState::Idle;
+            return effects;
+        }
     }
     let preview = PreviewRequest {
         filter: state.compiled.clone(),
@@ -425,9 +427,15 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
             return Vec::new();
         }
         Ok(Part::Saved(..)) => return flows::saved(state, resp),
-        Ok(Part::LibrarySizes(sizes)) => {
-            state.library.size_now = sizes.clone();
-            state.library.measuring = false;
+        Ok(Part::LibrarySizes { id, sizes }) => {
+            // An older measurement's answer: a newer one is on its way.
+            if *id == state.library.measure_id {
+                state.library.measuring = false;
+                match sizes {
+                    Ok(sizes) => state.library.size_now = sizes.clone(),
+                    Err(msg) => state.status = Some((Level::Error, format!("measuring the library: {msg}"))),
+                }
+            }
             return Vec::new();
         }
         _ => {}
@@ -435,9 +443,8 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
     if resp.generation == 0
         && let Err(msg) = &resp.result
     {
-        // Background work (key uniqueness, schema, library sizes) is not a preview.
+        // Background work (key uniqueness, schema) is not a preview.
         state.status = Some((Level::Error, msg.clone()));
-        state.library.measuring = false;
         return Vec::new();
     }
     if resp.generation != state.generation {
@@ -464,7 +471,7 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
                 state.preview.total_ms = Some(ms);
                 state.worker = WorkerState::Idle;
             }
-            Part::Schema(..) | Part::Saved(..) | Part::LibrarySizes(_) => {}
+            Part::Schema(..) | Part::Saved(..) | Part::LibrarySizes { .. } => {}
         },
         Err(msg) => {
             state.worker = WorkerState::Idle;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::breakdown::Breakdown;
 use crate::engine::members::RowSet;
-use crate::engine::overlap::{MAX_SEGMENTS, Overlap, OverlapInput};
+use crate::engine::overlap::{Overlap, OverlapInput};
 use crate::engine::profile::{Profile, Unsegmentable};
 use crate::engine::schema::Schema;
 use crate::engine::size::Size;
@@ -34,7 +34,7 @@ pub struct PreviewRequest {
     pub dimension: Option<String>,
     pub columns: Vec<String>,
     pub rows: usize,
-    /// The working set including the edited segment; None when the overlap view is not shown.
+    /// The working set including the edited segment; None when it is empty.
     pub overlap: Option<Vec<OverlapMember>>,
 }
 
@@ -54,9 +54,9 @@ pub enum Request {
         generation: u64,
         task: Task,
     },
-    /// Current sizes of library segments (overlaps of up to 64), when nothing else waits.
+    /// Current sizes of library segments, when nothing else waits; `id` comes back with them.
     MeasureLibrary {
-        generation: u64,
+        id: u64,
         members: Vec<OverlapMember>,
     },
     /// Stop the thread.
@@ -75,8 +75,12 @@ pub enum Part {
     Done,
     Schema(Schema, Vec<String>),
     Saved(SaveOutcome, String),
-    /// The size now of every library segment, by name.
-    LibrarySizes(BTreeMap<String, u64>),
+    /// The size now of every library segment, by name, for library measurement `id`; or why it
+    /// could not be measured.
+    LibrarySizes {
+        id: u64,
+        sizes: Result<BTreeMap<String, u64>, String>,
+    },
 }
 
 #[derive(Debug)]
@@ -188,10 +192,10 @@ impl Worker {
             for req in first.into_iter().chain(self.rx.try_iter()) {
                 match req {
                     Request::Preview { generation, preview: p } => preview = Some((generation, p)),
-                    Request::MeasureLibrary { generation, members: m } => {
+                    Request::MeasureLibrary { id, members: m } => {
                         // Only the newest library matters.
                         self.background.retain(|b| !matches!(b, Background::MeasureLibrary(..)));
-                        self.background.push_back(Background::MeasureLibrary(generation, m));
+                        self.background.push_back(Background::MeasureLibrary(id, m));
                     }
                     Request::Task { generation, task } => self.tasks.push_back((generation, task)),
                     Request::Shutdown => return,
@@ -215,38 +219,26 @@ impl Worker {
     /// Runs a background job; false when a preview interrupted it (it runs again later).
     fn background_job(&self, job: &Background) -> bool {
         let start = Instant::now();
-        if let Err(e) = self.engine.refresh_today() {
-            (self.out)(respond(0, start, Err(e)));
-            return true;
-        }
-        let result = match job {
+        let result = self.engine.refresh_today().and_then(|_| match job {
             Background::VerifyKey => self.engine.verify_key().map(|_| None),
             Background::Schema => {
-                self.engine.schema().and_then(|s| Ok(Some((0, Part::Schema(s, self.engine.dimensions()?)))))
+                self.engine.schema().and_then(|s| Ok(Some(Part::Schema(s, self.engine.dimensions()?))))
             }
-            Background::MeasureLibrary(generation, members) => {
-                // Overlaps of up to 64 at a time: their member sets are then cached for the
-                // overlap view, which mostly shows library segments.
-                let mut sizes = BTreeMap::new();
-                members
-                    .chunks(MAX_SEGMENTS)
-                    .try_for_each(|chunk| {
-                        let inputs: Vec<OverlapInput<'_>> = chunk
-                            .iter()
-                            .map(|m| OverlapInput { name: m.name.clone(), filter: &m.filter, suppression: false })
-                            .collect();
-                        let o = self.engine.overlap(&inputs)?;
-                        sizes.extend(o.segments.into_iter().map(|s| (s.name, s.size)));
-                        Ok(())
-                    })
-                    .map(|()| Some((*generation, Part::LibrarySizes(sizes))))
+            Background::MeasureLibrary(id, members) => {
+                // From each segment's member set, which a later overlap then finds cached.
+                let sizes: Result<BTreeMap<String, u64>, EngineError> =
+                    members.iter().map(|m| Ok((m.name.clone(), self.engine.member_count(&m.filter)?))).collect();
+                match sizes {
+                    Err(EngineError::Cancelled) => Err(EngineError::Cancelled),
+                    sizes => Ok(Some(Part::LibrarySizes { id: *id, sizes: sizes.map_err(|e| e.to_string()) })),
+                }
             }
-        };
+        });
         match result {
             Err(EngineError::Cancelled) => false,
             Ok(None) => true,
-            Ok(Some((generation, part))) => {
-                (self.out)(respond(generation, start, Ok(part)));
+            Ok(Some(part)) => {
+                (self.out)(respond(0, start, Ok(part)));
                 true
             }
             Err(e) => {
@@ -283,9 +275,13 @@ impl Worker {
         let start = Instant::now();
         let send = |r: Result<Part, EngineError>| (self.out)(respond(generation, start, r));
         // A session past midnight: "90 days ago" moves on with the calendar.
-        if let Err(e) = self.engine.refresh_today() {
-            send(Err(e));
-            return;
+        match self.attempt(generation, |e| e.refresh_today()) {
+            None => return,
+            Some(Err(e)) => {
+                send(Err(e));
+                return;
+            }
+            Some(Ok(_)) => {}
         }
         macro_rules! part {
             ($f:expr, $wrap:expr) => {

@@ -85,7 +85,7 @@ pub fn render_profile(frame: &mut Frame, area: Rect, state: &AppState, theme: &T
     // Narrow panels keep the figures and the lift: the label shrinks first, then the bars go.
     let room = inner.width as usize;
     let label_w = p.metrics.iter().map(|m| m.label.chars().count()).max().unwrap_or(8).min(24);
-    let label_w = label_w.min(room.saturating_sub(26).max(8));
+    let label_w = label_w.min(room.saturating_sub(26).max(4));
     let spare = room.saturating_sub(label_w + 26);
     let bar_w = if spare >= 4 { spare.min(24) / 2 } else { 0 };
     let mut lines = Vec::new();
@@ -123,7 +123,7 @@ pub fn render_breakdown(frame: &mut Frame, area: Rect, state: &AppState, theme: 
     let room = inner.width as usize;
     let value_w =
         b.rows.iter().map(|r| r.value.as_deref().unwrap_or("(null)").chars().count()).max().unwrap_or(6).min(18);
-    let value_w = value_w.min(room.saturating_sub(30).max(6));
+    let value_w = value_w.min(room.saturating_sub(30).max(4));
     let spare = room.saturating_sub(value_w + 26);
     let bar_w = if spare >= 4 { spare } else { 0 };
     let max = b.rows.iter().map(|r| r.share).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
