@@ -277,7 +277,7 @@ fn emptying_the_working_set_drops_its_overlap_even_while_one_is_measured() {
     let fx = update(&mut s, Action::Tick(t0), t0);
     assert!(fx.iter().any(|e| matches!(e, Effect::Cancel(g) if *g > g1)), "{fx:?}");
     assert_eq!(s.worker, WorkerState::Idle);
-    let late = Overlap { base: 1000, segments: vec![], pairs: vec![], none: 0, combinations: vec![], groups: vec![] };
+    let late = Overlap { base: 1000, segments: vec![], pairs: vec![], none: 0, combinations: vec![] };
     let answer = |part| {
         Action::Worker(Response { generation: g1, elapsed: Duration::ZERO, result: Ok(part), filter_error: None })
     };

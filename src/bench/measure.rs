@@ -84,30 +84,47 @@ impl Db {
         ident(self.engine.table())
     }
 
+    /// `Engine::size` against DuckDB counting `size_sql` of the same filter, run by run (`filter`
+    /// gives each run's filter; `clear` empties the member cache before seglens' run, untimed):
+    /// the median times and the count, failing when the counts differ.
+    fn size_against_duckdb(
+        &self,
+        filter: &dyn Fn(usize) -> Result<Compiled>,
+        clear: bool,
+        what: &str,
+    ) -> Result<(f64, f64, u64)> {
+        let (engine, raw) = (&self.engine, &self.raw);
+        let (mut ours, mut theirs) = (0, 0);
+        let (s, d) = self.t.pair(
+            &mut |run| {
+                let f = filter(run)?;
+                if clear {
+                    engine.clear_cache();
+                }
+                clock(|| {
+                    ours = engine.size(&f)?.size;
+                    Ok(())
+                })
+            },
+            &mut |run| {
+                let sql = engine.size_sql(&filter(run)?);
+                clock(|| {
+                    theirs = count(raw, &sql)?;
+                    Ok(())
+                })
+            },
+        )?;
+        if ours != theirs {
+            bail!("{what}: seglens counted {ours}, DuckDB {theirs}");
+        }
+        Ok((s, d, ours))
+    }
+
     /// Measurement 1: size of a segment for typical filters.
     pub(super) fn sizes(&mut self) -> Result<()> {
         for (label, text) in SIZE_FILTERS {
             let f = self.compile(text)?;
-            let sql = self.engine.size_sql(&f);
-            let (mut ours, mut theirs) = (0, 0);
-            let (engine, raw) = (&self.engine, &self.raw);
-            let (s, d) = self.t.pair(
-                &mut |_| {
-                    clock(|| {
-                        ours = engine.size(&f)?.size;
-                        Ok(())
-                    })
-                },
-                &mut |_| {
-                    clock(|| {
-                        theirs = count(raw, &sql)?;
-                        Ok(())
-                    })
-                },
-            )?;
-            if ours != theirs {
-                bail!("size of {text:?}: seglens counted {ours}, DuckDB {theirs}");
-            }
+            let (s, d, ours) = self.size_against_duckdb(&|_| Ok(f.clone()), false, &format!("size of {text:?}"))?;
             self.push(
                 "1",
                 format!("size: {label} ({} match)", short_share(ours, self.n)),
@@ -556,37 +573,9 @@ impl Db {
         };
         self.engine.clear_cache();
         self.engine.size(&at(50)?)?;
-        let (engine, raw) = (&self.engine, &self.raw);
-        // seglens and DuckDB on the filter with n = first + run, the cache cleared before each run
-        // or not; each run a new n, so nothing but the cached clause is reused.
-        let nudge = |first: i64, clear: bool, what: &str| -> Result<(f64, f64)> {
-            let (mut ours, mut theirs) = (0, 0);
-            let times = self.t.pair(
-                &mut |run| {
-                    let f = at(first + run as i64)?;
-                    if clear {
-                        engine.clear_cache();
-                    }
-                    clock(|| {
-                        ours = engine.size(&f)?.size;
-                        Ok(())
-                    })
-                },
-                &mut |run| {
-                    let sql = engine.size_sql(&at(first + run as i64)?);
-                    clock(|| {
-                        theirs = count(raw, &sql)?;
-                        Ok(())
-                    })
-                },
-            )?;
-            if ours != theirs {
-                bail!("{what}: seglens counted {ours}, DuckDB {theirs}");
-            }
-            Ok(times)
-        };
-        let warm = nudge(51, false, "nudged filter with the clause cache")?;
-        let cold = nudge(40, true, "filter with a fresh clause cache")?;
+        // Each run a new n, so nothing but the cached clause is reused.
+        let warm = self.size_against_duckdb(&|run| at(51 + run as i64), false, "nudged filter")?;
+        let cold = self.size_against_duckdb(&|run| at(40 + run as i64), true, "filter with a fresh clause cache")?;
         let scale = self.at_scale();
         self.push_at(
             "8",

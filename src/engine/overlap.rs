@@ -57,9 +57,6 @@ pub struct Overlap {
     pub none: u64,
     /// The largest exact membership combinations, largest first (UpSet-style).
     pub combinations: Vec<Combination>,
-    /// (mask, count) for every non-empty group; bit i = input i.
-    #[serde(skip)]
-    pub groups: Vec<(u64, u64)>,
 }
 
 impl Overlap {
@@ -188,5 +185,5 @@ pub fn summarize(inputs: &[OverlapInput<'_>], mut groups: Vec<(u64, u64)>, base:
             count: c,
         })
         .collect();
-    Overlap { base, segments, pairs, none, combinations, groups }
+    Overlap { base, segments, pairs, none, combinations }
 }
