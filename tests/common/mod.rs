@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod foreign;
 pub mod tmux;
 
 use std::collections::BTreeMap;
