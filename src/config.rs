@@ -1,5 +1,6 @@
 //! Where seglens keeps its files (from `directories`), overridable for tests and teams:
-//! `SEGLENS_DATA_DIR` (sample database, default library) and `SEGLENS_CONFIG_DIR` (themes, metrics).
+//! `SEGLENS_DATA_DIR` (sample database, default library), `SEGLENS_CONFIG_DIR` (themes) and
+//! `SEGLENS_CACHE_DIR` (checks remembered per database file; safe to delete).
 
 use std::path::PathBuf;
 
@@ -19,6 +20,13 @@ pub fn config_dir() -> PathBuf {
         return PathBuf::from(d);
     }
     project().map_or_else(|| PathBuf::from(".seglens"), |p| p.config_dir().to_path_buf())
+}
+
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SEGLENS_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    project().map_or_else(|| PathBuf::from(".seglens"), |p| p.cache_dir().to_path_buf())
 }
 
 /// The sample database used when no database is given.

@@ -80,7 +80,8 @@ pub fn resolve(
         let mine: Vec<(String, String)> = raw.iter().filter(|(k, _)| used.contains(k)).cloned().collect();
         let values = filter::bind_params(&t.filter, &t.params, &mine).map_err(EngineError::from)?;
         let compiled = measure::compile(t, &values, features)?;
-        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params: values })
+        let params = filter::bound_params(&t.filter, &t.params, &values);
+        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params })
     };
     let segments = chosen.iter().map(|t| compile(t, raw)).collect::<Result<Vec<_>, _>>()?;
     let mut suppressions = Vec::new();
@@ -145,7 +146,10 @@ struct ManifestSegment {
     version: u32,
     filter: String,
     sql: String,
+    /// Every parameter with the value bound, defaults included.
     params: BTreeMap<String, serde_json::Value>,
+    /// Rows written for a segment; for a suppression, the members of this file's segments it
+    /// removed (before any other suppression: two suppressions may remove the same customer).
     rows: u64,
 }
 
@@ -158,6 +162,8 @@ struct Manifest<'a> {
     segments: Vec<ManifestSegment>,
     suppressions: Vec<ManifestSegment>,
     exclusive: bool,
+    /// The date `current_date` meant in the SQL above (YYYY-MM-DD).
+    as_of: String,
     database: &'a crate::engine::Fingerprint,
     duckdb_version: String,
     seglens_version: &'static str,
@@ -301,6 +307,15 @@ fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, ExportError> {
     Ok(tmp)
 }
 
+/// Members of the plan's segments (before suppressions) that suppression `s` removes.
+fn removed_by(engine: &Engine, req: &ExportRequest, plan: &Plan, s: &ExportSegment) -> Result<u64, ExportError> {
+    let union: Vec<String> =
+        plan.parts.iter().map(|(i, _)| format!("coalesce((\n{}\n), false)", req.segments[*i].filter.sql)).collect();
+    let sql = format!("({}) AND coalesce((\n{}\n), false)", union.join(" OR "), s.filter.sql);
+    let both = Compiled::raw(&sql).map_err(EngineError::from)?;
+    Ok(engine.size(&both)?.size)
+}
+
 fn write_plan(
     engine: &Engine,
     req: &ExportRequest,
@@ -381,16 +396,19 @@ fn write_plan(
         suppressions: req
             .suppressions
             .iter()
-            .map(|s| ManifestSegment {
-                name: s.name.clone(),
-                version: s.version,
-                filter: s.filter.source.clone(),
-                sql: engine.select_sql(&s.filter),
-                params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
-                rows: 0,
+            .map(|s| {
+                Ok(ManifestSegment {
+                    name: s.name.clone(),
+                    version: s.version,
+                    filter: s.filter.source.clone(),
+                    sql: engine.select_sql(&s.filter),
+                    params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+                    rows: removed_by(engine, req, plan, s)?,
+                })
             })
-            .collect(),
+            .collect::<Result<_, ExportError>>()?,
         exclusive: req.exclusive,
+        as_of: engine.today().to_string(),
         database: engine.fingerprint(),
         duckdb_version: engine.duckdb_version().unwrap_or_default(),
         seglens_version: env!("CARGO_PKG_VERSION"),

@@ -12,3 +12,4 @@ pub mod export;
 pub mod library;
 pub mod sample;
 pub mod tui;
+pub mod workspace;

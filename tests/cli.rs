@@ -164,7 +164,9 @@ fn profile_by_region_json() {
     assert_eq!(j["base"].as_u64(), Some(CUSTOMERS));
     assert!((j["share"].as_f64().unwrap() - size as f64 / CUSTOMERS as f64).abs() < 1e-12);
     let metrics = j["metrics"].as_array().expect("metrics");
-    let open = metrics.iter().find(|m| m["name"] == "open_rate").expect("open_rate");
+    // No workspace names this database: the metrics are inferred from its schema, and say so.
+    assert_eq!(j["metrics_source"]["kind"], "inferred", "{j}");
+    let open = metrics.iter().find(|m| m["name"] == "email_opens_90d_rate").expect("email_opens_90d_rate");
     let want =
         q_f64(&c, &format!("SELECT sum(email_opens_90d)::DOUBLE / sum(email_sends_90d) FROM customers WHERE {f}"))
             .unwrap();
@@ -198,7 +200,8 @@ fn profile_by_region_json() {
     assert_eq!(u["count"].as_u64(), Some(count_where(&c, "orders_count IS NULL OR engagement_score IS NULL")));
     // Human output carries the same numbers.
     let o = Sandbox::new().seglens(&["profile", "--db", s(db), "--by", "region", f]).ok();
-    assert!(o.stdout.contains("Open rate") && o.stdout.contains("by region"), "{}", o.stdout);
+    assert!(o.stdout.contains("Email opens 90d rate") && o.stdout.contains("by region"), "{}", o.stdout);
+    assert!(o.stdout.contains("metrics inferred from the schema"), "{}", o.stdout);
     // An unknown --by column: exit 2 naming it.
     Sandbox::new().seglens(&["profile", "--db", s(db), "--by", "nope", f]).user_error(&["nope"]);
 }
@@ -233,7 +236,8 @@ fn rows_limit() {
     let ncols = q_i64(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customers'");
     assert_eq!(cols.len() as i64, ncols, "{cols:?}");
     assert_eq!(cols[0], "customer_id");
-    let ids: Vec<&str> = j["rows"].as_array().unwrap().iter().map(|r| r[0].as_str().unwrap()).collect();
+    // Typed: the BIGINT key is a JSON number.
+    let ids: Vec<String> = j["rows"].as_array().unwrap().iter().map(|r| r[0].as_i64().unwrap().to_string()).collect();
     let want_ids: Vec<String> = want.iter().map(|r| r[0].clone().unwrap()).collect();
     assert_eq!(ids, want_ids);
     sb.seglens(&["rows", "--db", s(db), "--columns", "nope", f]).user_error(&["nope"]);

@@ -14,8 +14,10 @@ use seglens::engine::{
     Compiled, Engine, EngineError, FeatureSet, MetricDef, OpenOptions, ParamDecls, ParamType, ParamValue, filter,
 };
 
+/// The sample schema with the sample workspace's metrics (inference has tests of its own).
 fn open(db: &Path) -> Engine {
-    Engine::open(db, &OpenOptions::default()).unwrap_or_else(|e| panic!("open {}: {e}", db.display()))
+    Engine::open(db, &OpenOptions { metrics: Some(sample_metrics()), ..Default::default() })
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()))
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -120,7 +122,11 @@ fn a_metric_over_a_missing_column_is_left_out_with_a_note() {
             format: seglens::engine::profile::MetricFormat::Number,
         },
     ];
-    let e = Engine::open(db, &OpenOptions { metrics: Some(metrics), ..Default::default() }).expect("open");
+    let set = seglens::engine::MetricSet {
+        file: seglens::engine::MetricsFile { rollup: Vec::new(), metric: metrics },
+        source: seglens::engine::MetricSource::File("test".into()),
+    };
+    let e = Engine::open(db, &OpenOptions { metrics: Some(set), ..Default::default() }).expect("open");
     assert_eq!(e.metrics().iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["orders"]);
     assert!(e.metric_notes().iter().any(|n| n.contains("loyalty")), "{:?}", e.metric_notes());
     let p = e.profile(&compile("region = 'South India'")).expect("profile");

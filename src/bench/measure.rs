@@ -17,7 +17,7 @@ use super::{
     after_interrupt, clock, count, median,
 };
 use crate::engine::overlap::OverlapInput;
-use crate::engine::{Compiled, Engine, FeatureSet, OpenOptions, ParamDecl, ParamType, ParamValue, filter, ident};
+use crate::engine::{Compiled, Engine, FeatureSet, ParamDecl, ParamType, ParamValue, filter, ident};
 use crate::export::{ExportRequest, ExportSegment};
 use crate::library::Library;
 use crate::library::template::{Status, Template};
@@ -516,7 +516,7 @@ impl Db {
         let path = self.path.clone();
         let ms = self.t.one(&mut |_| {
             let start = Instant::now();
-            let engine = Engine::open(&path, &OpenOptions::default())?;
+            let engine = Engine::open(&path, &super::sample_options())?;
             let (rt, state) =
                 tui::Runtime::start(engine, Library::open(lib.path()), Theme::default_theme(), "bench".into())?;
             let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
@@ -559,6 +559,66 @@ impl Db {
             kb / 1024.0,
             None,
             Target::Under(500.0),
+        );
+        Ok(())
+    }
+
+    /// Measurement 9: `seglens size` as a whole process, as a script pays for it, against DuckDB
+    /// in-process doing the same work: open the file read-only, count the filter, count the base.
+    /// The key check is remembered per version of the file (the warm-up run pays it), so later
+    /// runs start at once.
+    pub(super) fn headless(&mut self) -> Result<()> {
+        let sandbox = tempfile::tempdir()?;
+        let exe = match Path::new("/proc/self/exe") {
+            p if p.exists() => p.to_path_buf(),
+            _ => std::env::current_exe().context("finding the seglens binary")?,
+        };
+        let path = self.path.clone();
+        let sql = self.engine.size_sql(&self.compile(PLAIN)?);
+        let base = format!("SELECT count(*) FROM {}", self.table());
+        let (mut ours, mut theirs) = (String::new(), 0u64);
+        let (s, d) = self.t.pair(
+            &mut |_| {
+                let mut cmd = std::process::Command::new(&exe);
+                cmd.args(["size", "--json", "--db"])
+                    .arg(&path)
+                    .arg(PLAIN)
+                    .current_dir(sandbox.path())
+                    .env("SEGLENS_CACHE_DIR", sandbox.path().join("cache"))
+                    .env("SEGLENS_DATA_DIR", sandbox.path().join("data"))
+                    .env("SEGLENS_LIBRARY", sandbox.path().join("library"));
+                clock(|| {
+                    let out = cmd.output().context("running seglens size")?;
+                    if !out.status.success() {
+                        bail!("seglens size failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+                    }
+                    ours = String::from_utf8_lossy(&out.stdout).into_owned();
+                    Ok(())
+                })
+            },
+            &mut |_| {
+                clock(|| {
+                    let conn = super::open_raw(&path)?;
+                    theirs = count(&conn, &sql)?;
+                    count(&conn, &base)?;
+                    Ok(())
+                })
+            },
+        )?;
+        let got: serde_json::Value = serde_json::from_str(&ours)?;
+        if got["size"].as_u64() != Some(theirs) {
+            bail!("seglens size printed {ours}, DuckDB counted {theirs}");
+        }
+        self.push(
+            "9",
+            format!(
+                "`seglens size` as a whole process vs DuckDB in-process open + count + base count ({} match)",
+                short_share(theirs, self.n)
+            ),
+            Unit::Ms,
+            s,
+            Some(d),
+            Target::Plus(40.0),
         );
         Ok(())
     }

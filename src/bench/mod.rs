@@ -41,7 +41,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Only these measurements (1-8), comma-separated
+    /// Only these measurements (1-9), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub only: Vec<u8>,
     /// Internal: run a session on DB in this (child) process and print its peak RSS
@@ -95,6 +95,9 @@ const SEGMENTS: [(&str, &str); 16] = [
     ("clickers", "email_clicks_90d >= 3"),
 ];
 
+/// Measurements are numbered 1 to this.
+const MEASUREMENTS: u8 = 9;
+
 const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
 const SMOKE_CUSTOMERS: u64 = 10_000;
 const RENDER_FRAMES: usize = 200;
@@ -118,13 +121,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut duckdb_version = String::new();
     for &n in &plan.sizes {
         let path = database(&plan.data, n)?;
-        let engine =
-            Engine::open(&path, &OpenOptions::default()).with_context(|| format!("opening {}", path.display()))?;
+        let engine = Engine::open(&path, &sample_options()).with_context(|| format!("opening {}", path.display()))?;
         duckdb_version = engine.duckdb_version()?;
         databases.push((n, path.clone()));
         let raw = open_raw(&path)?;
         let mut db = Db { path, n, engine, raw, features: features.clone(), t: plan.timer, rows: Vec::new() };
-        for step in 1..=8u8 {
+        for step in 1..=MEASUREMENTS {
             if !plan.only.is_empty() && !plan.only.contains(&step) {
                 continue;
             }
@@ -138,7 +140,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 5 => db.keystrokes()?,
                 6 => db.render()?,
                 7 => db.startup()?,
-                _ => db.clause_cache()?,
+                8 => db.clause_cache()?,
+                _ => db.headless()?,
             }
             eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());
         }
@@ -164,8 +167,8 @@ struct Plan {
 
 impl Plan {
     fn from_args(a: &BenchArgs) -> Result<Plan> {
-        if let Some(bad) = a.only.iter().find(|n| !(1..=8).contains(*n)) {
-            bail!(crate::cli::UserError(format!("--only {bad}: measurements are numbered 1 to 8")));
+        if let Some(bad) = a.only.iter().find(|n| !(1..=MEASUREMENTS).contains(*n)) {
+            bail!(crate::cli::UserError(format!("--only {bad}: measurements are numbered 1 to {MEASUREMENTS}")));
         }
         if a.smoke {
             let data = a
@@ -214,6 +217,15 @@ fn database(dir: &Path, n: u64) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The sample workspace's metrics: the bench measures the sample schema as users see it.
+pub(super) fn sample_options() -> OpenOptions {
+    let metrics = crate::engine::MetricSet {
+        file: crate::engine::MetricsFile { rollup: Vec::new(), metric: crate::engine::profile::sample_metrics() },
+        source: crate::engine::MetricSource::Inferred,
+    };
+    OpenOptions { metrics: Some(metrics), ..Default::default() }
+}
+
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -221,7 +233,7 @@ fn threads() -> usize {
 /// DuckDB itself on the same file, with the settings seglens uses (engine/mod.rs). The bundled
 /// DuckDB has no ICU extension, where `current_date` and `today()` live: they are defined here as
 /// the engine defines them (`define_today`), so both sides run the same SQL.
-fn open_raw(path: &Path) -> Result<Connection> {
+pub(super) fn open_raw(path: &Path) -> Result<Connection> {
     let config = Config::default()
         .access_mode(AccessMode::ReadOnly)?
         .threads(threads() as i64)?

@@ -9,7 +9,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::measure::templates;
 use super::{EXISTS_30, FEATURE, NUDGE, PLAIN, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
-use crate::engine::{Engine, FeatureSet, OpenOptions};
+use crate::engine::{Engine, FeatureSet};
 use crate::library::Library;
 use crate::tui::action::{Action, Effect, LibrarySnapshot};
 use crate::tui::state::{AppState, WorkerState};
@@ -51,7 +51,7 @@ pub(super) struct PreviewTimes {
 
 impl Session {
     pub(super) fn start(path: &Path, features: &FeatureSet) -> Result<Session> {
-        let engine = Engine::open(path, &OpenOptions::default())?;
+        let engine = Engine::open(path, &super::sample_options())?;
         let theme = Theme::default_theme();
         let state = tui::initial_state(&engine, "bench".into(), &theme);
         let dir = tempfile::tempdir()?;

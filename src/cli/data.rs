@@ -6,13 +6,13 @@ use serde_json::json;
 use super::format::{count, metric, percent, table};
 use super::{Ctx, Global, SampleArgs, fail, user};
 use crate::engine::overlap::OverlapInput;
-use crate::engine::{Compiled, ParamValue};
+use crate::engine::{Compiled, MetricSource, ParamValue};
 use crate::sample::{SampleSpec, generate};
 
 pub fn sample(g: &Global, a: SampleArgs) -> Result<()> {
     let mut spec = SampleSpec::new(a.customers);
     spec.seed = a.seed;
-    if let Some(d) = &a.as_of {
+    if let Some(d) = &g.as_of {
         match ParamValue::parse(crate::engine::ParamType::Date, d) {
             Ok(ParamValue::Date(d)) => spec.as_of = d,
             _ => return fail(format!("--as-of {d:?}: expected a date YYYY-MM-DD")),
@@ -101,9 +101,13 @@ pub fn profile(ctx: &Ctx, arg: &str, by: Option<&str>, top: usize) -> Result<()>
         return ctx.print_json(&json!({
             "size": p.size, "base": p.base, "share": share,
             "metrics": p.metrics, "breakdown": breakdown, "unsegmentable": unseg, "notes": p.notes,
+            "metrics_source": p.source,
         }));
     }
     println!("{} of {} customers ({})\n", count(p.size), count(p.base), percent(share));
+    if p.source == MetricSource::Inferred {
+        println!("metrics inferred from the schema (seglens metrics --init writes them to a file to edit)\n");
+    }
     let rows: Vec<Vec<String>> = p
         .metrics
         .iter()
@@ -159,10 +163,10 @@ pub fn profile(ctx: &Ctx, arg: &str, by: Option<&str>, top: usize) -> Result<()>
 pub fn rows(ctx: &Ctx, arg: &str, limit: usize, columns: &[String]) -> Result<()> {
     let engine = ctx.engine()?;
     let r = ctx.resolve(arg)?;
-    let rows = engine.rows(&r.compiled, columns, limit)?;
     if ctx.g.json {
-        return ctx.print_json(&rows);
+        return ctx.print_json(&engine.typed_rows(&r.compiled, columns, limit)?);
     }
+    let rows = engine.rows(&r.compiled, columns, limit)?;
     let cells: Vec<Vec<String>> =
         rows.rows.iter().map(|r| r.iter().map(|v| v.clone().unwrap_or_else(|| "NULL".into())).collect()).collect();
     let headers: Vec<&str> = rows.columns.iter().map(String::as_str).collect();
@@ -177,14 +181,25 @@ fn overlap_input(ctx: &Ctx, arg: &str, features: &crate::engine::FeatureSet) -> 
         && !name.trim().is_empty()
         && !name.contains(|c: char| c.is_whitespace() || "()<>!'\"".contains(c))
     {
-        let r = ctx.resolve_with(expr, features, &raw)?;
+        let r = ctx.resolve_params(expr, features, &raw, true)?;
         return Ok((name.trim().to_string(), r.compiled, false));
     }
-    let r = ctx.resolve_with(arg, features, &raw)?;
+    let r = ctx.resolve_params(arg, features, &raw, true)?;
     match r.template {
         Some(t) => Ok((t.name.clone(), r.compiled, t.kind == crate::library::Kind::Suppression)),
         None => Err(user(format!("--segment {arg:?}: expected NAME=EXPR or the name of a template in the library"))),
     }
+}
+
+/// Each `--param` must be used by at least one of the filters (it goes to those that use it).
+pub(crate) fn check_params_used(raw: &[(String, String)], filters: &[&str]) -> Result<()> {
+    let used: std::collections::BTreeSet<String> =
+        filters.iter().flat_map(|f| crate::engine::filter::placeholders(f)).collect();
+    if let Some((name, _)) = raw.iter().find(|(k, _)| !used.contains(k)) {
+        let known = if used.is_empty() { "none".to_string() } else { used.into_iter().collect::<Vec<_>>().join(", ") };
+        return fail(format!("unknown parameter {name}: no segment uses {{{{{name}}}}} (their parameters: {known})"));
+    }
+    Ok(())
 }
 
 pub fn overlap(ctx: &Ctx, segments: &[String], suppressions: &[String]) -> Result<()> {
@@ -201,6 +216,8 @@ pub fn overlap(ctx: &Ctx, segments: &[String], suppressions: &[String]) -> Resul
         let (n, c, _) = overlap_input(ctx, s, &features)?;
         named.push((n, c, true));
     }
+    let sources: Vec<&str> = named.iter().map(|(_, c, _)| c.source.as_str()).collect();
+    check_params_used(&ctx.raw_params()?, &sources)?;
     let inputs: Vec<OverlapInput<'_>> =
         named.iter().map(|(n, c, s)| OverlapInput { name: n.clone(), filter: c, suppression: *s }).collect();
     let o = engine.overlap(&inputs)?;
@@ -242,5 +259,83 @@ pub fn overlap(ctx: &Ctx, segments: &[String], suppressions: &[String]) -> Resul
             o.combinations.iter().take(10).map(|c| vec![c.members.join(" ∩ "), count(c.count)]).collect();
         print!("{}", table(&["exactly in", "customers"], &rows));
     }
+    Ok(())
+}
+
+/// The metrics in use; with `init`, writes them to an editable file (never replacing one) and,
+/// when no workspace names this database yet, a `seglens.toml` beside it that does.
+pub fn metrics(ctx: &Ctx, init: bool, out: Option<&std::path::Path>) -> Result<()> {
+    let engine = ctx.engine()?;
+    let file = engine.metrics_file();
+    if !init {
+        if ctx.g.json {
+            return ctx.print_json(&json!({"source": engine.metric_source(), "rollups": file.rollup,
+                                          "metrics": file.metric, "notes": engine.metric_notes()}));
+        }
+        match engine.metric_source() {
+            MetricSource::Inferred => {
+                println!("metrics inferred from the schema (seglens metrics --init to edit them)")
+            }
+            MetricSource::File(p) => println!("metrics from {p}"),
+        }
+        let rows: Vec<Vec<String>> = file
+            .metric
+            .iter()
+            .map(|m| vec![m.name.clone(), m.label.clone(), format!("{:?}", m.format).to_lowercase(), m.sql.clone()])
+            .collect();
+        print!("{}", table(&["name", "label", "format", "sql"], &rows));
+        for r in &file.rollup {
+            println!(
+                "rollup {}: {} by {} ({})",
+                r.name,
+                r.table,
+                r.key,
+                r.columns.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        for n in engine.metric_notes() {
+            println!("note: {n}");
+        }
+        return Ok(());
+    }
+    let ws = ctx.workspace.as_ref().filter(|w| w.path.exists());
+    let target = match (out, ws) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(w)) => w.metrics.clone(),
+        (None, None) => std::path::PathBuf::from("metrics.toml"),
+    };
+    if target.exists() {
+        return fail(format!("{} exists; edit it, or name another file with --out", target.display()));
+    }
+    let header = format!(
+        "# Profile metrics for {} ({} by {}), written by `seglens metrics --init`.\n\
+         # [[metric]]: name, label, sql (an aggregate over the customer rows), format = percent|money|days|number.\n\
+         # [[rollup]]: a related table aggregated per customer; metrics read its columns as <rollup>.<column>.\n",
+        engine.path().display(),
+        engine.table(),
+        engine.key()
+    );
+    crate::workspace::write_new(&target, &format!("{header}{}", file.to_toml())).map_err(|e| user(e.to_string()))?;
+    let mut wrote = vec![target.display().to_string()];
+    if ws.is_none() && out.is_none() {
+        let db = std::fs::canonicalize(engine.path()).unwrap_or_else(|_| engine.path().to_path_buf());
+        let wfile = crate::workspace::WorkspaceFile {
+            database: db,
+            table: Some(engine.table().to_string()),
+            key: Some(engine.key().to_string()),
+            metrics: Some("metrics.toml".into()),
+            // The library in use until now stays the library of this data.
+            library: Some(std::fs::canonicalize(ctx.library.dir()).unwrap_or_else(|_| ctx.library.dir().to_path_buf())),
+        };
+        let path = std::path::Path::new(crate::workspace::FILE);
+        if !path.exists() {
+            crate::workspace::Workspace::create(path, &wfile).map_err(|e| user(e.to_string()))?;
+            wrote.push(path.display().to_string());
+        }
+    }
+    if ctx.g.json {
+        return ctx.print_json(&json!({"written": wrote, "metrics": file.metric.len(), "rollups": file.rollup.len()}));
+    }
+    println!("wrote {}: seglens uses it for this data from now on; edit it freely", wrote.join(" and "));
     Ok(())
 }

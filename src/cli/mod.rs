@@ -12,11 +12,49 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{Compiled, Engine, EngineError, FeatureSet, OpenOptions, ParamValue, filter};
+use crate::engine::{
+    Compiled, Engine, EngineError, FeatureSet, MetricSet, MetricSource, OpenOptions, ParamValue, filter,
+};
 use crate::library::{Library, LibraryError, Template, TemplateRef, measure};
+use crate::workspace::Workspace;
+
+/// The library: `--library`, `$SEGLENS_LIBRARY`, a workspace file's, `./segments` when it exists,
+/// the sample's (no database given), else one per database in the user data directory, so a
+/// database never shows segments written for another.
+fn library_dir(g: &Global, found: Option<&Workspace>, workspace: Option<&Workspace>) -> PathBuf {
+    if let Some(d) = &g.library {
+        return d.clone();
+    }
+    if let Some(d) = std::env::var_os("SEGLENS_LIBRARY").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(w) = found {
+        return w.library.clone();
+    }
+    if Path::new("segments").is_dir() {
+        return PathBuf::from("segments");
+    }
+    match (workspace, &g.db) {
+        (Some(w), _) => w.library.clone(),
+        (None, Some(db)) => crate::config::data_dir().join("libraries").join(library_name(db)),
+        (None, None) => crate::config::data_dir().join("segments"),
+    }
+}
+
+/// `<file stem>-<8 hex of the canonical path>`: readable, and distinct for two files of one name.
+fn library_name(db: &Path) -> String {
+    use sha2::Digest;
+    let canonical = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    let digest = sha2::Sha256::digest(canonical.to_string_lossy().as_bytes());
+    let stem: String = db
+        .file_stem()
+        .map(|s| s.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect())
+        .unwrap_or_default();
+    format!("{stem}-{}", digest.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -73,6 +111,9 @@ pub struct Global {
     /// Colour theme for the explorer (dark, light, high-contrast, solarized, or a user theme)
     #[arg(long, global = true)]
     pub theme: Option<String>,
+    /// The date current_date means, YYYY-MM-DD (default: today, moving on at midnight)
+    #[arg(long, global = true, value_name = "YYYY-MM-DD")]
+    pub as_of: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,6 +186,16 @@ pub enum Command {
     },
     /// Export approved segments to CSV with an audit manifest
     Export(ExportArgs),
+    /// The profile metrics in use (inferred from the schema or read from a file); --init writes them out to edit
+    Metrics {
+        /// Write the metrics to an editable file (default: the workspace's metrics.toml, else
+        /// ./metrics.toml plus a ./seglens.toml naming the database), never replacing one
+        #[arg(long)]
+        init: bool,
+        /// Where --init writes the metrics file
+        #[arg(long, value_name = "FILE", requires = "init")]
+        out: Option<PathBuf>,
+    },
     /// Benchmarks against DuckDB running the same SQL (writes BENCHMARKS.md)
     Bench(crate::bench::BenchArgs),
 }
@@ -155,9 +206,6 @@ pub struct SampleArgs {
     pub customers: u64,
     #[arg(long, default_value_t = crate::sample::DEFAULT_SEED)]
     pub seed: u64,
-    /// Lay dates out relative to this day (default: today)
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub as_of: Option<String>,
     #[arg(long)]
     pub out: PathBuf,
     /// Replace an existing file
@@ -261,16 +309,16 @@ pub fn error_line(e: &anyhow::Error) -> String {
 
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
-    let g = cli.global.clone();
+    let mut g = cli.global.clone();
     match cli.command {
         None => {
-            let db = cli.db_path.or(g.db.clone());
-            crate::tui::run(Ctx::new(g), db)
+            g.db = cli.db_path.or(g.db);
+            crate::tui::run(Ctx::new(g)?)
         }
         Some(Command::Sample(a)) => data::sample(&g, a),
         Some(Command::Bench(a)) => crate::bench::run(a),
         Some(cmd) => {
-            let ctx = Ctx::new(g);
+            let ctx = Ctx::new(g)?;
             match cmd {
                 Command::Schema => data::schema(&ctx),
                 Command::Size { filter } => data::size(&ctx, &filter),
@@ -288,56 +336,85 @@ pub fn run() -> Result<()> {
                 Command::Retire { name, note } => segments::retire(&ctx, &name, note),
                 Command::Check { threshold } => segments::check(&ctx, threshold),
                 Command::Export(a) => segments::export(&ctx, a),
+                Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Sample(_) | Command::Bench(_) => unreachable!("handled above"),
             }
         }
     }
 }
 
-/// What every command needs: the options, and lazily the library and engine.
+/// What every command needs: the options, the workspace, the library, and lazily the engine.
 pub struct Ctx {
     pub g: Global,
+    /// The workspace in force (README "Workspaces"); the sample's own when no database is given.
+    pub workspace: Option<Workspace>,
     pub library: Library,
 }
 
 impl Ctx {
-    pub fn new(g: Global) -> Ctx {
-        let library = Library::open(Library::resolve_dir(g.library.as_deref()));
-        Ctx { g, library }
+    pub fn new(g: Global) -> Result<Ctx> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let found = Workspace::find(&cwd, g.db.as_deref()).map_err(|e| UserError(e.to_string()))?;
+        let workspace = found.clone().or_else(|| g.db.is_none().then(starter::sample_workspace));
+        let library = Library::open(library_dir(&g, found.as_ref(), workspace.as_ref()));
+        Ok(Ctx { g, workspace, library })
+    }
+
+    /// `--as-of`, checked.
+    pub fn as_of(&self) -> Result<Option<chrono::NaiveDate>> {
+        self.g
+            .as_of
+            .as_deref()
+            .map(|d| match ParamValue::parse(crate::engine::ParamType::Date, d) {
+                Ok(ParamValue::Date(d)) => Ok(d),
+                _ => Err(user(format!("--as-of {d:?}: expected a date YYYY-MM-DD"))),
+            })
+            .transpose()
+    }
+
+    /// The metrics file in force: `--metrics`, else the workspace's when it exists.
+    pub fn metrics_path(&self) -> Option<PathBuf> {
+        self.g.metrics.clone().or_else(|| self.workspace.as_ref().map(|w| w.metrics.clone()).filter(|p| p.is_file()))
     }
 
     pub fn open_options(&self) -> Result<OpenOptions> {
-        let metrics = match &self.g.metrics {
+        let metrics = match self.metrics_path() {
             Some(p) => {
-                let text =
-                    std::fs::read_to_string(p).with_context(|| format!("reading metrics file {}", p.display()))?;
-                Some(
-                    crate::engine::profile::parse_metrics(&text)
-                        .map_err(|e| UserError(format!("{}: {}", p.display(), e.message())))?,
-                )
+                let text = std::fs::read_to_string(&p)
+                    .map_err(|e| UserError(format!("reading metrics file {}: {e}", p.display())))?;
+                let file = crate::engine::profile::parse_metrics(&text)
+                    .map_err(|e| UserError(format!("{}: {}", p.display(), e.message())))?;
+                Some(MetricSet { file, source: MetricSource::File(p.display().to_string()) })
             }
             None => None,
         };
+        let ws = self.workspace.as_ref();
         Ok(OpenOptions {
-            table: self.g.table.clone(),
-            key: self.g.key.clone(),
+            table: self.g.table.clone().or_else(|| ws.and_then(|w| w.table.clone())),
+            key: self.g.key.clone().or_else(|| ws.and_then(|w| w.key.clone())),
             threads: self.g.threads,
             memory_limit: self.g.memory_limit.clone(),
             metrics,
+            as_of: self.as_of()?,
+            checks_dir: Some(crate::config::cache_dir().join("checks")),
         })
     }
 
-    /// The database to open: `db` if given, else the sample database (created on first use).
-    pub fn db_path(&self, db: Option<&Path>) -> Result<PathBuf> {
-        match db.or(self.g.db.as_deref()) {
-            Some(p) => Ok(p.to_path_buf()),
-            None => starter::ensure_sample(&self.library),
+    /// The database to open: `--db`, else the workspace's, else the sample database (created on
+    /// first use).
+    pub fn db_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.g.db {
+            return Ok(p.clone());
+        }
+        match &self.workspace {
+            Some(w) if w.path != starter::sample_workspace().path => Ok(w.database.clone()),
+            _ => starter::ensure_sample(&self.library),
         }
     }
 
     /// Opens the database read-only and verifies the key; arms --timeout and Ctrl-C to cancel.
     pub fn engine(&self) -> Result<Engine> {
-        let path = self.db_path(None)?;
+        let path = self.db_path()?;
         let engine = Engine::open(&path, &self.open_options()?)?;
         engine.verify_key()?;
         let cancel = engine.canceller();
@@ -394,22 +471,41 @@ impl Ctx {
     }
 
     pub fn resolve_with(&self, arg: &str, features: &FeatureSet, raw: &[(String, String)]) -> Result<Resolved> {
+        self.resolve_params(arg, features, raw, false)
+    }
+
+    /// `resolve_with`; with `some`, the `--param`s this filter does not use are left for other
+    /// filters of the same command (an overlap, an export) instead of being an error.
+    pub fn resolve_params(
+        &self,
+        arg: &str,
+        features: &FeatureSet,
+        raw: &[(String, String)],
+        some: bool,
+    ) -> Result<Resolved> {
+        let mine = |text: &str| -> Vec<(String, String)> {
+            if !some {
+                return raw.to_vec();
+            }
+            let used = filter::placeholders(text);
+            raw.iter().filter(|(k, _)| used.contains(k)).cloned().collect()
+        };
         if arg == "-" {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| UserError(format!("reading the filter from stdin: {e} (a filter is UTF-8 text)")))?;
-            return self.resolve_expr(&text, features, raw);
+            return self.resolve_expr(&text, features, &mine(&text));
         }
         if let Some(r) = TemplateRef::parse(arg)
             && self.library.versions(&r.name).is_ok_and(|v| !v.is_empty())
         {
             let t = self.library.load(&r.name, r.version)?;
-            let values = filter::bind_params(&t.filter, &t.params, raw)?;
+            let values = filter::bind_params(&t.filter, &t.params, &mine(&t.filter))?;
             let compiled = measure::compile(&t, &values, features)?;
             return Ok(Resolved { label: t.reference(), compiled, values, template: Some(t) });
         }
-        self.resolve_expr(arg, features, raw)
+        self.resolve_expr(arg, features, &mine(arg))
     }
 
     fn resolve_expr(&self, text: &str, features: &FeatureSet, raw: &[(String, String)]) -> Result<Resolved> {

@@ -18,7 +18,7 @@ fn author() -> String {
 }
 
 pub fn features(ctx: &Ctx) -> Result<()> {
-    ctx.db_path(None)?;
+    ctx.db_path()?;
     let set = ctx.features();
     if ctx.g.json {
         let list: Vec<_> = set
@@ -184,7 +184,7 @@ fn report_errors(errors: &[crate::library::LibraryError]) {
 
 pub fn list(ctx: &Ctx) -> Result<()> {
     // On a fresh machine the first command may be this one: create the sample and its starters.
-    ctx.db_path(None)?;
+    ctx.db_path()?;
     let report = ctx.library.load_all();
     report_errors(&report.errors);
     if ctx.g.json {
@@ -335,6 +335,7 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
     report_errors(&report.errors);
     let mut rows = Vec::new();
     let mut out = Vec::new();
+    let mut not_for_data = 0;
     for t in report.templates.iter().filter(|t| t.status != Status::Retired) {
         let result = measure::compile(t, &BTreeMap::new(), &features)
             .and_then(|c| Ok((engine.size(&c)?, engine.unsegmentable(&c)?)));
@@ -368,20 +369,55 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
                     percent(unseg.share),
                     notes.join(" "),
                 ]);
-                out.push(json!({"segment": t.name, "version": t.version, "ok": true, "saved_size": saved, "size": size.size,
+                out.push(json!({"segment": t.name, "version": t.version, "ok": true, "for_this_data": true, "saved_size": saved, "size": size.size,
                                 "drift": drift, "drift_flagged": flag, "unsegmentable": unseg.share, "features_changed": drifted_features}));
             }
-            Err(e) => {
-                failed += 1;
-                rows.push(vec![t.reference(), "—".into(), "—".into(), "—".into(), "—".into(), format!("FAILED: {e}")]);
-                out.push(json!({"segment": t.name, "version": t.version, "ok": false, "error": e.to_string()}));
-            }
+            Err(e) => match measure::Fit::from_error(e)?.for_template(t, engine.fingerprint()) {
+                measure::Fit::NotForThisData(missing) => {
+                    not_for_data += 1;
+                    rows.push(vec![
+                        t.reference(),
+                        "—".into(),
+                        "—".into(),
+                        "—".into(),
+                        "—".into(),
+                        format!("not for this data (missing {missing})"),
+                    ]);
+                    out.push(json!({"segment": t.name, "version": t.version, "ok": true, "for_this_data": false,
+                                    "missing": missing}));
+                }
+                fit => {
+                    failed += 1;
+                    let e = match fit {
+                        measure::Fit::Failed(e) => e,
+                        other => other.describe(),
+                    };
+                    rows.push(vec![
+                        t.reference(),
+                        "—".into(),
+                        "—".into(),
+                        "—".into(),
+                        "—".into(),
+                        format!("FAILED: {e}"),
+                    ]);
+                    out.push(json!({"segment": t.name, "version": t.version, "ok": false, "error": e}));
+                }
+            },
         }
     }
     if ctx.g.json {
-        ctx.print_json(&json!({"threshold": threshold, "templates": out, "failed": failed}))?;
+        ctx.print_json(
+            &json!({"threshold": threshold, "templates": out, "failed": failed, "not_for_this_data": not_for_data}),
+        )?;
+    } else if rows.is_empty() {
+        println!("no segments in {} yet", ctx.library.dir().display());
     } else {
         print!("{}", table(&["segment", "saved size", "size now", "drift", "unsegmentable", "notes"], &rows));
+        if not_for_data > 0 {
+            println!(
+                "{not_for_data} segment(s) were written for other data (columns this database lacks): not checked"
+            );
+        }
     }
     if failed > 0 {
         return fail(format!("{failed} template(s) failed to load, compile or run"));
@@ -395,6 +431,8 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let raw = ctx.raw_params()?;
     let (segments, suppressions) =
         crate::export::resolve(&ctx.library, &features, &a.names, a.allow_draft, !a.no_suppress, &raw)?;
+    let sources: Vec<&str> = segments.iter().map(|s| s.filter.source.as_str()).collect();
+    super::data::check_params_used(&raw, &sources)?;
     let req = ExportRequest {
         segments,
         suppressions,

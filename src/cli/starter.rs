@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::engine::{Engine, FeatureSet, OpenOptions, ParamDecl, filter};
+use crate::cli::UserError;
+use crate::engine::{Engine, FeatureSet, MetricSet, MetricSource, MetricsFile, OpenOptions, ParamDecl, filter};
 use crate::library::template::{Kind, Status, Template};
 use crate::library::{Library, measure};
 use crate::sample::{DEFAULT_CUSTOMERS, SampleSpec, generate};
+use crate::workspace::{Workspace, WorkspaceFile};
 
 pub const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
 
@@ -42,10 +44,46 @@ struct Starter {
     params: std::collections::BTreeMap<String, ParamDecl>,
 }
 
+/// The sample's workspace, in the user data directory: its database, library and metrics.
+pub fn sample_workspace() -> Workspace {
+    let dir = crate::config::data_dir();
+    Workspace {
+        path: dir.join(crate::workspace::FILE),
+        database: crate::config::default_sample_path(),
+        table: None,
+        key: None,
+        library: dir.join("segments"),
+        metrics: dir.join("metrics.toml"),
+    }
+}
+
+/// Writes the sample workspace's files that are missing (an install from before workspaces
+/// has the database and library but no workspace or metrics file). Never replaces a file.
+fn ensure_sample_workspace() -> Result<()> {
+    let ws = sample_workspace();
+    if !ws.metrics.exists() {
+        let file = MetricsFile { rollup: Vec::new(), metric: crate::engine::profile::sample_metrics() };
+        let text = format!("# The sample's engagement metrics; edit freely (README: Metrics).\n{}", file.to_toml());
+        crate::workspace::write_new(&ws.metrics, &text).map_err(|e| UserError(e.to_string()))?;
+    }
+    if !ws.path.exists() {
+        let file = WorkspaceFile {
+            database: PathBuf::from("sample.duckdb"),
+            library: Some(PathBuf::from("segments")),
+            metrics: Some(PathBuf::from("metrics.toml")),
+            ..Default::default()
+        };
+        Workspace::create(&ws.path, &file).map_err(|e| UserError(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// The sample database path, creating it (and installing the starters) on first use.
 pub fn ensure_sample(library: &Library) -> Result<PathBuf> {
     let path = crate::config::default_sample_path();
     if path.exists() {
+        // Racing first runs may both write; the loser's AlreadyExists is fine.
+        let _ = ensure_sample_workspace();
         return Ok(path);
     }
     eprintln!(
@@ -54,7 +92,12 @@ pub fn ensure_sample(library: &Library) -> Result<PathBuf> {
         path.display()
     );
     generate(&path, &SampleSpec::new(DEFAULT_CUSTOMERS), false)?;
-    let engine = Engine::open(&path, &OpenOptions::default())?;
+    let _ = ensure_sample_workspace();
+    let metrics = MetricSet {
+        file: MetricsFile { rollup: Vec::new(), metric: crate::engine::profile::sample_metrics() },
+        source: MetricSource::Inferred,
+    };
+    let engine = Engine::open(&path, &OpenOptions { metrics: Some(metrics), ..Default::default() })?;
     let installed = install_starters(library, &engine)?;
     if installed > 0 {
         eprintln!("seglens: installed {installed} starter templates and features into {}", library.dir().display());

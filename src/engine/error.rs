@@ -175,10 +175,35 @@ impl DuckMessage {
             || (self.kind == "IO" && ["could not read", "checksum", "corrupt"].iter().any(|w| text.contains(w)))
     }
 
+    /// The column or table a Binder/Catalog error says this data lacks, from its message.
+    pub fn missing_name(&self) -> Option<String> {
+        missing_name(&self.message)
+    }
+
     pub fn headline(&self) -> String {
         let first = self.message.lines().next().unwrap_or("").trim();
         if self.kind.is_empty() { first.to_string() } else { format!("{} error: {first}", self.kind) }
     }
+}
+
+/// The name in DuckDB's "not there" messages (`Referenced column "x" not found`, `Table with name
+/// x does not exist`, `Referenced table "x" not found`), as "column x" or "table x".
+pub fn missing_name(message: &str) -> Option<String> {
+    let quoted = |rest: &str| -> Option<String> {
+        let rest = rest.trim_start().strip_prefix('"')?;
+        rest.find('"').map(|e| rest[..e].to_string())
+    };
+    if let Some(i) = message.find("Referenced column") {
+        return quoted(&message[i + "Referenced column".len()..]).map(|n| format!("column {n}"));
+    }
+    if let Some(i) = message.find("Referenced table") {
+        return quoted(&message[i + "Referenced table".len()..]).map(|n| format!("table {n}"));
+    }
+    if let Some(i) = message.find("Table with name ") {
+        let rest = &message[i + "Table with name ".len()..];
+        return rest.split(" does not exist").next().map(|n| format!("table {}", n.trim().trim_matches('"')));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -197,5 +222,14 @@ mod tests {
             r#"{"exception_type":"Out of Memory","exception_message":"could not allocate"}"#,
         ));
         assert_eq!(e.to_string(), "DuckDB: Out of Memory error: could not allocate");
+    }
+
+    #[test]
+    fn missing_names_are_read_from_duckdbs_messages() {
+        let m = "Binder Error: Referenced column \"churn_risk\" not found in FROM clause!\nCandidate bindings: \"x\"";
+        assert_eq!(missing_name(m).as_deref(), Some("column churn_risk"));
+        let m = "Catalog Error: Table with name events does not exist!\nDid you mean \"purchase_records\"?";
+        assert_eq!(missing_name(m).as_deref(), Some("table events"));
+        assert_eq!(missing_name("Parser Error: syntax error at or near \")\""), None);
     }
 }

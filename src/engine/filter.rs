@@ -131,6 +131,22 @@ pub fn bind_params(
     Ok(values)
 }
 
+/// Every parameter `text` uses with the value it is compiled with: the given one, else the
+/// declared default (what a manifest records).
+pub fn bound_params(
+    text: &str,
+    decls: &ParamDecls,
+    values: &BTreeMap<String, ParamValue>,
+) -> BTreeMap<String, ParamValue> {
+    placeholders(text)
+        .into_iter()
+        .filter_map(|n| {
+            let v = values.get(&n).cloned().or_else(|| decls.get(&n).and_then(|d| d.default.clone()))?;
+            Some((n, v))
+        })
+        .collect()
+}
+
 /// Compiles filter `text`: renders each `{{param}}` from `values` (else its declared default),
 /// expands features, and checks that the result is exactly one balanced expression.
 pub fn compile(

@@ -11,7 +11,91 @@ pub struct RowSet {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
+/// One value with its JSON type: numbers as numbers (DECIMAL and HUGEINT as doubles), booleans,
+/// NULL, and text (dates and timestamps as ISO 8601 strings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+/// Some rows of a segment, typed (`rows --json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypedRows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// How a column of type `ty` is selected for typed output: kept as it is where the value maps
+/// onto a JSON type, a double for wide or exact numbers, ISO 8601 text for times, text otherwise.
+fn typed_select(name: &str, ty: &str) -> String {
+    let c = ident(name);
+    let t = ty.to_ascii_uppercase();
+    let int = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"];
+    if t == "BOOLEAN" || int.contains(&t.as_str()) || t == "DOUBLE" || t == "FLOAT" {
+        c
+    } else if t.starts_with("DECIMAL") || t == "HUGEINT" || t == "UBIGINT" || t == "UHUGEINT" {
+        format!("CAST({c} AS DOUBLE)")
+    } else if t.starts_with("TIMESTAMP") {
+        format!("replace(CAST({c} AS VARCHAR), ' ', 'T')")
+    } else {
+        format!("CAST({c} AS VARCHAR)")
+    }
+}
+
+fn cell(v: duckdb::types::Value) -> Cell {
+    use duckdb::types::Value as V;
+    match v {
+        V::Null => Cell::Null,
+        V::Boolean(b) => Cell::Bool(b),
+        V::TinyInt(i) => Cell::Int(i.into()),
+        V::SmallInt(i) => Cell::Int(i.into()),
+        V::Int(i) => Cell::Int(i.into()),
+        V::BigInt(i) => Cell::Int(i),
+        V::UTinyInt(i) => Cell::Int(i.into()),
+        V::USmallInt(i) => Cell::Int(i.into()),
+        V::UInt(i) => Cell::Int(i.into()),
+        // JSON has no NaN or infinity: those stay text.
+        V::Float(f) if f.is_finite() => Cell::Float(f.into()),
+        V::Double(f) if f.is_finite() => Cell::Float(f),
+        V::Float(f) => Cell::Text(f.to_string()),
+        V::Double(f) => Cell::Text(f.to_string()),
+        V::Text(t) => Cell::Text(t),
+        other => Cell::Text(format!("{other:?}")),
+    }
+}
+
 impl Engine {
+    /// `rows` with typed values, for JSON: the same members in the same order.
+    pub fn typed_rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<TypedRows> {
+        let (cols, _) = self.select_list(columns)?;
+        let list = cols
+            .iter()
+            .map(|c| {
+                let ty = self.columns().iter().find(|x| &x.name == c).map_or("VARCHAR", |x| x.ty.as_str());
+                typed_select(c, ty)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut q = SqlBuilder::new(self);
+        let (k, t) = (ident(self.key()), self.table_sql());
+        q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
+        q.filter_cached(self, f)?;
+        q.push(&format!(" ORDER BY {k} LIMIT {limit}) ORDER BY {k}"));
+        let n = cols.len();
+        let rows = q.prepare(self, |s| {
+            s.query_map([], |r| {
+                (0..n).map(|i| r.get::<_, duckdb::types::Value>(i).map(cell)).collect::<duckdb::Result<Vec<_>>>()
+            })?
+            .collect()
+        })?;
+        Ok(TypedRows { columns: cols, rows })
+    }
+
     fn select_list(&self, columns: &[String]) -> Result<(Vec<String>, String)> {
         let cols: Vec<String> = if columns.is_empty() {
             self.columns().iter().map(|c| c.name.clone()).collect()

@@ -6,9 +6,11 @@ pub mod bitmap;
 pub mod breakdown;
 pub mod cache;
 pub mod cancel;
+pub mod entity;
 pub mod error;
 pub mod features;
 pub mod filter;
+pub mod infer;
 pub mod lexer;
 pub mod members;
 pub mod overlap;
@@ -30,7 +32,7 @@ pub use error::{EngineError, FilterError, Pos};
 pub use features::{Feature, FeatureSet};
 pub use filter::Compiled;
 pub use params::{ParamDecl, ParamDecls, ParamType, ParamValue};
-pub use profile::MetricDef;
+pub use profile::{MetricDef, MetricSet, MetricSource, MetricsFile};
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
@@ -42,8 +44,14 @@ pub struct OpenOptions {
     pub key: Option<String>,
     pub threads: Option<usize>,
     pub memory_limit: Option<String>,
-    /// Profile metrics; the sample schema's defaults when None.
-    pub metrics: Option<Vec<MetricDef>>,
+    /// Profile metrics (a metrics file); inferred from the schema when None (`infer.rs`).
+    pub metrics: Option<MetricSet>,
+    /// The date `current_date` and `today()` answer, pinned (`--as-of`); the local date, moving
+    /// on at midnight, when None.
+    pub as_of: Option<NaiveDate>,
+    /// Where checks of a file version are remembered (the key's uniqueness, the detected entity
+    /// table), so that they run once per version of the file; nowhere when None.
+    pub checks_dir: Option<PathBuf>,
 }
 
 /// DuckDB's buffer pool cap. Scans of a 10M-customer table stay fast from the OS page cache while
@@ -86,7 +94,15 @@ pub struct Engine {
     base: u64,
     fingerprint: Fingerprint,
     metrics: Vec<MetricDef>,
+    rollups: Vec<profile::Rollup>,
+    metric_source: MetricSource,
     metric_notes: Vec<String>,
+    /// Checks remembered per version of the file (entity.rs).
+    remembered: entity::Remembered,
+    /// The entity table and key were detected, not named.
+    detected: bool,
+    /// `current_date` is pinned by `--as-of` and never moves on.
+    pinned: bool,
     /// Figures that depend only on the database, computed once (the engine is used by one thread).
     memo: RefCell<profile::Memo>,
     /// Member sets of expensive clauses and overlap segments (engine/cache.rs).
@@ -169,9 +185,11 @@ impl Engine {
             }
             other => other,
         };
-        let today = chrono::Local::now().date_naive();
+        let today = opts.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
         define_today_as(&conn, today).map_err(damaged)?;
-        let (table, key) = schema::detect_entity(&conn, opts.table.as_deref(), opts.key.as_deref()).map_err(damaged)?;
+        let remembered = entity::Remembered::new(opts.checks_dir.as_deref(), path);
+        let (table, key) =
+            entity::detect(&conn, opts.table.as_deref(), opts.key.as_deref(), &remembered).map_err(damaged)?;
         let columns = schema::columns(&conn, &table).map_err(damaged)?;
         if !columns.iter().any(|c| c.name == key) {
             return Err(EngineError::KeyNotFound {
@@ -209,20 +227,31 @@ impl Engine {
             base,
             fingerprint,
             metrics: Vec::new(),
+            rollups: Vec::new(),
+            metric_source: MetricSource::Inferred,
             metric_notes: Vec::new(),
+            remembered,
+            detected: opts.table.is_none() && opts.key.is_none(),
+            pinned: opts.as_of.is_some(),
             memo: RefCell::new(profile::Memo::default()),
             member_cache,
             today: Cell::new(today),
         };
-        let defs = opts.metrics.clone().unwrap_or_else(profile::default_metrics);
-        engine.install_metrics(defs);
+        let set = match &opts.metrics {
+            Some(set) => set.clone(),
+            None => MetricSet {
+                file: infer::infer(&engine.conn, &engine.table, &engine.key, &engine.columns),
+                source: MetricSource::Inferred,
+            },
+        };
+        engine.install_metrics(set);
         Ok(engine)
     }
 
-    /// Checks that the key is unique in the entity table (one scan; skipped when DuckDB already
-    /// enforces a PRIMARY KEY or UNIQUE constraint on it).
+    /// Checks that the key is unique in the entity table: one scan, skipped when DuckDB already
+    /// enforces a PRIMARY KEY or UNIQUE constraint on it or this version of the file was checked.
     pub fn verify_key(&self) -> Result<()> {
-        schema::verify_key(&self.conn, &self.table, &self.key)
+        entity::verify_key(&self.conn, &self.table, &self.key, self.detected, &self.remembered)
     }
 
     /// A second connection to the same database (same settings), e.g. for an export thread.
@@ -239,7 +268,12 @@ impl Engine {
             base: self.base,
             fingerprint: self.fingerprint.clone(),
             metrics: self.metrics.clone(),
+            rollups: self.rollups.clone(),
+            metric_source: self.metric_source.clone(),
             metric_notes: self.metric_notes.clone(),
+            remembered: self.remembered.clone(),
+            detected: self.detected,
+            pinned: self.pinned,
             memo: RefCell::new(self.memo.borrow().clone()),
             member_cache: RefCell::new(member_cache_for(&self.columns)),
             today: Cell::new(self.today.get()),
@@ -274,6 +308,22 @@ impl Engine {
     }
     pub fn metrics(&self) -> &[MetricDef] {
         &self.metrics
+    }
+    /// Where the profile metrics came from.
+    pub fn metric_source(&self) -> &MetricSource {
+        &self.metric_source
+    }
+    /// The rollups (related tables aggregated per customer) the metrics read.
+    pub fn rollups(&self) -> &[profile::Rollup] {
+        &self.rollups
+    }
+    /// The metrics as a file a user can edit (`seglens metrics --init`).
+    pub fn metrics_file(&self) -> MetricsFile {
+        MetricsFile { rollup: self.rollups.clone(), metric: self.metrics.clone() }
+    }
+    /// True when `current_date` is pinned (`--as-of`).
+    pub fn date_pinned(&self) -> bool {
+        self.pinned
     }
     /// Why configured metrics were left out (e.g. a column the database lacks).
     pub fn metric_notes(&self) -> &[String] {
@@ -331,6 +381,9 @@ impl Engine {
     /// session past midnight). Figures that depend on the date are dropped: cached member sets
     /// and base profiles. True when the date moved.
     pub fn refresh_today(&self) -> Result<bool> {
+        if self.pinned {
+            return Ok(false);
+        }
         self.set_today(chrono::Local::now().date_naive())
     }
 

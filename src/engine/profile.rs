@@ -1,6 +1,10 @@
-//! Engagement metrics of a segment beside the base: named SQL aggregates with defaults for the
-//! sample schema, overridable per database in a TOML file. A metric whose columns the database
-//! lacks is left out with a note, not an error.
+//! Engagement metrics of a segment beside the base: named SQL aggregates, from a metrics file
+//! (the workspace's or `--metrics`) or inferred from the schema (`infer.rs`). A metric whose
+//! columns the database lacks is left out with a note, not an error.
+//!
+//! A metric may read a *rollup*: a related table (transactions, events) aggregated per customer
+//! and LEFT JOINed to the segment's rows, so recency, frequency and monetary figures stay exact SQL
+//! at one GROUP BY per profile instead of one correlated subquery per metric.
 
 use std::collections::BTreeMap;
 
@@ -28,23 +32,65 @@ pub struct MetricDef {
     pub format: MetricFormat,
 }
 
-/// `metrics.toml`: `[[metric]] name = "...", label = "...", sql = "...", format = "percent"`.
-#[derive(Debug, Deserialize)]
+/// A related table aggregated per customer: `LEFT JOIN (SELECT <key> AS __key, <sql> AS <name>, ...
+/// FROM <table> GROUP BY 1) AS <name>`. Metrics read its columns as `<name>.<column>`; a customer
+/// with no related rows reads NULL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollup {
+    /// The alias metrics use (an identifier).
+    pub name: String,
+    pub table: String,
+    /// The column of `table` holding the entity's key.
+    pub key: String,
+    /// Output column → aggregate over the related rows, e.g. `orders = "count(*)"`.
+    pub columns: BTreeMap<String, String>,
+}
+
+/// Where the metrics came from, shown beside them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "path")]
+pub enum MetricSource {
+    /// Inferred from the schema by the rule in README ("Metrics").
+    Inferred,
+    /// Read from this file.
+    File(String),
+}
+
+/// `metrics.toml`: `[[metric]] name, label, sql, format` and optional `[[rollup]]` tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsFile {
+    #[serde(default)]
+    pub rollup: Vec<Rollup>,
+    #[serde(default)]
     pub metric: Vec<MetricDef>,
 }
 
-pub fn parse_metrics(text: &str) -> std::result::Result<Vec<MetricDef>, toml::de::Error> {
-    Ok(toml::from_str::<MetricsFile>(text)?.metric)
+impl MetricsFile {
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// The metrics an engine is opened with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSet {
+    pub file: MetricsFile,
+    pub source: MetricSource,
+}
+
+pub fn parse_metrics(text: &str) -> std::result::Result<MetricsFile, toml::de::Error> {
+    toml::from_str::<MetricsFile>(text)
 }
 
 fn m(name: &str, label: &str, sql: &str, format: MetricFormat) -> MetricDef {
     MetricDef { name: name.into(), label: label.into(), sql: sql.into(), format }
 }
 
-/// Metrics for the sample schema (and any CRM table with the same column names).
-pub fn default_metrics() -> Vec<MetricDef> {
+/// The sample workspace's metrics (written to its `metrics.toml`): a curated set for the sample
+/// schema, where inference would list every column.
+pub fn sample_metrics() -> Vec<MetricDef> {
     use MetricFormat::*;
     vec![
         m("open_rate", "Open rate", "sum(email_opens_90d) / nullif(sum(email_sends_90d), 0)", Percent),
@@ -76,6 +122,8 @@ pub struct Profile {
     pub metrics: Vec<MetricValue>,
     /// Metrics left out, and why.
     pub notes: Vec<String>,
+    /// Where the metrics came from (inferred from the schema, or a file).
+    pub source: MetricSource,
 }
 
 /// Share of base rows where a column the filter reads is NULL: customers the filter cannot judge.
@@ -92,13 +140,28 @@ pub struct Memo {
     pub base_profile: Option<Vec<Option<f64>>>,
     pub unsegmentable: BTreeMap<Vec<String>, u64>,
     pub base_breakdown: BTreeMap<String, BTreeMap<Option<String>, u64>>,
+    /// Per numeric column: its bin width (and whether it is an integer), or None for no bins.
+    pub bins: BTreeMap<String, Option<(f64, bool)>>,
     pub schema: Option<super::schema::Schema>,
 }
 
 impl Engine {
-    pub(crate) fn install_metrics(&mut self, defs: Vec<MetricDef>) {
-        for d in defs {
-            let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {} LIMIT 0", d.sql, self.table_sql());
+    /// Keeps the rollups that bind and the metrics that bind over them; the rest are left out
+    /// with a note naming them (a metric over a column this data lacks is not an error).
+    pub(crate) fn install_metrics(&mut self, set: MetricSet) {
+        self.metric_source = set.source;
+        for r in set.file.rollup {
+            let sql = format!("SELECT * FROM {} LIMIT 0", rollup_sql(&r));
+            match self.conn().prepare(&sql) {
+                Ok(_) => self.rollups.push(r),
+                Err(e) => {
+                    let why = super::error::DuckMessage::parse(&e).headline();
+                    self.metric_notes.push(format!("rollup {} left out: {why}", r.name));
+                }
+            }
+        }
+        for d in set.file.metric {
+            let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {} LIMIT 0", d.sql, self.profile_from_filter("TRUE"));
             match self.conn().prepare(&sql) {
                 Ok(_) => self.metrics.push(d),
                 Err(e) => {
@@ -115,16 +178,42 @@ impl Engine {
         cols.join(", ")
     }
 
+    /// The FROM clause of a profile around its filter, as (before, after): the entity rows
+    /// passing the filter (kept under the table's own name, so metrics may qualify columns with
+    /// it), joined to each rollup. With rollups the filter runs in its own subquery, exactly as in
+    /// a size query, so a rollup's columns can never make a column of the filter ambiguous.
+    fn profile_from(&self) -> (String, String) {
+        let t = self.table_sql();
+        if self.rollups.is_empty() {
+            return (format!("{t} WHERE "), String::new());
+        }
+        let mut after = format!(") AS {t}");
+        for r in &self.rollups {
+            after.push_str(&format!(
+                " LEFT JOIN {} AS {n} ON {n}.__key = {t}.{k}",
+                rollup_sql(r),
+                n = ident(&r.name),
+                k = ident(self.key())
+            ));
+        }
+        (format!("(SELECT * FROM {t} WHERE "), after)
+    }
+
+    fn profile_from_filter(&self, filter: &str) -> String {
+        let (before, after) = self.profile_from();
+        format!("{before}{filter}{after}")
+    }
+
     /// The SQL `profile` runs for the segment (for benchmarks against DuckDB).
     pub fn profile_sql(&self, f: &Compiled) -> String {
-        format!("SELECT {} FROM {} WHERE (\n{}\n)", self.metric_select(), self.table_sql(), f.sql)
+        format!("SELECT {} FROM {}", self.metric_select(), self.profile_from_filter(&format!("(\n{}\n)", f.sql)))
     }
 
     fn base_profile(&self) -> Result<Vec<Option<f64>>> {
         if let Some(p) = &self.memo.borrow().base_profile {
             return Ok(p.clone());
         }
-        let sql = format!("SELECT {} FROM {}", self.metric_select(), self.table_sql());
+        let sql = format!("SELECT {} FROM {}", self.metric_select(), self.profile_from_filter("TRUE"));
         let values = read_metrics(self, &sql, self.metrics.len())?.1;
         self.memo.borrow_mut().base_profile = Some(values.clone());
         Ok(values)
@@ -134,8 +223,10 @@ impl Engine {
     /// base profile is computed once per engine).
     pub fn profile(&self, f: &Compiled) -> Result<Profile> {
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {} FROM {} WHERE ", self.metric_select(), self.table_sql()));
+        let (before, after) = self.profile_from();
+        q.push(&format!("SELECT {} FROM {before}", self.metric_select()));
         q.filter_cached(self, f)?;
+        q.push(&after);
         let n = self.metrics.len();
         let (size, seg) = q.prepare(self, |s| {
             s.query_row([], |r| {
@@ -161,7 +252,13 @@ impl Engine {
                 },
             })
             .collect();
-        Ok(Profile { size, base: self.base_size(), metrics, notes: self.metric_notes().to_vec() })
+        Ok(Profile {
+            size,
+            base: self.base_size(),
+            metrics,
+            notes: self.metric_notes().to_vec(),
+            source: self.metric_source.clone(),
+        })
     }
 
     /// Rows of the base where any column the filter reads is NULL.
@@ -187,6 +284,12 @@ impl Engine {
         let base = self.base_size();
         Ok(Unsegmentable { columns, count, share: if base == 0 { 0.0 } else { count as f64 / base as f64 } })
     }
+}
+
+/// The per-customer aggregate a rollup joins.
+fn rollup_sql(r: &Rollup) -> String {
+    let cols: Vec<String> = r.columns.iter().map(|(name, sql)| format!("{sql} AS {}", ident(name))).collect();
+    format!("(SELECT {} AS __key, {} FROM {} GROUP BY 1)", ident(&r.key), cols.join(", "), ident(&r.table))
 }
 
 fn read_metrics(engine: &Engine, sql: &str, n: usize) -> Result<(u64, Vec<Option<f64>>)> {

@@ -4,7 +4,7 @@
 use duckdb::Connection;
 use serde::Serialize;
 
-use super::{Column, Engine, EngineError, Result, SqlBuilder, ident};
+use super::{Column, Engine, Result, SqlBuilder, ident};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnStats {
@@ -40,7 +40,7 @@ impl Schema {
 const TOP_DISTINCT: u64 = 60;
 const TOP_N: usize = 8;
 
-fn tables(conn: &Connection) -> duckdb::Result<Vec<String>> {
+pub(crate) fn tables(conn: &Connection) -> duckdb::Result<Vec<String>> {
     let mut s = conn.prepare(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND NOT temporary
          UNION SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal AND NOT temporary
@@ -56,110 +56,6 @@ pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<Column>> {
     let cols =
         s.query_map([table], |r| Ok(Column { name: r.get(0)?, ty: r.get(1)? }))?.collect::<duckdb::Result<Vec<_>>>()?;
     Ok(cols)
-}
-
-/// Picks the entity table and key: the given ones, else `customers`/`customer_id`, else the only
-/// table with a unique `*_id` column.
-pub(crate) fn detect_entity(conn: &Connection, table: Option<&str>, key: Option<&str>) -> Result<(String, String)> {
-    let all = tables(conn)?;
-    if all.is_empty() {
-        return Err(EngineError::NoEntityTable("the database has no tables".into()));
-    }
-    let table = match table {
-        Some(t) => all
-            .iter()
-            .find(|x| x.eq_ignore_ascii_case(t))
-            .cloned()
-            .ok_or_else(|| EngineError::NoEntityTable(format!("no table {t:?}; tables: {}", all.join(", "))))?,
-        None => match all.iter().find(|t| t.eq_ignore_ascii_case("customers")) {
-            Some(t) => t.clone(),
-            None => {
-                let mut candidates = Vec::new();
-                for t in &all {
-                    for c in columns(conn, t)? {
-                        if c.name.to_ascii_lowercase().ends_with("_id") && is_unique(conn, t, &c.name)? {
-                            candidates.push((t.clone(), c.name));
-                            break;
-                        }
-                    }
-                }
-                match candidates.len() {
-                    1 => {
-                        // The detected key, unless --key names one for the detected table.
-                        let (t, k) = candidates.remove(0);
-                        if key.is_none() {
-                            return Ok((t, k));
-                        }
-                        t
-                    }
-                    0 => {
-                        return Err(EngineError::NoEntityTable(format!(
-                            "no customer table found (no table named customers, none with a unique *_id column); name it with --table and --key (tables: {})",
-                            all.join(", ")
-                        )));
-                    }
-                    _ => {
-                        return Err(EngineError::NoEntityTable(format!(
-                            "several tables could hold one row per customer ({}); pick one with --table",
-                            candidates.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>().join(", ")
-                        )));
-                    }
-                }
-            }
-        },
-    };
-    let cols = columns(conn, &table)?;
-    let key = match key {
-        Some(k) => cols
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(k))
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| k.to_string()),
-        None => {
-            let singular = table.to_ascii_lowercase().trim_end_matches('s').to_string() + "_id";
-            cols.iter()
-                .find(|c| c.name.eq_ignore_ascii_case(&singular))
-                .or_else(|| cols.iter().find(|c| c.name.eq_ignore_ascii_case("customer_id")))
-                .or_else(|| cols.iter().find(|c| c.name.eq_ignore_ascii_case("id")))
-                .or_else(|| cols.iter().find(|c| c.name.to_ascii_lowercase().ends_with("_id")))
-                .map(|c| c.name.clone())
-                .ok_or_else(|| EngineError::KeyNotFound {
-                    table: table.clone(),
-                    key: singular,
-                    columns: cols.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-                })?
-        }
-    };
-    Ok((table, key))
-}
-
-fn is_unique(conn: &Connection, table: &str, key: &str) -> Result<bool> {
-    Ok(duplicates(conn, table, key)? == 0)
-}
-
-fn duplicates(conn: &Connection, table: &str, key: &str) -> Result<u64> {
-    let sql = format!(
-        // Rows beyond the first of each key; a NULL key counts too (count(DISTINCT) skips NULLs).
-        "SELECT count(*) - count(DISTINCT {k}) FROM {t}",
-        k = ident(key),
-        t = ident(table)
-    );
-    Ok(conn.query_row(&sql, [], |r| r.get::<_, i64>(0))? as u64)
-}
-
-pub(crate) fn verify_key(conn: &Connection, table: &str, key: &str) -> Result<()> {
-    let enforced: i64 = conn.query_row(
-        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() AND table_name = ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND len(constraint_column_names) = 1 AND constraint_column_names[1] = ?",
-        [table, key],
-        |r| r.get(0),
-    )?;
-    if enforced > 0 {
-        return Ok(());
-    }
-    match duplicates(conn, table, key)? {
-        0 => Ok(()),
-        d => Err(EngineError::KeyNotUnique { table: table.into(), key: key.into(), duplicates: d }),
-    }
 }
 
 impl Engine {
@@ -236,24 +132,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Columns worth a breakdown: few distinct values, not the key. Uses the schema stats.
+    /// Columns worth a breakdown, best first: categorical columns (text, boolean, enum) with 2 to
+    /// 50 values and under half NULL, then the other low-cardinality non-numeric columns, then
+    /// numeric columns (broken down into round-number bins). Never the key. Uses the schema stats.
     pub fn dimensions(&self) -> Result<Vec<String>> {
         let schema = self.schema()?;
-        Ok(schema
-            .entity()
-            .map(|t| {
-                t.columns
-                    .iter()
-                    .filter(|c| {
-                        c.name != self.key()
-                            && c.distinct >= 2
-                            && c.distinct <= TOP_DISTINCT
-                            && !c.ty.contains("DOUBLE")
-                            && !c.ty.contains("FLOAT")
-                    })
-                    .map(|c| c.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default())
+        let Some(t) = schema.entity() else { return Ok(Vec::new()) };
+        let numeric = |ty: &str| {
+            let t = ty.to_ascii_uppercase();
+            ["INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"].iter().any(|n| t.contains(n))
+                && !t.contains("INTERVAL")
+        };
+        let temporal = |ty: &str| {
+            let t = ty.to_ascii_uppercase();
+            t.contains("DATE") || t.contains("TIME")
+        };
+        let cols = t.columns.iter().filter(|c| c.name != self.key() && c.distinct >= 2);
+        let mut categorical: Vec<&ColumnStats> = Vec::new();
+        let mut other: Vec<&ColumnStats> = Vec::new();
+        let mut numbers: Vec<&ColumnStats> = Vec::new();
+        for c in cols {
+            if numeric(&c.ty) {
+                numbers.push(c);
+            } else if temporal(&c.ty) {
+                continue;
+            } else if c.distinct <= CATEGORICAL_MAX && c.null_share < 0.5 {
+                categorical.push(c);
+            } else if c.distinct <= TOP_DISTINCT {
+                other.push(c);
+            }
+        }
+        Ok(categorical.into_iter().chain(other).chain(numbers).map(|c| c.name.clone()).collect())
     }
 }
+
+/// A categorical column has at most this many values (the issue's 2-50).
+const CATEGORICAL_MAX: u64 = 50;

@@ -11,7 +11,6 @@ pub mod ui;
 pub mod update;
 pub mod worker;
 
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -39,8 +38,8 @@ impl Drop for TerminalGuard {
     }
 }
 
-pub fn run(ctx: Ctx, db: Option<PathBuf>) -> Result<()> {
-    let path = ctx.db_path(db.as_deref())?;
+pub fn run(ctx: Ctx) -> Result<()> {
+    let path = ctx.db_path()?;
     if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
         return Err(crate::cli::UserError(
             "TERM=dumb: this terminal cannot show the explorer; use the commands instead (seglens --help)".into(),
@@ -85,6 +84,7 @@ pub fn initial_state(engine: &Engine, label: String, theme: &Theme) -> AppState 
         engine.columns().to_vec(),
         theme.name.clone(),
     );
+    state.data = Some(engine.fingerprint().clone());
     if let Some(note) = engine.metric_notes().first() {
         state.status = Some((Level::Warn, note.clone()));
     }

@@ -149,12 +149,25 @@ pub struct LibraryState {
     pub history: Option<(String, Vec<Template>)>,
     /// Current size per segment, measured by the overlap (for drift beside size at save).
     pub size_now: BTreeMap<String, u64>,
+    /// Segments written for other data, and what this data lacks for them (e.g. "column x").
+    pub not_for_data: BTreeMap<String, String>,
     /// `size_now` is being measured again (the library changed), by measurement `measure_id`.
     pub measuring: bool,
     pub measure_id: u64,
 }
 
 impl LibraryState {
+    /// Takes in a library measurement: sizes, and the segments that are not for this data.
+    pub fn set_fits(&mut self, fits: &BTreeMap<String, crate::library::measure::Fit>) {
+        use crate::library::measure::Fit;
+        self.size_now =
+            fits.iter().filter_map(|(n, f)| if let Fit::Size(s) = f { Some((n.clone(), *s)) } else { None }).collect();
+        self.not_for_data = fits
+            .iter()
+            .filter_map(|(n, f)| if let Fit::NotForThisData(m) = f { Some((n.clone(), m.clone())) } else { None })
+            .collect();
+    }
+
     /// The templates matching the typed query, in list order.
     pub fn visible(&self) -> Vec<&Template> {
         let q = self.query.to_ascii_lowercase();
@@ -244,6 +257,8 @@ pub enum Dialog {
 
 pub struct AppState {
     pub db_label: String,
+    /// The open data, to tell templates written for it from those written elsewhere.
+    pub data: Option<crate::engine::Fingerprint>,
     pub table: String,
     pub key: String,
     pub base: u64,
@@ -291,6 +306,7 @@ impl AppState {
         textarea.set_placeholder_text("Write a filter, e.g. lapsed(90) AND lifetime_spend > 5000   (F1: help)");
         AppState {
             db_label,
+            data: None,
             table,
             key,
             base,

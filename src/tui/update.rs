@@ -10,9 +10,12 @@ use super::action::{Action, Effect, LibrarySnapshot};
 use super::flows;
 use super::keymap::{self, Cmd, Mode};
 use super::state::*;
+use std::collections::BTreeMap;
+
 use super::worker::{OverlapMember, Part, PreviewRequest, Request, Response};
 use crate::engine::{FeatureSet, ParamType, ParamValue, filter};
 use crate::library::measure;
+use crate::library::measure::Fit;
 
 pub fn update(state: &mut AppState, action: Action, now: Instant) -> Vec<Effect> {
     state.clock = now;
@@ -431,9 +434,26 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
             // An older measurement's answer: a newer one is on its way.
             if *id == state.library.measure_id {
                 state.library.measuring = false;
-                match sizes {
-                    Ok(sizes) => state.library.size_now = sizes.clone(),
-                    Err(msg) => state.status = Some((Level::Error, format!("measuring the library: {msg}"))),
+                // Missing columns mean "not for this data" only for templates written elsewhere.
+                let sizes: BTreeMap<String, Fit> = sizes
+                    .iter()
+                    .map(|(n, f)| {
+                        let t = state.library.templates.iter().find(|t| &t.name == n);
+                        let fit = match (t, &state.data) {
+                            (Some(t), Some(data)) => f.clone().for_template(t, data),
+                            _ => f.clone(),
+                        };
+                        (n.clone(), fit)
+                    })
+                    .collect();
+                state.library.set_fits(&sizes);
+                let failed: Vec<String> = sizes
+                    .iter()
+                    .filter(|(_, f)| matches!(f, Fit::Failed(_)))
+                    .map(|(n, f)| format!("{n}: {}", f.describe()))
+                    .collect();
+                if let Some(first) = failed.first() {
+                    state.status = Some((Level::Error, format!("measuring the library: {first}")));
                 }
             }
             return Vec::new();

@@ -75,11 +75,11 @@ pub enum Part {
     Done,
     Schema(Schema, Vec<String>),
     Saved(SaveOutcome, String),
-    /// The size now of every library segment, by name, for library measurement `id`; or why it
-    /// could not be measured.
+    /// The size now of every library segment, by name, for library measurement `id`, or why it
+    /// has none (not for this data, or failed).
     LibrarySizes {
         id: u64,
-        sizes: Result<BTreeMap<String, u64>, String>,
+        sizes: BTreeMap<String, crate::library::measure::Fit>,
     },
 }
 
@@ -226,12 +226,16 @@ impl Worker {
             }
             Background::MeasureLibrary(id, members) => {
                 // From each segment's member set, which a later overlap then finds cached.
-                let sizes: Result<BTreeMap<String, u64>, EngineError> =
-                    members.iter().map(|m| Ok((m.name.clone(), self.engine.member_count(&m.filter)?))).collect();
-                match sizes {
-                    Err(EngineError::Cancelled) => Err(EngineError::Cancelled),
-                    sizes => Ok(Some(Part::LibrarySizes { id: *id, sizes: sizes.map_err(|e| e.to_string()) })),
-                }
+                use crate::library::measure::Fit;
+                let sizes: Result<BTreeMap<String, Fit>, EngineError> = members
+                    .iter()
+                    .map(|m| {
+                        let fit =
+                            self.engine.member_count(&m.filter).map_or_else(Fit::from_error, |n| Ok(Fit::Size(n)))?;
+                        Ok((m.name.clone(), fit))
+                    })
+                    .collect();
+                sizes.map(|sizes| Some(Part::LibrarySizes { id: *id, sizes }))
             }
         });
         match result {

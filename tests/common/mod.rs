@@ -25,6 +25,21 @@ use seglens::sample::{SampleSpec, generate};
 use sha2::Digest;
 use tempfile::TempDir;
 
+/// The sample workspace's metrics, as `seglens` uses them on the sample (tests of the sample
+/// schema's profile open with these; with none, metrics are inferred from the schema).
+pub fn sample_metrics() -> seglens::engine::MetricSet {
+    seglens::engine::MetricSet {
+        file: seglens::engine::MetricsFile { rollup: Vec::new(), metric: seglens::engine::profile::sample_metrics() },
+        source: seglens::engine::MetricSource::File("sample metrics.toml".into()),
+    }
+}
+
+/// Open options with the sample's metrics and `current_date` pinned to `as_of()`: figures that
+/// do not depend on the day the tests run.
+pub fn pinned_sample_options() -> seglens::engine::OpenOptions {
+    seglens::engine::OpenOptions { metrics: Some(sample_metrics()), as_of: Some(as_of()), ..Default::default() }
+}
+
 /// Customers in the shared test database.
 pub const CUSTOMERS: u64 = 3000;
 
@@ -242,6 +257,7 @@ impl Sandbox {
             .env("SEGLENS_DATA_DIR", self.data_dir())
             .env("SEGLENS_LIBRARY", self.library())
             .env("SEGLENS_CONFIG_DIR", self.dir.path().join("config"))
+            .env("SEGLENS_CACHE_DIR", self.dir.path().join("cache"))
             .env("SEGLENS_AUTHOR", "test-author")
             .env("NO_COLOR", "1")
             .stdin(Stdio::piped())

@@ -22,7 +22,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         format!(" Library /{}{} ", lib.query, if lib.typing { "▏" } else { "" })
     } else {
         let measuring = if lib.measuring { " · measuring…" } else { "" };
-        format!(" Library ({}){measuring} · F4: schema ", lib.templates.len())
+        let other = match lib.not_for_data.len() {
+            0 => String::new(),
+            n => format!(", {n} for other data"),
+        };
+        format!(" Library ({}{other}){measuring} · F4: schema ", lib.templates.len())
     };
     let block = panel(title, is_focused, theme);
     let inner = block.inner(area);
@@ -69,6 +73,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             Span::styled(format!("{:<name_w$} ", fit(&t.name, name_w)), base),
             Span::styled(format!("v{:<3}", t.version), theme.muted()),
         ];
+        if let Some(missing) = lib.not_for_data.get(&t.name) {
+            // Written for another database: said once, dimmed, never as an error.
+            let w = (inner.width as usize).saturating_sub(name_w + 8);
+            row.push(Span::styled(fit(&format!("not for this data (no {missing})"), w), theme.muted()));
+            lines.push(Line::from(row));
+            continue;
+        }
         if compact {
             let symbol = match t.status {
                 Status::Approved => "✓",
@@ -98,7 +109,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
                 Span::styled(t.owner.clone(), theme.text()),
                 Span::styled(format!("  priority {}", t.priority), theme.muted()),
             ]),
-            Line::styled(t.intent.clone(), theme.text()),
+            match lib.not_for_data.get(&t.name) {
+                Some(missing) => Line::styled(
+                    format!("not for this data: it reads {missing}, which this database lacks"),
+                    theme.muted(),
+                ),
+                None => Line::styled(t.intent.clone(), theme.text()),
+            },
         ];
         let r = Rect { y: inner.bottom() - detail_h, height: detail_h, ..inner };
         frame.render_widget(Paragraph::new(d).wrap(Wrap { trim: true }), r);

@@ -3,6 +3,8 @@
 //! filter stay on screen, dimmed, while the current one is invalid or still running.
 
 use ratatui::Frame;
+
+use crate::engine::MetricSource;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
@@ -74,7 +76,14 @@ pub fn render_size(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
 }
 
 pub fn render_profile(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
-    let block = panel(" Engagement: segment ▇ vs base ▇ ", false, theme);
+    // Metrics inferred from the schema say so: they are seglens' proposal, not the user's choice.
+    let inferred = state.preview.profile.as_ref().is_some_and(|p| p.source == MetricSource::Inferred);
+    let title = if inferred {
+        " Engagement (inferred: seglens metrics --init) ▇ vs base ▇ "
+    } else {
+        " Engagement: segment ▇ vs base ▇ "
+    };
+    let block = panel(title, false, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(p) = &state.preview.profile else {
@@ -112,7 +121,8 @@ pub fn render_profile(frame: &mut Frame, area: Rect, state: &AppState, theme: &T
 
 pub fn render_breakdown(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let dim = state.preview.dimension_name().unwrap_or("—");
-    let block = panel(format!(" By {dim} (F2: next) "), false, theme);
+    let binned = state.preview.breakdown.as_ref().is_some_and(|b| b.column == dim && b.bin_width.is_some());
+    let block = panel(format!(" By {dim}{} (F2: next) ", if binned { ", binned" } else { "" }), false, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(b) = &state.preview.breakdown else {
