@@ -33,6 +33,12 @@ pub enum ExportError {
     Library(#[from] LibraryError),
     #[error("{0}")]
     NotApproved(String),
+    /// An approved version whose approval hash is missing or no longer matches its content.
+    #[error("{}: {why}", path.display())]
+    Approval { path: PathBuf, why: String },
+    /// The target is a file an export must never replace, whatever the flags.
+    #[error("{}: {why}; an export never writes there, with or without --force: choose another --out", path.display())]
+    Protected { path: PathBuf, why: String },
 }
 
 /// Picks what `names` export: the latest approved version of each (or the latest at all with
@@ -71,6 +77,7 @@ pub fn resolve(
                 t.status.name()
             )));
         }
+        check_approval(library, &t)?;
         chosen.push(t);
     }
     // Priority order: a lower number first; ties keep the order given.
@@ -80,6 +87,19 @@ pub fn resolve(
         let mine: Vec<(String, String)> = raw.iter().filter(|(k, _)| used.contains(k)).cloned().collect();
         let values = filter::bind_params(&t.filter, &t.params, &mine).map_err(EngineError::from)?;
         let compiled = measure::compile(t, &values, features)?;
+        // An approval covers the feature bodies recorded with it: a feature the filter reaches
+        // that was not recorded would expand to whatever features.toml says today.
+        if t.status == Status::Approved
+            && let Some(f) = compiled.features_used.iter().find(|f| !t.features.contains_key(*f))
+        {
+            return Err(ExportError::Approval {
+                path: library.path_of(&t.name, t.version),
+                why: format!(
+                    "uses feature {f}, which was not recorded when it was approved; check it, then approve it again with: seglens approve {}",
+                    t.reference()
+                ),
+            });
+        }
         Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params: values })
     };
     let segments = chosen.iter().map(|t| compile(t, raw)).collect::<Result<Vec<_>, _>>()?;
@@ -92,11 +112,17 @@ pub fn resolve(
             if let Some(t) = library.latest_approved(&name)?
                 && t.kind == Kind::Suppression
             {
+                check_approval(library, &t)?;
                 suppressions.push(compile(&t, &[])?);
             }
         }
     }
     Ok((segments, suppressions))
+}
+
+/// Refuses an approved version whose approval hash is missing or does not match its content.
+fn check_approval(library: &Library, t: &Template) -> Result<(), ExportError> {
+    t.verify_approval().map_err(|why| ExportError::Approval { path: library.path_of(&t.name, t.version), why })
 }
 
 /// A segment (or suppression) version to export, compiled with the parameter values used.
@@ -121,6 +147,13 @@ pub struct ExportRequest {
     pub columns: Vec<String>,
     pub out: PathBuf,
     pub force: bool,
+    /// Prefix with `'` every cell that begins with `=`, `+`, `-`, `@`, TAB or CR, so that a
+    /// spreadsheet shows it as text instead of running it as a formula (OWASP's CSV-injection
+    /// advice). Off by default: values are exported exactly as stored.
+    pub excel_safe: bool,
+    /// Directories an export never writes into (the template library), besides the database, its
+    /// WAL and the source file, which are always protected.
+    pub protected: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +191,8 @@ struct Manifest<'a> {
     segments: Vec<ManifestSegment>,
     suppressions: Vec<ManifestSegment>,
     exclusive: bool,
+    /// Cells beginning with = + - @ TAB or CR were prefixed with `'` (`--excel-safe`).
+    excel_safe: bool,
     database: &'a crate::engine::Fingerprint,
     duckdb_version: String,
     seglens_version: &'static str,
@@ -241,6 +276,7 @@ pub fn export(
             with_segment_column: true,
         }]
     };
+    check_targets(engine, req, &plans)?;
     if !req.force {
         for p in &plans {
             for path in [p.csv.clone(), manifest_path(&p.csv)] {
@@ -254,14 +290,132 @@ pub fn export(
     for plan in &plans {
         staged.push(write_plan(engine, req, plan, progress)?);
     }
-    // Everything is complete and checked: now move the files into place.
+    // Everything is complete and checked: now move the files into place, all or nothing. If a
+    // rename fails (a directory in the way, a file appearing meanwhile), the files already moved
+    // are removed again and the remaining temporary files are deleted as they drop.
     let mut out = Vec::new();
+    let mut placed: Vec<PathBuf> = Vec::new();
     for (tmp_csv, tmp_manifest, file) in staged {
-        persist(tmp_csv, &file.csv, req.force)?;
-        persist(tmp_manifest, &file.manifest, req.force)?;
+        for (tmp, path) in [(tmp_csv, &file.csv), (tmp_manifest, &file.manifest)] {
+            if let Err(e) = persist(tmp, path, req.force) {
+                for p in &placed {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+            placed.push(path.clone());
+        }
         out.push(file);
     }
     Ok(out)
+}
+
+/// `path` with symbolic links and `..` resolved; for a path that does not exist yet, its parent
+/// resolved and the file name appended (so `out/../crm.duckdb` is recognised as `crm.duckdb`).
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(parent), path.file_name()) {
+        (Ok(p), Some(name)) => p.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Same file by device and inode (a hard link): `stat` only, never opened, so DuckDB's lock on
+/// the database is not disturbed (STYLE.md, POSIX lock pitfall).
+fn same_inode(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// The `file` a seglens manifest describes, if `path` is one (a small JSON file with our fields).
+fn manifest_file_of(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 16 << 20 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    if v.get("seglens_version").is_none() || v.get("sha256").is_none() {
+        return None;
+    }
+    v.get("file")?.as_str().map(str::to_string)
+}
+
+/// Refuses, before anything is written, a target that is the open database, its WAL, the source
+/// file, a file inside the template library, another export's manifest, or a file another
+/// export's manifest lists. Paths are compared resolved, so a symlink or `..` does not get around it.
+fn check_targets(engine: &Engine, req: &ExportRequest, plans: &[Plan]) -> Result<(), ExportError> {
+    let db = engine.path();
+    let mut wal = db.as_os_str().to_os_string();
+    wal.push(".wal");
+    let wal = PathBuf::from(wal);
+    let files: [(&Path, &str); 2] =
+        [(db, "the database (or source file) seglens reads"), (&wal, "the database's write-ahead log")];
+    let files: Vec<(PathBuf, &Path, &str)> = files.iter().map(|(p, why)| (canonical(p), *p, *why)).collect();
+    let dirs: Vec<(PathBuf, &PathBuf)> = req.protected.iter().map(|d| (canonical(d), d)).collect();
+    let refuse = |path: &Path, why: String| Err(ExportError::Protected { path: path.to_path_buf(), why });
+    for plan in plans {
+        let manifest = manifest_path(&plan.csv);
+        for target in [&plan.csv, &manifest] {
+            let canon = canonical(target);
+            for (c, original, why) in &files {
+                if canon == *c || same_inode(target, original) {
+                    return refuse(target, format!("this is {why}"));
+                }
+            }
+            for (c, original) in &dirs {
+                if canon.starts_with(c) {
+                    return refuse(target, format!("this is inside the template library {}", original.display()));
+                }
+            }
+        }
+        let csv_name = plan.csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if manifest_file_of(&plan.csv).is_some() {
+            return refuse(&plan.csv, "this is another export's manifest".into());
+        }
+        if let Some(f) = manifest_file_of(&manifest)
+            && f != csv_name
+        {
+            return refuse(&manifest, format!("this is the manifest of another export (of {f})"));
+        }
+        if plan.csv.exists()
+            && let Some(other) = listed_elsewhere(&plan.csv, &csv_name, &manifest)
+        {
+            return refuse(&plan.csv, format!("this file belongs to another export (its manifest is {})", other.display()));
+        }
+    }
+    Ok(())
+}
+
+/// A manifest beside `csv`, other than `own`, that lists `csv` as its file.
+fn listed_elsewhere(csv: &Path, csv_name: &str, own: &Path) -> Option<PathBuf> {
+    let dir = match csv.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
+        p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".manifest.json"))
+            && p.file_name() != own.file_name()
+            && manifest_file_of(p).as_deref() == Some(csv_name)
+    })
+}
+
+/// The cell as written: with `excel_safe`, one that a spreadsheet would read as a formula gets a
+/// leading `'` (OWASP's CSV-injection advice).
+fn cell(value: &str, excel_safe: bool) -> std::borrow::Cow<'_, [u8]> {
+    if excel_safe && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}").into_bytes())
+    } else {
+        std::borrow::Cow::Borrowed(value.as_bytes())
+    }
 }
 
 fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<(), ExportError> {
@@ -329,7 +483,7 @@ fn write_plan(
                 header.push("segment");
             }
             header.extend(columns.iter().map(String::as_str));
-            w.write_record(&header).map_err(|e| io(e.into()))?;
+            w.write_record(header.into_iter().map(|h| cell(h, req.excel_safe))).map_err(|e| io(e.into()))?;
             header_done = true;
         }
         let mut written = 0u64;
@@ -338,7 +492,11 @@ fn write_plan(
         let result = engine.for_each_member(filter, &req.columns, |fields| {
             // NULL is written as an empty field, as DuckDB's COPY does.
             let record = segment_field.into_iter().chain(fields.iter().map(|f| f.unwrap_or("")));
-            w.write_record(record).map_err(std::io::Error::from)?;
+            if req.excel_safe {
+                w.write_record(record.map(|f| cell(f, true))).map_err(std::io::Error::from)?;
+            } else {
+                w.write_record(record).map_err(std::io::Error::from)?;
+            }
             written += 1;
             if written.is_multiple_of(65_536) && !progress(&Progress::Rows { written, expected }) {
                 cancelled = true;
@@ -391,6 +549,7 @@ fn write_plan(
             })
             .collect(),
         exclusive: req.exclusive,
+        excel_safe: req.excel_safe,
         database: engine.fingerprint(),
         duckdb_version: engine.duckdb_version().unwrap_or_default(),
         seglens_version: env!("CARGO_PKG_VERSION"),
@@ -403,4 +562,20 @@ fn write_plan(
     mtmp.write_all(b"\n").map_err(mio)?;
     mtmp.as_file().sync_all().map_err(mio)?;
     Ok((tmp, mtmp, ExportedFile { csv: plan.csv.clone(), manifest: mpath.clone(), rows: total, sha256 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn excel_safe_prefixes_every_formula_start_and_nothing_else() {
+        for v in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(cell(v, true).as_ref(), format!("'{v}").as_bytes(), "{v:?}");
+            assert_eq!(cell(v, false).as_ref(), v.as_bytes(), "{v:?}");
+        }
+        for v in ["plain", "a=b", "", " =1", "'quoted"] {
+            assert_eq!(cell(v, true).as_ref(), v.as_bytes(), "{v:?}");
+        }
+    }
 }

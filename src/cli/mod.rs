@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::{Compiled, Engine, EngineError, FeatureSet, OpenOptions, ParamValue, filter};
@@ -59,7 +59,7 @@ pub struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     pub library: Option<PathBuf>,
     /// Give up on a query after this many seconds
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
     /// DuckDB memory limit (e.g. 512MB)
     #[arg(long, global = true, value_name = "SIZE")]
@@ -209,6 +209,42 @@ pub struct ExportArgs {
     pub allow_draft: bool,
     #[arg(long)]
     pub force: bool,
+    /// Prefix cells beginning with = + - @ TAB or CR with ' so spreadsheets show them as text (default: values exactly as stored)
+    #[arg(long)]
+    pub excel_safe: bool,
+}
+
+/// `--timeout`: a positive, finite number of seconds (`nan`, `inf` and negatives are refused, not
+/// read as zero; a value too large for a timer means no timeout).
+fn parse_timeout(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err(format!("{s:?} is not a positive number of seconds (e.g. 30 or 0.5)")),
+        Err(_) => Err(format!("{s:?} is not a number of seconds (e.g. 30 or 0.5)")),
+    }
+}
+
+/// Parses the command line. `--help` and `--version` print as usual (exit 0); any other parse
+/// error is one line, like every other user error (clap's own output is several lines of usage).
+fn parse_args() -> Result<Option<Cli>> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(Some(cli)),
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            e.print()?;
+            Ok(None)
+        }
+        Err(e) => {
+            // The first paragraph holds the message (and, for a missing argument, its name);
+            // the tip and usage after it are left to --help.
+            let text = e.to_string();
+            let first: Vec<&str> =
+                text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            let first = first.join(" ");
+            let first = first.strip_prefix("error:").unwrap_or(&first).trim();
+            let first = if first.is_empty() { "invalid arguments" } else { first };
+            Err(user(format!("{first} (seglens --help lists the commands and options)")))
+        }
+    }
 }
 
 /// An error worth exit code 2 that has no typed error of its own.
@@ -229,7 +265,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<crate::export::ExportError>() {
             return match e {
                 crate::export::ExportError::Engine(EngineError::Db(_)) => 1,
-                crate::export::ExportError::Cancelled => 130,
+                // Ctrl-C or --timeout during an export: 130, as README says, like any cancel.
+                crate::export::ExportError::Cancelled | crate::export::ExportError::Engine(EngineError::Cancelled) => 130,
                 _ => 2,
             };
         }
@@ -260,7 +297,7 @@ pub fn error_line(e: &anyhow::Error) -> String {
 }
 
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let Some(cli) = parse_args()? else { return Ok(()) };
     let g = cli.global.clone();
     match cli.command {
         None => {
@@ -298,19 +335,23 @@ pub fn run() -> Result<()> {
 pub struct Ctx {
     pub g: Global,
     pub library: Library,
+    /// Set by Ctrl-C and --timeout: work between queries (an export's next segment) stops too,
+    /// where DuckDB's interrupt has nothing running to stop.
+    pub cancelled: Arc<AtomicBool>,
 }
 
 impl Ctx {
     pub fn new(g: Global) -> Ctx {
         let library = Library::open(Library::resolve_dir(g.library.as_deref()));
-        Ctx { g, library }
+        Ctx { g, library, cancelled: Arc::new(AtomicBool::new(false)) }
     }
 
     pub fn open_options(&self) -> Result<OpenOptions> {
         let metrics = match &self.g.metrics {
             Some(p) => {
-                let text =
-                    std::fs::read_to_string(p).with_context(|| format!("reading metrics file {}", p.display()))?;
+                // A missing or unreadable file is the user's to fix (exit 2), like a bad one.
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| UserError(format!("reading the metrics file {}: {e}", p.display())))?;
                 Some(
                     crate::engine::profile::parse_metrics(&text)
                         .map_err(|e| UserError(format!("{}: {}", p.display(), e.message())))?,
@@ -344,16 +385,20 @@ impl Ctx {
         let c = cancel.clone();
         // A second Ctrl-C (or one arriving when nothing runs) still ends the process.
         let armed = Arc::new(AtomicBool::new(false));
+        let (flag, flag2) = (self.cancelled.clone(), self.cancelled.clone());
         let _ = ctrlc::set_handler(move || {
             if armed.swap(true, Ordering::SeqCst) {
                 exit_now(130);
             }
+            flag.store(true, Ordering::SeqCst);
             c.cancel();
             exit_if_still_running("interrupted");
         });
-        if let Some(secs) = self.g.timeout {
+        // A timeout too large for a Duration (1e300 seconds) is as good as none.
+        if let Some(limit) = self.g.timeout.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()) {
             std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.0)));
+                std::thread::sleep(limit);
+                flag2.store(true, Ordering::SeqCst);
                 cancel.cancel();
                 exit_if_still_running("--timeout");
             });

@@ -98,6 +98,12 @@ pub struct Memo {
 impl Engine {
     pub(crate) fn install_metrics(&mut self, defs: Vec<MetricDef>) {
         for d in defs {
+            // Never give DuckDB a metric that is not one expression: `prepare` would run its extra
+            // statements, and a `)` closing the wrapper would shift every later column.
+            if let Err(e) = super::filter::check_fragment(&d.sql) {
+                self.metric_notes.push(format!("metric {} left out: its sql is not one expression: {e}", d.name));
+                continue;
+            }
             let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {} LIMIT 0", d.sql, self.table_sql());
             match self.conn().prepare(&sql) {
                 Ok(_) => self.metrics.push(d),
