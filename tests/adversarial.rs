@@ -112,7 +112,8 @@ fn an_export_never_writes_onto_the_database_its_wal_or_the_library() {
         }
     }
     // A directory --out inside the library (one file per segment) is refused the same way.
-    let mut args = vec!["export", "big-spenders", "--db", s(&db), "--out", s(&sb.library()), "--force"];
+    let library_dir = sb.library();
+    let mut args = vec!["export", "big-spenders", "--db", s(&db), "--out", s(&library_dir), "--force"];
     args.extend_from_slice(&opts);
     sb.seglens(&args).user_error(&["template library"]);
     assert!(!wal.exists(), "a WAL file was written");
@@ -448,7 +449,7 @@ fn argument_errors_are_one_line_and_help_still_prints() {
     let sb = Sandbox::new();
     sb.seglens(&["size", "--bogus", "TRUE"]).user_error(&["--bogus"]);
     sb.seglens(&["size"]).user_error(&["FILTER"]);
-    sb.seglens(&["no-such-command", "x"]).user_error(&["unexpected argument"]);
+    sb.seglens(&["schema", "stray"]).user_error(&["unexpected argument", "stray"]);
     let mut c = sb.command(&["size", "--db", s(shared_db())]);
     c.arg(OsStr::from_bytes(b"orders_count > \xff"));
     run(c, "").user_error(&["UTF-8"]);
