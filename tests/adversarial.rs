@@ -311,8 +311,7 @@ fn the_largest_version_number_is_an_error_not_an_overflow() {
     let db = shared_db();
     let sb = Sandbox::new();
     hand_written(&sb, "top", &format!("v{}.toml", u32::MAX), u64::from(u32::MAX), "draft", "orders_count > 1", 100);
-    sb.seglens(&["save", "top", "--db", s(db), "--filter", "orders_count > 2"])
-        .user_error(&["largest version number"]);
+    sb.seglens(&["save", "top", "--db", s(db), "--filter", "orders_count > 2"]).user_error(&["largest version number"]);
     sb.seglens(&["approve", "top"]).user_error(&["largest version number"]);
     sb.seglens(&["retire", "top"]).user_error(&["largest version number"]);
     hand_written(&sb, "high", "v9999.toml", 9999, "draft", "orders_count > 1", 100);
@@ -362,7 +361,8 @@ fn timeout_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let db = shared_db();
     let sb = Sandbox::new();
     let out = slow_export_library(&sb);
-    let o = sb.seglens(&["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out), "--timeout", "1"]);
+    let o =
+        sb.seglens(&["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out), "--timeout", "1"]);
     assert_eq!(o.code, 130, "{o:?}");
     assert!(o.stderr.contains("cancelled"), "{o:?}");
     no_final_names(&out);
@@ -585,18 +585,22 @@ fn schema_lists_a_view_it_cannot_read_and_goes_on() {
 fn excel_safe_prefixes_formula_cells_and_the_default_is_exact() {
     let sb = Sandbox::new();
     let csv = sb.path().join("people.csv");
-    std::fs::write(
-        &csv,
-        "customer_id,name\n1,=HYPERLINK(A1)\n2,+1+1\n3,-2+3\n4,@SUM(A1)\n5,plain\n6,a=b\n",
-    )
-    .unwrap();
+    std::fs::write(&csv, "customer_id,name\n1,=HYPERLINK(A1)\n2,+1+1\n3,-2+3\n4,@SUM(A1)\n5,plain\n6,a=b\n").unwrap();
     sb.seglens(&["save", "everyone", "--db", s(&csv), "--filter", "TRUE"]).ok();
     sb.seglens(&["approve", "everyone"]).ok();
     let exact = sb.path().join("exact.csv");
     let safe = sb.path().join("safe.csv");
     sb.seglens(&["export", "everyone", "--db", s(&csv), "--out", s(&exact), "--columns", "customer_id,name"]).ok();
     sb.seglens(&[
-        "export", "everyone", "--db", s(&csv), "--out", s(&safe), "--columns", "customer_id,name", "--excel-safe",
+        "export",
+        "everyone",
+        "--db",
+        s(&csv),
+        "--out",
+        s(&safe),
+        "--columns",
+        "customer_id,name",
+        "--excel-safe",
     ])
     .ok();
     let cells = |p: &Path| -> Vec<String> {

@@ -266,7 +266,9 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
             return match e {
                 crate::export::ExportError::Engine(EngineError::Db(_)) => 1,
                 // Ctrl-C or --timeout during an export: 130, as README says, like any cancel.
-                crate::export::ExportError::Cancelled | crate::export::ExportError::Engine(EngineError::Cancelled) => 130,
+                crate::export::ExportError::Cancelled | crate::export::ExportError::Engine(EngineError::Cancelled) => {
+                    130
+                }
                 _ => 2,
             };
         }

@@ -170,9 +170,9 @@ impl Template {
         let again = format!("check it, then approve it again with: seglens approve {}", self.reference());
         match &self.approval_sha256 {
             None => Err(format!("says approved but carries no approval hash (written by hand?); {again}")),
-            Some(h) if *h != self.content_hash() => {
-                Err(format!("was changed after it was approved (its content no longer matches the approval hash); {again}"))
-            }
+            Some(h) if *h != self.content_hash() => Err(format!(
+                "was changed after it was approved (its content no longer matches the approval hash); {again}"
+            )),
             Some(_) => Ok(()),
         }
     }
