@@ -13,6 +13,8 @@ use crate::engine::{Compiled, Engine, EngineError, FeatureSet, ParamValue, filte
 use crate::library::template::{Kind, Status, Template, TemplateRef};
 use crate::library::{Library, LibraryError, measure};
 
+mod guard;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("{0} exists; pass --force to replace it")]
@@ -33,6 +35,12 @@ pub enum ExportError {
     Library(#[from] LibraryError),
     #[error("{0}")]
     NotApproved(String),
+    /// An approved version whose approval hash is missing or no longer matches its content.
+    #[error("{}: {why}", path.display())]
+    Approval { path: PathBuf, why: String },
+    /// The target is a file an export must never replace, whatever the flags.
+    #[error("{}: {why}; an export never writes there, with or without --force: choose another --out", path.display())]
+    Protected { path: PathBuf, why: String },
 }
 
 /// Picks what `names` export: the latest approved version of each (or the latest at all with
@@ -71,6 +79,7 @@ pub fn resolve(
                 t.status.name()
             )));
         }
+        check_approval(library, &t)?;
         chosen.push(t);
     }
     // Priority order: a lower number first; ties keep the order given.
@@ -80,6 +89,19 @@ pub fn resolve(
         let mine: Vec<(String, String)> = raw.iter().filter(|(k, _)| used.contains(k)).cloned().collect();
         let values = filter::bind_params(&t.filter, &t.params, &mine).map_err(EngineError::from)?;
         let compiled = measure::compile(t, &values, features)?;
+        // An approval covers the feature bodies recorded with it: a feature the filter reaches
+        // that was not recorded would expand to whatever features.toml says today.
+        if t.status == Status::Approved
+            && let Some(f) = compiled.features_used.iter().find(|f| !t.features.contains_key(*f))
+        {
+            return Err(ExportError::Approval {
+                path: library.path_of(&t.name, t.version),
+                why: format!(
+                    "uses feature {f}, which was not recorded when it was approved; check it, then approve it again with: seglens approve {}",
+                    t.reference()
+                ),
+            });
+        }
         let params = filter::bound_params(&t.filter, &t.params, &values);
         Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params })
     };
@@ -93,11 +115,17 @@ pub fn resolve(
             if let Some(t) = library.latest_approved(&name)?
                 && t.kind == Kind::Suppression
             {
+                check_approval(library, &t)?;
                 suppressions.push(compile(&t, &[])?);
             }
         }
     }
     Ok((segments, suppressions))
+}
+
+/// Refuses an approved version whose approval hash is missing or does not match its content.
+fn check_approval(library: &Library, t: &Template) -> Result<(), ExportError> {
+    t.verify_approval().map_err(|why| ExportError::Approval { path: library.path_of(&t.name, t.version), why })
 }
 
 /// A segment (or suppression) version to export, compiled with the parameter values used.
@@ -122,6 +150,13 @@ pub struct ExportRequest {
     pub columns: Vec<String>,
     pub out: PathBuf,
     pub force: bool,
+    /// Prefix with `'` every cell that begins with `=`, `+`, `-`, `@`, TAB or CR, so that a
+    /// spreadsheet shows it as text instead of running it as a formula (OWASP's CSV-injection
+    /// advice). Off by default: values are exported exactly as stored.
+    pub excel_safe: bool,
+    /// Directories an export never writes into (the template library), besides the database, its
+    /// WAL and the source file, which are always protected.
+    pub protected: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +199,8 @@ struct Manifest<'a> {
     exclusive: bool,
     /// The date `current_date` meant in the SQL above (YYYY-MM-DD).
     as_of: String,
+    /// Cells beginning with = + - @ TAB or CR were prefixed with `'` (`--excel-safe`).
+    excel_safe: bool,
     database: &'a crate::engine::Fingerprint,
     duckdb_version: String,
     seglens_version: &'static str,
@@ -247,6 +284,7 @@ pub fn export(
             with_segment_column: true,
         }]
     };
+    guard::check_targets(engine.path(), &req.protected, plans.iter().map(|p| p.csv.as_path()))?;
     if !req.force {
         for p in &plans {
             for path in [p.csv.clone(), manifest_path(&p.csv)] {
@@ -260,11 +298,21 @@ pub fn export(
     for plan in &plans {
         staged.push(write_plan(engine, req, plan, progress)?);
     }
-    // Everything is complete and checked: now move the files into place.
+    // Everything is complete and checked: now move the files into place, all or nothing. If a
+    // rename fails (a directory in the way, a file appearing meanwhile), the files already moved
+    // are removed again and the remaining temporary files are deleted as they drop.
     let mut out = Vec::new();
+    let mut placed: Vec<PathBuf> = Vec::new();
     for (tmp_csv, tmp_manifest, file) in staged {
-        persist(tmp_csv, &file.csv, req.force)?;
-        persist(tmp_manifest, &file.manifest, req.force)?;
+        for (tmp, path) in [(tmp_csv, &file.csv), (tmp_manifest, &file.manifest)] {
+            if let Err(e) = persist(tmp, path, req.force) {
+                for p in &placed {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+            placed.push(path.clone());
+        }
         out.push(file);
     }
     Ok(out)
@@ -344,7 +392,7 @@ fn write_plan(
                 header.push("segment");
             }
             header.extend(columns.iter().map(String::as_str));
-            w.write_record(&header).map_err(|e| io(e.into()))?;
+            w.write_record(header.into_iter().map(|h| guard::cell(h, req.excel_safe))).map_err(|e| io(e.into()))?;
             header_done = true;
         }
         let mut written = 0u64;
@@ -353,7 +401,11 @@ fn write_plan(
         let result = engine.for_each_member(filter, &req.columns, |fields| {
             // NULL is written as an empty field, as DuckDB's COPY does.
             let record = segment_field.into_iter().chain(fields.iter().map(|f| f.unwrap_or("")));
-            w.write_record(record).map_err(std::io::Error::from)?;
+            if req.excel_safe {
+                w.write_record(record.map(|f| guard::cell(f, true))).map_err(std::io::Error::from)?;
+            } else {
+                w.write_record(record).map_err(std::io::Error::from)?;
+            }
             written += 1;
             if written.is_multiple_of(65_536) && !progress(&Progress::Rows { written, expected }) {
                 cancelled = true;
@@ -409,6 +461,7 @@ fn write_plan(
             .collect::<Result<_, ExportError>>()?,
         exclusive: req.exclusive,
         as_of: engine.today().to_string(),
+        excel_safe: req.excel_safe,
         database: engine.fingerprint(),
         duckdb_version: engine.duckdb_version().unwrap_or_default(),
         seglens_version: env!("CARGO_PKG_VERSION"),

@@ -85,7 +85,8 @@ fn a_template_round_trips_every_field() {
     let SaveOutcome::Saved { version: 1, path } = out else { panic!("{out:?}") };
     assert_eq!(path, dir.path().join("segments/holi-winback/v0001.toml"));
     let back = lib.load("holi-winback", Some(1)).expect("load");
-    assert_eq!(back, Template { version: 1, ..t.clone() });
+    // Saved as approved, it carries the hash of what was approved.
+    assert_eq!(back, Template { version: 1, approval_sha256: Some(t.content_hash()), ..t.clone() });
     // A second version, with a parent.
     let mut t2 = t.clone();
     t2.filter.push_str("  AND TRUE\n");

@@ -311,6 +311,8 @@ impl Db {
             columns: Vec::new(),
             out: ours_path,
             force: true,
+            excel_safe: false,
+            protected: Vec::new(),
         };
         let (engine, raw) = (&self.engine, &self.raw);
         let (mut ours, mut theirs, mut streamed) = (0, 0, 0);

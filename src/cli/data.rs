@@ -55,6 +55,11 @@ pub fn schema(ctx: &Ctx) -> Result<()> {
     }
     for t in &schema.tables {
         let mark = if t.is_entity { format!("  (entity table, key {})", engine.key()) } else { String::new() };
+        if let Some(why) = &t.unreadable {
+            println!("{} — cannot be read: {why}", t.name);
+            println!();
+            continue;
+        }
         println!("{} — {} rows{mark}", t.name, count(t.rows));
         let rows: Vec<Vec<String>> = t
             .columns

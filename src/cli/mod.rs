@@ -97,7 +97,7 @@ pub struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     pub library: Option<PathBuf>,
     /// Give up on a query after this many seconds
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
     /// DuckDB memory limit (e.g. 512MB)
     #[arg(long, global = true, value_name = "SIZE")]
@@ -257,6 +257,42 @@ pub struct ExportArgs {
     pub allow_draft: bool,
     #[arg(long)]
     pub force: bool,
+    /// Prefix cells beginning with = + - @ TAB or CR with ' so spreadsheets show them as text (default: values exactly as stored)
+    #[arg(long)]
+    pub excel_safe: bool,
+}
+
+/// `--timeout`: a positive, finite number of seconds (`nan`, `inf` and negatives are refused, not
+/// read as zero; a value too large for a timer means no timeout).
+fn parse_timeout(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err(format!("{s:?} is not a positive number of seconds (e.g. 30 or 0.5)")),
+        Err(_) => Err(format!("{s:?} is not a number of seconds (e.g. 30 or 0.5)")),
+    }
+}
+
+/// Parses the command line. `--help` and `--version` print as usual (exit 0); any other parse
+/// error is one line, like every other user error (clap's own output is several lines of usage).
+fn parse_args() -> Result<Option<Cli>> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(Some(cli)),
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            e.print()?;
+            Ok(None)
+        }
+        Err(e) => {
+            // The first paragraph holds the message (and, for a missing argument, its name);
+            // the tip and usage after it are left to --help.
+            let text = e.to_string();
+            let first: Vec<&str> =
+                text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            let first = first.join(" ");
+            let first = first.strip_prefix("error:").unwrap_or(&first).trim();
+            let first = if first.is_empty() { "invalid arguments" } else { first };
+            Err(user(format!("{first} (seglens --help lists the commands and options)")))
+        }
+    }
 }
 
 /// An error worth exit code 2 that has no typed error of its own.
@@ -277,7 +313,10 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<crate::export::ExportError>() {
             return match e {
                 crate::export::ExportError::Engine(EngineError::Db(_)) => 1,
-                crate::export::ExportError::Cancelled => 130,
+                // Ctrl-C or --timeout during an export: 130, as README says, like any cancel.
+                crate::export::ExportError::Cancelled | crate::export::ExportError::Engine(EngineError::Cancelled) => {
+                    130
+                }
                 _ => 2,
             };
         }
@@ -308,7 +347,7 @@ pub fn error_line(e: &anyhow::Error) -> String {
 }
 
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
+    let Some(cli) = parse_args()? else { return Ok(()) };
     let mut g = cli.global.clone();
     match cli.command {
         None => {
@@ -349,6 +388,9 @@ pub struct Ctx {
     /// The workspace in force (README "Workspaces"); the sample's own when no database is given.
     pub workspace: Option<Workspace>,
     pub library: Library,
+    /// Set by Ctrl-C and --timeout: work between queries (an export's next segment) stops too,
+    /// where DuckDB's interrupt has nothing running to stop.
+    pub cancelled: Arc<AtomicBool>,
 }
 
 impl Ctx {
@@ -357,7 +399,7 @@ impl Ctx {
         let found = Workspace::find(&cwd, g.db.as_deref()).map_err(|e| UserError(e.to_string()))?;
         let workspace = found.clone().or_else(|| g.db.is_none().then(starter::sample_workspace));
         let library = Library::open(library_dir(&g, found.as_ref(), workspace.as_ref()));
-        Ok(Ctx { g, workspace, library })
+        Ok(Ctx { g, workspace, library, cancelled: Arc::new(AtomicBool::new(false)) })
     }
 
     /// `--as-of`, checked.
@@ -421,16 +463,20 @@ impl Ctx {
         let c = cancel.clone();
         // A second Ctrl-C (or one arriving when nothing runs) still ends the process.
         let armed = Arc::new(AtomicBool::new(false));
+        let (flag, flag2) = (self.cancelled.clone(), self.cancelled.clone());
         let _ = ctrlc::set_handler(move || {
             if armed.swap(true, Ordering::SeqCst) {
                 exit_now(130);
             }
+            flag.store(true, Ordering::SeqCst);
             c.cancel();
             exit_if_still_running("interrupted");
         });
-        if let Some(secs) = self.g.timeout {
+        // A timeout too large for a Duration (1e300 seconds) is as good as none.
+        if let Some(limit) = self.g.timeout.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()) {
             std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_secs_f64(secs.max(0.0)));
+                std::thread::sleep(limit);
+                flag2.store(true, Ordering::SeqCst);
                 cancel.cancel();
                 exit_if_still_running("--timeout");
             });

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use super::format::{count, percent, table};
@@ -82,10 +82,13 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
         (Some(f), _) => f.clone(),
         (None, Some(path)) if path.as_os_str() == "-" => {
             let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| UserError(format!("reading the filter from stdin: {e} (a filter is UTF-8 text)")))?;
             s
         }
-        (None, Some(path)) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        // A missing or unreadable file is the user's to fix: exit 2, one line.
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| UserError(format!("reading the filter file {}: {e}", path.display())))?,
         (None, None) => match &latest {
             Some(t) => t.filter.clone(),
             None => {
@@ -134,7 +137,9 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
     // A changed definition is a new draft; an unchanged one keeps its status (and is not saved).
     if let Some(prev) = &latest {
         t.status = prev.status;
-        if !prev.same_definition(&t) {
+        // An approval carries over only if it is intact: saving a hand-edited "approved" file
+        // unchanged must not make it approved.
+        if !prev.same_definition(&t) || prev.verify_approval().is_err() {
             t.status = Status::Draft;
         }
         t.parent_version = Some(prev.version);
@@ -440,6 +445,8 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
         columns: a.columns,
         out: a.out,
         force: a.force,
+        excel_safe: a.excel_safe,
+        protected: vec![ctx.library.dir().to_path_buf()],
     };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -456,7 +463,8 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
             }
             Progress::Rows { written, .. } => bar.set_position(*written),
         }
-        true
+        // Ctrl-C or --timeout between two queries: stop before the next one.
+        !ctx.cancelled.load(std::sync::atomic::Ordering::SeqCst)
     });
     bar.finish_and_clear();
     let files = files?;

@@ -64,14 +64,14 @@ impl FeatureSet {
                 return Err(format!("parameter name {p:?} must be letters, digits and _"));
             }
         }
-        let tokens = lexer::tokenize(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
-        // A body must stay inside the parentheses its call expands into.
-        super::filter::check_balanced(&f.sql, &tokens).map_err(|e| format!("in its sql: {e}"))?;
-        if let Some(t) = tokens.iter().find(|t| t.kind == TokenKind::Placeholder) {
-            return Err(format!("{} in its sql: features take arguments, not {{{{placeholders}}}}", t.text(&f.sql)));
-        }
         if f.sql.trim().is_empty() {
             return Err("its sql is empty".to_string());
+        }
+        // A body must be one expression that stays inside the parentheses its call expands into.
+        super::filter::check_fragment(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
+        let tokens = lexer::tokenize(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
+        if let Some(t) = tokens.iter().find(|t| t.kind == TokenKind::Placeholder) {
+            return Err(format!("{} in its sql: features take arguments, not {{{{placeholders}}}}", t.text(&f.sql)));
         }
         self.features.insert(f.name.to_ascii_lowercase(), (f, tokens));
         Ok(())

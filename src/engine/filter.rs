@@ -175,6 +175,7 @@ pub fn compile(
         out: Out::default(),
         features_used: BTreeSet::new(),
         params_used: Vec::new(),
+        limit: expansion_limit(text),
     };
     x.expand(text, &tokens, None, &mut Vec::new(), None)?;
     let sql = x.out.text;
@@ -206,9 +207,40 @@ pub(crate) fn expand_features_only(text: &str, features: &FeatureSet) -> Result<
         out: Out::default(),
         features_used: BTreeSet::new(),
         params_used: Vec::new(),
+        limit: expansion_limit(text),
     };
     x.expand(text, &tokens, None, &mut Vec::new(), None)?;
     Ok(x.out.text)
+}
+
+/// The one-expression guarantee for SQL read from a file (a metric's `sql`, a feature body, a
+/// template's filter), the same one a typed filter gets: no control characters, every string,
+/// identifier and comment closed, no `;` outside them, balanced parentheses (so a fragment can
+/// never close the parentheses seglens wraps it in, e.g. `1) AS DOUBLE), CAST((2`), and no
+/// prepared-statement parameter. DuckDB's `prepare` runs every statement but the last, so a
+/// fragment is checked before it is ever given to DuckDB.
+pub fn check_fragment(text: &str) -> Result<(), FilterError> {
+    if let Some(i) = text.find(|c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        return Err(FilterError::at(text, i, "a control character; remove it"));
+    }
+    let tokens = lexer::tokenize(text)?;
+    if tokens.iter().all(Token::is_trivia) {
+        return Err(FilterError::new("empty: write an SQL expression"));
+    }
+    check_balanced(text, &tokens)
+}
+
+/// Feature calls nest at most this deep: real definitions use a handful of levels, and the depth
+/// bounds the recursion of the expander.
+pub const MAX_FEATURE_DEPTH: usize = 32;
+
+/// The expanded SQL may be at most this large (or four times the text, for a filter that is large
+/// itself): features calling each other twice per level (a doubling chain) would otherwise grow
+/// exponentially and exhaust memory when the features file loads.
+pub const MAX_EXPANDED_BYTES: usize = 4 << 20;
+
+fn expansion_limit(text: &str) -> usize {
+    MAX_EXPANDED_BYTES.max(text.len().saturating_mul(4))
 }
 
 /// Checks that `tokens` form one balanced expression: no `;`, no unmatched parenthesis, and no
@@ -266,9 +298,28 @@ struct Expander<'a> {
     out: Out,
     features_used: BTreeSet<String>,
     params_used: Vec<String>,
+    /// Bytes the expansion may reach (see `MAX_EXPANDED_BYTES`).
+    limit: usize,
 }
 
 impl Expander<'_> {
+    /// Refuses an expansion past the size limit, naming the feature call it happened in.
+    fn check_size(&self, stack: &[String]) -> Result<(), FilterError> {
+        if self.out.text.len() <= self.limit {
+            return Ok(());
+        }
+        let chain = match stack {
+            [] => String::new(),
+            [one] => format!(" in feature {one}"),
+            [first, .., last] => format!(" in feature {first} (through {last})"),
+        };
+        Err(FilterError::new(format!(
+            "the expansion grows past {} MB{chain}: features call each other too often (a feature \
+             that calls another twice per level doubles at every level); simplify the features file",
+            self.limit >> 20
+        )))
+    }
+
     /// Pushes substituted text, with a space on a side where it would otherwise fuse with its
     /// neighbour into one token (`E{{s}}` an escape string, `a{{n}}` another column, `{{n}}x$$`
     /// a dollar string): a rendered value stays one literal.
@@ -302,6 +353,7 @@ impl Expander<'_> {
         };
         let mut i = 0;
         while i < tokens.len() {
+            self.check_size(stack)?;
             let t = tokens[i];
             let here = origin.unwrap_or(t.start);
             let text = t.text(src);
@@ -332,6 +384,15 @@ impl Expander<'_> {
                     let close = matching_paren(tokens, open);
                     let (feature, body) = features.get(text).ok_or_else(|| FilterError::new("feature vanished"))?;
                     let fname = feature.name.clone();
+                    if stack.len() >= MAX_FEATURE_DEPTH {
+                        return Err(err_at(
+                            t.start,
+                            format!(
+                                "feature {} calls features more than {MAX_FEATURE_DEPTH} levels deep (at {fname}); flatten the chain",
+                                stack.first().map_or(fname.as_str(), String::as_str)
+                            ),
+                        ));
+                    }
                     if stack.iter().any(|s| s.eq_ignore_ascii_case(&fname)) {
                         let cycle: Vec<&str> = stack.iter().map(String::as_str).chain([fname.as_str()]).collect();
                         return Err(err_at(t.start, format!("feature cycle: {}", cycle.join(" → "))));
@@ -355,6 +416,12 @@ impl Expander<'_> {
                         let saved = std::mem::take(&mut self.out);
                         self.expand(src, &tokens[a..b], Some(here), stack, bindings)?;
                         let arg = std::mem::replace(&mut self.out, saved);
+                        if arg.text.len() > self.limit {
+                            let mut chain = stack.clone();
+                            chain.push(fname.clone());
+                            self.out = arg;
+                            return self.check_size(&chain);
+                        }
                         bound.insert(p.to_ascii_lowercase(), arg.text.trim().to_string());
                     }
                     self.features_used.insert(fname.clone());

@@ -105,6 +105,12 @@ impl ParamValue {
     /// The type a user most likely meant by a first value typed for an undeclared placeholder.
     pub fn guess(text: &str) -> ParamValue {
         let t = text.trim();
+        // A leading zero means text: `007` is an id or a code, and as the integer 7 it would
+        // silently match other rows (`code = 7` casts `'07'` too).
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t).as_bytes();
+        if digits.len() > 1 && digits[0] == b'0' && digits[1].is_ascii_digit() {
+            return ParamValue::String(text.to_string());
+        }
         if let Ok(v) = ParamValue::parse(ParamType::Int, t) {
             return v;
         }
@@ -424,5 +430,8 @@ mod tests {
         assert_eq!(ParamValue::guess("2026-01-01").ty(), ParamType::Date);
         assert_eq!(ParamValue::guess("mr,gu").ty(), ParamType::StringList);
         assert_eq!(ParamValue::guess("West India").ty(), ParamType::String);
+        assert_eq!(ParamValue::guess("007"), ParamValue::String("007".into()));
+        assert_eq!(ParamValue::guess("0").ty(), ParamType::Int);
+        assert_eq!(ParamValue::guess("0.5").ty(), ParamType::Float);
     }
 }

@@ -151,6 +151,11 @@ impl Engine {
     pub(crate) fn install_metrics(&mut self, set: MetricSet) {
         self.metric_source = set.source;
         for r in set.file.rollup {
+            // Every SQL fragment from a file is one expression, or DuckDB never sees it.
+            if let Some(e) = r.columns.values().find_map(|sql| super::filter::check_fragment(sql).err()) {
+                self.metric_notes.push(format!("rollup {} left out: a column is not one expression: {e}", r.name));
+                continue;
+            }
             let sql = format!("SELECT * FROM {} LIMIT 0", rollup_sql(&r));
             match self.conn().prepare(&sql) {
                 Ok(_) => self.rollups.push(r),
@@ -161,6 +166,12 @@ impl Engine {
             }
         }
         for d in set.file.metric {
+            // Never give DuckDB a metric that is not one expression: `prepare` would run its extra
+            // statements, and a `)` closing the wrapper would shift every later column.
+            if let Err(e) = super::filter::check_fragment(&d.sql) {
+                self.metric_notes.push(format!("metric {} left out: its sql is not one expression: {e}", d.name));
+                continue;
+            }
             let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {} LIMIT 0", d.sql, self.profile_from_filter("TRUE"));
             match self.conn().prepare(&sql) {
                 Ok(_) => self.metrics.push(d),

@@ -4,7 +4,7 @@
 use duckdb::Connection;
 use serde::Serialize;
 
-use super::{Column, Engine, Result, SqlBuilder, ident};
+use super::{Column, Engine, EngineError, Result, SqlBuilder, ident};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnStats {
@@ -23,6 +23,10 @@ pub struct TableInfo {
     pub is_entity: bool,
     /// Columns with type; stats (null share, distinct, top) only for the entity table.
     pub columns: Vec<ColumnStats>,
+    /// Why the table could not be read (a view over a file that is gone or out of reach); its
+    /// rows are then 0 and the other tables are still listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -70,20 +74,33 @@ impl Engine {
         let mut out = Vec::new();
         for t in tables(conn).map_err(map)? {
             let is_entity = t == self.table();
-            let rows = if is_entity {
-                self.base_size()
+            // A view over an external file that is gone (or that DuckDB may not read) fails when
+            // counted: list it with the reason and go on, rather than fail the whole schema.
+            let counted = if is_entity {
+                Ok(self.base_size())
             } else {
                 conn.query_row(&format!("SELECT count(*) FROM {}", ident(&t)), [], |r| r.get::<_, i64>(0))
-                    .map_err(map)? as u64
+                    .map(|n| n as u64)
+                    .map_err(map)
             };
-            let mut cols: Vec<ColumnStats> = columns(conn, &t)?
-                .into_iter()
-                .map(|c| ColumnStats { name: c.name, ty: c.ty, null_share: 0.0, distinct: 0, top: Vec::new() })
-                .collect();
+            let (rows, unreadable) = match counted {
+                Ok(n) => (n, None),
+                Err(EngineError::Cancelled) => return Err(EngineError::Cancelled),
+                Err(e) => (0, Some(e.to_string())),
+            };
+            let mut cols: Vec<ColumnStats> = match columns(conn, &t) {
+                Ok(cols) => cols,
+                Err(EngineError::Cancelled) => return Err(EngineError::Cancelled),
+                Err(_) if unreadable.is_some() => Vec::new(),
+                Err(e) => return Err(e),
+            }
+            .into_iter()
+            .map(|c| ColumnStats { name: c.name, ty: c.ty, null_share: 0.0, distinct: 0, top: Vec::new() })
+            .collect();
             if is_entity && !cols.is_empty() {
                 self.column_stats(&t, rows, &mut cols)?;
             }
-            out.push(TableInfo { name: t, rows, is_entity, columns: cols });
+            out.push(TableInfo { name: t, rows, is_entity, columns: cols, unreadable });
         }
         let schema = Schema { tables: out };
         self.memo.borrow_mut().schema = Some(schema.clone());

@@ -88,7 +88,9 @@ impl Library {
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
             .filter(|n| is_slug(n))
             .collect();
-        names.retain(|n| self.versions(n).is_ok_and(|v| !v.is_empty()));
+        names.retain(|n| {
+            self.versions(n).is_ok_and(|v| !v.is_empty()) || self.stray_version_files(n).is_ok_and(|s| !s.is_empty())
+        });
         names.sort();
         Ok(names)
     }
@@ -101,12 +103,54 @@ impl Library {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(LibraryError::io(&dir)(e)),
         };
+        // Only the names seglens writes: `v1.toml` and `v01.toml` also parse as version 1, but
+        // reading them as such would list one version several times (and never read the others).
         let mut v: Vec<u32> = entries
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(parse_version_file))
+            .filter_map(|e| {
+                let name = e.file_name();
+                let name = name.to_str()?;
+                parse_version_file(name).filter(|&v| version_file(v) == name)
+            })
             .collect();
         v.sort_unstable();
         Ok(v)
+    }
+
+    /// Files in `name`'s folder that look like version files but are not named as seglens names
+    /// them (`v1.toml`, `v01.toml` beside `v0001.toml`): never read, each reported once as an error.
+    pub fn stray_version_files(&self, name: &str) -> Result<Vec<LibraryError>, LibraryError> {
+        let dir = self.dir.join(name);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(LibraryError::io(&dir)(e)),
+        };
+        let mut stray: Vec<(String, u32)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let file = e.file_name().to_str()?.to_string();
+                let v = parse_version_file(&file)?;
+                (version_file(v) != file).then_some((file, v))
+            })
+            .collect();
+        stray.sort();
+        Ok(stray
+            .into_iter()
+            .map(|(file, v)| {
+                let canonical = version_file(v);
+                let what = if dir.join(&canonical).exists() {
+                    format!("a duplicate of version {v}, which seglens reads from {canonical}")
+                } else {
+                    format!("version {v} is read from {canonical} only")
+                };
+                LibraryError::Invalid {
+                    path: dir.join(file),
+                    line: None,
+                    message: format!("not a version file name seglens reads ({what}): remove or rename it"),
+                }
+            })
+            .collect())
     }
 
     pub fn path_of(&self, name: &str, version: u32) -> PathBuf {
@@ -144,11 +188,11 @@ impl Library {
     /// Every version of `name` that loads (oldest first), and the files that do not.
     pub fn history(&self, name: &str) -> Result<(Vec<Template>, Vec<LibraryError>), LibraryError> {
         let versions = self.versions(name)?;
-        if versions.is_empty() {
+        let mut errors = self.stray_version_files(name)?;
+        if versions.is_empty() && errors.is_empty() {
             return Err(LibraryError::NotFound(name.to_string()));
         }
         let mut ok = Vec::new();
-        let mut errors = Vec::new();
         for v in versions {
             match self.read(name, v) {
                 Ok(t) => ok.push(t),
@@ -210,6 +254,9 @@ impl Library {
         if t.created_at.is_empty() {
             t.created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         }
+        // An approved version carries the hash of what was approved; any other status none. The
+        // callers write Approved only when approving (or keeping an approval whose hash matched).
+        t.approval_sha256 = (t.status == Status::Approved).then(|| t.content_hash());
         // Another process may take a number between our look and our link: then take the next.
         for _ in 0..1000 {
             let versions = self.versions(&t.name)?;
@@ -217,10 +264,22 @@ impl Library {
             if let Some(v) = latest
                 && let Ok(prev) = self.read(&t.name, v)
                 && prev.same_definition(&t)
+                && prev.approval_sha256 == t.approval_sha256
             {
                 return Ok(SaveOutcome::Unchanged { version: v });
             }
-            let next = latest.unwrap_or(0) + 1;
+            // A hand-made `v4294967295.toml` leaves no number after it: an error, not an overflow.
+            let Some(next) = latest.unwrap_or(0).checked_add(1) else {
+                return Err(LibraryError::Invalid {
+                    path: dir.join(version_file(u32::MAX)),
+                    line: None,
+                    message: format!(
+                        "version {} is the largest version number there is, so no later version can be saved: \
+                         save under a new name (or rename the file if seglens did not write it)",
+                        u32::MAX
+                    ),
+                });
+            };
             t.version = next;
             if t.parent_version.is_none_or(|p| p >= next) {
                 t.parent_version = latest;

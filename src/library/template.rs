@@ -92,6 +92,11 @@ pub struct Template {
     pub features: BTreeMap<String, Feature>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Snapshot>,
+    /// SHA-256 of what was approved (`content_hash`), written when the version is approved. Export
+    /// refuses an approved version without it or whose content no longer matches it: an approved
+    /// file edited by hand, or one written by hand with `status = "approved"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_sha256: Option<String>,
 }
 
 /// A feature's name is its key in the file (`[features.lapsed]`, not stored in the table itself):
@@ -126,6 +131,49 @@ impl Template {
             params: BTreeMap::new(),
             features: BTreeMap::new(),
             snapshot: None,
+            approval_sha256: None,
+        }
+    }
+
+    /// SHA-256 (hex) of what an approval covers: the filter, the parameter declarations, the
+    /// bodies of the features recorded for it (those its filter expands to), its kind and its
+    /// priority (what decides who is exported, and where). Serialized as JSON with sorted maps, so
+    /// the hash is the same for the same content however the TOML file is laid out.
+    pub fn content_hash(&self) -> String {
+        use sha2::Digest;
+        #[derive(Serialize)]
+        struct Approved<'a> {
+            filter: &'a str,
+            params: &'a BTreeMap<String, ParamDecl>,
+            features: BTreeMap<&'a str, (&'a Vec<String>, &'a str)>,
+            kind: Kind,
+            priority: i64,
+        }
+        let content = Approved {
+            filter: self.filter.trim_end(),
+            params: &self.params,
+            features: self.features.iter().map(|(n, f)| (n.as_str(), (&f.params, f.sql.as_str()))).collect(),
+            kind: self.kind,
+            priority: self.priority,
+        };
+        // Serializing plain strings, numbers and maps to JSON cannot fail (a NaN becomes null).
+        let text = serde_json::to_string(&content).unwrap_or_default();
+        sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Ok for a version that is not approved, or approved with a hash matching its content; else
+    /// why not (the caller names the file).
+    pub fn verify_approval(&self) -> Result<(), String> {
+        if self.status != Status::Approved {
+            return Ok(());
+        }
+        let again = format!("check it, then approve it again with: seglens approve {}", self.reference());
+        match &self.approval_sha256 {
+            None => Err(format!("says approved but carries no approval hash (written by hand?); {again}")),
+            Some(h) if *h != self.content_hash() => Err(format!(
+                "was changed after it was approved (its content no longer matches the approval hash); {again}"
+            )),
+            Some(_) => Ok(()),
         }
     }
 

@@ -286,7 +286,10 @@ fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<
     let features = super::update::features_for_document(state);
     measure::record_features(&mut t, &compiled, &features);
     t.status = match &base {
-        Some(b) if b.same_definition(&Template { status: b.status, ..t.clone() }) => b.status,
+        // An approval carries over only if it is intact (not a hand-edited approved file).
+        Some(b) if b.same_definition(&Template { status: b.status, ..t.clone() }) && b.verify_approval().is_ok() => {
+            b.status
+        }
         _ => Status::Draft,
     };
     t.parent_version = base.as_ref().map(|b| b.version);

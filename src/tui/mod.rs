@@ -323,6 +323,8 @@ impl Runtime {
             columns: plan.columns,
             out: plan.out,
             force: false,
+            excel_safe: false,
+            protected: vec![self.library.dir().to_path_buf()],
         };
         std::thread::spawn(move || {
             let ptx = tx.clone();

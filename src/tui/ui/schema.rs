@@ -44,8 +44,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         ]));
     }
     if let Some(s) = &state.schema.schema {
-        let others: Vec<String> =
-            s.tables.iter().filter(|t| !t.is_entity).map(|t| format!("{} ({} rows)", t.name, count(t.rows))).collect();
+        let others: Vec<String> = s
+            .tables
+            .iter()
+            .filter(|t| !t.is_entity)
+            .map(|t| match t.unreadable {
+                Some(_) => format!("{} (cannot be read)", t.name),
+                None => format!("{} ({} rows)", t.name, count(t.rows)),
+            })
+            .collect();
         if !others.is_empty() {
             lines.push(Line::styled(format!("also: {}", others.join(", ")), theme.muted()));
         }
