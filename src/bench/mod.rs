@@ -5,6 +5,7 @@
 //! asserts on speed; only real errors (a failed query, a count that differs from DuckDB's) fail.
 
 mod measure;
+mod qa;
 mod report;
 mod session;
 
@@ -41,7 +42,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Only these measurements (1-8), comma-separated
+    /// Only these measurements (1-10), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub only: Vec<u8>,
     /// Internal: run a session on DB in this (child) process and print its peak RSS
@@ -61,6 +62,9 @@ AND e.event_type = 'purchase' AND e.event_time >= current_date - INTERVAL 30 DAY
 /// A cheap clause with a parameter beside an expensive one: what the clause cache is for.
 const NUDGE: &str = "engagement_score > {{n}} AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id \
 AND e.event_type = 'purchase' AND e.event_time >= current_date - INTERVAL 90 DAY)";
+
+/// Four clauses for the funnel: a NULL-able score, two features (one an OR inside), a flag.
+const FUNNEL: &str = "engagement_score > 40 AND lapsed(90) AND high_value(5000) AND push_opt_in";
 
 const SIZE_FILTERS: [(&str, &str); 6] = [
     ("plain columns", PLAIN),
@@ -124,7 +128,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         databases.push((n, path.clone()));
         let raw = open_raw(&path)?;
         let mut db = Db { path, n, engine, raw, features: features.clone(), t: plan.timer, rows: Vec::new() };
-        for step in 1..=8u8 {
+        for step in 1..=10u8 {
             if !plan.only.is_empty() && !plan.only.contains(&step) {
                 continue;
             }
@@ -138,7 +142,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 5 => db.keystrokes()?,
                 6 => db.render()?,
                 7 => db.startup()?,
-                _ => db.clause_cache()?,
+                8 => db.clause_cache()?,
+                9 => db.funnel()?,
+                _ => db.hygiene()?,
             }
             eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());
         }
@@ -164,8 +170,8 @@ struct Plan {
 
 impl Plan {
     fn from_args(a: &BenchArgs) -> Result<Plan> {
-        if let Some(bad) = a.only.iter().find(|n| !(1..=8).contains(*n)) {
-            bail!(crate::cli::UserError(format!("--only {bad}: measurements are numbered 1 to 8")));
+        if let Some(bad) = a.only.iter().find(|n| !(1..=10).contains(*n)) {
+            bail!(crate::cli::UserError(format!("--only {bad}: measurements are numbered 1 to 10")));
         }
         if a.smoke {
             let data = a
