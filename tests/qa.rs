@@ -111,6 +111,30 @@ fn funnel_of_and_filters_matches_plain_sql() {
 }
 
 #[test]
+fn long_funnels_are_counted_by_group_by_and_agree_with_plain_sql() {
+    let db = shared_db();
+    let e = open(db);
+    let c = plain(db);
+    // Seven clauses: past the tally function's six, so the outcome table comes from a GROUP BY.
+    let clauses = [
+        "engagement_score > 20",
+        "orders_count > 0",
+        "region <> 'North India'",
+        "sms_opt_in",
+        "city IS NOT NULL",
+        "churn_risk < 0.9",
+        "age_band IS NOT NULL",
+    ];
+    assert!(clauses.len() > seglens::engine::cache::TALLY_MAX_CLAUSES);
+    let fun = e.funnel(&compile(&clauses.join(" AND "))).unwrap();
+    check_funnel(&c, "customers", &fun, &clauses, &clauses);
+    // Six of them through the tally, the same figures.
+    let fun6 = e.funnel(&compile(&clauses[..6].join(" AND "))).unwrap();
+    check_funnel(&c, "customers", &fun6, &clauses[..6], &clauses[..6]);
+    assert_eq!(fun.with_enabled(&[true, true, true, true, true, true, false]).size, fun6.size);
+}
+
+#[test]
 fn funnel_expands_features_and_params_but_shows_the_text_as_written() {
     let db = shared_db();
     let e = open(db);
@@ -591,6 +615,8 @@ fn compare_cli_json_with_templates_and_expressions() {
         }
     }
     assert!(metrics.iter().any(|m| m["p_adjusted"].is_f64()));
+    // Each side takes the values its own filter uses; one neither uses is a user error.
+    sb.seglens(&["compare", "west", "sms_opt_in", "--param", "zz=1", "--db", s(db)]).user_error(&["zz"]);
 }
 
 // ---------------------------------------------------------------------------------------------

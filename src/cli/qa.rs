@@ -11,9 +11,9 @@ use super::format::{count, metric, percent, table};
 use super::{Ctx, fail};
 use crate::engine::funnel::{ClauseFlag, Join};
 use crate::engine::size::SizeMark;
-use crate::engine::{Compiled, Engine};
+use crate::engine::{Compiled, Engine, filter};
 use crate::library::measure;
-use crate::library::template::Status;
+use crate::library::template::{Status, TemplateRef};
 
 /// A segment under this share of the base is marked small unless `--small-share` says otherwise.
 pub const DEFAULT_SMALL_SHARE: f64 = 0.05;
@@ -199,12 +199,26 @@ fn kind_name(d: &crate::engine::hygiene::Duplicates) -> &'static str {
     }
 }
 
+/// The filter text behind a FILTER argument: a template's filter, else the expression itself.
+fn filter_text(ctx: &Ctx, arg: &str) -> String {
+    TemplateRef::parse(arg)
+        .and_then(|r| ctx.library.load(&r.name, r.version).ok())
+        .map_or_else(|| arg.to_string(), |t| t.filter)
+}
+
 pub fn compare(ctx: &Ctx, a: &str, b: &str) -> Result<()> {
     let engine = ctx.engine()?;
     let features = ctx.features();
+    // Each side takes the --param values its own filter uses; a value neither uses is an error.
     let raw = ctx.raw_params()?;
-    let ra = ctx.resolve_with(a, &features, &raw)?;
-    let rb = ctx.resolve_with(b, &features, &raw)?;
+    let (ta, tb) = (filter_text(ctx, a), filter_text(ctx, b));
+    let uses = |text: &str, name: &str| filter::placeholders(text).iter().any(|p| p == name);
+    if let Some((name, _)) = raw.iter().find(|(n, _)| !uses(&ta, n) && !uses(&tb, n)) {
+        return fail(format!("unknown parameter {name}: neither A nor B has {{{{{name}}}}}"));
+    }
+    let only = |text: &str| raw.iter().filter(|(n, _)| uses(text, n)).cloned().collect::<Vec<_>>();
+    let ra = ctx.resolve_with(a, &features, &only(&ta))?;
+    let rb = ctx.resolve_with(b, &features, &only(&tb))?;
     let c = engine.compare((ra.label.as_str(), &ra.compiled), (rb.label.as_str(), &rb.compiled))?;
     let ma = warn_size(ctx, &ra.label, c.a.size, c.base)?;
     let mb = warn_size(ctx, &rb.label, c.b.size, c.base)?;

@@ -581,6 +581,32 @@ mod tests {
     }
 
     #[test]
+    fn the_tally_counts_every_combination_of_outcomes_with_nulls() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t AS SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i % 3 END AS d FROM range(10000) r(i)",
+        )
+        .unwrap();
+        let tally = Tallier::register(&conn).expect("registers");
+        let args = ["CAST(d = 1 AS BOOLEAN)".to_string(), "CAST(i < 2500 AS BOOLEAN)".to_string()];
+        let sql = tally.select(&args, "t");
+        let cells = tally
+            .run(2, || Ok(conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()))
+            .unwrap()
+            .expect("the cells add up to the count");
+        for (cell, &n) in cells.iter().enumerate() {
+            let cond = |state: usize, expr: &str| match state {
+                0 => format!("({expr}) = false"),
+                1 => format!("({expr}) = true"),
+                _ => format!("({expr}) IS NULL"),
+            };
+            let want = count(&conn, &format!("{} AND {}", cond(cell % 3, "d = 1"), cond(cell / 3, "i < 2500")));
+            assert_eq!(n as i64, want, "cell {cell}");
+        }
+        assert!(cells.iter().filter(|&&n| n > 0).count() >= 5, "{cells:?}");
+    }
+
+    #[test]
     fn a_rowid_column_that_is_not_a_row_id_turns_caching_off() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t AS SELECT i AS id, i * 1000003 AS rowid FROM range(1000) r(i)").unwrap();

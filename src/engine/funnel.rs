@@ -166,9 +166,8 @@ impl Engine {
         }
         let Some(tallier) = self.member_cache.borrow_mut().tallier(self.conn()) else { return Ok(None) };
         let sql = tallier.select(args, &self.table_sql());
-        let cells = tallier.run(k, || {
-            self.conn().query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(plain_error)
-        })?;
+        let cells =
+            tallier.run(k, || self.conn().query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(plain_error))?;
         Ok(cells.map(|cells| {
             cells
                 .into_iter()

@@ -68,7 +68,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     lines.push(Line::styled(
         format!(
             "{:<4}{:<text_w$} {:<bar_w$} {:>10} {:>10} {:>10} {:>10}",
-            "#", "clause", "running", "", verb, "without", "NULL"
+            "#", "clause", "", "running", verb, "without", "NULL"
         ),
         theme.muted(),
     ));
