@@ -146,6 +146,10 @@ strip_accents(lower({x})), '[[:punct:]]', '', 'g'), '\\s+', ' ', 'g')), ' '))), 
     )
 }
 
+/// A row of the second scan: (set index, value, count, fingerprint key, repeating values, rows
+/// involved).
+type GroupRow = (usize, String, u64, String, u64, u64);
+
 /// A column the second scan groups by: an identity column (normalised) or a categorical one.
 struct Set {
     column: String,
@@ -310,7 +314,7 @@ impl Engine {
     /// Scan 2: (set index, value, count, fingerprint key, repeating values, rows involved) rows —
     /// for identity sets their top repeated values (with the set's totals), for categorical
     /// sets every value whose fingerprint key it shares with another value.
-    fn group_sets(&self, sets: &[Set]) -> Result<Vec<(usize, String, u64, String, u64, u64)>> {
+    fn group_sets(&self, sets: &[Set]) -> Result<Vec<GroupRow>> {
         let ids = sets.iter().filter(|s| s.identity.is_some()).count();
         // Identity sets come first (hygiene_sets builds them so): index < ids.
         let projected: Vec<String> = sets.iter().enumerate().map(|(i, s)| format!("{} AS v{i}", s.expr)).collect();

@@ -249,7 +249,6 @@ pub fn hints(mode: Mode) -> Vec<(String, &'static str)> {
             Insert => "insert",
             Complete => "complete",
             ToggleOverlap => "overlap",
-            ToggleFunnel => "funnel",
             ToggleClause => "what-if",
             Cancel => "cancel",
             Quit => "quit",
