@@ -612,7 +612,7 @@ impl Db {
             bail!("seglens size printed {ours}, DuckDB counted {theirs}");
         }
         self.push(
-            "9",
+            "11",
             format!(
                 "`seglens size` as a whole process vs DuckDB in-process open + count + base count ({} match)",
                 short_share(theirs, self.n)

@@ -5,6 +5,7 @@
 //! asserts on speed; only real errors (a failed query, a count that differs from DuckDB's) fail.
 
 mod measure;
+mod qa;
 mod report;
 mod session;
 
@@ -41,7 +42,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Only these measurements (1-9), comma-separated
+    /// Only these measurements (1-11), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub only: Vec<u8>,
     /// Internal: run a session on DB in this (child) process and print its peak RSS
@@ -61,6 +62,9 @@ AND e.event_type = 'purchase' AND e.event_time >= current_date - INTERVAL 30 DAY
 /// A cheap clause with a parameter beside an expensive one: what the clause cache is for.
 const NUDGE: &str = "engagement_score > {{n}} AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = customers.customer_id \
 AND e.event_type = 'purchase' AND e.event_time >= current_date - INTERVAL 90 DAY)";
+
+/// Four clauses for the funnel: a NULL-able score, two features (one an OR inside), a flag.
+const FUNNEL: &str = "engagement_score > 40 AND lapsed(90) AND high_value(5000) AND push_opt_in";
 
 const SIZE_FILTERS: [(&str, &str); 6] = [
     ("plain columns", PLAIN),
@@ -96,7 +100,7 @@ const SEGMENTS: [(&str, &str); 16] = [
 ];
 
 /// Measurements are numbered 1 to this.
-const MEASUREMENTS: u8 = 9;
+const MEASUREMENTS: u8 = 11;
 
 const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
 const SMOKE_CUSTOMERS: u64 = 10_000;
@@ -141,6 +145,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 6 => db.render()?,
                 7 => db.startup()?,
                 8 => db.clause_cache()?,
+                9 => db.funnel()?,
+                10 => db.hygiene()?,
                 _ => db.headless()?,
             }
             eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());

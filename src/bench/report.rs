@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{EXTRA_ROUNDS, NUDGE, Plan, QUICK, SEGMENTS, SIZE_FILTERS, threads};
+use super::{EXTRA_ROUNDS, FUNNEL, NUDGE, Plan, QUICK, SEGMENTS, SIZE_FILTERS, threads};
 use crate::engine::DEFAULT_MEMORY_LIMIT;
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +190,7 @@ read-only, threads = {} (the cores), memory_limit = {DEFAULT_MEMORY_LIMIT} (segl
         let _ = writeln!(s, "- {label}: `{text}`");
     }
     let _ = writeln!(s, "- clause cache (8): `{NUDGE}`");
+    let _ = writeln!(s, "- funnel (9): `{FUNNEL}`");
     let _ = writeln!(
         s,
         "- the 16 overlap segments: {}",

@@ -88,6 +88,7 @@ pub fn size(ctx: &Ctx, arg: &str) -> Result<()> {
     let engine = ctx.engine()?;
     let r = ctx.resolve(arg)?;
     let s = engine.size(&r.compiled)?;
+    super::qa::warn_size(ctx, &r.label, s.size, s.base)?;
     if ctx.g.json {
         return ctx.print_json(&s);
     }

@@ -3,6 +3,7 @@
 
 mod data;
 pub mod format;
+mod qa;
 mod segments;
 pub mod starter;
 
@@ -114,6 +115,9 @@ pub struct Global {
     /// The date current_date means, YYYY-MM-DD (default: today, moving on at midnight)
     #[arg(long, global = true, value_name = "YYYY-MM-DD")]
     pub as_of: Option<String>,
+    /// Mark segments under this share of the base as small (default 0.05; an empty one is always a warning)
+    #[arg(long, global = true, value_name = "SHARE")]
+    pub small_share: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +187,17 @@ pub enum Command {
         /// Flag drift past this share of the saved size
         #[arg(long, default_value_t = 0.2)]
         threshold: f64,
+    },
+    /// What each top-level clause of a filter does: running count, size without it, NULLs
+    Funnel { filter: String },
+    /// Data hygiene: duplicate identities, spelling variants, NULL shares, what approved segments cannot judge
+    Hygiene,
+    /// Segment A against segment B and the base: overlap, every metric, standardised differences
+    Compare {
+        /// A template NAME[@V] or an expression
+        a: String,
+        /// A template NAME[@V] or an expression
+        b: String,
     },
     /// Export approved segments to CSV with an audit manifest
     Export(ExportArgs),
@@ -376,6 +391,9 @@ pub fn run() -> Result<()> {
                 Command::Check { threshold } => segments::check(&ctx, threshold),
                 Command::Export(a) => segments::export(&ctx, a),
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
+                Command::Funnel { filter } => qa::funnel(&ctx, &filter),
+                Command::Hygiene => qa::hygiene(&ctx),
+                Command::Compare { a, b } => qa::compare(&ctx, &a, &b),
                 Command::Sample(_) | Command::Bench(_) => unreachable!("handled above"),
             }
         }

@@ -335,6 +335,7 @@ pub fn retire(ctx: &Ctx, name: &str, note: Option<String>) -> Result<()> {
 pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
     let engine = ctx.engine()?;
     let features = ctx.features();
+    let small = super::qa::small_share(ctx)?;
     let report = ctx.library.load_all();
     let mut failed = report.errors.len();
     report_errors(&report.errors);
@@ -363,6 +364,16 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
                 if unseg.share > 0.2 {
                     notes.push("UNSEGMENTABLE>20%".into());
                 }
+                // An empty segment is a warning wherever it shows; a small one is marked.
+                let mark = crate::engine::size::SizeMark::of(size.size, size.base, small);
+                match mark {
+                    Some(crate::engine::size::SizeMark::Empty) => {
+                        notes.push("EMPTY".into());
+                        eprintln!("seglens: warning: {} is empty: no customer matches it", t.reference());
+                    }
+                    Some(crate::engine::size::SizeMark::Small) => notes.push(format!("SMALL<{}", percent(small))),
+                    None => {}
+                }
                 if !drifted_features.is_empty() {
                     notes.push(format!("features changed: {}", drifted_features.join(", ")));
                 }
@@ -375,7 +386,8 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
                     notes.join(" "),
                 ]);
                 out.push(json!({"segment": t.name, "version": t.version, "ok": true, "for_this_data": true, "saved_size": saved, "size": size.size,
-                                "drift": drift, "drift_flagged": flag, "unsegmentable": unseg.share, "features_changed": drifted_features}));
+                                "drift": drift, "drift_flagged": flag, "unsegmentable": unseg.share, "features_changed": drifted_features,
+                                "mark": mark}));
             }
             Err(e) => match measure::Fit::from_error(e)?.for_template(t, engine.fingerprint()) {
                 measure::Fit::NotForThisData(missing) => {

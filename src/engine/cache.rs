@@ -171,6 +171,115 @@ impl Marker {
     }
 }
 
+/// Rows per combination of a funnel's clause outcomes: cell `Σ state_i · 3^i` with false 0,
+/// true 1, NULL 2.
+type TallyTarget = Arc<RwLock<Option<Arc<Vec<AtomicU64>>>>>;
+
+/// `__seglens_tally_N(k0, k1, …) -> BIGINT`: adds each row to the cell of its combination of
+/// clause outcomes in the funnel being counted; returns 1. A funnel counts its outcome table in
+/// the scan this way, not with a GROUP BY over the clauses (measured at 10M customers: the hash
+/// aggregate over k booleans costs about 1.5 size queries on top of evaluating the clauses).
+struct Tally;
+
+impl VScalar for Tally {
+    type State = TallyTarget;
+
+    fn invoke(
+        target: &Self::State,
+        input: &mut DataChunkHandle,
+        output: &mut dyn WritableVector,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let cells = target.read().map_err(|_| "funnel tally poisoned")?.clone();
+        let cells = cells.ok_or("a seglens tally function ran outside its query")?;
+        let n = input.len();
+        let chunk = input.get_ptr();
+        let mut index = vec![0usize; n];
+        let mut weight = 1usize;
+        for col in 0..input.num_columns() {
+            // SAFETY: DuckDB flattens a C API scalar function's input chunk before the call
+            // (`CAPIScalarFunction`), and every argument is BOOLEAN (the signature): column `col`
+            // holds `n` one-byte values, and its validity mask is null (all valid) or has a bit
+            // for each of the `n` rows. A NULL row's byte is never read.
+            unsafe {
+                let v = duckdb::ffi::duckdb_data_chunk_get_vector(chunk, col as u64);
+                let data = duckdb::ffi::duckdb_vector_get_data(v) as *const u8;
+                let valid = duckdb::ffi::duckdb_vector_get_validity(v);
+                for (r, cell) in index.iter_mut().enumerate() {
+                    let null = !valid.is_null() && (*valid.add(r / 64) >> (r % 64)) & 1 == 0;
+                    let state = if null { 2 } else { usize::from(*data.add(r) != 0) };
+                    *cell += state * weight;
+                }
+            }
+            weight *= 3;
+        }
+        // Counted per chunk first: threads meet on the shared cells once per chunk, not per row.
+        let mut local = vec![0u64; cells.len()];
+        for i in index {
+            if let Some(x) = local.get_mut(i) {
+                *x += 1;
+            }
+        }
+        for (cell, l) in cells.iter().zip(local) {
+            if l > 0 {
+                cell.fetch_add(l, Ordering::Relaxed);
+            }
+        }
+        let mut out = output.flat_vector();
+        unsafe { out.as_mut_slice_with_len::<i64>(n) }.fill(1);
+        Ok(())
+    }
+
+    fn signatures() -> Vec<ScalarFunctionSignature> {
+        vec![ScalarFunctionSignature::variadic(
+            LogicalTypeHandle::from(LogicalTypeId::Boolean),
+            LogicalTypeHandle::from(LogicalTypeId::Bigint),
+        )]
+    }
+
+    fn volatile() -> bool {
+        true
+    }
+}
+
+/// A registered tally function.
+#[derive(Clone)]
+pub struct Tallier {
+    name: String,
+    target: TallyTarget,
+}
+
+/// Funnels of at most this many clauses are tallied (3^6 = 729 cells a chunk); longer ones are
+/// counted with a GROUP BY.
+pub const TALLY_MAX_CLAUSES: usize = 6;
+
+impl Tallier {
+    /// Registers the tally function on `conn`; None when DuckDB refuses it.
+    pub fn register(conn: &Connection) -> Option<Tallier> {
+        let name = format!("__seglens_tally_{}", NEXT_FUNCTION.fetch_add(1, Ordering::Relaxed));
+        let target = TallyTarget::default();
+        conn.register_scalar_function_with_state::<Tally>(&name, &target).ok()?;
+        Some(Tallier { name, target })
+    }
+
+    /// `SELECT count(*), sum(tally(args))::BIGINT FROM table`: the statement `run` expects.
+    pub fn select(&self, args: &[String], table: &str) -> String {
+        format!("SELECT count(*), sum({}({}))::BIGINT FROM {table}", self.name, args.join(", "))
+    }
+
+    /// Runs `query` (the statement from `select` over `k` clauses) with a fresh table of 3^k
+    /// cells; returns the cells, or None when they do not add up to DuckDB's count.
+    pub fn run(&self, k: usize, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<Option<Vec<u64>>> {
+        let cells: Arc<Vec<AtomicU64>> = Arc::new((0..3usize.pow(k as u32)).map(|_| AtomicU64::new(0)).collect());
+        *self.target.write().map_err(|_| poisoned())? = Some(cells.clone());
+        let figures = query();
+        self.target.write().map_err(|_| poisoned())?.take();
+        let (count, tallied) = figures?;
+        let cells: Vec<u64> = cells.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let agrees = tallied.unwrap_or(0) == count && cells.iter().sum::<u64>() == count as u64;
+        Ok(agrees.then_some(cells))
+    }
+}
+
 fn poisoned() -> EngineError {
     EngineError::Config("member cache poisoned".into())
 }
@@ -185,6 +294,8 @@ struct Entry {
 }
 
 pub struct MemberCache {
+    /// The funnel's tally function, registered on first use (None inside: DuckDB refused it).
+    tallier: Option<Option<Tallier>>,
     entries: Vec<Entry>,
     lookups: Lookups,
     marker: Option<Marker>,
@@ -200,6 +311,7 @@ pub struct MemberCache {
 impl Default for MemberCache {
     fn default() -> MemberCache {
         MemberCache {
+            tallier: None,
             entries: Vec::new(),
             lookups: Lookups::default(),
             marker: None,
@@ -348,6 +460,21 @@ impl MemberCache {
         Ok(Some(parts.join(" AND ")))
     }
 
+    /// The funnel's tally function, registered on first use; None when DuckDB refuses it.
+    pub fn tallier(&mut self, conn: &Connection) -> Option<Tallier> {
+        self.tallier.get_or_insert_with(|| Tallier::register(conn)).clone()
+    }
+
+    /// The lookup call answering `clause` from its cached bitmap, when the cache holds one (a
+    /// funnel reuses what a size query of the same filter filled); never fills.
+    pub fn cached_lookup(&mut self, conn: &Connection, clause: &str) -> Option<String> {
+        if self.disabled {
+            return None;
+        }
+        self.get(clause)?;
+        self.lookup(conn, clause).map(|n| format!("__seglens_clause_{n}(rowid)"))
+    }
+
     /// The lookup function of cached `expr`, registered on first use.
     fn lookup(&mut self, conn: &Connection, expr: &str) -> Option<u64> {
         let e = self.entries.iter_mut().find(|e| e.expr == expr)?;
@@ -451,6 +578,32 @@ mod tests {
         let rewritten = c.rewrite(&conn, "t", &g).unwrap().unwrap();
         assert_eq!(count(&conn, &rewritten), count(&conn, &g.sql));
         assert_eq!(c.entries.len(), 2, "{}", c.summary());
+    }
+
+    #[test]
+    fn the_tally_counts_every_combination_of_outcomes_with_nulls() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t AS SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i % 3 END AS d FROM range(10000) r(i)",
+        )
+        .unwrap();
+        let tally = Tallier::register(&conn).expect("registers");
+        let args = ["CAST(d = 1 AS BOOLEAN)".to_string(), "CAST(i < 2500 AS BOOLEAN)".to_string()];
+        let sql = tally.select(&args, "t");
+        let cells = tally
+            .run(2, || Ok(conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()))
+            .unwrap()
+            .expect("the cells add up to the count");
+        for (cell, &n) in cells.iter().enumerate() {
+            let cond = |state: usize, expr: &str| match state {
+                0 => format!("({expr}) = false"),
+                1 => format!("({expr}) = true"),
+                _ => format!("({expr}) IS NULL"),
+            };
+            let want = count(&conn, &format!("{} AND {}", cond(cell % 3, "d = 1"), cond(cell / 3, "i < 2500")));
+            assert_eq!(n as i64, want, "cell {cell}");
+        }
+        assert!(cells.iter().filter(|&&n| n > 0).count() >= 5, "{cells:?}");
     }
 
     #[test]

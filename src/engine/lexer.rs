@@ -238,12 +238,30 @@ pub fn placeholder_name(text: &str) -> &str {
     text.trim_start_matches("{{").trim_end_matches("}}").trim()
 }
 
-/// Splits a token list at top-level `AND`s (depth 0, outside any parentheses).
-/// Returns byte ranges of the clauses, trimmed of trivia; one range when there is no top-level AND.
-/// A top-level OR makes the whole expression one clause (AND binds tighter, so splitting would be wrong).
+/// Splits a token list at top-level `AND`s (depth 0: outside any parentheses and any
+/// `CASE … END`). Returns byte ranges of the clauses, trimmed of trivia; one range when there is no
+/// top-level AND. A top-level OR makes the whole expression one clause (AND binds tighter, so
+/// splitting would be wrong).
 pub fn top_level_and_clauses(src: &str, tokens: &[Token]) -> Vec<(usize, usize)> {
+    let (ands, ors) = top_level_joins(src, tokens);
+    if !ors.is_empty() {
+        return trimmed(tokens, 0, tokens.len()).into_iter().collect();
+    }
+    split_at(tokens, ands)
+}
+
+/// Splits a token list at top-level `OR`s: the branches of a filter that is an OR at its top
+/// (each branch may hold ANDs of its own). One range when there is no top-level OR.
+pub fn top_level_or_branches(src: &str, tokens: &[Token]) -> Vec<(usize, usize)> {
+    split_at(tokens, top_level_joins(src, tokens).1)
+}
+
+/// Indexes of the tokens that are a top-level `AND` (not the one of `BETWEEN x AND y`) and a
+/// top-level `OR`. `WHEN a AND b` inside a `CASE` is not top level: DuckDB reads it inside the CASE.
+fn top_level_joins(src: &str, tokens: &[Token]) -> (Vec<usize>, Vec<usize>) {
     let mut depth = 0i32;
-    let mut cuts = Vec::new();
+    let mut case_depth = 0i32;
+    let (mut ands, mut ors) = (Vec::new(), Vec::new());
     let mut between = false;
     for (idx, t) in tokens.iter().enumerate() {
         match t.kind {
@@ -251,23 +269,32 @@ pub fn top_level_and_clauses(src: &str, tokens: &[Token]) -> Vec<(usize, usize)>
             TokenKind::CloseParen => depth -= 1,
             TokenKind::Word if depth == 0 => {
                 let w = t.text(src);
-                if w.eq_ignore_ascii_case("or") {
-                    return trimmed(tokens, 0, tokens.len()).into_iter().collect();
-                }
-                // BETWEEN x AND y: that AND belongs to BETWEEN.
-                if w.eq_ignore_ascii_case("between") {
+                if w.eq_ignore_ascii_case("case") {
+                    case_depth += 1;
+                } else if w.eq_ignore_ascii_case("end") && case_depth > 0 {
+                    case_depth -= 1;
+                } else if case_depth > 0 {
+                    continue;
+                } else if w.eq_ignore_ascii_case("or") {
+                    ors.push(idx);
+                } else if w.eq_ignore_ascii_case("between") {
+                    // BETWEEN x AND y: that AND belongs to BETWEEN.
                     between = true;
                 } else if w.eq_ignore_ascii_case("and") {
                     if between {
                         between = false;
                     } else {
-                        cuts.push(idx);
+                        ands.push(idx);
                     }
                 }
             }
             _ => {}
         }
     }
+    (ands, ors)
+}
+
+fn split_at(tokens: &[Token], cuts: Vec<usize>) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut from = 0;
     for cut in cuts.into_iter().chain(std::iter::once(tokens.len())) {
@@ -320,5 +347,13 @@ mod tests {
         let src = "a AND b OR c";
         let t = tokenize(src).unwrap();
         assert_eq!(top_level_and_clauses(src, &t).len(), 1);
+        let parts: Vec<&str> = top_level_or_branches(src, &t).iter().map(|&(s, e)| &src[s..e]).collect();
+        assert_eq!(parts, vec!["a AND b", "c"]);
+        // CASE … END is one operand: its WHEN a AND b is not a top-level AND (nor OR).
+        let src = "CASE WHEN a AND b OR c THEN 1 ELSE 0 END = 1 AND (d OR e) AND f";
+        let t = tokenize(src).unwrap();
+        let parts: Vec<&str> = top_level_and_clauses(src, &t).iter().map(|&(s, e)| &src[s..e]).collect();
+        assert_eq!(parts, vec!["CASE WHEN a AND b OR c THEN 1 ELSE 0 END = 1", "(d OR e)", "f"]);
+        assert_eq!(top_level_or_branches(src, &t).len(), 1);
     }
 }

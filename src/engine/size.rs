@@ -16,6 +16,31 @@ impl Size {
     }
 }
 
+/// A size worth a word: an empty segment is a warning everywhere; one under a small share of the
+/// base is marked (the sources' rule of thumb: below about 5%, a custom workflow rarely pays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SizeMark {
+    Empty,
+    Small,
+}
+
+impl SizeMark {
+    /// The mark of `size` in `base` with `small_share` (0..1) as the small threshold; an empty
+    /// base marks nothing.
+    pub fn of(size: u64, base: u64, small_share: f64) -> Option<SizeMark> {
+        if base == 0 {
+            None
+        } else if size == 0 {
+            Some(SizeMark::Empty)
+        } else if (size as f64) < small_share * base as f64 {
+            Some(SizeMark::Small)
+        } else {
+            None
+        }
+    }
+}
+
 impl Engine {
     /// The exact number of entity rows matching `f` (the base count is known from opening).
     pub fn size(&self, f: &Compiled) -> Result<Size> {

@@ -43,6 +43,8 @@ pub enum Cmd {
     ToggleColumn,
     ToggleJaccard,
     Remove,
+    ToggleFunnel,
+    ToggleClause,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,7 @@ pub enum Mode {
     Features,
     Members,
     Overlap,
+    Funnel,
 }
 
 impl Mode {
@@ -68,6 +71,7 @@ impl Mode {
             Mode::Features => "Features",
             Mode::Members => "Members",
             Mode::Overlap => "Overlap view",
+            Mode::Funnel => "Funnel view",
         }
     }
 }
@@ -104,6 +108,7 @@ pub const GLOBAL: &[Binding] = &[
     b(F(4), CycleSide, "side panel: library / schema / features"),
     b(F(5), Refresh, "run the preview again"),
     b(F(6), CycleTheme, "next colour theme"),
+    b(F(7), ToggleFunnel, "funnel view on/off: what each clause removes"),
 ];
 
 pub const EDITOR: &[Binding] = &[b(Tab, Complete, "complete a column, table, function or feature")];
@@ -170,6 +175,12 @@ pub const OVERLAP: &[Binding] = &[
     b(Char('x'), Remove, "remove from the working set"),
 ];
 
+pub const FUNNEL: &[Binding] = &[
+    b(KUp, Up, "previous clause"),
+    b(Down, Cmd::Down, "next clause"),
+    b(Char(' '), ToggleClause, "switch the clause off / on (what-if; the filter text is unchanged)"),
+];
+
 pub fn table(mode: Mode) -> &'static [Binding] {
     match mode {
         Mode::Global => GLOBAL,
@@ -180,6 +191,7 @@ pub fn table(mode: Mode) -> &'static [Binding] {
         Mode::Features => FEATURES,
         Mode::Members => MEMBERS,
         Mode::Overlap => OVERLAP,
+        Mode::Funnel => FUNNEL,
     }
 }
 
@@ -237,6 +249,7 @@ pub fn hints(mode: Mode) -> Vec<(String, &'static str)> {
             Insert => "insert",
             Complete => "complete",
             ToggleOverlap => "overlap",
+            ToggleClause => "what-if",
             Cancel => "cancel",
             Quit => "quit",
             _ => return None,

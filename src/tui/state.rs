@@ -44,6 +44,8 @@ pub enum SideTab {
 pub enum View {
     Explore,
     Overlap,
+    /// What each top-level clause of the edited filter does (issue 16).
+    Funnel,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +199,45 @@ pub struct OverlapState {
     pub selected: usize,
 }
 
+/// The funnel view: the funnel as measured, and the clauses switched off for a what-if (its
+/// figures are recounted from the measured outcomes, never queried again).
+#[derive(Debug, Clone, Default)]
+pub struct FunnelState {
+    /// As measured, every clause on.
+    pub measured: Option<crate::engine::funnel::Funnel>,
+    /// `measured` with the clauses in `enabled` only: what the view shows.
+    pub shown: Option<crate::engine::funnel::Funnel>,
+    pub enabled: Vec<bool>,
+    pub selected: usize,
+    /// The preview generation it was measured for.
+    pub generation: u64,
+}
+
+impl FunnelState {
+    /// Takes a new measurement; switches stay off for clauses whose text is unchanged.
+    pub fn set(&mut self, f: crate::engine::funnel::Funnel, generation: u64) {
+        let old: Vec<(String, bool)> = self
+            .measured
+            .as_ref()
+            .map(|m| m.clauses.iter().map(|c| c.text.clone()).zip(self.enabled.iter().copied()).collect())
+            .unwrap_or_default();
+        self.enabled =
+            f.clauses.iter().map(|c| old.iter().find(|(t, _)| *t == c.text).is_none_or(|(_, on)| *on)).collect();
+        self.selected = self.selected.min(f.clauses.len().saturating_sub(1));
+        self.shown = Some(f.with_enabled(&self.enabled));
+        self.measured = Some(f);
+        self.generation = generation;
+    }
+
+    /// Switches the selected clause off or on and recounts.
+    pub fn toggle(&mut self) {
+        if let (Some(m), Some(on)) = (&self.measured, self.enabled.get_mut(self.selected)) {
+            *on = !*on;
+            self.shown = Some(m.with_enabled(&self.enabled));
+        }
+    }
+}
+
 /// The segment being edited: where it came from, to know about unsaved changes.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
@@ -276,6 +317,7 @@ pub struct AppState {
     pub schema: SchemaState,
     pub library: LibraryState,
     pub overlap: OverlapState,
+    pub funnel: FunnelState,
     pub document: Document,
     /// The filter as last compiled successfully (what the preview shows).
     pub compiled: Option<Compiled>,
@@ -323,6 +365,7 @@ impl AppState {
             schema: SchemaState::default(),
             library: LibraryState::default(),
             overlap: OverlapState::default(),
+            funnel: FunnelState::default(),
             document: Document::default(),
             compiled: None,
             generation: 0,

@@ -70,6 +70,9 @@ pub fn mode(state: &AppState) -> Mode {
     if state.view == View::Overlap {
         return Mode::Overlap;
     }
+    if state.view == View::Funnel {
+        return Mode::Funnel;
+    }
     match state.focus {
         Focus::Editor => Mode::Editor,
         Focus::Params => Mode::Params,
@@ -130,7 +133,7 @@ fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effect> {
         }
         Cmd::Cancel => return cancel(state),
         Cmd::FocusNext => {
-            if state.view == View::Overlap {
+            if state.view != View::Explore {
                 state.view = View::Explore;
             }
             let i = Focus::ORDER.iter().position(|f| *f == state.focus).unwrap_or(0);
@@ -167,6 +170,14 @@ fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effect> {
             }
             state.preview_due = Some(now);
         }
+        Cmd::ToggleFunnel => {
+            state.view = if state.view == View::Funnel { View::Explore } else { View::Funnel };
+            if state.view == View::Funnel && state.compiled.is_none() {
+                state.status = Some((Level::Info, "no valid filter to split: write one in the editor first".into()));
+            }
+            state.preview_due = Some(now);
+        }
+        Cmd::ToggleClause => state.funnel.toggle(),
         Cmd::CycleSide => {
             state.focus = Focus::Side;
             state.side = match state.side {
@@ -235,7 +246,7 @@ fn cancel(state: &mut AppState) -> Vec<Effect> {
         state.status = Some((Level::Info, "cancelled".into()));
         return vec![Effect::Cancel(state.generation)];
     }
-    if state.view == View::Overlap {
+    if state.view != View::Explore {
         state.view = View::Explore;
     }
     Vec::new()
@@ -406,6 +417,7 @@ fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect> {
         columns: default_columns(state),
         rows: state.member_rows,
         overlap: (!working.is_empty()).then_some(working),
+        funnel: state.view == View::Funnel,
     };
     state.worker = WorkerState::Running { generation: state.generation, since: now };
     state.preview.stale = true;
@@ -487,6 +499,7 @@ fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect
                 state.overlap.result = Some(o);
                 state.overlap.generation = resp.generation;
             }
+            Part::Funnel(f) => state.funnel.set(f, resp.generation),
             Part::Done => {
                 state.preview.total_ms = Some(ms);
                 state.worker = WorkerState::Idle;
@@ -553,6 +566,10 @@ fn move_selection(state: &mut AppState, m: Mode, delta: i64) {
         Mode::Overlap => {
             let n = state.overlap.result.as_ref().map_or(0, |o| o.segments.len());
             state.overlap.selected = step(state.overlap.selected, n);
+        }
+        Mode::Funnel => {
+            let n = state.funnel.measured.as_ref().map_or(0, |f| f.clauses.len());
+            state.funnel.selected = step(state.funnel.selected, n);
         }
         Mode::Editor | Mode::Global => {}
     }

@@ -36,6 +36,8 @@ pub struct PreviewRequest {
     pub rows: usize,
     /// The working set including the edited segment; None when it is empty.
     pub overlap: Option<Vec<OverlapMember>>,
+    /// Measure the funnel too (the funnel view is open), right after the size.
+    pub funnel: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +73,7 @@ pub enum Part {
     Breakdown(Breakdown),
     Rows(RowSet),
     Overlap(Overlap),
+    Funnel(crate::engine::funnel::Funnel),
     /// Every part of this generation has been answered.
     Done,
     Schema(Schema, Vec<String>),
@@ -301,6 +304,9 @@ impl Worker {
         }
         if let Some(f) = &p.filter {
             part!(|e| e.size(f), Part::Size);
+            if p.funnel {
+                part!(|e| e.funnel(f), Part::Funnel);
+            }
         }
         if let Some(members) = &p.overlap {
             part!(

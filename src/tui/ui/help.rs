@@ -10,7 +10,7 @@ use crate::tui::keymap::{self, Mode};
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
 
-pub const MODES: [Mode; 8] = [
+pub const MODES: [Mode; 9] = [
     Mode::Global,
     Mode::Editor,
     Mode::Params,
@@ -19,6 +19,7 @@ pub const MODES: [Mode; 8] = [
     Mode::Features,
     Mode::Members,
     Mode::Overlap,
+    Mode::Funnel,
 ];
 
 pub fn lines(theme: &Theme) -> Vec<Line<'static>> {

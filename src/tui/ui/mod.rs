@@ -3,6 +3,7 @@
 
 mod dialog;
 mod editor;
+mod funnel;
 mod help;
 mod library;
 mod overlap;
@@ -39,7 +40,8 @@ pub struct Areas {
 pub fn layout(area: Rect, view: View) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
     let mut a = Areas { status, ..Areas::default() };
-    if view == View::Overlap {
+    // The overlap and funnel views take the whole screen, in the same place.
+    if view != View::Explore {
         a.overlap = main;
         return a;
     }
@@ -84,6 +86,8 @@ pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
     let a = layout(area, state.view);
     if state.view == View::Overlap {
         overlap::render(frame, a.overlap, state, theme);
+    } else if state.view == View::Funnel {
+        funnel::render(frame, a.overlap, state, theme);
     } else {
         editor::render(frame, a.editor, state, theme);
         params::render(frame, a.params, state, theme);
