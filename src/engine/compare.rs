@@ -75,7 +75,8 @@ impl Engine {
                 q.push(")");
             }
         }
-        q.push(&format!(" FROM {}", self.table_sql()));
+        // The profile's FROM: metrics may read rollups of related tables.
+        q.push(&format!(" FROM {}", self.profile_from_filter("TRUE")));
         let n = spreads.iter().flatten().count();
         let (both, sds) = q.prepare(self, |s| {
             s.query_row([], |r| {

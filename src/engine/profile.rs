@@ -210,7 +210,7 @@ impl Engine {
         (format!("(SELECT * FROM {t} WHERE "), after)
     }
 
-    fn profile_from_filter(&self, filter: &str) -> String {
+    pub(crate) fn profile_from_filter(&self, filter: &str) -> String {
         let (before, after) = self.profile_from();
         format!("{before}{filter}{after}")
     }
