@@ -332,6 +332,11 @@ pub fn retire(ctx: &Ctx, name: &str, note: Option<String>) -> Result<()> {
     status_change(ctx, name, Status::Retired, note)
 }
 
+/// A row of `check` for a template with no figures, and why.
+fn unmeasured(t: &Template, note: String) -> Vec<String> {
+    vec![t.reference(), "—".into(), "—".into(), "—".into(), "—".into(), note]
+}
+
 pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
     let engine = ctx.engine()?;
     let features = ctx.features();
@@ -392,14 +397,7 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
             Err(e) => match measure::Fit::from_error(e)?.for_template(t, engine.fingerprint()) {
                 measure::Fit::NotForThisData(missing) => {
                     not_for_data += 1;
-                    rows.push(vec![
-                        t.reference(),
-                        "—".into(),
-                        "—".into(),
-                        "—".into(),
-                        "—".into(),
-                        format!("not for this data (missing {missing})"),
-                    ]);
+                    rows.push(unmeasured(t, format!("not for this data (missing {missing})")));
                     out.push(json!({"segment": t.name, "version": t.version, "ok": true, "for_this_data": false,
                                     "missing": missing}));
                 }
@@ -409,14 +407,7 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
                         measure::Fit::Failed(e) => e,
                         other => other.describe(),
                     };
-                    rows.push(vec![
-                        t.reference(),
-                        "—".into(),
-                        "—".into(),
-                        "—".into(),
-                        "—".into(),
-                        format!("FAILED: {e}"),
-                    ]);
+                    rows.push(unmeasured(t, format!("FAILED: {e}")));
                     out.push(json!({"segment": t.name, "version": t.version, "ok": false, "error": e}));
                 }
             },

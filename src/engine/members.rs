@@ -81,19 +81,26 @@ impl Engine {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let mut q = SqlBuilder::new(self);
-        let (k, t) = (ident(self.key()), self.table_sql());
-        q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
-        q.filter_cached(self, f)?;
-        q.push(&format!(" ORDER BY {k} LIMIT {limit}) ORDER BY {k}"));
         let n = cols.len();
-        let rows = q.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit)?.prepare(self, |s| {
             s.query_map([], |r| {
                 (0..n).map(|i| r.get::<_, duckdb::types::Value>(i).map(cell)).collect::<duckdb::Result<Vec<_>>>()
             })?
             .collect()
         })?;
         Ok(TypedRows { columns: cols, rows })
+    }
+
+    /// `list` of the first `limit` members by key. The first keys, then their rows: the top-N
+    /// runs over the key alone (DuckDB's late materialisation of wide top-N queries trips over
+    /// the clause cache's rowid lookups).
+    fn first_members<'a>(&self, f: &'a Compiled, list: &str, limit: usize) -> Result<SqlBuilder<'a>> {
+        let mut q = SqlBuilder::new(self);
+        let (k, t) = (ident(self.key()), self.table_sql());
+        q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
+        q.filter_cached(self, f)?;
+        q.push(&format!(" ORDER BY {k} LIMIT {limit}) ORDER BY {k}"));
+        Ok(q)
     }
 
     fn select_list(&self, columns: &[String]) -> Result<(Vec<String>, String)> {
@@ -110,15 +117,8 @@ impl Engine {
     /// The first `limit` members by key (all columns when `columns` is empty).
     pub fn rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<RowSet> {
         let (cols, list) = self.select_list(columns)?;
-        let mut q = SqlBuilder::new(self);
-        // The first keys, then their rows: the top-N runs over the key alone (DuckDB's late
-        // materialisation of wide top-N queries trips over the clause cache's rowid lookups).
-        let (k, t) = (ident(self.key()), self.table_sql());
-        q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
-        q.filter_cached(self, f)?;
-        q.push(&format!(" ORDER BY {k} LIMIT {limit}) ORDER BY {k}"));
         let n = cols.len();
-        let rows = q.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit)?.prepare(self, |s| {
             s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?
                 .collect()
         })?;
