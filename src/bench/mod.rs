@@ -242,6 +242,8 @@ fn threads() -> usize {
 pub(super) fn open_raw(path: &Path) -> Result<Connection> {
     let config = Config::default()
         .access_mode(AccessMode::ReadOnly)?
+        // As the engine: no extension is fetched (binding `current_date` would try ICU).
+        .enable_autoload_extension(false)?
         .threads(threads() as i64)?
         .max_memory(DEFAULT_MEMORY_LIMIT)?;
     let conn =

@@ -96,10 +96,10 @@ pub struct Engine {
     columns: Vec<Column>,
     base: u64,
     fingerprint: Fingerprint,
-    metrics: Vec<MetricDef>,
-    rollups: Vec<profile::Rollup>,
-    metric_source: MetricSource,
-    metric_notes: Vec<String>,
+    /// The metrics asked for (None: infer from the schema), installed on first use: a `size`
+    /// never pays for binding or inferring them.
+    metric_set: Option<MetricSet>,
+    installed: std::cell::OnceCell<profile::Installed>,
     /// Checks remembered per version of the file (entity.rs).
     remembered: entity::Remembered,
     /// The entity table and key were detected, not named.
@@ -152,7 +152,10 @@ impl Engine {
                     .access_mode(AccessMode::ReadOnly)?
                     .enable_external_access(false)?
                     .with("lock_configuration", "true")?;
-                Connection::open_with_flags(path, config).map_err(|e| open_error(path, e))?
+                // Through a symlink DuckDB looks for the WAL beside the link's target, which the
+                // sandbox (external access off) refuses: open the real path.
+                let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?
             }
             SourceKind::Csv | SourceKind::Parquet => {
                 let conn = Connection::open_in_memory_with_flags(base_config()?)?;
@@ -220,7 +223,7 @@ impl Engine {
             rows: base,
         };
         let member_cache = RefCell::new(member_cache_for(&columns));
-        let mut engine = Engine {
+        let engine = Engine {
             conn,
             path: path.to_path_buf(),
             kind,
@@ -229,10 +232,8 @@ impl Engine {
             columns,
             base,
             fingerprint,
-            metrics: Vec::new(),
-            rollups: Vec::new(),
-            metric_source: MetricSource::Inferred,
-            metric_notes: Vec::new(),
+            metric_set: opts.metrics.clone(),
+            installed: std::cell::OnceCell::new(),
             remembered,
             detected: opts.table.is_none() && opts.key.is_none(),
             pinned: opts.as_of.is_some(),
@@ -240,14 +241,6 @@ impl Engine {
             member_cache,
             today: Cell::new(today),
         };
-        let set = match &opts.metrics {
-            Some(set) => set.clone(),
-            None => MetricSet {
-                file: infer::infer(&engine.conn, &engine.table, &engine.key, &engine.columns),
-                source: MetricSource::Inferred,
-            },
-        };
-        engine.install_metrics(set);
         Ok(engine)
     }
 
@@ -270,10 +263,8 @@ impl Engine {
             columns: self.columns.clone(),
             base: self.base,
             fingerprint: self.fingerprint.clone(),
-            metrics: self.metrics.clone(),
-            rollups: self.rollups.clone(),
-            metric_source: self.metric_source.clone(),
-            metric_notes: self.metric_notes.clone(),
+            metric_set: self.metric_set.clone(),
+            installed: self.installed.clone(),
             remembered: self.remembered.clone(),
             detected: self.detected,
             pinned: self.pinned,
@@ -310,19 +301,20 @@ impl Engine {
         &self.fingerprint
     }
     pub fn metrics(&self) -> &[MetricDef] {
-        &self.metrics
+        &self.metrics_installed().metrics
     }
     /// Where the profile metrics came from.
     pub fn metric_source(&self) -> &MetricSource {
-        &self.metric_source
+        &self.metrics_installed().source
     }
     /// The rollups (related tables aggregated per customer) the metrics read.
     pub fn rollups(&self) -> &[profile::Rollup] {
-        &self.rollups
+        &self.metrics_installed().rollups
     }
     /// The metrics as a file a user can edit (`seglens metrics --init`).
     pub fn metrics_file(&self) -> MetricsFile {
-        MetricsFile { rollup: self.rollups.clone(), metric: self.metrics.clone() }
+        let m = self.metrics_installed();
+        MetricsFile { rollup: m.rollups.clone(), metric: m.metrics.clone() }
     }
     /// True when `current_date` is pinned (`--as-of`).
     pub fn date_pinned(&self) -> bool {
@@ -330,7 +322,7 @@ impl Engine {
     }
     /// Why configured metrics were left out (e.g. a column the database lacks).
     pub fn metric_notes(&self) -> &[String] {
-        &self.metric_notes
+        &self.metrics_installed().notes
     }
 
     /// DuckDB's version string, for benchmarks and manifests.
@@ -436,23 +428,33 @@ impl Engine {
 /// out (and extensions cannot load once external access is off). seglens defines them per
 /// connection as today's local date, so "no order in 90 days" means the same in every query of a
 /// preview and in the sample generator's as-of date; an engine moves the date on with
-/// `refresh_today` when a session runs past midnight.
+/// `refresh_today` when a session runs past midnight. The connection must have extension
+/// autoloading off, as the engine's have: binding `current_date` would otherwise fetch ICU.
 pub fn define_today(conn: &Connection) -> Result<()> {
     define_today_as(conn, chrono::Local::now().date_naive())
 }
 
 fn define_today_as(conn: &Connection, date: NaiveDate) -> Result<()> {
+    // A built-in `current_date` (a build with ICU) binds before seglens defines anything; then it
+    // is left alone. Binding is a cheap check: listing duckdb_functions() costs ~40 ms a query,
+    // which every headless command would pay. Once seglens' temp macro exists, it is replaced.
     for name in ["current_date", "today"] {
-        let exists: i64 = conn.query_row(
-            "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND database_name <> 'temp'",
-            [name],
-            |r| r.get(0),
-        )?;
-        if exists == 0 {
+        let ours = conn.prepare(&format!("SELECT {name}()")).is_err() || macro_is_ours(conn, name);
+        if ours {
             conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{date}'"))?;
         }
     }
     Ok(())
+}
+
+/// Whether `name` is seglens' temp macro (asked only once a function of that name binds).
+fn macro_is_ours(conn: &Connection, name: &str) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND database_name = 'temp'",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n > 0)
 }
 
 /// A column named `rowid` hides DuckDB's row id, which the member cache keys its bitmaps by: off.

@@ -48,9 +48,10 @@ pub struct Rollup {
 }
 
 /// Where the metrics came from, shown beside them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "path")]
 pub enum MetricSource {
+    #[default]
     /// Inferred from the schema by the rule in README ("Metrics").
     Inferred,
     /// Read from this file.
@@ -134,6 +135,16 @@ pub struct Unsegmentable {
     pub share: f64,
 }
 
+/// The metrics an engine uses once bound: what bound, what was left out and why, and where they
+/// came from.
+#[derive(Debug, Clone, Default)]
+pub struct Installed {
+    pub metrics: Vec<MetricDef>,
+    pub rollups: Vec<Rollup>,
+    pub notes: Vec<String>,
+    pub source: MetricSource,
+}
+
 /// Figures that depend only on the database, computed once per engine.
 #[derive(Debug, Clone, Default)]
 pub struct Memo {
@@ -146,45 +157,58 @@ pub struct Memo {
 }
 
 impl Engine {
+    /// The metrics in use, bound on first use (inferred from the schema when none were given).
+    pub(crate) fn metrics_installed(&self) -> &Installed {
+        self.installed.get_or_init(|| {
+            let set = self.metric_set.clone().unwrap_or_else(|| MetricSet {
+                file: super::infer::infer(self.conn(), self.table(), self.key(), self.columns()),
+                source: MetricSource::Inferred,
+            });
+            self.install_metrics(set)
+        })
+    }
+
     /// Keeps the rollups that bind and the metrics that bind over them; the rest are left out
     /// with a note naming them (a metric over a column this data lacks is not an error).
-    pub(crate) fn install_metrics(&mut self, set: MetricSet) {
-        self.metric_source = set.source;
+    fn install_metrics(&self, set: MetricSet) -> Installed {
+        let mut out = Installed { source: set.source, ..Default::default() };
         for r in set.file.rollup {
             // Every SQL fragment from a file is one expression, or DuckDB never sees it.
             if let Some(e) = r.columns.values().find_map(|sql| super::filter::check_fragment(sql).err()) {
-                self.metric_notes.push(format!("rollup {} left out: a column is not one expression: {e}", r.name));
+                out.notes.push(format!("rollup {} left out: a column is not one expression: {e}", r.name));
                 continue;
             }
             let sql = format!("SELECT * FROM {} LIMIT 0", rollup_sql(&r));
             match self.conn().prepare(&sql) {
-                Ok(_) => self.rollups.push(r),
+                Ok(_) => out.rollups.push(r),
                 Err(e) => {
                     let why = super::error::DuckMessage::parse(&e).headline();
-                    self.metric_notes.push(format!("rollup {} left out: {why}", r.name));
+                    out.notes.push(format!("rollup {} left out: {why}", r.name));
                 }
             }
         }
+        let from = self.profile_from_with(&out.rollups, "TRUE");
         for d in set.file.metric {
             // Never give DuckDB a metric that is not one expression: `prepare` would run its extra
             // statements, and a `)` closing the wrapper would shift every later column.
             if let Err(e) = super::filter::check_fragment(&d.sql) {
-                self.metric_notes.push(format!("metric {} left out: its sql is not one expression: {e}", d.name));
+                out.notes.push(format!("metric {} left out: its sql is not one expression: {e}", d.name));
                 continue;
             }
-            let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {} LIMIT 0", d.sql, self.profile_from_filter("TRUE"));
+            let sql = format!("SELECT CAST(({}) AS DOUBLE) FROM {from} LIMIT 0", d.sql);
             match self.conn().prepare(&sql) {
-                Ok(_) => self.metrics.push(d),
+                Ok(_) => out.metrics.push(d),
                 Err(e) => {
                     let why = super::error::DuckMessage::parse(&e).headline();
-                    self.metric_notes.push(format!("metric {} left out: {why}", d.name));
+                    out.notes.push(format!("metric {} left out: {why}", d.name));
                 }
             }
         }
+        out
     }
 
     fn metric_select(&self) -> String {
-        let mut cols: Vec<String> = self.metrics.iter().map(|d| format!("CAST(({}) AS DOUBLE)", d.sql)).collect();
+        let mut cols: Vec<String> = self.metrics().iter().map(|d| format!("CAST(({}) AS DOUBLE)", d.sql)).collect();
         cols.insert(0, "count(*)".to_string());
         cols.join(", ")
     }
@@ -194,12 +218,16 @@ impl Engine {
     /// it), joined to each rollup. With rollups the filter runs in its own subquery, exactly as in
     /// a size query, so a rollup's columns can never make a column of the filter ambiguous.
     fn profile_from(&self) -> (String, String) {
+        self.profile_from_parts(self.rollups())
+    }
+
+    fn profile_from_parts(&self, rollups: &[Rollup]) -> (String, String) {
         let t = self.table_sql();
-        if self.rollups.is_empty() {
+        if rollups.is_empty() {
             return (format!("{t} WHERE "), String::new());
         }
         let mut after = format!(") AS {t}");
-        for r in &self.rollups {
+        for r in rollups {
             after.push_str(&format!(
                 " LEFT JOIN {} AS {n} ON {n}.__key = {t}.{k}",
                 rollup_sql(r),
@@ -208,6 +236,11 @@ impl Engine {
             ));
         }
         (format!("(SELECT * FROM {t} WHERE "), after)
+    }
+
+    fn profile_from_with(&self, rollups: &[Rollup], filter: &str) -> String {
+        let (before, after) = self.profile_from_parts(rollups);
+        format!("{before}{filter}{after}")
     }
 
     pub(crate) fn profile_from_filter(&self, filter: &str) -> String {
@@ -225,7 +258,7 @@ impl Engine {
             return Ok(p.clone());
         }
         let sql = format!("SELECT {} FROM {}", self.metric_select(), self.profile_from_filter("TRUE"));
-        let values = read_metrics(self, &sql, self.metrics.len())?.1;
+        let values = read_metrics(self, &sql, self.metrics().len())?.1;
         self.memo.borrow_mut().base_profile = Some(values.clone());
         Ok(values)
     }
@@ -238,7 +271,7 @@ impl Engine {
         q.push(&format!("SELECT {} FROM {before}", self.metric_select()));
         q.filter_cached(self, f)?;
         q.push(&after);
-        let n = self.metrics.len();
+        let n = self.metrics().len();
         let (size, seg) = q.prepare(self, |s| {
             s.query_row([], |r| {
                 let size: i64 = r.get(0)?;
@@ -248,7 +281,7 @@ impl Engine {
         })?;
         let base = self.base_profile()?;
         let metrics = self
-            .metrics
+            .metrics()
             .iter()
             .zip(seg.into_iter().zip(base))
             .map(|(d, (s, b))| MetricValue {
@@ -268,7 +301,7 @@ impl Engine {
             base: self.base_size(),
             metrics,
             notes: self.metric_notes().to_vec(),
-            source: self.metric_source.clone(),
+            source: self.metric_source().clone(),
         })
     }
 
