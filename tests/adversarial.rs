@@ -14,7 +14,6 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::foreign::{Foreign, foreign_db};
@@ -368,40 +367,6 @@ fn timeout_during_an_export_exits_130_with_nothing_under_the_final_names() {
     no_final_names(&out);
 }
 
-/// Total CPU time (user + system, in clock ticks) of a process, from /proc.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Whether the process has a thread of this name (ctrlc names its handler thread "ctrl-c").
-fn has_thread(pid: u32, name: &str) -> bool {
-    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|rd| {
-        rd.filter_map(|e| e.ok())
-            .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
-    })
-}
-
-/// Waits until the child has armed its Ctrl-C handler and then burnt some CPU (a query runs).
-fn wait_until_querying(child: &mut Child) {
-    let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut armed_at: Option<u64> = None;
-    loop {
-        assert!(child.try_wait().expect("try_wait").is_none(), "the child ended before its query ran");
-        assert!(Instant::now() < deadline, "the child's query never started");
-        let ticks = cpu_ticks(pid).unwrap_or(0);
-        match armed_at {
-            None if has_thread(pid, "ctrl-c") => armed_at = Some(ticks),
-            Some(t0) if ticks >= t0 + 30 => return,
-            _ => {}
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn ctrl_c_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let db = shared_db();
@@ -409,7 +374,7 @@ fn ctrl_c_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let out = slow_export_library(&sb);
     let mut child =
         sb.command(&["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out)]).spawn().unwrap();
-    wait_until_querying(&mut child);
+    common::wait_until_querying(&mut child);
     let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
     assert!(ok, "kill -INT");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -66,41 +66,6 @@ fn file_names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Total CPU time (user + system, in clock ticks) of a process, from /proc.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Whether the process has a thread of this name (ctrlc names its handler thread "ctrl-c").
-fn has_thread(pid: u32, name: &str) -> bool {
-    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|rd| {
-        rd.filter_map(|e| e.ok())
-            .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
-    })
-}
-
-/// Waits until the CLI child has armed its Ctrl-C handler (set right before the query runs) and
-/// has then burnt some CPU: the query is running.
-fn wait_until_querying(child: &mut Child) {
-    let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut armed_at: Option<u64> = None;
-    loop {
-        assert!(child.try_wait().expect("try_wait").is_none(), "the child ended before its query ran");
-        assert!(Instant::now() < deadline, "the child's query never started");
-        let ticks = cpu_ticks(pid).unwrap_or(0);
-        match armed_at {
-            None if has_thread(pid, "ctrl-c") => armed_at = Some(ticks),
-            Some(t0) if ticks >= t0 + 30 => return,
-            _ => {}
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn sigint(pid: u32) {
     let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill -INT").success();
     assert!(ok, "kill -INT {pid}");
@@ -967,7 +932,7 @@ fn ctrl_c_cancels_a_pathological_filter() {
     let db = shared_db();
     let sb = Sandbox::new();
     let mut child = sb.command(&["size", "--db", s(db), "--", SLOW]).spawn().unwrap();
-    wait_until_querying(&mut child);
+    common::wait_until_querying(&mut child);
     sigint(child.id());
     let (status, took) = wait_exit(&mut child, Duration::from_secs(20), "after SIGINT");
     let stderr = read_all(child.stderr.take().unwrap());
@@ -1013,7 +978,7 @@ fn timeout_and_ctrl_c_bound_a_filter_duckdb_cannot_interrupt() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(chain.as_bytes()).unwrap();
     drop(stdin);
-    wait_until_querying(&mut child);
+    common::wait_until_querying(&mut child);
     sigint(child.id());
     let (status, took) = wait_exit(&mut child, Duration::from_secs(30), "after SIGINT");
     let stderr = read_all(child.stderr.take().unwrap());

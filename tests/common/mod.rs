@@ -366,3 +366,38 @@ impl LockHolder {
         me
     }
 }
+
+/// Total CPU time (user + system, in clock ticks) of a process, from /proc.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Whether the process has a thread of this name (ctrlc names its handler thread "ctrl-c").
+pub fn has_thread(pid: u32, name: &str) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok())
+            .any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+    })
+}
+
+/// Waits until the CLI child has armed its Ctrl-C handler (set right before the query runs) and
+/// has then burnt some CPU: the query is running.
+pub fn wait_until_querying(child: &mut std::process::Child) {
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut armed_at: Option<u64> = None;
+    loop {
+        assert!(child.try_wait().expect("try_wait").is_none(), "the child ended before its query ran");
+        assert!(std::time::Instant::now() < deadline, "the child's query never started");
+        let ticks = cpu_ticks(pid).unwrap_or(0);
+        match armed_at {
+            None if has_thread(pid, "ctrl-c") => armed_at = Some(ticks),
+            Some(t0) if ticks >= t0 + 30 => return,
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
