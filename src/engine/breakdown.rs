@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::schema::is_numeric;
 use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,11 +58,6 @@ fn bin_label(lo: f64, width: f64, integer: bool) -> String {
     } else {
         format!("{}–{}", n(lo), n(lo + width))
     }
-}
-
-fn is_numeric(ty: &str) -> bool {
-    let t = ty.to_ascii_uppercase();
-    ["INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"].iter().any(|n| t.contains(n)) && !t.contains("INTERVAL")
 }
 
 impl Engine {

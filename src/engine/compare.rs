@@ -174,20 +174,19 @@ fn averaged_expr(sql: &str) -> Option<String> {
 
 /// Cohen's h-like standardised difference of two rates: (a − b) / sqrt((a(1−a) + b(1−b)) / 2).
 fn rate_difference(a: f64, b: f64) -> Option<f64> {
-    let pooled = ((a * (1.0 - a) + b * (1.0 - b)) / 2.0).max(0.0).sqrt();
-    if pooled > 0.0 {
-        Some((a - b) / pooled)
-    } else if a == b {
-        Some(0.0)
-    } else {
-        None
-    }
+    standardised(a, b, a * (1.0 - a), b * (1.0 - b))
 }
 
 /// (a − b) / sqrt((sd_a² + sd_b²) / 2).
 fn mean_difference(a: f64, b: f64, sa: Option<f64>, sb: Option<f64>) -> Option<f64> {
     let (sa, sb) = (sa?, sb?);
-    let pooled = ((sa * sa + sb * sb) / 2.0).sqrt();
+    standardised(a, b, sa * sa, sb * sb)
+}
+
+/// (a − b) over the pooled spread of two variances; 0 when both agree without spread, None when
+/// they differ without any.
+fn standardised(a: f64, b: f64, var_a: f64, var_b: f64) -> Option<f64> {
+    let pooled = ((var_a + var_b) / 2.0).max(0.0).sqrt();
     if pooled > 0.0 {
         Some((a - b) / pooled)
     } else if a == b {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use duckdb::Connection;
 
 use super::profile::{MetricDef, MetricFormat, MetricsFile, Rollup};
-use super::schema::{columns, tables};
+use super::schema::{columns, is_numeric, tables};
 use super::{Column, ident};
 
 /// At most this many metrics from the entity table's own columns (rollups come on top), so the
@@ -46,13 +46,6 @@ fn words(name: &str) -> Vec<String> {
 
 fn has_word(name: &str, list: &[&str]) -> bool {
     words(name).iter().any(|w| list.iter().any(|l| w == l || w.starts_with(l)))
-}
-
-fn is_numeric(ty: &str) -> bool {
-    let t = ty.to_ascii_uppercase();
-    ["INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC", "BIGINT", "HUGEINT", "SMALLINT", "TINYINT"]
-        .iter()
-        .any(|n| t.contains(n))
 }
 
 fn is_integer(ty: &str) -> bool {

@@ -155,11 +155,6 @@ impl Engine {
     pub fn dimensions(&self) -> Result<Vec<String>> {
         let schema = self.schema()?;
         let Some(t) = schema.entity() else { return Ok(Vec::new()) };
-        let numeric = |ty: &str| {
-            let t = ty.to_ascii_uppercase();
-            ["INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"].iter().any(|n| t.contains(n))
-                && !t.contains("INTERVAL")
-        };
         let temporal = |ty: &str| {
             let t = ty.to_ascii_uppercase();
             t.contains("DATE") || t.contains("TIME")
@@ -169,7 +164,7 @@ impl Engine {
         let mut other: Vec<&ColumnStats> = Vec::new();
         let mut numbers: Vec<&ColumnStats> = Vec::new();
         for c in cols {
-            if numeric(&c.ty) {
+            if is_numeric(&c.ty) {
                 numbers.push(c);
             } else if temporal(&c.ty) {
                 continue;
@@ -181,6 +176,12 @@ impl Engine {
         }
         Ok(categorical.into_iter().chain(other).chain(numbers).map(|c| c.name.clone()).collect())
     }
+}
+
+/// Whether a DuckDB type name is a number (an INTERVAL is not, though it contains "INT").
+pub(crate) fn is_numeric(ty: &str) -> bool {
+    let t = ty.to_ascii_uppercase();
+    ["INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"].iter().any(|n| t.contains(n)) && !t.contains("INTERVAL")
 }
 
 /// A categorical column has at most this many values (the 2-50).

@@ -55,22 +55,6 @@ impl Library {
         Library { dir: dir.into() }
     }
 
-    /// `--library DIR`, else `$SEGLENS_LIBRARY`, else `./segments` when it exists, else the user
-    /// data directory.
-    pub fn resolve_dir(explicit: Option<&Path>) -> PathBuf {
-        if let Some(d) = explicit {
-            return d.to_path_buf();
-        }
-        if let Some(d) = std::env::var_os("SEGLENS_LIBRARY").filter(|d| !d.is_empty()) {
-            return PathBuf::from(d);
-        }
-        let local = PathBuf::from("segments");
-        if local.is_dir() {
-            return local;
-        }
-        crate::config::data_dir().join("segments")
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }
