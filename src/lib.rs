@@ -4,9 +4,10 @@
 //! templates; `export` writes approved segments to CSV; `cli` and `tui` are two front ends over
 //! the same engine, and neither writes SQL of its own.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod error;
+pub mod format;
 pub mod engine;
 pub mod export;
 pub mod library;

@@ -23,7 +23,7 @@ fn seglens(env: &[(&str, &Path)], args: &[&str]) -> serde_json::Value {
 }
 
 fn count(n: u64) -> String {
-    seglens::cli::format::count(n)
+    seglens::format::count(n)
 }
 
 /// The size line of the preview: "N of M customers".

@@ -466,7 +466,7 @@ fn the_real_binary_in_tmux_on_foreign_data() {
     let want = run(&sb, &d, &["size", "--json", filter]).ok().json()["size"].as_u64().unwrap();
     let c = plain_pinned(&d.db);
     assert_eq!(want, count_in(&c, Foreign::Shop, filter));
-    let shown = seglens::cli::format::count(want);
+    let shown = seglens::format::count(want);
     let screen = t.wait("the size of the typed filter", |s| {
         s.contains(&format!("{shown} of 3,000 customers")) && s.contains("By segment_label")
     });

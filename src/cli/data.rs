@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::format::{count, metric, percent, table};
+use crate::format::{count, metric, percent, table};
 use super::{Ctx, Global, SampleArgs, fail, user};
 use crate::engine::overlap::OverlapInput;
 use crate::engine::{Compiled, MetricSource, ParamValue};

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
-use super::format::{count, metric, percent, table};
+use crate::format::{count, metric, percent, table};
 use super::{Ctx, fail};
 use crate::engine::funnel::{ClauseFlag, Join};
 use crate::engine::size::SizeMark;

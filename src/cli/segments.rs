@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
-use super::format::{count, percent, table};
+use crate::format::{count, percent, table};
 use super::{Ctx, ExportArgs, SaveArgs, UserError, fail};
 use crate::engine::{ParamDecl, ParamType, ParamValue, filter};
 use crate::export::{ExportRequest, Progress, export as run_export};

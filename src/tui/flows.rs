@@ -467,8 +467,8 @@ fn history_diff(state: &AppState) -> Option<Dialog> {
     if let (Some(x), Some(y)) = (&a.snapshot, &b.snapshot) {
         text.push_str(&format!(
             "size at save: {} → {}\n",
-            crate::cli::format::count(x.size),
-            crate::cli::format::count(y.size)
+            crate::format::count(x.size),
+            crate::format::count(y.size)
         ));
     }
     Some(Dialog::Diff { name: name.clone(), text })
@@ -498,7 +498,7 @@ pub fn export_done(state: &mut AppState, r: Result<Vec<crate::export::ExportedFi
             .map(|f| {
                 format!(
                     "{} rows → {}\nmanifest {}",
-                    crate::cli::format::count(f.rows),
+                    crate::format::count(f.rows),
                     f.csv.display(),
                     f.manifest.display()
                 )

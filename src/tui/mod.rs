@@ -23,8 +23,8 @@ use state::{AppState, Level, WorkerState};
 use theme::Theme;
 use worker::{OverlapMember, Request, WorkerHandle};
 
-use crate::cli::Ctx;
-use crate::engine::Engine;
+use crate::engine::{Engine, OpenOptions};
+use crate::error::UserError;
 use crate::library::{Library, Status, measure};
 
 /// Restores the terminal when dropped, so every exit path (errors included) leaves it usable;
@@ -38,30 +38,41 @@ impl Drop for TerminalGuard {
     }
 }
 
-pub fn run(ctx: Ctx) -> Result<()> {
-    let path = ctx.db_path()?;
+/// What the explorer needs, resolved by the front end that starts it (`main` through the CLI's
+/// options): the explorer never reads command-line options itself.
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    pub db: std::path::PathBuf,
+    pub open: OpenOptions,
+    pub library: std::path::PathBuf,
+    /// A theme name (default: dark).
+    pub theme: Option<String>,
+}
+
+pub fn run(opts: TuiOptions) -> Result<()> {
+    let path = opts.db;
     if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
-        return Err(crate::cli::UserError(
+        return Err(UserError(
             "TERM=dumb: this terminal cannot show the explorer; use the commands instead (seglens --help)".into(),
         )
         .into());
     }
     // Open before the screen changes, so a bad database gets a plain message.
-    let engine = Engine::open(&path, &ctx.open_options()?).with_context(|| format!("opening {}", path.display()))?;
-    let theme_name = ctx.g.theme.clone().unwrap_or_else(|| "dark".into());
-    let theme = Theme::load(&theme_name).map_err(crate::cli::UserError)?;
+    let engine = Engine::open(&path, &opts.open).with_context(|| format!("opening {}", path.display()))?;
+    let theme_name = opts.theme.unwrap_or_else(|| "dark".into());
+    let theme = Theme::load(&theme_name).map_err(UserError)?;
     let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     // Checked after the database opened, so a bad file gets its own message first.
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        return Err(crate::cli::UserError(
+        return Err(UserError(
             "the explorer needs a terminal and standard output is not one; use the commands instead (seglens --help)"
                 .into(),
         )
         .into());
     }
-    let (mut rt, mut state) = Runtime::start(engine, Library::open(ctx.library.dir()), theme, label)?;
+    let (mut rt, mut state) = Runtime::start(engine, Library::open(&opts.library), theme, label)?;
     let mut terminal = ratatui::try_init().map_err(|e| {
-        crate::cli::UserError(format!(
+        UserError(format!(
             "cannot start the explorer ({e}): it needs a terminal; use the commands instead (seglens --help)"
         ))
     })?;

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{bar, fit, panel, popup};
-use crate::cli::format::count;
+use crate::format::count;
 use crate::tui::state::{AppState, Dialog, Field, NamePurpose};
 use crate::tui::theme::Theme;
 

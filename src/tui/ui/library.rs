@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{fit, focused, panel};
-use crate::cli::format::count;
+use crate::format::count;
 use crate::library::{Kind, Status};
 use crate::tui::state::{AppState, Focus};
 use crate::tui::theme::Theme;

@@ -4,7 +4,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::preview::worker_text;
-use crate::cli::format::count;
+use crate::format::count;
 use crate::tui::keymap;
 use crate::tui::state::{AppState, Level};
 use crate::tui::theme::Theme;

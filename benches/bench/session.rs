@@ -9,13 +9,13 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::measure::templates;
 use super::{EXISTS_30, FEATURE, NUDGE, PLAIN, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
-use crate::engine::{Engine, FeatureSet};
-use crate::library::Library;
-use crate::tui::action::{Action, Effect, LibrarySnapshot};
-use crate::tui::state::{AppState, WorkerState};
-use crate::tui::theme::Theme;
-use crate::tui::worker::{Part, Response, WorkerHandle};
-use crate::tui::{self, update};
+use seglens::engine::{Engine, FeatureSet};
+use seglens::library::Library;
+use seglens::tui::action::{Action, Effect, LibrarySnapshot};
+use seglens::tui::state::{AppState, WorkerState};
+use seglens::tui::theme::Theme;
+use seglens::tui::worker::{Part, Response, WorkerHandle};
+use seglens::tui::{self, update};
 
 /// AppState + the real worker thread, with keys, ticks and responses fed through `update` exactly
 /// as `tui::Runtime` does, but with the clock read at each step.
