@@ -6,10 +6,10 @@
 
 pub mod cli;
 pub mod config;
-pub mod error;
-pub mod format;
 pub mod engine;
+pub mod error;
 pub mod export;
+pub mod format;
 pub mod library;
 pub mod sample;
 pub mod tui;

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use duckdb::{AccessMode, Config, Connection};
 
-use seglens::engine::define_today as seglens_define_today;
-use seglens::engine::{DEFAULT_MEMORY_LIMIT, Engine, FeatureSet, OpenOptions};
 use measure::Db;
 use report::{report, write_section};
+use seglens::engine::define_today as seglens_define_today;
+use seglens::engine::{DEFAULT_MEMORY_LIMIT, Engine, FeatureSet, OpenOptions};
 use seglens::format::count as thousands;
 use session::rss_probe;
 

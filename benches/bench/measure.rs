@@ -11,7 +11,6 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
 
 use super::report::{Row, Target, Unit, ratio_text, value};
-use seglens::format::count as thousands;
 use super::session::Session;
 use super::{
     EXISTS_30, EXTRA_ROUNDS, FEATURE, NUDGE, PLAIN, RENDER_FRAMES, SEGMENTS, SIZE_FILTERS, STARTER_FEATURES, Timer,
@@ -20,6 +19,7 @@ use super::{
 use seglens::engine::overlap::OverlapInput;
 use seglens::engine::{Compiled, Engine, FeatureSet, ParamDecl, ParamType, ParamValue, filter, ident};
 use seglens::export::{ExportRequest, ExportSegment};
+use seglens::format::count as thousands;
 use seglens::library::Library;
 use seglens::library::template::{Status, Template};
 use seglens::tui::state::{AppState, DEBOUNCE};

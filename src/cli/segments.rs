@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::format::{count, percent, table};
 use super::{Ctx, ExportArgs, SaveArgs, UserError, fail};
 use crate::engine::{ParamDecl, ParamType, ParamValue, filter};
 use crate::export::{ExportRequest, Progress, export as run_export};
+use crate::format::{count, percent, table};
 use crate::library::template::{Kind, Status, Template, TemplateRef};
 use crate::library::{SaveOutcome, measure};
 

@@ -51,7 +51,7 @@ pub enum Effect {
         version: u32,
         status: crate::library::Status,
     },
-    Export(Box<super::flows::ExportPlan>),
+    Export(Box<super::update::ExportPlan>),
     CycleTheme,
     Quit,
 }

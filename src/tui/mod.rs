@@ -3,7 +3,6 @@
 //! next deadline, `update` state with each message, carry out the effects, draw.
 
 pub mod action;
-pub mod flows;
 pub mod keymap;
 pub mod state;
 pub mod theme;
@@ -310,7 +309,7 @@ impl Runtime {
     }
 
     /// Exports on a thread of its own with a cloned connection: typing never supersedes it.
-    fn export(&mut self, plan: flows::ExportPlan) {
+    fn export(&mut self, plan: update::ExportPlan) {
         let tx = self.tx.clone();
         let (features, _) = self.library.features();
         let resolved = crate::export::resolve(&self.library, &features, &plan.names, false, plan.suppress, &[]);

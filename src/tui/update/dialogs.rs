@@ -1,18 +1,17 @@
-//! The save → approve → export flows, the library's working set, and the dialogs. Like `update`,
-//! these only change state and return effects.
+//! The dialogs: quit, name, save, export, history and diff, and what their answers do.
 
 use std::time::Instant;
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Effect;
-use super::keymap::Mode;
-use super::state::*;
-use super::update::{on_edit, recompile};
-use super::worker::{Part, Request, Response, Task};
+use super::edit::{features_for_document, on_edit, recompile};
 use crate::export::Progress;
+use crate::library::SaveOutcome;
+use crate::library::measure;
 use crate::library::template::{Status, Template, is_slug};
-use crate::library::{SaveOutcome, measure};
+use crate::tui::action::Effect;
+use crate::tui::state::*;
+use crate::tui::worker::{Part, Request, Response, Task};
 
 pub fn quit(state: &mut AppState) -> Vec<Effect> {
     if state.unsaved() {
@@ -24,7 +23,7 @@ pub fn quit(state: &mut AppState) -> Vec<Effect> {
     }
 }
 
-fn field(label: &'static str, value: impl Into<String>) -> Field {
+pub(super) fn field(label: &'static str, value: impl Into<String>) -> Field {
     Field { label, value: value.into() }
 }
 
@@ -72,7 +71,7 @@ pub fn open_export(state: &mut AppState) {
 }
 
 /// The working set's segments (suppressions excluded: they are applied), else the edited one.
-fn export_names(state: &AppState) -> Vec<String> {
+pub(super) fn export_names(state: &AppState) -> Vec<String> {
     let suppression = |n: &String| {
         state.library.templates.iter().any(|t| &t.name == n && t.kind == crate::library::Kind::Suppression)
     };
@@ -249,7 +248,7 @@ pub struct ExportPlan {
     pub suppress: bool,
 }
 
-fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<Effect> {
+pub(super) fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<Effect> {
     let get = |label: &str| fields.iter().find(|f| f.label == label).map(|f| f.value.trim().to_string());
     let name = get("Name").unwrap_or_default();
     let fail = |state: &mut AppState, msg: String| {
@@ -283,7 +282,7 @@ fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<
     t.note = note;
     t.table = state.table.clone();
     t.key = state.key.clone();
-    let features = super::update::features_for_document(state);
+    let features = features_for_document(state);
     measure::record_features(&mut t, &compiled, &features);
     t.status = match &base {
         // An approval carries over only if it is intact (not a hand-edited approved file).
@@ -330,124 +329,7 @@ pub fn saved(state: &mut AppState, resp: Response) -> Vec<Effect> {
     Vec::new()
 }
 
-pub fn set_status(state: &mut AppState, approve: bool) -> Vec<Effect> {
-    let Some(t) = state.library.selected_template() else {
-        return Vec::new();
-    };
-    let status = if approve { Status::Approved } else { Status::Retired };
-    if t.status == status {
-        state.status = Some((Level::Info, format!("{} is already {}", t.reference(), status.name())));
-        return Vec::new();
-    }
-    vec![Effect::SetStatus { name: t.name.clone(), version: t.version, status }]
-}
-
-pub fn open_selected(state: &mut AppState, now: Instant) {
-    let Some(t) = state.library.selected_template().cloned() else {
-        return;
-    };
-    if state.unsaved() {
-        state.status = Some((
-            Level::Warn,
-            "unsaved edits: save them (Ctrl-S) or clear the filter before opening another segment".into(),
-        ));
-        return;
-    }
-    state.editor.textarea = ratatui_textarea::TextArea::new(t.filter.trim_end().lines().map(str::to_string).collect());
-    // The cursor goes to the end, where a tweak usually starts.
-    state.editor.textarea.move_cursor(ratatui_textarea::CursorMove::Bottom);
-    state.editor.textarea.move_cursor(ratatui_textarea::CursorMove::End);
-    state.params.items = t
-        .params
-        .iter()
-        .map(|(n, d)| ParamItem { name: n.clone(), decl: d.clone(), value: d.default.clone(), declared: true })
-        .collect();
-    state.params.selected = 0;
-    state.document = Document {
-        origin: Some(t.clone()),
-        name: Some(t.name.clone()),
-        saved_text: t.filter.clone(),
-        saved_params: t.params.clone(),
-    };
-    state.focus = Focus::Editor;
-    state.status = Some((Level::Info, format!("opened {}", t.reference())));
-    on_edit(state, now);
-    state.preview_due = Some(now);
-}
-
-pub fn toggle_working(state: &mut AppState, now: Instant) {
-    let Some(name) = state.library.selected_template().map(|t| t.name.clone()) else {
-        return;
-    };
-    let w = &mut state.library.working;
-    let sign = match w.iter().position(|n| *n == name) {
-        Some(i) => {
-            w.remove(i);
-            "−"
-        }
-        None if w.len() >= crate::engine::overlap::MAX_SEGMENTS - 1 => {
-            state.status = Some((Level::Warn, "the working set holds at most 63 segments".into()));
-            return;
-        }
-        None => {
-            w.push(name.clone());
-            "+"
-        }
-    };
-    let n = w.len();
-    state.status = Some((Level::Info, format!("{sign} {name}: {n} in the working set (F3: overlap)")));
-    state.preview_due = Some(now);
-}
-
-pub fn move_working(state: &mut AppState, m: Mode, up: bool, now: Instant) {
-    let name = match m {
-        Mode::Overlap => {
-            state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone())
-        }
-        _ => state.library.selected_template().map(|t| t.name.clone()),
-    };
-    let Some(name) = name else { return };
-    let w = &mut state.library.working;
-    let Some(i) = w.iter().position(|n| *n == name) else {
-        return;
-    };
-    let j = if up { i.checked_sub(1) } else { (i + 1 < w.len()).then_some(i + 1) };
-    if let Some(j) = j {
-        w.swap(i, j);
-        if m == Mode::Overlap {
-            let offset = state
-                .overlap
-                .result
-                .as_ref()
-                .map_or(0, |o| o.segments.iter().position(|s| s.name == name).unwrap_or(0) as i64 - i as i64);
-            state.overlap.selected = (j as i64 + offset).max(0) as usize;
-        }
-        state.preview_due = Some(now);
-    }
-}
-
-pub fn remove_working(state: &mut AppState, now: Instant) {
-    let Some(name) =
-        state.overlap.result.as_ref().and_then(|o| o.segments.get(state.overlap.selected)).map(|s| s.name.clone())
-    else {
-        return;
-    };
-    if name.ends_with("(editing)") {
-        let msg = "the edited filter is shown beside the working set, not in it (save it, then Space in the library)";
-        state.status = Some((Level::Info, msg.into()));
-        return;
-    }
-    if !state.library.working.contains(&name) {
-        // The figures on screen predate an earlier removal: measure them again.
-        state.status = Some((Level::Info, format!("{name} is already out of the working set; updating…")));
-        state.preview_due = Some(now);
-        return;
-    }
-    state.library.working.retain(|n| *n != name);
-    state.preview_due = Some(now);
-}
-
-fn history_diff(state: &AppState) -> Option<Dialog> {
+pub(super) fn history_diff(state: &AppState) -> Option<Dialog> {
     let (name, versions) = state.library.history.as_ref()?;
     let i = state.overlap.selected.min(versions.len().saturating_sub(1));
     let (a, b) = (versions.get(i.checked_sub(1)?)?, versions.get(i)?);
@@ -465,11 +347,7 @@ fn history_diff(state: &AppState) -> Option<Dialog> {
         text.push_str(&format!("status: {} → {}\n", a.status.name(), b.status.name()));
     }
     if let (Some(x), Some(y)) = (&a.snapshot, &b.snapshot) {
-        text.push_str(&format!(
-            "size at save: {} → {}\n",
-            crate::format::count(x.size),
-            crate::format::count(y.size)
-        ));
+        text.push_str(&format!("size at save: {} → {}\n", crate::format::count(x.size), crate::format::count(y.size)));
     }
     Some(Dialog::Diff { name: name.clone(), text })
 }
