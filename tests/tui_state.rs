@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use seglens::engine::Column;
 use seglens::engine::size::Size;
+use seglens::engine::{Column, EngineError};
 use seglens::tui::action::{Action, Effect};
 use seglens::tui::state::{AppState, DEBOUNCE, Focus, WorkerState};
 use seglens::tui::update::update;
@@ -39,12 +39,7 @@ fn sent_gen(effects: &[Effect]) -> Option<u64> {
 }
 
 fn size_response(generation: u64, size: u64) -> Action {
-    Action::Worker(Response {
-        generation,
-        elapsed: Duration::from_millis(3),
-        result: Ok(Part::Size(Size::new(size, 1000))),
-        filter_error: None,
-    })
+    Action::Worker(Response::preview(generation, Duration::from_millis(3), Ok(Part::Size(Size::new(size, 1000)))))
 }
 
 #[test]
@@ -91,12 +86,7 @@ fn a_bad_filter_shows_its_error_and_keeps_the_last_preview() {
         seglens::engine::FilterError::at(&s.editor.text(), 26, "Binder error: Referenced column \"nope\" not found");
     update(
         &mut s,
-        Action::Worker(Response {
-            generation,
-            elapsed: Duration::ZERO,
-            result: Err(fe.to_string()),
-            filter_error: Some(fe),
-        }),
+        Action::Worker(Response::preview(generation, Duration::ZERO, Err(EngineError::Filter(fe).into()))),
         t0,
     );
     assert!(s.editor.error.as_ref().is_some_and(|e| e.message.contains("nope")));
@@ -298,9 +288,7 @@ fn emptying_the_working_set_drops_its_overlap_even_while_one_is_measured() {
     assert!(fx.iter().any(|e| matches!(e, Effect::Cancel(g) if *g > g1)), "{fx:?}");
     assert_eq!(s.worker, WorkerState::Idle);
     let late = Overlap { base: 1000, segments: vec![], pairs: vec![], none: 0, combinations: vec![] };
-    let answer = |part| {
-        Action::Worker(Response { generation: g1, elapsed: Duration::ZERO, result: Ok(part), filter_error: None })
-    };
+    let answer = |part| Action::Worker(Response::preview(g1, Duration::ZERO, Ok(part)));
     update(&mut s, answer(Part::Overlap(late)), t0);
     assert!(s.overlap.result.is_none(), "the old working set's overlap is not shown");
 }

@@ -14,7 +14,7 @@ use seglens::library::Library;
 use seglens::tui::action::{Action, Effect, LibrarySnapshot};
 use seglens::tui::state::{AppState, WorkerState};
 use seglens::tui::theme::Theme;
-use seglens::tui::worker::{Part, Response, WorkerHandle};
+use seglens::tui::worker::{Part, Reply, Response, WorkerHandle};
 use seglens::tui::{self, update};
 
 /// AppState + the real worker thread, with keys, ticks and responses fed through `update` exactly
@@ -108,7 +108,7 @@ impl Session {
             Ok(Part::Profile(_)) => Seen::Profile,
             Ok(Part::Done) => Seen::Done,
             Ok(_) => Seen::Other,
-            Err(e) if current || resp.generation == 0 => bail!("the worker failed: {e}"),
+            Err(e) if current || resp.reply != Reply::Preview => bail!("the worker failed: {e}"),
             Err(_) => Seen::Other,
         };
         self.apply(Action::Worker(resp));

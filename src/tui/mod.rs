@@ -95,6 +95,7 @@ pub fn initial_state(engine: &Engine, label: String, theme: &Theme) -> AppState 
         theme.name.clone(),
     );
     state.data = Some(engine.fingerprint().clone());
+    state.author = crate::library::author();
     if let Some(note) = engine.metric_notes().first() {
         state.status = Some((Level::Warn, note.clone()));
     }
@@ -153,6 +154,8 @@ pub struct Runtime {
     rx: Receiver<Action>,
     theme: Theme,
     pending: Vec<Action>,
+    /// Stops the running export: its flag (checked between rows) and its connection's interrupt.
+    export_cancel: Option<(std::sync::Arc<std::sync::atomic::AtomicBool>, crate::engine::Canceller)>,
 }
 
 impl Runtime {
@@ -166,7 +169,8 @@ impl Runtime {
             let _ = worker_tx.send(Action::Worker(r));
         });
         let snap = load_library(&library, None);
-        let mut rt = Runtime { library, worker, export_engine, tx, rx, theme, pending: Vec::new() };
+        let mut rt =
+            Runtime { library, worker, export_engine, tx, rx, theme, pending: Vec::new(), export_cancel: None };
         rt.measure_library(&mut state, &snap);
         rt.pending.push(Action::LibraryLoaded(snap));
         Ok((rt, state))
@@ -254,8 +258,7 @@ impl Runtime {
                 self.measure_library(state, &snap);
                 self.pending.push(Action::LibraryLoaded(snap));
             }
-            Effect::SetStatus { name, version, status } => {
-                let author = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            Effect::SetStatus { name, version, status, author } => {
                 let msg = match self.library.set_status(&name, Some(version), status, None, &author) {
                     Ok(o) => (Level::Info, format!("{} {name}@{}", status.name(), o.version())),
                     Err(e) => (
@@ -271,6 +274,12 @@ impl Runtime {
                 self.pending.push(Action::LibraryLoaded(snap));
             }
             Effect::Export(plan) => self.export(*plan),
+            Effect::CancelExport => {
+                if let Some((flag, canceller)) = self.export_cancel.take() {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    canceller.cancel();
+                }
+            }
             Effect::CycleTheme => {
                 let names = Theme::names();
                 let i = names.iter().position(|n| *n == self.theme.name).unwrap_or(0);
@@ -336,11 +345,16 @@ impl Runtime {
             excel_safe: false,
             protected: vec![self.library.dir().to_path_buf()],
         };
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        self.export_cancel = Some((stop.clone(), engine.canceller()));
         std::thread::spawn(move || {
             let ptx = tx.clone();
+            let going = || !stop.load(std::sync::atomic::Ordering::SeqCst);
             // The clone started from the explorer's first day; a session past midnight exports as of today.
             let r = engine.refresh_today().map_err(crate::export::ExportError::from).and_then(|_| {
-                crate::export::export(&engine, &req, &mut |p| ptx.send(Action::ExportProgress(p.clone())).is_ok())
+                crate::export::export(&engine, &req, &mut |p| {
+                    going() && ptx.send(Action::ExportProgress(p.clone())).is_ok()
+                })
             });
             let _ = tx.send(Action::ExportDone(r.map_err(|e| e.to_string())));
         });

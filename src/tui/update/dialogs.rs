@@ -10,6 +10,7 @@ use crate::library::SaveOutcome;
 use crate::library::measure;
 use crate::library::template::{Status, Template, is_slug};
 use crate::tui::action::Effect;
+use crate::tui::keymap::Cmd;
 use crate::tui::state::*;
 use crate::tui::worker::{Part, Request, Response, Task};
 
@@ -39,10 +40,7 @@ pub fn open_save(state: &mut AppState) {
         fields.push(field("Intent", origin.map(|t| t.intent.clone()).unwrap_or_default()));
     }
     if first_time || origin.is_some_and(|t| t.owner.is_empty()) {
-        fields.push(field(
-            "Owner",
-            origin.map(|t| t.owner.clone()).unwrap_or_else(|| std::env::var("USER").unwrap_or_default()),
-        ));
+        fields.push(field("Owner", origin.map(|t| t.owner.clone()).unwrap_or_else(|| state.author.clone())));
     }
     fields.push(field("Change note", ""));
     let focused = if state.document.name.is_some() { fields.len() - 1 } else { 0 };
@@ -82,160 +80,174 @@ pub(super) fn export_names(state: &AppState) -> Vec<String> {
     state.document.name.iter().filter(|n| state.library.templates.iter().any(|t| &t.name == *n)).cloned().collect()
 }
 
-pub fn dialog_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
-    let Some(dialog) = state.dialog.take() else {
+/// Letters and Backspace edit a one-line input (dialog fields, the parameter value, the library
+/// search); true when the text changed.
+pub(super) fn edit_line(text: &mut String, key: &KeyEvent) -> bool {
+    match key.code {
+        KeyCode::Backspace => text.pop().is_some(),
+        KeyCode::Char(c) if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+            text.push(c);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A key in a dialog: `cmd` is what the dialog's key table says it means (None: text, or for the
+/// quit question "stay").
+pub fn dialog_key(state: &mut AppState, cmd: Option<Cmd>, key: KeyEvent, now: Instant) -> Vec<Effect> {
+    let Some(mut dialog) = state.dialog.take() else {
         return Vec::new();
     };
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    match dialog {
-        Dialog::ConfirmQuit => match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') => {
+    match &mut dialog {
+        Dialog::ConfirmQuit => match cmd {
+            Some(Cmd::Quit) => {
                 state.quit = true;
                 return vec![Effect::Quit];
             }
-            KeyCode::Char('s') | KeyCode::Char('S') => open_save(state),
+            Some(Cmd::SaveFirst) => open_save(state),
             _ => {}
         },
         Dialog::Message { .. } | Dialog::Diff { .. } => {
-            if !matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+            if cmd != Some(Cmd::Close) {
                 state.dialog = Some(dialog);
             }
         }
-        Dialog::History => match key.code {
-            KeyCode::Esc | KeyCode::Char('q') => {}
-            KeyCode::Up | KeyCode::Down => {
-                if let Some((_, versions)) = &state.library.history {
-                    let n = versions.len();
-                    let sel = &mut state.overlap.selected;
-                    *sel = if key.code == KeyCode::Up {
-                        sel.saturating_sub(1)
-                    } else {
-                        (*sel + 1).min(n.saturating_sub(1))
-                    };
-                }
-                state.dialog = Some(Dialog::History);
+        Dialog::History { selected } => match cmd {
+            Some(Cmd::Close) => {}
+            Some(Cmd::Diff) => state.dialog = Some(history_diff(state, *selected).unwrap_or(dialog)),
+            Some(c @ (Cmd::Up | Cmd::Down)) => {
+                let n = state.library.history.as_ref().map_or(0, |(_, v)| v.len());
+                *selected =
+                    if c == Cmd::Up { selected.saturating_sub(1) } else { (*selected + 1).min(n.saturating_sub(1)) };
+                state.dialog = Some(dialog);
             }
-            KeyCode::Char('d') => {
-                state.dialog = Some(history_diff(state).unwrap_or(Dialog::History));
-            }
-            _ => state.dialog = Some(Dialog::History),
+            _ => state.dialog = Some(dialog),
         },
-        Dialog::Name { purpose, mut input, .. } => match key.code {
-            KeyCode::Esc => {}
-            KeyCode::Enter => {
-                if !is_slug(&input) {
-                    state.dialog = Some(Dialog::Name {
-                        purpose,
-                        input,
-                        error: Some("use lowercase letters, digits and '-'".into()),
-                    });
-                } else if state.library.templates.iter().any(|t| t.name == input) {
-                    state.dialog =
-                        Some(Dialog::Name { purpose, input, error: Some("a segment with that name exists".into()) });
+        Dialog::Name { purpose, input, error } => match cmd {
+            Some(Cmd::Close) => {}
+            Some(Cmd::Submit) => {
+                let problem = if !is_slug(input) {
+                    Some("use lowercase letters, digits and '-'")
+                } else if state.library.templates.iter().any(|t| t.name == *input) {
+                    Some("a segment with that name exists")
                 } else {
-                    if purpose == NamePurpose::New {
-                        state.editor.textarea = ratatui_textarea::TextArea::default();
-                        state.params.items.clear();
-                        state.preview = PreviewState {
-                            dimensions: state.preview.dimensions.clone(),
-                            dimension: state.preview.dimension,
-                            ..Default::default()
-                        };
+                    None
+                };
+                match problem {
+                    Some(p) => {
+                        *error = Some(p.into());
+                        state.dialog = Some(dialog);
                     }
-                    state.document = Document {
-                        origin: None,
-                        name: Some(input),
-                        saved_text: String::new(),
-                        saved_params: Default::default(),
-                    };
-                    state.focus = Focus::Editor;
-                    on_edit(state, now);
+                    None => {
+                        let (purpose, name) = (*purpose, std::mem::take(input));
+                        start_named(state, purpose, name, now);
+                    }
                 }
             }
-            KeyCode::Backspace => {
-                input.pop();
-                state.dialog = Some(Dialog::Name { purpose, input, error: None });
+            _ => {
+                if edit_line(input, &key) {
+                    *error = None;
+                }
+                state.dialog = Some(dialog);
             }
-            KeyCode::Char(c) if !ctrl => {
-                input.push(c);
-                state.dialog = Some(Dialog::Name { purpose, input, error: None });
-            }
-            _ => state.dialog = Some(Dialog::Name { purpose, input, error: None }),
         },
-        Dialog::Save { mut fields, mut focused, .. } => match key.code {
-            KeyCode::Esc => {}
-            KeyCode::Tab | KeyCode::Down => {
-                focused = (focused + 1) % fields.len();
-                state.dialog = Some(Dialog::Save { fields, focused, error: None });
+        Dialog::Save { fields, focused, error } => match cmd {
+            Some(Cmd::Close) => {}
+            Some(Cmd::NextField) | Some(Cmd::Submit) if cmd == Some(Cmd::NextField) || *focused + 1 < fields.len() => {
+                *focused = (*focused + 1) % fields.len();
+                *error = None;
+                state.dialog = Some(dialog);
             }
-            KeyCode::BackTab | KeyCode::Up => {
-                focused = (focused + fields.len() - 1) % fields.len();
-                state.dialog = Some(Dialog::Save { fields, focused, error: None });
+            Some(Cmd::PrevField) => {
+                *focused = (*focused + fields.len() - 1) % fields.len();
+                *error = None;
+                state.dialog = Some(dialog);
             }
-            KeyCode::Enter if focused + 1 < fields.len() && !ctrl => {
-                state.dialog = Some(Dialog::Save { fields, focused: focused + 1, error: None });
-            }
-            KeyCode::Enter | KeyCode::Char('s') if key.code == KeyCode::Enter || ctrl => {
+            Some(Cmd::Submit) | Some(Cmd::SubmitNow) => {
+                let (fields, focused) = (std::mem::take(fields), *focused);
                 return submit_save(state, fields, focused);
             }
-            KeyCode::Backspace => {
-                fields[focused].value.pop();
-                state.dialog = Some(Dialog::Save { fields, focused, error: None });
+            _ => {
+                edit_line(&mut fields[*focused].value, &key);
+                *error = None;
+                state.dialog = Some(dialog);
             }
-            KeyCode::Char(c) if !ctrl => {
-                fields[focused].value.push(c);
-                state.dialog = Some(Dialog::Save { fields, focused, error: None });
-            }
-            _ => state.dialog = Some(Dialog::Save { fields, focused, error: None }),
         },
-        Dialog::Export { mut fields, mut focused, mut exclusive, mut suppress, progress, result } => {
+        Dialog::Export { fields, focused, exclusive, suppress, progress, result } => {
             let running = progress.is_some() && result.is_none();
-            match key.code {
-                KeyCode::Esc if !running => {}
-                _ if running => {
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result })
+            match cmd {
+                // A running export stops on Esc; nothing is left under the final name.
+                Some(Cmd::Close) if running => {
+                    state.status = Some((Level::Info, "cancelling the export…".into()));
+                    state.dialog = Some(dialog);
+                    return vec![Effect::CancelExport];
                 }
+                Some(Cmd::Quit) => {
+                    let mut effects = if running { vec![Effect::CancelExport] } else { Vec::new() };
+                    effects.extend(quit(state));
+                    return effects;
+                }
+                _ if running => state.dialog = Some(dialog),
+                // A finished export: any key closes its report.
                 _ if result.is_some() => {}
-                KeyCode::Tab | KeyCode::Down => {
-                    focused = (focused + 1) % fields.len();
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                Some(Cmd::Close) => {}
+                Some(Cmd::NextField) => {
+                    *focused = (*focused + 1) % fields.len();
+                    state.dialog = Some(dialog);
                 }
-                KeyCode::BackTab | KeyCode::Up => {
-                    focused = (focused + fields.len() - 1) % fields.len();
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                Some(Cmd::PrevField) => {
+                    *focused = (*focused + fields.len() - 1) % fields.len();
+                    state.dialog = Some(dialog);
                 }
-                KeyCode::Char('x') if ctrl => {
-                    exclusive = !exclusive;
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                Some(Cmd::ToggleExclusive) => {
+                    *exclusive = !*exclusive;
+                    state.dialog = Some(dialog);
                 }
-                KeyCode::Char('u') if ctrl => {
-                    suppress = !suppress;
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                Some(Cmd::ToggleSuppress) => {
+                    *suppress = !*suppress;
+                    state.dialog = Some(dialog);
                 }
-                KeyCode::Enter => {
-                    let names: Vec<String> =
-                        fields[0].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                    let columns: Vec<String> =
-                        fields[2].value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                    let out = std::path::PathBuf::from(fields[1].value.trim());
-                    let progress = Some((String::new(), 0, 0));
-                    state.dialog =
-                        Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result: None });
-                    return vec![Effect::Export(Box::new(ExportPlan { names, columns, out, exclusive, suppress }))];
+                Some(Cmd::Submit) => {
+                    let list = |s: &str| -> Vec<String> {
+                        s.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                    };
+                    let plan = ExportPlan {
+                        names: list(&fields[0].value),
+                        columns: list(&fields[2].value),
+                        out: std::path::PathBuf::from(fields[1].value.trim()),
+                        exclusive: *exclusive,
+                        suppress: *suppress,
+                    };
+                    *progress = Some((String::new(), 0, 0));
+                    state.dialog = Some(dialog);
+                    return vec![Effect::Export(Box::new(plan))];
                 }
-                KeyCode::Backspace => {
-                    fields[focused].value.pop();
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
+                _ => {
+                    edit_line(&mut fields[*focused].value, &key);
+                    state.dialog = Some(dialog);
                 }
-                KeyCode::Char(c) if !ctrl => {
-                    fields[focused].value.push(c);
-                    state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result });
-                }
-                _ => state.dialog = Some(Dialog::Export { fields, focused, exclusive, suppress, progress, result }),
             }
         }
     }
     Vec::new()
+}
+
+/// A confirmed name: a new, empty segment, or the current definition under that name.
+fn start_named(state: &mut AppState, purpose: NamePurpose, name: String, now: Instant) {
+    if purpose == NamePurpose::New {
+        state.editor.textarea = ratatui_textarea::TextArea::default();
+        state.params.items.clear();
+        state.preview = PreviewState {
+            dimensions: state.preview.dimensions.clone(),
+            dimension: state.preview.dimension,
+            ..Default::default()
+        };
+    }
+    state.document =
+        Document { origin: None, name: Some(name), saved_text: String::new(), saved_params: Default::default() };
+    state.focus = Focus::Editor;
+    on_edit(state, now);
 }
 
 /// What the export dialog asks the loop to export.
@@ -292,7 +304,7 @@ pub(super) fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usi
         _ => Status::Draft,
     };
     t.parent_version = base.as_ref().map(|b| b.version);
-    t.author = std::env::var("SEGLENS_AUTHOR").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    t.author = state.author.clone();
     t.created_at.clear();
     t.snapshot = None;
     state.document.name = Some(name.clone());
@@ -329,27 +341,11 @@ pub fn saved(state: &mut AppState, resp: Response) -> Vec<Effect> {
     Vec::new()
 }
 
-pub(super) fn history_diff(state: &AppState) -> Option<Dialog> {
+pub(super) fn history_diff(state: &AppState, selected: usize) -> Option<Dialog> {
     let (name, versions) = state.library.history.as_ref()?;
-    let i = state.overlap.selected.min(versions.len().saturating_sub(1));
+    let i = selected.min(versions.len().saturating_sub(1));
     let (a, b) = (versions.get(i.checked_sub(1)?)?, versions.get(i)?);
-    let mut text = similar::TextDiff::from_lines(&a.filter, &b.filter)
-        .unified_diff()
-        .header(&a.reference(), &b.reference())
-        .to_string();
-    if text.is_empty() {
-        text = "filter unchanged\n".into();
-    }
-    if a.params != b.params {
-        text.push_str("parameters changed\n");
-    }
-    if a.status != b.status {
-        text.push_str(&format!("status: {} → {}\n", a.status.name(), b.status.name()));
-    }
-    if let (Some(x), Some(y)) = (&a.snapshot, &b.snapshot) {
-        text.push_str(&format!("size at save: {} → {}\n", crate::format::count(x.size), crate::format::count(y.size)));
-    }
-    Some(Dialog::Diff { name: name.clone(), text })
+    Some(Dialog::Diff { name: name.clone(), text: crate::library::diff::VersionDiff::new(a, b).text() })
 }
 
 pub fn export_progress(state: &mut AppState, p: Progress) {

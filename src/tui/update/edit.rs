@@ -2,12 +2,13 @@
 
 use std::time::Instant;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyEvent;
 
-use super::preview::default_columns;
+use super::dialogs::edit_line;
 use crate::engine::{FeatureSet, ParamType, ParamValue, filter};
 use crate::library::measure;
 use crate::tui::action::Effect;
+use crate::tui::keymap::Cmd;
 use crate::tui::state::*;
 
 pub(super) fn editor_input(state: &mut AppState, key: KeyEvent, now: Instant) {
@@ -113,17 +114,13 @@ pub(super) fn nudge(state: &mut AppState, steps: i64, now: Instant) {
     on_edit(state, now);
 }
 
-pub(super) fn param_input(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
+pub(super) fn param_input(state: &mut AppState, cmd: Option<Cmd>, key: &KeyEvent, now: Instant) -> Vec<Effect> {
     let Some(input) = state.params.input.as_mut() else {
         return Vec::new();
     };
-    match key.code {
-        KeyCode::Esc => state.params.input = None,
-        KeyCode::Backspace => {
-            input.pop();
-        }
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.push(c),
-        KeyCode::Enter => {
+    match cmd {
+        Some(Cmd::Close) => state.params.input = None,
+        Some(Cmd::Submit) => {
             let text = input.clone();
             let idx = state.params.selected;
             let Some(p) = state.params.items.get_mut(idx) else {
@@ -143,7 +140,9 @@ pub(super) fn param_input(state: &mut AppState, key: KeyEvent, now: Instant) -> 
                 Err(e) => state.params.error = Some(e),
             }
         }
-        _ => {}
+        _ => {
+            edit_line(input, key);
+        }
     }
     Vec::new()
 }
@@ -222,7 +221,7 @@ pub(super) fn toggle_column(state: &mut AppState, now: Instant) {
     let Some(col) = state.columns.get(state.schema.selected).map(|c| c.name.clone()) else {
         return;
     };
-    let mut cols = default_columns(state);
+    let mut cols = state.shown_columns();
     if let Some(i) = cols.iter().position(|c| *c == col) {
         if cols.len() > 1 {
             cols.remove(i);

@@ -2,11 +2,13 @@
 
 use std::time::Instant;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 
+use super::dialogs::edit_line;
 use super::edit::{on_edit, recompile};
 use crate::library::template::Status;
 use crate::tui::action::{Effect, LibrarySnapshot};
+use crate::tui::keymap::Cmd;
 use crate::tui::keymap::Mode;
 use crate::tui::state::*;
 
@@ -29,8 +31,10 @@ pub(super) fn on_library(state: &mut AppState, snap: LibrarySnapshot, now: Insta
         state.document.origin = Some(t.clone());
     }
     if let Some((name, versions)) = history {
+        // The cursor starts on the newest version (d: what it changed), whatever was open before.
+        let selected = versions.len().saturating_sub(1);
         state.library.history = Some((name, versions));
-        state.dialog = Some(Dialog::History);
+        state.dialog = Some(Dialog::History { selected });
     }
     recompile(state);
     if state.compiled.is_some() && state.preview.size.is_none() {
@@ -38,21 +42,18 @@ pub(super) fn on_library(state: &mut AppState, snap: LibrarySnapshot, now: Insta
     }
 }
 
-pub(super) fn library_search_input(state: &mut AppState, key: KeyEvent) {
-    match key.code {
-        KeyCode::Esc => {
+pub(super) fn library_search_input(state: &mut AppState, cmd: Option<Cmd>, key: &KeyEvent) {
+    match cmd {
+        Some(Cmd::Close) => {
             state.library.typing = false;
             state.library.query.clear();
         }
-        KeyCode::Enter => state.library.typing = false,
-        KeyCode::Backspace => {
-            state.library.query.pop();
+        Some(_) => state.library.typing = false,
+        None => {
+            let mut query = std::mem::take(&mut state.library.query);
+            edit_line(&mut query, key);
+            state.library.query = query.to_lowercase();
         }
-        KeyCode::Char(c) => state.library.query.push(c.to_ascii_lowercase()),
-        KeyCode::Up | KeyCode::Down => {
-            state.library.typing = false;
-        }
-        _ => {}
     }
     state.library.selected = 0;
 }
@@ -66,7 +67,7 @@ pub fn set_status(state: &mut AppState, approve: bool) -> Vec<Effect> {
         state.status = Some((Level::Info, format!("{} is already {}", t.reference(), status.name())));
         return Vec::new();
     }
-    vec![Effect::SetStatus { name: t.name.clone(), version: t.version, status }]
+    vec![Effect::SetStatus { name: t.name.clone(), version: t.version, status, author: state.author.clone() }]
 }
 
 pub fn open_selected(state: &mut AppState, now: Instant) {

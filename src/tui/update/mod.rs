@@ -13,7 +13,7 @@ mod preview;
 
 pub use dialogs::ExportPlan;
 pub use edit::{features_for_document, on_edit, recompile};
-pub use preview::{default_columns, overlap_members};
+pub use preview::overlap_members;
 
 use std::time::Instant;
 
@@ -80,66 +80,44 @@ pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Ve
     }
 }
 
-/// The key table that applies now.
-pub fn mode(state: &AppState) -> Mode {
-    if state.view == View::Overlap {
-        return Mode::Overlap;
+pub(super) fn on_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
+    let m = state.mode();
+    let cmd = keymap::lookup(m, &key);
+    match m {
+        Mode::Help => help_key(state, cmd),
+        Mode::Search => library_search_input(state, cmd, &key),
+        Mode::ParamInput => return param_input(state, cmd, &key, now),
+        m if m.is_modal() => return dialog_key(state, cmd, key, now),
+        _ => {
+            if key.code != KeyCode::Tab {
+                state.editor.completion = None;
+            }
+            match cmd {
+                Some(cmd) => return command(state, cmd, now),
+                None if m == Mode::Editor => editor_input(state, key, now),
+                None => {}
+            }
+        }
     }
-    if state.view == View::Funnel {
-        return Mode::Funnel;
-    }
-    match state.focus {
-        Focus::Editor => Mode::Editor,
-        Focus::Params => Mode::Params,
-        Focus::Members => Mode::Members,
-        Focus::Side => match state.side {
-            SideTab::Library => Mode::Library,
-            SideTab::Schema => Mode::Schema,
-            SideTab::Features => Mode::Features,
-        },
-    }
+    Vec::new()
 }
 
-pub(super) fn on_key(state: &mut AppState, key: KeyEvent, now: Instant) -> Vec<Effect> {
-    if state.help {
-        match key.code {
-            KeyCode::Esc | KeyCode::F(1) | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => {
-                state.help = false
-            }
-            KeyCode::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
-            KeyCode::Down => state.help_scroll = state.help_scroll.saturating_add(1),
-            KeyCode::PageUp => state.help_scroll = state.help_scroll.saturating_sub(10),
-            KeyCode::PageDown => state.help_scroll = state.help_scroll.saturating_add(10),
-            _ => {}
-        }
-        return Vec::new();
-    }
-    if state.dialog.is_some() {
-        return dialog_key(state, key, now);
-    }
-    if state.params.input.is_some() && state.focus == Focus::Params {
-        return param_input(state, key, now);
-    }
-    if state.library.typing && state.focus == Focus::Side && state.side == SideTab::Library {
-        library_search_input(state, key);
-        return Vec::new();
-    }
-    if key.code != KeyCode::Tab {
-        state.editor.completion = None;
-    }
-    let m = mode(state);
-    match keymap::lookup(m, &key) {
-        Some(cmd) => command(state, cmd, now),
-        None if m == Mode::Editor => {
-            editor_input(state, key, now);
-            Vec::new()
-        }
-        None => Vec::new(),
+/// The help overlay: close, or scroll no further than its last page.
+fn help_key(state: &mut AppState, cmd: Option<Cmd>) {
+    let max = crate::tui::ui::help_max_scroll(state.size.0, state.size.1);
+    let scroll = &mut state.help_scroll;
+    match cmd {
+        Some(Cmd::Close) => state.help = false,
+        Some(Cmd::Up) => *scroll = scroll.saturating_sub(1),
+        Some(Cmd::Down) => *scroll = scroll.saturating_add(1).min(max),
+        Some(Cmd::PageUp) => *scroll = scroll.saturating_sub(10),
+        Some(Cmd::PageDown) => *scroll = scroll.saturating_add(10).min(max),
+        _ => {}
     }
 }
 
 pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effect> {
-    let m = mode(state);
+    let m = state.mode();
     match cmd {
         Cmd::Quit => return quit(state),
         Cmd::Help => {
@@ -247,6 +225,16 @@ pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effec
         Cmd::Insert | Cmd::InsertValue => insert_from_side(state, cmd == Cmd::InsertValue, now),
         Cmd::ToggleColumn => toggle_column(state, now),
         Cmd::ToggleJaccard => state.overlap.jaccard = !state.overlap.jaccard,
+        // Dialog and input commands: their modes are handled before the panels.
+        Cmd::Close
+        | Cmd::Submit
+        | Cmd::SubmitNow
+        | Cmd::NextField
+        | Cmd::PrevField
+        | Cmd::ToggleExclusive
+        | Cmd::ToggleSuppress
+        | Cmd::SaveFirst
+        | Cmd::Diff => {}
     }
     Vec::new()
 }
@@ -290,6 +278,6 @@ pub(super) fn move_selection(state: &mut AppState, m: Mode, delta: i64) {
             let n = state.funnel.measured.as_ref().map_or(0, |f| f.clauses.len());
             state.funnel.selected = step(state.funnel.selected, n);
         }
-        Mode::Editor | Mode::Global => {}
+        _ => {}
     }
 }

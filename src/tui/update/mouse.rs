@@ -3,9 +3,10 @@
 use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 
-use super::{mode, move_selection};
+use super::move_selection;
 use crate::tui::action::Effect;
 use crate::tui::state::*;
+use crate::tui::ui::{list_offset, list_rows};
 
 pub(super) fn on_mouse(state: &mut AppState, m: MouseEvent) -> Vec<Effect> {
     if state.dialog.is_some() || state.help {
@@ -29,32 +30,40 @@ pub(super) fn on_mouse(state: &mut AppState, m: MouseEvent) -> Vec<Effect> {
         MouseEventKind::Down(MouseButton::Left) => {
             if let Some(f) = target {
                 state.focus = f;
-                // A click on a list row picks it (rows start below the border).
-                let row = m.row.saturating_sub(match f {
-                    Focus::Side => areas.side.y + 1,
-                    Focus::Params => areas.params.y + 1,
-                    _ => u16::MAX,
-                }) as usize;
-                match f {
-                    Focus::Side if state.side == SideTab::Library => {
-                        state.library.selected = row.min(state.library.visible().len().saturating_sub(1))
-                    }
-                    Focus::Side if state.side == SideTab::Schema => {
-                        state.schema.selected = row.min(state.columns.len().saturating_sub(1))
-                    }
-                    Focus::Params => state.params.selected = row.min(state.params.items.len().saturating_sub(1)),
-                    _ => {}
-                }
+                pick_row(state, f, if f == Focus::Side { areas.side } else { areas.params }, m.row);
             }
         }
         MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
             if let Some(f) = target {
                 state.focus = f;
-                let m2 = mode(state);
+                let m2 = state.mode();
                 move_selection(state, m2, if m.kind == MouseEventKind::ScrollDown { 3 } else { -3 });
             }
         }
         _ => {}
     }
     Vec::new()
+}
+
+/// A click on a list row picks the item drawn there: the list's rows and scroll offset are the
+/// ones rendering used (`ui::list_rows`, `ui::list_offset`). A click below the last item picks
+/// nothing.
+fn pick_row(state: &mut AppState, focus: Focus, area: Rect, y: u16) {
+    let (top, height) = list_rows(state, focus, area);
+    let Some(row) = y.checked_sub(top).map(usize::from).filter(|r| *r < height) else {
+        return;
+    };
+    let (selected, len) = match (focus, state.side) {
+        (Focus::Params, _) => (&mut state.params.selected, state.params.items.len()),
+        (Focus::Side, SideTab::Library) => {
+            let len = state.library.visible().len();
+            (&mut state.library.selected, len)
+        }
+        (Focus::Side, SideTab::Schema) => (&mut state.schema.selected, state.columns.len()),
+        _ => return,
+    };
+    let i = list_offset(*selected, height) + row;
+    if i < len {
+        *selected = i;
+    }
 }

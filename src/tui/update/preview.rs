@@ -7,7 +7,7 @@ use super::dialogs::saved;
 use crate::library::measure::{self, Fit};
 use crate::tui::action::Effect;
 use crate::tui::state::*;
-use crate::tui::worker::{OverlapMember, Part, PreviewRequest, Request, Response};
+use crate::tui::worker::{OverlapMember, Part, PreviewRequest, Reply, Request, Response};
 
 pub(super) fn on_tick(state: &mut AppState, now: Instant) -> Vec<Effect> {
     match state.preview_due {
@@ -55,24 +55,6 @@ pub fn overlap_members(state: &AppState) -> Vec<OverlapMember> {
     out
 }
 
-pub fn default_columns(state: &AppState) -> Vec<String> {
-    if !state.preview.columns.is_empty() {
-        return state.preview.columns.clone();
-    }
-    let preferred =
-        ["email", "region", "language", "lifetime_spend", "orders_count", "last_order_date", "engagement_score"];
-    let mut cols = vec![state.key.clone()];
-    for p in preferred {
-        if state.columns.iter().any(|c| c.name == p) {
-            cols.push(p.to_string());
-        }
-    }
-    if cols.len() == 1 {
-        cols.extend(state.columns.iter().filter(|c| c.name != state.key).take(6).map(|c| c.name.clone()));
-    }
-    cols
-}
-
 pub(super) fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect> {
     let working = overlap_members(state);
     let mut effects = Vec::new();
@@ -91,7 +73,7 @@ pub(super) fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect>
     let preview = PreviewRequest {
         filter: state.compiled.clone(),
         dimension: state.preview.dimension_name().map(str::to_string),
-        columns: default_columns(state),
+        columns: state.shown_columns(),
         rows: state.member_rows,
         overlap: (!working.is_empty()).then_some(working),
         funnel: state.view == View::Funnel,
@@ -149,12 +131,19 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
         }
         _ => {}
     }
-    if resp.generation == 0
-        && let Err(msg) = &resp.result
-    {
+    match (resp.reply, &resp.result) {
+        // A save that failed says so, however far the generation has moved since.
+        (Reply::Task, Err(e)) => {
+            state.status = Some((Level::Error, format!("could not save: {e}")));
+            return Vec::new();
+        }
         // Background work (key uniqueness, schema) is not a preview.
-        state.status = Some((Level::Error, msg.clone()));
-        return Vec::new();
+        (Reply::Background, Err(e)) => {
+            state.status = Some((Level::Error, e.to_string()));
+            return Vec::new();
+        }
+        (Reply::Task | Reply::Background, Ok(_)) => return Vec::new(),
+        (Reply::Preview, _) => {}
     }
     if resp.generation != state.generation {
         return Vec::new();
@@ -183,14 +172,14 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
             }
             Part::Schema(..) | Part::Saved(..) | Part::LibrarySizes { .. } => {}
         },
-        Err(msg) => {
+        Err(e) => {
             state.worker = WorkerState::Idle;
-            match resp.filter_error {
+            match e.filter_error() {
                 Some(fe) => {
-                    state.editor.error = Some(fe);
+                    state.editor.error = Some(fe.clone());
                     state.preview.stale = true;
                 }
-                None => state.worker = WorkerState::Failed(msg),
+                None => state.worker = WorkerState::Failed(e.to_string()),
             }
         }
     }
