@@ -1,6 +1,8 @@
 //! End to end: the real binary in tmux, driven with send-keys and read with capture-pane, its
 //! figures compared with the headless commands on the same files.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

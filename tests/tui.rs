@@ -1,6 +1,8 @@
 //! The explorer with its real parts: a generated DuckDB file, starter templates on disk, the real
 //! query worker, and screens drawn through ratatui's TestBackend (insta snapshots).
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::path::{Path, PathBuf};

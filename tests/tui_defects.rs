@@ -2,6 +2,8 @@
 //! lost to typing, clicks in scrolled lists, the history's cursor, an export that could not be
 //! stopped, approvals without `SEGLENS_AUTHOR`, and the help overlay's endless scroll.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! The explorer's state machine without terminal, thread or database: keys go through the keymap
 //! into `update`, ticks are fed by hand, worker responses are built here.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

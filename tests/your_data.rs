@@ -3,6 +3,8 @@
 //! a table name with a space, quoted column names, NULLs). Every headless command and the
 //! explorer are run on both; each figure is compared with plain SQL the test writes itself.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::path::{Path, PathBuf};
