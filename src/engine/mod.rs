@@ -370,6 +370,14 @@ impl Engine {
         &self.conn
     }
 
+    /// The connection for a statement about to run: Err(Cancelled) when a cancel is pending (a
+    /// DuckDB interrupt before the statement begins would be lost; `cancel.rs`).
+    pub(crate) fn statement_conn(&self) -> Result<&Connection> {
+        self.cancel.check()?;
+        self.began.set(Some(std::time::Instant::now()));
+        Ok(&self.conn)
+    }
+
     /// The portable SQL selecting the segment's keys, with everything expanded and bound.
     pub fn select_sql(&self, f: &Compiled) -> String {
         format!("SELECT {} FROM {} WHERE (\n{}\n)", ident(&self.key), ident(&self.table), f.sql)
