@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The request is therefore also kept here, and the engine checks it before every statement and
 /// between planning and running one. The query worker clears it when it starts work for a new
 /// generation (bump the generation first, then cancel, so the worker can tell a deliberate cancel
-/// from a stray one).
+/// from a stray one). A cancel stops one statement, DuckDB's way: it is spent once it did.
 #[derive(Clone)]
 pub struct Canceller {
     handle: Arc<duckdb::InterruptHandle>,
@@ -31,8 +31,9 @@ impl Canceller {
         self.requested.store(false, Ordering::SeqCst);
     }
 
-    /// Err(Cancelled) once a cancel was asked for and not cleared.
+    /// Err(Cancelled) once a cancel was asked for and not cleared. The cancel is then spent, as
+    /// DuckDB's interrupt is once it stopped a statement: the engine answers the next call.
     pub fn check(&self) -> Result<(), super::EngineError> {
-        if self.requested.load(Ordering::SeqCst) { Err(super::EngineError::Cancelled) } else { Ok(()) }
+        if self.requested.swap(false, Ordering::SeqCst) { Err(super::EngineError::Cancelled) } else { Ok(()) }
     }
 }

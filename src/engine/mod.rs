@@ -570,7 +570,12 @@ impl<'a> SqlBuilder<'a> {
         engine.began.set(Some(std::time::Instant::now()));
         let mut statement = engine.conn.prepare(&self.sql).map_err(|e| self.map_error(e))?;
         engine.cancel.check()?;
-        run(&mut statement).map_err(|e| self.map_error(e))
+        let result = run(&mut statement).map_err(|e| self.map_error(e));
+        if matches!(result, Err(EngineError::Cancelled)) {
+            // DuckDB's interrupt stopped it: that cancel is spent.
+            engine.cancel.clear();
+        }
+        result
     }
 
     pub fn map_error(&self, e: duckdb::Error) -> EngineError {
