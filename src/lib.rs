@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod format;
 pub mod library;
+pub mod report;
 pub mod sample;
 pub mod tui;
 pub mod workspace;

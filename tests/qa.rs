@@ -750,6 +750,59 @@ mod tui_funnel {
         key(&mut rt, &mut state, KeyCode::Esc);
         assert_eq!(state.view, View::Explore);
     }
+
+    /// F8 and F9 in the explorer: the hygiene report and the compare view run on a connection of
+    /// their own and show exactly the text the CLI prints, on a database of another schema.
+    #[test]
+    fn hygiene_and_compare_views_show_the_cli_reports_without_holding_up_previews() {
+        use crate::{Foreign, foreign_db};
+        use seglens::library::{Status, Template};
+        let dir = tempfile::tempdir().unwrap();
+        let db = foreign_db(dir.path(), Foreign::Shop, 3000);
+        let engine = Engine::open(&db, &OpenOptions::default()).unwrap();
+        let lib_dir = dir.path().join("segments");
+        let lib = Library::open(&lib_dir);
+        let mut t = Template::new("big-spenders", "total_spent > 3000");
+        t.table = engine.table().into();
+        t.key = engine.key().into();
+        let compiled = compile("total_spent > 3000");
+        t.snapshot = Some(seglens::library::measure::measure(&engine, &compiled).unwrap());
+        lib.save(t).unwrap();
+        lib.set_status("big-spenders", None, Status::Approved, None, "qa").unwrap();
+        let expected_hygiene =
+            seglens::report::hygiene(&engine.hygiene(&[("big-spenders@2".to_string(), &compiled)]).unwrap());
+        let (mut rt, mut state) =
+            Runtime::start(engine, Library::open(&lib_dir), Theme::default_theme(), "shop.duckdb".into()).unwrap();
+        rt.apply(&mut state, Action::Resize(120, 40));
+        key(&mut rt, &mut state, KeyCode::F(8));
+        assert_eq!(state.view, View::Hygiene);
+        assert!(rt.pump_until(&mut state, WAIT, |s| s.hygiene.text.is_some()), "the report arrives");
+        assert_eq!(state.hygiene.text.clone().unwrap().unwrap(), expected_hygiene);
+        let theme = Theme::default_theme();
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        term.draw(|fr| ui::render(fr, &state, &theme)).unwrap();
+        let screen = format!("{:?}", term.backend());
+        assert!(screen.contains("mail_address") && screen.contains("Data hygiene: shoppers"), "{screen}");
+        key(&mut rt, &mut state, KeyCode::F(8));
+        assert_eq!(state.view, View::Explore);
+
+        // Compare: the edited filter against the library segment selected.
+        let text = "home_country = 'IN'";
+        for c in text.chars() {
+            key(&mut rt, &mut state, KeyCode::Char(c));
+        }
+        assert!(rt.pump_until(&mut state, WAIT, |s| s.preview.size.is_some() && s.worker == WorkerState::Idle));
+        key(&mut rt, &mut state, KeyCode::F(9));
+        assert_eq!(state.view, View::Compare, "{:?}", state.status);
+        assert!(rt.pump_until(&mut state, WAIT, |s| s.compare.text.is_some()), "the comparison arrives");
+        let shown = state.compare.text.clone().unwrap().unwrap();
+        let engine = Engine::open(&db, &OpenOptions::default()).unwrap();
+        let c = engine.compare(("(editing)", &compile(text)), ("big-spenders@2", &compiled)).unwrap();
+        assert_eq!(shown, seglens::report::compare(&c));
+        let plain = plain(&db);
+        let both = q_i64(&plain, "SELECT count(*) FROM shoppers WHERE home_country = 'IN' AND total_spent > 3000");
+        assert!(shown.contains(&format!("both {}", seglens::format::count(both as u64))), "{shown}");
+    }
 }
 
 /// Issue 16 §4 in the explorer: the size panel warns of an empty segment and marks a small one,

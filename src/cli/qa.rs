@@ -11,7 +11,7 @@ use super::{Ctx, fail};
 use crate::engine::funnel::{ClauseFlag, Join};
 use crate::engine::size::{DEFAULT_SMALL_SHARE, SizeMark};
 use crate::engine::{Compiled, Engine, filter};
-use crate::format::{count, metric, percent, table};
+use crate::format::{count, percent, table};
 use crate::library::measure;
 use crate::library::template::{Status, TemplateRef};
 
@@ -124,76 +124,8 @@ pub fn hygiene(ctx: &Ctx) -> Result<()> {
     if ctx.g.json {
         return ctx.print_json(&h);
     }
-    println!("{} — {} rows\n", h.table, count(h.rows));
-    if h.duplicates.is_empty() {
-        println!("identity columns: none found (email, phone or external id by name and type)");
-    }
-    for d in &h.duplicates {
-        if d.values == 0 {
-            println!("{} ({}): no duplicates after {}", d.column, kind_name(d), d.normalised);
-            continue;
-        }
-        let examples =
-            d.examples.iter().map(|e| format!("{} ×{}", e.value, count(e.count))).collect::<Vec<_>>().join(", ");
-        println!(
-            "⚠ {} ({}): {} values repeat after {}, on {} rows; e.g. {examples}",
-            d.column,
-            kind_name(d),
-            count(d.values),
-            d.normalised,
-            count(d.rows)
-        );
-    }
-    println!();
-    let rows: Vec<Vec<String>> = h
-        .columns
-        .iter()
-        .map(|c| {
-            let variants = c
-                .variants
-                .iter()
-                .take(3)
-                .map(|g| {
-                    g.values.iter().map(|v| format!("{:?} {}", v.value, count(v.count))).collect::<Vec<_>>().join(" / ")
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            let more = if c.variants.len() > 3 { format!(" (+{} more)", c.variants.len() - 3) } else { String::new() };
-            vec![c.name.clone(), c.ty.clone(), percent(c.null_share), format!("{variants}{more}")]
-        })
-        .collect();
-    print!("{}", table(&["column", "type", "null", "spelling variants (same fingerprint)"], &rows));
-    let u = &h.unjudged;
-    if u.segments.is_empty() {
-        println!("\nno approved segments in the library: nothing to judge");
-    } else {
-        println!(
-            "\napproved segments cannot judge {} ({}) of the base (NULL in {}){}",
-            count(u.count),
-            percent(u.share),
-            if u.columns.is_empty() { "no column".to_string() } else { u.columns.join(", ") },
-            if u.flagged { "  ⚠ above 20%" } else { "" }
-        );
-        for s in &u.segments {
-            println!(
-                "  {}: {} ({}){}",
-                s.name,
-                count(s.count),
-                percent(s.share),
-                if s.flagged { "  ⚠ above 20%" } else { "" }
-            );
-        }
-    }
+    print!("{}", crate::report::hygiene(&h));
     Ok(())
-}
-
-fn kind_name(d: &crate::engine::hygiene::Duplicates) -> &'static str {
-    use crate::engine::hygiene::IdentityKind::*;
-    match d.kind {
-        Email => "email",
-        Phone => "phone",
-        ExternalId => "external id",
-    }
 }
 
 /// The filter text behind a FILTER argument: a template's filter, else the expression itself.
@@ -225,35 +157,6 @@ pub fn compare(ctx: &Ctx, a: &str, b: &str) -> Result<()> {
         v["b"]["mark"] = json!(mb);
         return ctx.print_json(&v);
     }
-    let side = |s: &crate::engine::compare::Side| format!("{}: {} ({})", s.name, count(s.size), percent(s.share));
-    println!("A  {}\nB  {}", side(&c.a), side(&c.b));
-    println!(
-        "both {}, only A {}, only B {}, of {} customers\n",
-        count(c.both),
-        count(c.only_a),
-        count(c.only_b),
-        count(c.base)
-    );
-    let rows: Vec<Vec<String>> = c
-        .metrics
-        .iter()
-        .map(|m| {
-            vec![
-                m.label.clone(),
-                metric(m.a, m.format),
-                metric(m.b, m.format),
-                metric(m.base, m.format),
-                m.difference.map_or("—".into(), |d| format!("{d:+.2}")),
-                m.p_adjusted.map_or("—".into(), |p| if p < 0.001 { "<0.001".into() } else { format!("{p:.3}") }),
-                if m.flagged { "⚑ differs".into() } else { String::new() },
-            ]
-        })
-        .collect();
-    print!("{}", table(&["metric", "A", "B", "base", "std. diff", "p (BH)", ""], &rows));
-    println!(
-        "\nstd. diff: A − B in pooled standard deviations, largest first; p (BH): two-proportion test of the rates, \
-Benjamini–Hochberg adjusted; ⚑ below {}. A flag to look at, not a cause.",
-        crate::engine::compare::ALPHA
-    );
+    print!("{}", crate::report::compare(&c));
     Ok(())
 }

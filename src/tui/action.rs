@@ -22,6 +22,15 @@ pub enum Action {
     Notice(super::state::Level, String),
     /// The library was (re)loaded from disk.
     LibraryLoaded(LibrarySnapshot),
+    /// A QA report finished on its own connection: its text, or why not.
+    ReportDone(Report, Result<String, String>),
+}
+
+/// The QA reports the explorer computes beside the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    Hygiene,
+    Compare,
 }
 
 /// What the loop read from the library directory.
@@ -53,6 +62,15 @@ pub enum Effect {
         author: String,
     },
     Export(Box<super::update::ExportPlan>),
+    /// The hygiene report, judged against these approved segments.
+    Hygiene {
+        approved: Vec<(String, crate::engine::Compiled)>,
+    },
+    /// A against B (and the base).
+    Compare {
+        a: (String, crate::engine::Compiled),
+        b: (String, crate::engine::Compiled),
+    },
     /// Stop the running export (its files are written atomically, so nothing is left).
     CancelExport,
     CycleTheme,

@@ -45,6 +45,8 @@ pub enum Cmd {
     Remove,
     ToggleFunnel,
     ToggleClause,
+    ToggleHygiene,
+    ToggleCompare,
     /// Close a dialog or overlay, or stop typing (Esc).
     Close,
     /// Confirm what a dialog or input asks (Enter).
@@ -72,6 +74,8 @@ pub enum Mode {
     Members,
     Overlap,
     Funnel,
+    Hygiene,
+    Compare,
     /// The modes below hold the keyboard: a key they do not bind is text for their input (or,
     /// for the question and messages, closes them); nothing falls through to the panels.
     Help,
@@ -87,7 +91,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order F1 lists them.
-    pub const ALL: [Mode; 18] = [
+    pub const ALL: [Mode; 20] = [
         Mode::Global,
         Mode::Editor,
         Mode::Params,
@@ -97,6 +101,8 @@ impl Mode {
         Mode::Members,
         Mode::Overlap,
         Mode::Funnel,
+        Mode::Hygiene,
+        Mode::Compare,
         Mode::Help,
         Mode::Search,
         Mode::ParamInput,
@@ -147,6 +153,8 @@ impl Mode {
             Mode::Members => "Members",
             Mode::Overlap => "Overlap view",
             Mode::Funnel => "Funnel view",
+            Mode::Hygiene => "Hygiene report",
+            Mode::Compare => "Compare view",
             Mode::Help => "This help",
             Mode::Search => "Library search (/)",
             Mode::ParamInput => "Typing a parameter value",
@@ -193,6 +201,8 @@ pub const GLOBAL: &[Binding] = &[
     b(F(5), Refresh, "run the preview again"),
     b(F(6), CycleTheme, "next colour theme"),
     b(F(7), ToggleFunnel, "funnel view on/off: what each clause removes"),
+    b(F(8), ToggleHygiene, "data hygiene report on/off (runs in the background)"),
+    b(F(9), ToggleCompare, "compare the edited filter with the selected library segment"),
 ];
 
 pub const EDITOR: &[Binding] = &[b(Tab, Complete, "complete a column, table, function or feature")];
@@ -257,6 +267,15 @@ pub const OVERLAP: &[Binding] = &[
     b(Char('J'), MoveDown, "lower priority"),
     b(Delete, Remove, "remove from the working set"),
     b(Char('x'), Remove, "remove from the working set"),
+];
+
+/// The hygiene report and the compare view: text that scrolls; F5 measures it again.
+pub const REPORT: &[Binding] = &[
+    b(KUp, Up, "scroll up"),
+    b(Down, Cmd::Down, "scroll down"),
+    b(PgUp, PageUp, "page up"),
+    b(PgDn, PageDown, "page down"),
+    b(F(5), Refresh, "measure again"),
 ];
 
 pub const FUNNEL: &[Binding] = &[
@@ -338,6 +357,7 @@ pub fn table(mode: Mode) -> &'static [Binding] {
         Mode::Members => MEMBERS,
         Mode::Overlap => OVERLAP,
         Mode::Funnel => FUNNEL,
+        Mode::Hygiene | Mode::Compare => REPORT,
         Mode::Help => HELP,
         Mode::Search => SEARCH,
         Mode::ParamInput => PARAM_INPUT,

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
 use ratatui::crossterm::execute;
 
-use action::{Action, Effect, LibrarySnapshot};
+use action::{Action, Effect, LibrarySnapshot, Report};
 use state::{AppState, Level, WorkerState};
 use theme::Theme;
 use worker::{OverlapMember, Request, WorkerHandle};
@@ -277,6 +277,14 @@ impl Runtime {
                 self.pending.push(Action::LibraryLoaded(snap));
             }
             Effect::Export(plan) => self.export(*plan),
+            Effect::Hygiene { approved } => self.report(Report::Hygiene, move |engine| {
+                let refs: Vec<(String, &crate::engine::Compiled)> =
+                    approved.iter().map(|(n, c)| (n.clone(), c)).collect();
+                engine.hygiene(&refs).map(|h| crate::report::hygiene(&h))
+            }),
+            Effect::Compare { a, b } => self.report(Report::Compare, move |engine| {
+                engine.compare((&a.0, &a.1), (&b.0, &b.1)).map(|c| crate::report::compare(&c))
+            }),
             Effect::CancelExport => {
                 if let Some((flag, canceller)) = self.export_cancel.take() {
                     flag.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -318,6 +326,20 @@ impl Runtime {
             state.library.measure_id += 1;
             self.worker.send(Request::MeasureLibrary { id: state.library.measure_id, members });
         }
+    }
+
+    /// A QA report on a thread of its own with a cloned connection, so previews never wait for it.
+    fn report(
+        &self,
+        which: Report,
+        work: impl FnOnce(&Engine) -> Result<String, crate::engine::EngineError> + Send + 'static,
+    ) {
+        let tx = self.tx.clone();
+        let engine = self.export_engine.try_clone();
+        std::thread::spawn(move || {
+            let result = engine.and_then(|e| e.refresh_today().and_then(|_| work(&e))).map_err(|e| e.to_string());
+            let _ = tx.send(Action::ReportDone(which, result));
+        });
     }
 
     /// Exports on a thread of its own with a cloned connection: typing never supersedes it.

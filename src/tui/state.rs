@@ -48,6 +48,20 @@ pub enum View {
     Overlap,
     /// What each top-level clause of the edited filter does (issue 16).
     Funnel,
+    /// The data hygiene report of the database (issue 16).
+    Hygiene,
+    /// The edited filter against a library segment and the base (issue 16).
+    Compare,
+}
+
+/// A QA report computed on a connection of its own (hygiene, compare): the text the CLI prints.
+#[derive(Debug, Clone, Default)]
+pub struct ReportState {
+    pub running: bool,
+    /// What was compared (compare), or the table (hygiene).
+    pub subject: String,
+    pub text: Option<Result<String, String>>,
+    pub scroll: u16,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -327,6 +341,8 @@ pub struct AppState {
     pub library: LibraryState,
     pub overlap: OverlapState,
     pub funnel: FunnelState,
+    pub hygiene: ReportState,
+    pub compare: ReportState,
     pub document: Document,
     /// The filter as last compiled successfully (what the preview shows).
     pub compiled: Option<Compiled>,
@@ -377,6 +393,8 @@ impl AppState {
             library: LibraryState::default(),
             overlap: OverlapState::default(),
             funnel: FunnelState::default(),
+            hygiene: ReportState::default(),
+            compare: ReportState::default(),
             document: Document::default(),
             compiled: None,
             generation: 0,
@@ -461,6 +479,12 @@ impl AppState {
         }
         if self.view == View::Funnel {
             return Mode::Funnel;
+        }
+        if self.view == View::Hygiene {
+            return Mode::Hygiene;
+        }
+        if self.view == View::Compare {
+            return Mode::Compare;
         }
         match self.focus {
             Focus::Editor => Mode::Editor,

@@ -9,6 +9,7 @@ mod library;
 mod overlap;
 mod params;
 mod preview;
+mod report;
 mod schema;
 mod status;
 
@@ -88,6 +89,8 @@ pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
         overlap::render(frame, a.overlap, state, theme);
     } else if state.view == View::Funnel {
         funnel::render(frame, a.overlap, state, theme);
+    } else if matches!(state.view, View::Hygiene | View::Compare) {
+        report::render(frame, a.overlap, state, theme);
     } else {
         editor::render(frame, a.editor, state, theme);
         params::render(frame, a.params, state, theme);

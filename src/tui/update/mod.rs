@@ -10,6 +10,7 @@ mod edit;
 mod library;
 mod mouse;
 mod preview;
+mod reports;
 
 pub use dialogs::ExportPlan;
 pub use edit::{features_for_document, on_edit, recompile};
@@ -71,6 +72,10 @@ pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Ve
         }
         Action::Notice(level, msg) => {
             state.status = Some((level, msg));
+            Vec::new()
+        }
+        Action::ReportDone(which, result) => {
+            reports::report_done(state, which, result);
             Vec::new()
         }
         Action::LibraryLoaded(snap) => {
@@ -171,6 +176,10 @@ pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effec
             state.preview_due = Some(now);
         }
         Cmd::ToggleClause => state.funnel.toggle(),
+        Cmd::ToggleHygiene => return reports::toggle_hygiene(state),
+        Cmd::ToggleCompare => return reports::toggle_compare(state),
+        Cmd::Refresh if m == Mode::Hygiene => return reports::start_hygiene(state),
+        Cmd::Refresh if m == Mode::Compare => return reports::start_compare(state),
         Cmd::CycleSide => {
             state.focus = Focus::Side;
             state.side = match state.side {
@@ -278,6 +287,7 @@ pub(super) fn move_selection(state: &mut AppState, m: Mode, delta: i64) {
             let n = state.funnel.measured.as_ref().map_or(0, |f| f.clauses.len());
             state.funnel.selected = step(state.funnel.selected, n);
         }
+        Mode::Hygiene | Mode::Compare => reports::scroll(state, delta),
         _ => {}
     }
 }
