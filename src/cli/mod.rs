@@ -3,6 +3,7 @@
 
 mod data;
 pub mod format;
+mod history;
 mod qa;
 mod segments;
 pub mod starter;
@@ -201,6 +202,41 @@ pub enum Command {
     },
     /// Export approved segments to CSV with an audit manifest
     Export(ExportArgs),
+    /// Who joined and left a segment since its latest export (or --since MANIFEST)
+    Changes {
+        name: String,
+        /// Compare with this export's manifest (default: the latest export of NAME from this library)
+        #[arg(long, value_name = "MANIFEST")]
+        since: Option<PathBuf>,
+        /// How many example keys of each side to list
+        #[arg(long, default_value_t = 10)]
+        examples: usize,
+        /// Do not subtract the approved suppression segments from the segment now
+        #[arg(long)]
+        no_suppress: bool,
+    },
+    /// Where the members of an export's segments are now (or in a later export): a transition matrix
+    Movement {
+        /// The earlier export's manifest
+        #[arg(long, value_name = "MANIFEST")]
+        from: PathBuf,
+        /// A later export's manifest (default: the same segments now)
+        #[arg(long, value_name = "MANIFEST")]
+        to: Option<PathBuf>,
+        /// Do not subtract the approved suppression segments now
+        #[arg(long)]
+        no_suppress: bool,
+    },
+    /// A segment split by columns: each combination's size, share and metrics, from one scan
+    Split {
+        filter: String,
+        /// Columns to split by (comma-separated)
+        #[arg(long, value_delimiter = ',', required = true)]
+        by: Vec<String>,
+        /// Flag cells under this share of the segment as small
+        #[arg(long, default_value_t = 0.05)]
+        min_share: f64,
+    },
     /// The profile metrics in use (inferred from the schema or read from a file); --init writes them out to edit
     Metrics {
         /// Write the metrics to an editable file (default: the workspace's metrics.toml, else
@@ -390,6 +426,13 @@ pub fn run() -> Result<()> {
                 Command::Retire { name, note } => segments::retire(&ctx, &name, note),
                 Command::Check { threshold } => segments::check(&ctx, threshold),
                 Command::Export(a) => segments::export(&ctx, a),
+                Command::Changes { name, since, examples, no_suppress } => {
+                    history::changes(&ctx, &name, since.as_deref(), examples, !no_suppress)
+                }
+                Command::Movement { from, to, no_suppress } => {
+                    history::movement(&ctx, &from, to.as_deref(), !no_suppress)
+                }
+                Command::Split { filter, by, min_share } => history::split(&ctx, &filter, &by, min_share),
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),
                 Command::Hygiene => qa::hygiene(&ctx),

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::format::{count, percent, table};
 use super::{Ctx, ExportArgs, SaveArgs, UserError, fail};
 use crate::engine::{ParamDecl, ParamType, ParamValue, filter};
-use crate::export::{ExportRequest, Progress, export as run_export};
+use crate::export::{ExportRequest, Progress, export_with};
 use crate::library::template::{Kind, Status, Template, TemplateRef};
 use crate::library::{SaveOutcome, measure};
 
@@ -457,7 +457,8 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let files = run_export(&engine, &req, &mut |p| {
+    let log = super::history::export_log(ctx);
+    let files = export_with(&engine, &req, Some(&log), &mut |p| {
         match p {
             Progress::Segment { name, expected } => {
                 bar.set_message(name.clone());
@@ -479,6 +480,13 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     }
     for f in &files {
         println!("wrote {} rows to {} (manifest {})", count(f.rows), f.csv.display(), f.manifest.display());
+        for c in &f.changes {
+            let day = c.since.created_at.get(..10).unwrap_or(&c.since.created_at);
+            println!("  {}: +{} / −{} since {day}", c.segment, count(c.added), count(c.dropped));
+        }
+    }
+    for w in files.iter().filter_map(|f| f.warning.as_ref()) {
+        eprintln!("seglens: warning: {w}");
     }
     if !req.suppressions.is_empty() {
         println!(

@@ -16,11 +16,13 @@ pub mod hygiene;
 pub mod infer;
 pub mod lexer;
 pub mod members;
+pub mod movement;
 pub mod overlap;
 pub mod params;
 pub mod profile;
 pub mod schema;
 pub mod size;
+pub mod split;
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
