@@ -110,7 +110,7 @@ pub fn resolve(
             });
         }
         let params = filter::bound_params(&t.filter, &t.params, &values);
-        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params })
+        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params, arms: t.arms.clone() })
     };
     let segments = chosen.iter().map(|t| compile(t, raw)).collect::<Result<Vec<_>, _>>()?;
     let mut suppressions = Vec::new();
@@ -142,6 +142,8 @@ pub struct ExportSegment {
     pub version: u32,
     pub filter: Compiled,
     pub params: BTreeMap<String, ParamValue>,
+    /// The template's arms: the export gets an `arm` column and one member list per arm.
+    pub arms: Option<crate::engine::arms::Arms>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +203,17 @@ struct ManifestSegment {
     /// Rows written for a segment; for a suppression, the members of this file's segments it
     /// removed (before any other suppression: two suppressions may remove the same customer).
     rows: u64,
+    /// The salt, the hash and each arm's count, when the segment declares arms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arms: Option<ManifestArms>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ManifestArms {
+    salt: String,
+    hash: &'static str,
+    shares: BTreeMap<String, f64>,
+    counts: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -455,9 +468,13 @@ fn write_plan(
         }
     };
     let int_key = engine.key_is_integer();
+    let with_arm = plan.parts.iter().any(|(i, _)| req.segments[*i].arms.is_some());
     let mut header: Vec<&str> = Vec::new();
     if plan.with_segment_column {
         header.push("segment");
+    }
+    if with_arm {
+        header.push("arm");
     }
     header.extend(columns.iter().map(String::as_str));
     w.write_record(header.into_iter().map(|h| guard::cell(h, req.excel_safe))).map_err(|e| io(e.into()))?;
@@ -470,26 +487,41 @@ fn write_plan(
         let mut written = 0u64;
         let mut cancelled = false;
         let mut bad_key: Option<String> = None;
-        let (mut ints, mut texts) = (Vec::new(), Vec::new());
+        // Keys per arm (one list without arms), in the order the arms are declared.
+        let bounds = match &seg.arms {
+            Some(a) => a.bounds().map_err(|e| ExportError::NotApproved(format!("{}: {e}", seg.name)))?,
+            None => vec![(String::new(), 0, crate::engine::arms::BUCKETS)],
+        };
+        let mut ints: Vec<Vec<i64>> = vec![Vec::new(); bounds.len()];
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); bounds.len()];
         let segment_field = plan.with_segment_column.then_some(seg.name.as_str());
         let n = columns.len();
         let result = engine.for_each_member(filter, &streamed, |fields| {
+            // The arm: a pure function of (salt, key as text), the same as its SQL (engine/arms.rs).
+            let arm = match (&seg.arms, fields[key_at]) {
+                (Some(a), Some(k)) => {
+                    let b = crate::engine::arms::bucket(&a.salt, k);
+                    bounds.iter().position(|(_, from, to)| (*from..*to).contains(&b)).unwrap_or(0)
+                }
+                _ => 0,
+            };
+            let arm_field = with_arm.then(|| if seg.arms.is_some() { bounds[arm].0.as_str() } else { "" });
             // A NULL key is no one to remember (a key column is unique, but may hold one NULL).
             if let Some(k) = fields[key_at] {
                 if int_key {
                     match k.parse::<i64>() {
-                        Ok(v) => ints.push(v),
+                        Ok(v) => ints[arm].push(v),
                         Err(_) => {
                             bad_key = Some(k.to_string());
                             return Err(std::io::Error::other("bad key"));
                         }
                     }
                 } else {
-                    texts.push(k.to_string());
+                    texts[arm].push(k.to_string());
                 }
             }
             // NULL is written as an empty field, as DuckDB's COPY does.
-            let record = segment_field.into_iter().chain(fields[..n].iter().map(|f| f.unwrap_or("")));
+            let record = segment_field.into_iter().chain(arm_field).chain(fields[..n].iter().map(|f| f.unwrap_or("")));
             if req.excel_safe {
                 w.write_record(record.map(|f| guard::cell(f, true))).map_err(std::io::Error::from)?;
             } else {
@@ -520,7 +552,13 @@ fn write_plan(
         if written != expected {
             return Err(ExportError::CountMismatch { segment: seg.name.clone(), written, expected });
         }
-        let keys = if int_key { Keys::from_ints(ints) } else { Keys::from_texts(texts) };
+        let arm_keys: Vec<Keys> = ints
+            .into_iter()
+            .zip(texts)
+            .map(|(i, t)| if int_key { Keys::from_ints(i) } else { Keys::from_texts(t) })
+            .collect();
+        let keys =
+            if arm_keys.len() == 1 { arm_keys[0].clone() } else { Keys::union(&arm_keys.iter().collect::<Vec<_>>()) };
         if let Some(before) = previous.get(&seg.name)
             && let Some(old) = before.keys_of(&seg.name)
         {
@@ -533,7 +571,15 @@ fn write_plan(
                 kept: d.kept,
             });
         }
-        lists.push(MemberList { segment: seg.name.clone(), label: String::new(), keys });
+        let arms_meta = seg.arms.as_ref().map(|a| ManifestArms {
+            salt: a.salt.clone(),
+            hash: crate::engine::arms::HASH,
+            shares: a.arm.iter().map(|x| (x.name.clone(), x.share)).collect(),
+            counts: bounds.iter().zip(&arm_keys).map(|((name, _, _), k)| (name.clone(), k.len() as u64)).collect(),
+        });
+        for ((label, _, _), k) in bounds.into_iter().zip(arm_keys) {
+            lists.push(MemberList { segment: seg.name.clone(), label, keys: k });
+        }
         total += written;
         seg_meta.push(ManifestSegment {
             name: seg.name.clone(),
@@ -542,6 +588,7 @@ fn write_plan(
             sql: engine.select_sql(filter),
             params: seg.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
             rows: written,
+            arms: arms_meta,
         });
     }
     let mut hashing = w.into_inner().map_err(|e| io(e.into_error()))?;
@@ -579,6 +626,7 @@ fn write_plan(
                     sql: engine.select_sql(&s.filter),
                     params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
                     rows: removed_by(engine, req, plan, s)?,
+                    arms: None,
                 })
             })
             .collect::<Result<_, ExportError>>()?,

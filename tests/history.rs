@@ -157,6 +157,17 @@ fn adds_and_drops_match_plain_sql_set_differences_over_two_databases() {
             assert!(j["since"]["manifest"].as_str().unwrap().ends_with(".manifest.json"), "{j}");
             assert!(j["since"]["created_at"].as_str().unwrap().starts_with("20"), "{j}");
         }
+        // What the export dialog shows before anything is written: the same counts.
+        let log =
+            seglens::export::history::ExportLog { path: sb.data_dir().join("exports.jsonl"), library: sb.library() };
+        let lib = seglens::library::Library::open(sb.library());
+        let (segs, supps) =
+            seglens::export::resolve(&lib, &Default::default(), std::slice::from_ref(&name), false, true, &[]).unwrap();
+        let engine = seglens::engine::Engine::open(&db2, &Default::default()).unwrap();
+        let planned = seglens::export::history::changes_before_export(&engine, &segs, &supps, false, &log).unwrap();
+        let p = planned[0].1.as_ref().expect("an earlier export");
+        assert_eq!((p.added, p.dropped, p.kept), (added, dropped, kept), "{name}");
+        drop(engine);
         // The next export, on the changed data, records the same counts in its manifest.
         let out2 = sb.path().join(format!("{name}-2.csv"));
         sb.seglens(&["export", &name, "--db", s(&db2), "--out", s(&out2)]).ok();
@@ -352,4 +363,106 @@ fn kill_9_during_an_export_with_history_leaves_both_files_or_neither() {
     sb.seglens(&args).ok();
     assert_eq!(final_files(&dir), (true, true, true));
     let _ = Duration::ZERO;
+}
+
+/// Arm counts of every customer under salt `holi26`, control = 0.1 and treatment = 0.9, computed
+/// independently with Python's hashlib over the foreign databases' 2,000 keys (Club: 1..2000;
+/// Shop: S000001..S002000); with control = 0.2, 220 more Club members are control, and no one else moves.
+const CLUB_CONTROL: u64 = 172;
+const SHOP_CONTROL: u64 = 211;
+const CLUB_MOVED_AT_0_2: u64 = 220;
+
+#[test]
+fn arms_are_stable_across_runs_and_connections_and_equal_the_independent_counts() {
+    let sb = Sandbox::new();
+    for (kind, control) in [(Foreign::Club, CLUB_CONTROL), (Foreign::Shop, SHOP_CONTROL)] {
+        let sub = sb.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let db = foreign_db(&sub, kind, 2000);
+        let args =
+            ["arms", "TRUE", "--arms", "control=0.1,treatment=0.9", "--salt", "holi26", "--db", s(&db), "--json"];
+        let first = sb.seglens(&args).ok().json();
+        let second = sb.seglens(&args).ok().json();
+        assert_eq!(first, second, "{kind:?}: two runs");
+        assert_eq!(first["arms"][0]["name"], "control");
+        assert_eq!(first["arms"][0]["size"].as_u64(), Some(control), "{kind:?}: {first}");
+        assert_eq!(first["arms"][1]["size"].as_u64(), Some(2000 - control), "{kind:?}");
+        assert_eq!(first["ratio_flagged"], false, "{first}");
+        // Two connections in this process agree with the binary.
+        let compiled = compile("TRUE");
+        let arms = seglens::engine::arms::Arms::parse("control=0.1,treatment=0.9", "holi26").unwrap();
+        for _ in 0..2 {
+            let engine = seglens::engine::Engine::open(&db, &Default::default()).unwrap();
+            let r = engine.arms(&compiled, &arms).unwrap();
+            assert_eq!(r.arms[0].size, control);
+        }
+        if kind == Foreign::Club {
+            // Changing the shares moves only the customers whose bucket changes arm.
+            let wider = sb
+                .seglens(&[
+                    "arms",
+                    "TRUE",
+                    "--arms",
+                    "control=0.2,treatment=0.8",
+                    "--salt",
+                    "holi26",
+                    "--db",
+                    s(&db),
+                    "--json",
+                ])
+                .ok()
+                .json();
+            assert_eq!(wider["arms"][0]["size"].as_u64(), Some(CLUB_CONTROL + CLUB_MOVED_AT_0_2));
+            let a1 = seglens::engine::arms::Arms::parse("control=0.1,treatment=0.9", "holi26").unwrap();
+            let a2 = seglens::engine::arms::Arms::parse("control=0.2,treatment=0.8", "holi26").unwrap();
+            let moved: Vec<u64> =
+                (1..=2000u64).filter(|k| a1.arm_of(&k.to_string()) != a2.arm_of(&k.to_string())).collect();
+            assert_eq!(moved.len() as u64, CLUB_MOVED_AT_0_2);
+            assert!(
+                moved.iter().all(|k| a1.arm_of(&k.to_string()).as_deref() == Some("treatment")),
+                "only treatment → control"
+            );
+        }
+        // A template with arms exports an arm column that plain DuckDB running `seglens sql`'s SELECT agrees with.
+        let name = format!("holdout-{}", format!("{kind:?}").to_lowercase());
+        sb.seglens(&[
+            "save",
+            &name,
+            "--db",
+            s(&db),
+            "--filter",
+            kind.filter(),
+            "--arms",
+            "control=0.1,treatment=0.9",
+            "--salt",
+            "holi26",
+        ])
+        .ok();
+        sb.seglens(&["approve", &name, "--db", s(&db)]).ok();
+        let out = sub.join("arms.csv");
+        sb.seglens(&["export", &name, "--db", s(&db), "--out", s(&out), "--columns", kind.key()]).ok();
+        let sql =
+            sb.seglens(&["sql", &name, "--db", s(&db), "--json"]).ok().json()["sql"].as_str().unwrap().to_string();
+        let mut want: Vec<Vec<String>> =
+            q_rows(&plain(&db), &format!("SELECT CAST(\"{}\" AS VARCHAR), arm FROM ({sql})", kind.key()))
+                .into_iter()
+                .map(|r| vec![name.clone(), r[1].clone().unwrap(), r[0].clone().unwrap()])
+                .collect();
+        want.sort();
+        let mut rdr = csv::Reader::from_path(&out).unwrap();
+        assert_eq!(rdr.headers().unwrap().iter().collect::<Vec<_>>(), vec!["segment", "arm", kind.key()]);
+        let mut got: Vec<Vec<String>> =
+            rdr.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+        got.sort();
+        assert_eq!(got, want, "{kind:?}: the export's arms are the SQL's");
+        let m: serde_json::Value = serde_json::from_str(&read(&out.with_extension("manifest.json"))).unwrap();
+        let counts = &m["segments"][0]["arms"]["counts"];
+        let control_rows = want.iter().filter(|r| r[1] == "control").count() as u64;
+        assert_eq!(counts["control"].as_u64(), Some(control_rows), "{m}");
+        assert_eq!(m["segments"][0]["arms"]["salt"], "holi26");
+        let stored = StoredExport::open(&out.with_extension("manifest.json")).unwrap();
+        let labels: Vec<&str> = stored.lists.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["control", "treatment"]);
+        assert_eq!(stored.keys_of(&name).unwrap().len(), want.len());
+    }
 }

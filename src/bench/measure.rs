@@ -305,6 +305,7 @@ impl Db {
                 version: 1,
                 filter: f.clone(),
                 params: BTreeMap::new(),
+                arms: None,
             }],
             suppressions: Vec::new(),
             exclusive: false,

@@ -183,3 +183,37 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64) -> Result<(
     println!("{} customers in {} cells", count(s.size), s.cells.len());
     Ok(())
 }
+
+pub fn arms(ctx: &Ctx, filter: &str, spec: Option<&str>, salt: Option<&str>) -> Result<()> {
+    let engine = ctx.engine()?;
+    let r = ctx.resolve(filter)?;
+    let arms = match (spec, salt, r.template.as_ref().and_then(|t| t.arms.clone())) {
+        (Some(spec), Some(salt), _) => crate::engine::arms::Arms::parse(spec, salt).map_err(super::UserError)?,
+        (_, _, Some(a)) => a,
+        _ => return fail(format!("{} declares no arms: give --arms control=0.1,treatment=0.9 --salt NAME", r.label)),
+    };
+    let report = engine.arms(&r.compiled, &arms)?;
+    if ctx.g.json {
+        return ctx.print_json(&report);
+    }
+    let rows: Vec<Vec<String>> = report
+        .arms
+        .iter()
+        .map(|a| {
+            let flagged: Vec<&str> = a.metrics.iter().filter(|m| m.flagged).map(|m| m.name.as_str()).collect();
+            vec![
+                a.name.clone(),
+                percent(a.share),
+                count(a.size),
+                format!("{:.0}", a.expected),
+                if flagged.is_empty() { String::new() } else { format!("differs: {}", flagged.join(", ")) },
+            ]
+        })
+        .collect();
+    print!("{}", table(&["arm", "share", "size", "expected", "balance"], &rows));
+    println!("salt {:?}; {}", report.salt, report.hash);
+    if report.ratio_flagged {
+        println!("⚠ the sizes are off the declared shares beyond chance (p = {:.2e})", report.ratio_p.unwrap_or(0.0));
+    }
+    Ok(())
+}

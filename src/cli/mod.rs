@@ -227,6 +227,15 @@ pub enum Command {
         #[arg(long)]
         no_suppress: bool,
     },
+    /// Each arm's exact size and profile metrics, with a balance check (a template with arms, or --arms/--salt)
+    Arms {
+        filter: String,
+        /// NAME=SHARE,... (default: the template's arms)
+        #[arg(long, value_name = "NAME=SHARE,...", requires = "salt")]
+        arms: Option<String>,
+        #[arg(long, requires = "arms")]
+        salt: Option<String>,
+    },
     /// A segment split by columns: each combination's size, share and metrics, from one scan
     Split {
         filter: String,
@@ -286,6 +295,12 @@ pub struct SaveArgs {
     pub kind: Option<String>,
     #[arg(long)]
     pub priority: Option<i64>,
+    /// Holdout / A/B arms: NAME=SHARE,... in bucket order (e.g. control=0.1,treatment=0.9); needs --salt
+    #[arg(long, value_name = "NAME=SHARE,...", requires = "salt")]
+    pub arms: Option<String>,
+    /// The salt of the arms' hash (e.g. the campaign's name): the same salt keeps every customer in their arm
+    #[arg(long, requires = "arms")]
+    pub salt: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -433,6 +448,7 @@ pub fn run() -> Result<()> {
                     history::movement(&ctx, &from, to.as_deref(), !no_suppress)
                 }
                 Command::Split { filter, by, min_share } => history::split(&ctx, &filter, &by, min_share),
+                Command::Arms { filter, arms, salt } => history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref()),
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),
                 Command::Hygiene => qa::hygiene(&ctx),

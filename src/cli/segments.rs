@@ -50,7 +50,10 @@ pub fn features(ctx: &Ctx) -> Result<()> {
 pub fn sql(ctx: &Ctx, arg: &str) -> Result<()> {
     let engine = ctx.engine()?;
     let r = ctx.resolve(arg)?;
-    let sql = engine.select_sql(&r.compiled);
+    let sql = match r.template.as_ref().and_then(|t| t.arms.as_ref()) {
+        Some(arms) => engine.select_sql_with_arms(&r.compiled, arms),
+        None => engine.select_sql(&r.compiled),
+    };
     if ctx.g.json {
         return ctx.print_json(&json!({"sql": sql, "params": r.values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<BTreeMap<_, _>>()}));
     }
@@ -121,6 +124,9 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
     }
     if let Some(p) = a.priority {
         t.priority = p;
+    }
+    if let (Some(spec), Some(salt)) = (&a.arms, &a.salt) {
+        t.arms = Some(crate::engine::arms::Arms::parse(spec, salt).map_err(UserError)?);
     }
     let engine = ctx.engine()?;
     t.table = engine.table().to_string();

@@ -2,6 +2,7 @@
 //! member and schema questions with plain data. Knows nothing about terminals; the CLI and the TUI
 //! call the same functions, and only `filter.rs`/`params.rs` turn user text into SQL.
 
+pub mod arms;
 pub mod bitmap;
 pub mod breakdown;
 pub mod cache;

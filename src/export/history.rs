@@ -365,6 +365,39 @@ impl ExportLog {
     }
 }
 
+/// What an export about to run would add and drop per segment, against each segment's latest
+/// export in `log` (None for a segment never exported): what the export dialog shows before
+/// anything is written. One scan per segment that has an earlier export.
+pub fn changes_before_export(
+    engine: &crate::engine::Engine,
+    segments: &[super::ExportSegment],
+    suppressions: &[super::ExportSegment],
+    exclusive: bool,
+    log: &ExportLog,
+) -> Result<Vec<(String, Option<SegmentChanges>)>, ExportError> {
+    let names: Vec<&str> = segments.iter().map(|s| s.name.as_str()).collect();
+    let previous = log.previous(&names);
+    let effective = super::effective(segments, suppressions, exclusive);
+    let mut out = Vec::new();
+    for (s, f) in segments.iter().zip(&effective) {
+        let c = match previous.get(&s.name).and_then(|p| p.keys_of(&s.name).map(|k| (p, k))) {
+            Some((p, before)) => {
+                let d = engine.changes(f, &before, 0)?;
+                Some(SegmentChanges {
+                    segment: s.name.clone(),
+                    since: p.since(&s.name),
+                    added: d.added,
+                    dropped: d.dropped,
+                    kept: d.kept,
+                })
+            }
+            None => None,
+        };
+        out.push((s.name.clone(), c));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
