@@ -191,6 +191,53 @@ impl Movement {
     }
 }
 
+/// Each key once, with the index of the first list holding it (lists in priority order): the
+/// exclusive assignment, by merging sorted lists (no sort, no GROUP BY in SQL).
+pub fn exclusive(lists: &[&Keys]) -> (Keys, Vec<i32>) {
+    fn merge<T: Ord + Clone>(lists: &[&[T]]) -> (Vec<T>, Vec<i32>) {
+        let (mut keys, mut segs): (Vec<T>, Vec<i32>) = (Vec::new(), Vec::new());
+        for (s, list) in lists.iter().enumerate() {
+            let (mut k2, mut s2) =
+                (Vec::with_capacity(keys.len() + list.len()), Vec::with_capacity(keys.len() + list.len()));
+            let (mut i, mut j) = (0, 0);
+            while i < keys.len() || j < list.len() {
+                let take_old = match (keys.get(i), list.get(j)) {
+                    (Some(a), Some(b)) => {
+                        if a == b {
+                            j += 1;
+                        }
+                        a <= b
+                    }
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if take_old {
+                    k2.push(keys[i].clone());
+                    s2.push(segs[i]);
+                    i += 1;
+                } else {
+                    k2.push(list[j].clone());
+                    s2.push(s as i32);
+                    j += 1;
+                }
+            }
+            keys = k2;
+            segs = s2;
+        }
+        (keys, segs)
+    }
+    if lists.iter().all(|k| matches!(k, Keys::Int(_))) {
+        let v: Vec<&[i64]> = lists.iter().map(|k| if let Keys::Int(v) = k { v.as_slice() } else { &[][..] }).collect();
+        let (k, s) = merge(&v);
+        (Keys::Int(k), s)
+    } else {
+        let texts: Vec<Vec<String>> = lists.iter().map(|k| k.to_text()).collect();
+        let v: Vec<&[String]> = texts.iter().map(Vec::as_slice).collect();
+        let (k, s) = merge(&v);
+        (Keys::Text(k), s)
+    }
+}
+
 static NEXT_TABLE: AtomicU64 = AtomicU64::new(1);
 
 /// A temporary table of (k, s) pairs, dropped with this guard.
@@ -253,8 +300,8 @@ impl Engine {
         Ok(diff(&self.member_keys(f)?, before, examples))
     }
 
-    /// Loads (key, segment index) pairs into a temporary table `k, s`.
-    fn temp_keys(&self, lists: &[(i32, &Keys)], text: bool) -> Result<TempKeys<'_>> {
+    /// Loads keys with their segment index into a temporary table `k, s` (keys unique).
+    fn temp_keys(&self, keys: &Keys, segs: &[i32], text: bool) -> Result<TempKeys<'_>> {
         let name = format!("__seglens_keys_{}", NEXT_TABLE.fetch_add(1, Ordering::Relaxed));
         let ty = if text { "VARCHAR" } else { "BIGINT" };
         self.conn().execute_batch(&format!("CREATE TEMP TABLE {name} (k {ty}, s INTEGER)"))?;
@@ -264,24 +311,22 @@ impl Engine {
             Field::new("s", DataType::Int32, false),
         ]));
         let mut app = self.conn().appender_to_catalog_and_db(&name, "temp", "main")?;
-        for &(s, keys) in lists {
-            // In slices, so a large list is never copied whole a second time.
-            const CHUNK: usize = 1 << 20;
-            let n = keys.len();
-            for from in (0..n).step_by(CHUNK) {
-                let to = (from + CHUNK).min(n);
-                let k: ArrayRef = match (keys, text) {
-                    (Keys::Int(v), false) => Arc::new(Int64Array::from(v[from..to].to_vec())),
-                    (Keys::Int(v), true) => {
-                        Arc::new(StringArray::from_iter_values(v[from..to].iter().map(|k| k.to_string())))
-                    }
-                    (Keys::Text(v), _) => Arc::new(StringArray::from_iter_values(v[from..to].iter())),
-                };
-                let s: ArrayRef = Arc::new(Int32Array::from(vec![s; to - from]));
-                let batch = RecordBatch::try_new(schema.clone(), vec![k, s])
-                    .map_err(|e| EngineError::Config(format!("loading stored keys: {e}")))?;
-                app.append_record_batch(batch)?;
-            }
+        // In slices, so a large list is never copied whole a second time.
+        const CHUNK: usize = 1 << 20;
+        let n = keys.len();
+        for from in (0..n).step_by(CHUNK) {
+            let to = (from + CHUNK).min(n);
+            let k: ArrayRef = match (keys, text) {
+                (Keys::Int(v), false) => Arc::new(Int64Array::from(v[from..to].to_vec())),
+                (Keys::Int(v), true) => {
+                    Arc::new(StringArray::from_iter_values(v[from..to].iter().map(|k| k.to_string())))
+                }
+                (Keys::Text(v), _) => Arc::new(StringArray::from_iter_values(v[from..to].iter())),
+            };
+            let s: ArrayRef = Arc::new(Int32Array::from(segs[from..to].to_vec()));
+            let batch = RecordBatch::try_new(schema.clone(), vec![k, s])
+                .map_err(|e| EngineError::Config(format!("loading stored keys: {e}")))?;
+            app.append_record_batch(batch)?;
         }
         app.flush()?;
         drop(app);
@@ -299,19 +344,20 @@ impl Engine {
                 Side::Stored(l) => stored_ints(l),
                 Side::Now(_) => self.key_is_integer(),
             };
-        fn indexed<'k>(lists: &[(String, &'k Keys)]) -> Vec<(i32, &'k Keys)> {
-            lists.iter().enumerate().map(|(i, (_, k))| (i as i32, *k)).collect()
-        }
-        let a = self.temp_keys(&indexed(from_lists), text)?;
-        // Each customer once, in their highest-priority segment (the lowest index).
-        let side_a = format!("(SELECT k, min(s) AS s FROM temp.main.{} GROUP BY k)", a.name);
+        // Each customer once, in their highest-priority segment (the first list holding them).
+        let load = |lists: &[(String, &Keys)]| {
+            let (keys, segs) = exclusive(&lists.iter().map(|(_, k)| *k).collect::<Vec<_>>());
+            self.temp_keys(&keys, &segs, text)
+        };
+        let a = load(from_lists)?;
+        let side_a = format!("temp.main.{}", a.name);
         let mut q = SqlBuilder::new(self);
         q.push(&format!("SELECT a.s, b.s, count(*) FROM {side_a} a FULL OUTER JOIN "));
         let _b;
         let with_none = match to {
             Side::Stored(lists) => {
-                let b = self.temp_keys(&indexed(lists), text)?;
-                q.push(&format!("(SELECT k, min(s) AS s FROM temp.main.{} GROUP BY k)", b.name));
+                let b = load(lists)?;
+                q.push(&format!("temp.main.{}", b.name));
                 _b = Some(b);
                 false
             }
@@ -364,8 +410,8 @@ impl Engine {
         Ok(Movement { segments, cells })
     }
 
-    /// The SQL a movement from stored keys (table `prev(k, s)`) to `filters` now runs, for
-    /// benchmarks against DuckDB.
+    /// The SQL a movement from stored keys (table `prev(k, s)`, each key once, with its
+    /// highest-priority segment) to `filters` now runs, for benchmarks against DuckDB.
     pub fn movement_sql(&self, prev: &str, filters: &[&Compiled]) -> String {
         let mut case = String::from("CASE");
         for (i, f) in filters.iter().enumerate() {
@@ -373,7 +419,7 @@ impl Engine {
         }
         case.push_str(" END");
         format!(
-            "SELECT a.s, b.s, count(*) FROM (SELECT k, min(s) AS s FROM {prev} GROUP BY k) a FULL OUTER JOIN \
+            "SELECT a.s, b.s, count(*) FROM {prev} a FULL OUTER JOIN \
              (SELECT {} AS k, {case} AS s FROM {}) b ON a.k = b.k GROUP BY ALL",
             self.key_select(!self.key_is_integer()),
             self.table_sql()
@@ -397,5 +443,19 @@ mod tests {
         let t = Keys::from_texts(vec!["2".into(), "3".into()]);
         let c = diff(&now, &t, 0);
         assert_eq!((c.added, c.dropped, c.kept), (4, 1, 1));
+    }
+
+    #[test]
+    fn exclusive_gives_each_key_its_first_list() {
+        let a = Keys::from_ints(vec![1, 3, 5]);
+        let b = Keys::from_ints(vec![2, 3, 6]);
+        let c = Keys::from_ints(vec![1, 6, 7]);
+        let (k, s) = exclusive(&[&a, &b, &c]);
+        assert_eq!(k, Keys::Int(vec![1, 2, 3, 5, 6, 7]));
+        assert_eq!(s, vec![0, 1, 0, 0, 1, 2]);
+        let t = Keys::from_texts(vec!["b".into()]);
+        let (k, s) = exclusive(&[&t, &a]);
+        assert_eq!(k, Keys::Text(vec!["1".into(), "3".into(), "5".into(), "b".into()]));
+        assert_eq!(s, vec![1, 1, 1, 0]);
     }
 }
