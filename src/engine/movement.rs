@@ -185,7 +185,7 @@ impl Movement {
     /// The flows between different places, largest first (for "2,315 at-risk → lapsed").
     pub fn largest_flows(&self, n: usize) -> Vec<&MovementCell> {
         let mut v: Vec<&MovementCell> = self.cells.iter().filter(|c| c.from != c.to && c.count > 0).collect();
-        v.sort_by(|a, b| b.count.cmp(&a.count));
+        v.sort_by_key(|c| std::cmp::Reverse(c.count));
         v.truncate(n);
         v
     }
@@ -237,6 +237,9 @@ pub fn exclusive(lists: &[&Keys]) -> (Keys, Vec<i32>) {
         (Keys::Text(k), s)
     }
 }
+
+/// (from index, to index, count); None is "in none".
+type Flows = Vec<(Option<i32>, Option<i32>, i64)>;
 
 static NEXT_TABLE: AtomicU64 = AtomicU64::new(1);
 
@@ -344,6 +347,11 @@ impl Engine {
                 Side::Stored(l) => stored_ints(l),
                 Side::Now(_) => self.key_is_integer(),
             };
+        if let Side::Now(filters) = to
+            && let Some(rows) = self.movement_by_bits(from_lists, filters, text)?
+        {
+            return Ok(cells(from, to, &rows, true));
+        }
         // Each customer once, in their highest-priority segment (the first list holding them).
         let load = |lists: &[(String, &Keys)]| {
             let (keys, segs) = exclusive(&lists.iter().map(|(_, k)| *k).collect::<Vec<_>>());
@@ -382,32 +390,95 @@ impl Engine {
             }
         };
         q.push(" b ON a.k = b.k GROUP BY ALL");
-        let rows: Vec<(Option<i32>, Option<i32>, i64)> =
-            q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
-        let from_names = from.names();
-        let to_names = to.names();
-        let mut segments = from_names.clone();
-        for n in &to_names {
-            if !segments.contains(n) {
-                segments.push(n.clone());
+        let rows: Flows = q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
+        Ok(cells(from, to, &rows, with_none))
+    }
+
+    /// Movement to now from the segments' member bitmaps (those the overlap uses, cached) and one
+    /// scan of (rowid, key), merged in Rust with the sorted stored keys: no temporary table, no
+    /// join. None when the entity has no row ids (a view): the SQL way then.
+    fn movement_by_bits(
+        &self,
+        from: &[(String, &Keys)],
+        filters: &[(String, &Compiled)],
+        text: bool,
+    ) -> Result<Option<Flows>> {
+        let mut bits = Vec::with_capacity(filters.len());
+        for (_, f) in filters {
+            match self.member_bits(f)? {
+                Some(b) => bits.push(b),
+                None => return Ok(None),
             }
         }
-        let mut cells = Vec::new();
-        let places = |names: &[String]| -> Vec<Option<String>> {
-            names.iter().cloned().map(Some).chain(std::iter::once(None)).collect()
-        };
-        for f in places(&from_names) {
-            for t in places(&to_names) {
-                if f.is_none() && t.is_none() && !with_none {
-                    continue;
+        // Text keys compare as text on both sides; integer lists are used as they are.
+        let texts: Vec<Vec<String>> = from.iter().map(|(_, k)| if text { k.to_text() } else { Vec::new() }).collect();
+        let ints: Vec<&[i64]> = from
+            .iter()
+            .map(|(_, k)| match k {
+                Keys::Int(v) if !text => v.as_slice(),
+                _ => &[][..],
+            })
+            .collect();
+        let (nf, nt) = (from.len(), filters.len());
+        // counts[from * (nt + 1) + to]; index nf / nt is "in none".
+        let mut counts = vec![0i64; (nf + 1) * (nt + 1)];
+        // Per stored list: which of its keys a row still has, and where the scan is in it.
+        let mut seen: Vec<Vec<u64>> = from.iter().map(|(_, k)| vec![0u64; k.len().div_ceil(64)]).collect();
+        let mut hints = vec![0usize; nf];
+        let sql = format!("SELECT rowid, {} FROM {}", self.key_select(text), self.table_sql());
+        let mut stmt = self.conn().prepare(&sql).map_err(super::plain_error)?;
+        let stream = stmt.stream_arrow([]).map_err(super::plain_error)?;
+        for batch in stream {
+            let batch = batch.map_err(super::plain_error)?;
+            let rowids = batch.column(0).as_primitive::<Int64Type>();
+            let key_col = batch.column(1);
+            for i in 0..batch.num_rows() {
+                let r = rowids.value(i) as usize;
+                let (w, b) = (r / 64, r % 64);
+                let to = bits.iter().position(|x| x.get(w).is_some_and(|v| v >> b & 1 == 1)).unwrap_or(nt);
+                // The customer's segment then: the first stored list holding the key. Every list
+                // is looked up, so that each one knows which of its keys are still here.
+                let mut from_seg = nf;
+                if !key_col.is_null(i) {
+                    for s in 0..nf {
+                        let at = if text {
+                            find_str(&texts[s], text_at(key_col, i), &mut hints[s])
+                        } else {
+                            find(ints[s], &key_col.as_primitive::<Int64Type>().value(i), &mut hints[s])
+                        };
+                        if let Some(j) = at {
+                            seen[s][j / 64] |= 1 << (j % 64);
+                            from_seg = from_seg.min(s);
+                        }
+                    }
                 }
-                let fi = f.as_ref().and_then(|n| from_names.iter().position(|x| x == n)).map(|i| i as i32);
-                let ti = t.as_ref().and_then(|n| to_names.iter().position(|x| x == n)).map(|i| i as i32);
-                let count: i64 = rows.iter().filter(|r| r.0 == fi && r.1 == ti).map(|r| r.2).sum();
-                cells.push(MovementCell { from: f.clone(), to: t, count: count as u64 });
+                counts[from_seg * (nt + 1) + to] += 1;
             }
         }
-        Ok(Movement { segments, cells })
+        // Stored keys no row has any more (deleted customers) moved to none, each counted once,
+        // in the first list holding it.
+        for s in 0..nf {
+            let len = if text { texts[s].len() } else { ints[s].len() };
+            for j in (0..len).filter(|j| seen[s][j / 64] >> (j % 64) & 1 == 0) {
+                let earlier = (0..s).any(|e| {
+                    if text {
+                        texts[e].binary_search(&texts[s][j]).is_ok()
+                    } else {
+                        ints[e].binary_search(&ints[s][j]).is_ok()
+                    }
+                });
+                if !earlier {
+                    counts[s * (nt + 1) + nt] += 1;
+                }
+            }
+        }
+        let index = |i: usize, n: usize| (i < n).then_some(i as i32);
+        Ok(Some(
+            (0..=nf)
+                .flat_map(|f| (0..=nt).map(move |t| (f, t)))
+                .map(|(f, t)| (index(f, nf), index(t, nt), counts[f * (nt + 1) + t]))
+                .collect(),
+        ))
     }
 
     /// The SQL a movement from stored keys (table `prev(k, s)`, each key once, with its
@@ -427,6 +498,96 @@ impl Engine {
     }
 }
 
+/// The matrix from (from index, to index, count) rows; None is "in none".
+fn cells(from: &Side<'_>, to: &Side<'_>, rows: &[(Option<i32>, Option<i32>, i64)], with_none: bool) -> Movement {
+    let from_names = from.names();
+    let to_names = to.names();
+    let mut segments = from_names.clone();
+    for n in &to_names {
+        if !segments.contains(n) {
+            segments.push(n.clone());
+        }
+    }
+    let mut cells = Vec::new();
+    let places = |names: &[String]| -> Vec<Option<String>> {
+        names.iter().cloned().map(Some).chain(std::iter::once(None)).collect()
+    };
+    for f in places(&from_names) {
+        for t in places(&to_names) {
+            if f.is_none() && t.is_none() && !with_none {
+                continue;
+            }
+            let fi = f.as_ref().and_then(|n| from_names.iter().position(|x| x == n)).map(|i| i as i32);
+            let ti = t.as_ref().and_then(|n| to_names.iter().position(|x| x == n)).map(|i| i as i32);
+            let count: i64 = rows.iter().filter(|r| r.0 == fi && r.1 == ti).map(|r| r.2).sum();
+            cells.push(MovementCell { from: f.clone(), to: t, count: count as u64 });
+        }
+    }
+    Movement { segments, cells }
+}
+
+/// The position of `k` in sorted `keys`, starting from `hint` (a scan in key order finds each key
+/// in a step or two); moves `hint` on.
+fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
+    let h = *hint;
+    if h <= keys.len() && (h == 0 || keys[h - 1] < *k) {
+        match keys.get(h) {
+            None => return None,
+            Some(x) if x > k => return None,
+            Some(x) if x == k => {
+                *hint = h + 1;
+                return Some(h);
+            }
+            _ => {}
+        }
+    }
+    match keys.binary_search(k) {
+        Ok(i) => {
+            *hint = i + 1;
+            Some(i)
+        }
+        Err(i) => {
+            *hint = i;
+            None
+        }
+    }
+}
+
+fn find_str(keys: &[String], k: &str, hint: &mut usize) -> Option<usize> {
+    let h = *hint;
+    if h <= keys.len() && (h == 0 || keys[h - 1].as_str() < k) {
+        match keys.get(h).map(String::as_str) {
+            None => return None,
+            Some(x) if x > k => return None,
+            Some(x) if x == k => {
+                *hint = h + 1;
+                return Some(h);
+            }
+            _ => {}
+        }
+    }
+    match keys.binary_search_by(|x| x.as_str().cmp(k)) {
+        Ok(i) => {
+            *hint = i + 1;
+            Some(i)
+        }
+        Err(i) => {
+            *hint = i;
+            None
+        }
+    }
+}
+
+/// Row `i` of a text column in whichever layout DuckDB's Arrow export chose.
+fn text_at(col: &ArrayRef, i: usize) -> &str {
+    match col.data_type() {
+        DataType::Utf8 => col.as_string::<i32>().value(i),
+        DataType::LargeUtf8 => col.as_string::<i64>().value(i),
+        DataType::Utf8View => col.as_string_view().value(i),
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +604,32 @@ mod tests {
         let t = Keys::from_texts(vec!["2".into(), "3".into()]);
         let c = diff(&now, &t, 0);
         assert_eq!((c.added, c.dropped, c.kept), (4, 1, 1));
+    }
+
+    #[test]
+    fn find_with_a_hint_agrees_with_binary_search_in_any_order() {
+        let keys: Vec<i64> = (0..200).map(|i| i * 3).collect();
+        let texts: Vec<String> = {
+            let mut t: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            t.sort();
+            t
+        };
+        let mut x = 12345u64;
+        let (mut hint, mut hint_s) = (0, 0);
+        for step in 0..2000 {
+            // In order for a while, then at random.
+            let k = if step < 700 {
+                step as i64
+            } else {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 700) as i64
+            };
+            assert_eq!(find(&keys, &k, &mut hint), keys.binary_search(&k).ok(), "{k}");
+            let ks = k.to_string();
+            assert_eq!(find_str(&texts, &ks, &mut hint_s), texts.binary_search(&ks).ok(), "{k}");
+        }
     }
 
     #[test]

@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::params::ParamValue;
 use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
 
+/// One group of a split's query: values, count, metrics.
+type Grouped = (Vec<Option<String>>, u64, Vec<Option<f64>>);
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SplitCell {
     /// Each dimension's value as text (None: NULL).
@@ -63,7 +66,7 @@ impl Engine {
         q.filter_cached(self, f)?;
         q.push(&format!("{after} GROUP BY {}", (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
         let (nd, nm) = (dims.len(), metrics.len());
-        let rows: Vec<(Vec<Option<String>>, u64, Vec<Option<f64>>)> = q.prepare(self, |s| {
+        let rows: Vec<Grouped> = q.prepare(self, |s| {
             s.query_map([], |r| {
                 let values = (0..nd).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
                 let n: i64 = r.get(nd)?;
