@@ -96,8 +96,7 @@ impl Db {
         if cells != groups {
             bail!("split: {cells} cells against {groups} groups");
         }
-        let what =
-            "movement of 8 segments, stored keys → now (temp table, one FULL OUTER JOIN) vs a cold overlap of the 8";
+        let what = "movement of 8 segments, stored keys → now (member bitmaps + one rowid, key scan) vs a cold overlap of the 8";
         self.push_at("12", what.into(), Unit::Ms, moved, Some(overlap), Target::Ratio(2.0, 0.0), self.at_scale());
         let what =
             format!("changes of {} (its keys now, merged with the stored ones) vs one size query", SEGMENTS[0].0);

@@ -432,6 +432,7 @@ impl Engine {
             let batch = batch.map_err(super::plain_error)?;
             let rowids = batch.column(0).as_primitive::<Int64Type>();
             let key_col = batch.column(1);
+            let key_ints = (!text).then(|| key_col.as_primitive::<Int64Type>());
             for i in 0..batch.num_rows() {
                 let r = rowids.value(i) as usize;
                 let (w, b) = (r / 64, r % 64);
@@ -440,11 +441,15 @@ impl Engine {
                 // is looked up, so that each one knows which of its keys are still here.
                 let mut from_seg = nf;
                 if !key_col.is_null(i) {
+                    let (k_int, k_text) = match key_ints {
+                        Some(a) => (a.value(i), ""),
+                        None => (0, text_at(key_col, i)),
+                    };
                     for s in 0..nf {
                         let at = if text {
-                            find_str(&texts[s], text_at(key_col, i), &mut hints[s])
+                            find_str(&texts[s], k_text, &mut hints[s])
                         } else {
-                            find(ints[s], &key_col.as_primitive::<Int64Type>().value(i), &mut hints[s])
+                            find(ints[s], &k_int, &mut hints[s])
                         };
                         if let Some(j) = at {
                             seen[s][j / 64] |= 1 << (j % 64);
