@@ -9,11 +9,15 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::engine::movement::Keys;
 use crate::engine::{Compiled, Engine, EngineError, FeatureSet, ParamValue, filter};
 use crate::library::template::{Kind, Status, Template, TemplateRef};
 use crate::library::{Library, LibraryError, measure};
 
 mod guard;
+pub mod history;
+
+use history::{ExportLog, MemberList, MembersRef, SegmentChanges, StoredExport, members_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -41,6 +45,9 @@ pub enum ExportError {
     /// The target is a file an export must never replace, whatever the flags.
     #[error("{}: {why}; an export never writes there, with or without --force: choose another --out", path.display())]
     Protected { path: PathBuf, why: String },
+    /// An earlier export that history cannot read back (missing, damaged or too old a manifest).
+    #[error("{}: {why}", path.display())]
+    History { path: PathBuf, why: String },
 }
 
 /// Picks what `names` export: the latest approved version of each (or the latest at all with
@@ -103,7 +110,7 @@ pub fn resolve(
             });
         }
         let params = filter::bound_params(&t.filter, &t.params, &values);
-        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params })
+        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params, arms: t.arms.clone() })
     };
     let segments = chosen.iter().map(|t| compile(t, raw)).collect::<Result<Vec<_>, _>>()?;
     let mut suppressions = Vec::new();
@@ -135,6 +142,8 @@ pub struct ExportSegment {
     pub version: u32,
     pub filter: Compiled,
     pub params: BTreeMap<String, ParamValue>,
+    /// The template's arms: the export gets an `arm` column and one member list per arm.
+    pub arms: Option<crate::engine::arms::Arms>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +182,14 @@ pub struct ExportedFile {
     pub manifest: PathBuf,
     pub rows: u64,
     pub sha256: String,
+    /// The keys written per segment (`history.rs`), beside the manifest.
+    pub members: PathBuf,
+    /// Added and dropped per segment since its latest earlier export (when a log was given and
+    /// one was found).
+    pub changes: Vec<SegmentChanges>,
+    /// Something the caller should tell the user (the export itself succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,6 +203,17 @@ struct ManifestSegment {
     /// Rows written for a segment; for a suppression, the members of this file's segments it
     /// removed (before any other suppression: two suppressions may remove the same customer).
     rows: u64,
+    /// The salt, the hash and each arm's count, when the segment declares arms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arms: Option<ManifestArms>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ManifestArms {
+    salt: String,
+    hash: &'static str,
+    shares: BTreeMap<String, f64>,
+    counts: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,6 +233,10 @@ struct Manifest<'a> {
     duckdb_version: String,
     seglens_version: &'static str,
     created_at: String,
+    /// The keys written per segment, in a file beside this manifest, and its SHA-256.
+    members: MembersRef,
+    /// Per segment, added/dropped/kept since its latest earlier export (none the first time).
+    changes: Vec<SegmentChanges>,
 }
 
 /// Streams into a file while hashing what passes, so the manifest's SHA-256 needs no second read.
@@ -235,10 +267,40 @@ fn manifest_path(csv: &Path) -> PathBuf {
     csv.with_extension("manifest.json")
 }
 
-/// Runs the export; `progress` may return false to cancel.
+/// The filter each segment exports with: minus the suppressions, and minus higher-priority
+/// segments when exclusive (`segments` in priority order).
+pub fn effective(segments: &[ExportSegment], suppressions: &[ExportSegment], exclusive: bool) -> Vec<Compiled> {
+    let supp: Vec<&Compiled> = suppressions.iter().map(|s| &s.filter).collect();
+    segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut minus = supp.clone();
+            if exclusive {
+                minus.extend(segments[..i].iter().map(|h| &h.filter));
+            }
+            s.filter.and_not(&minus)
+        })
+        .collect()
+}
+
+/// Runs the export; `progress` may return false to cancel. Every export writes its members file;
+/// nothing is compared or logged (see `export_with`).
 pub fn export(
     engine: &Engine,
     req: &ExportRequest,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<Vec<ExportedFile>, ExportError> {
+    export_with(engine, req, None, progress)
+}
+
+/// `export`, with history: with a `log`, each segment is compared with its latest earlier export
+/// from the log (the counts go into the manifest), and the export is recorded in the log once
+/// its manifest is in place.
+pub fn export_with(
+    engine: &Engine,
+    req: &ExportRequest,
+    log: Option<&ExportLog>,
     progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<Vec<ExportedFile>, ExportError> {
     if req.segments.is_empty() {
@@ -252,20 +314,7 @@ pub fn export(
     {
         return Err(ExportError::NotAFile(req.out.clone()));
     }
-    let supp: Vec<&Compiled> = req.suppressions.iter().map(|s| &s.filter).collect();
-    // Effective filter per segment: minus suppressions, and minus higher-priority segments when exclusive.
-    let effective: Vec<Compiled> = req
-        .segments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut minus = supp.clone();
-            if req.exclusive {
-                minus.extend(req.segments[..i].iter().map(|h| &h.filter));
-            }
-            s.filter.and_not(&minus)
-        })
-        .collect();
+    let effective = effective(&req.segments, &req.suppressions, req.exclusive);
     let per_file = req.out.is_dir();
     let plans: Vec<Plan> = if per_file {
         effective
@@ -287,24 +336,31 @@ pub fn export(
     guard::check_targets(engine.path(), &req.protected, plans.iter().map(|p| p.csv.as_path()))?;
     if !req.force {
         for p in &plans {
-            for path in [p.csv.clone(), manifest_path(&p.csv)] {
+            for path in [p.csv.clone(), manifest_path(&p.csv), members_path(&p.csv)] {
                 if path.exists() {
                     return Err(ExportError::Exists(path));
                 }
             }
         }
     }
+    let names: Vec<&str> = req.segments.iter().map(|s| s.name.as_str()).collect();
+    let previous = log.map(|l| l.previous(&names)).unwrap_or_default();
     let mut staged = Vec::new();
     for plan in &plans {
-        staged.push(write_plan(engine, req, plan, progress)?);
+        staged.push(write_plan(engine, req, plan, &previous, progress)?);
     }
     // Everything is complete and checked: now move the files into place, all or nothing. If a
     // rename fails (a directory in the way, a file appearing meanwhile), the files already moved
-    // are removed again and the remaining temporary files are deleted as they drop.
+    // are removed again and the remaining temporary files are deleted as they drop. The manifest
+    // goes last: it is what history reads, and it names the members file it found in place.
     let mut out = Vec::new();
+    let mut logged = Vec::new();
     let mut placed: Vec<PathBuf> = Vec::new();
-    for (tmp_csv, tmp_manifest, file) in staged {
-        for (tmp, path) in [(tmp_csv, &file.csv), (tmp_manifest, &file.manifest)] {
+    for staged in staged {
+        let file = staged.file;
+        logged.push((staged.created_at, staged.segments));
+        for (tmp, path) in [(staged.members, &file.members), (staged.csv, &file.csv), (staged.manifest, &file.manifest)]
+        {
             if let Err(e) = persist(tmp, path, req.force) {
                 for p in &placed {
                     let _ = std::fs::remove_file(p);
@@ -315,7 +371,26 @@ pub fn export(
         }
         out.push(file);
     }
+    if let Some(log) = log {
+        for (f, (created_at, segments)) in out.iter_mut().zip(logged) {
+            // The export is complete without its log line; a log that cannot be written only
+            // means `changes` must be told `--since` for it.
+            if let Err(e) = log.record(&f.manifest, &created_at, &segments) {
+                f.warning = Some(format!("{}: {e} (export history not recorded)", log.path.display()));
+            }
+        }
+    }
     Ok(out)
+}
+
+/// A plan written to temporary files, checked, ready to be renamed into place.
+struct Staged {
+    csv: tempfile::NamedTempFile,
+    manifest: tempfile::NamedTempFile,
+    members: tempfile::NamedTempFile,
+    file: ExportedFile,
+    created_at: String,
+    segments: Vec<String>,
 }
 
 fn persist(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<(), ExportError> {
@@ -368,39 +443,85 @@ fn write_plan(
     engine: &Engine,
     req: &ExportRequest,
     plan: &Plan,
+    previous: &BTreeMap<String, StoredExport>,
     progress: &mut dyn FnMut(&Progress) -> bool,
-) -> Result<(tempfile::NamedTempFile, tempfile::NamedTempFile, ExportedFile), ExportError> {
+) -> Result<Staged, ExportError> {
     let io = |source| ExportError::Io { path: plan.csv.clone(), source };
     let tmp = temp_beside(&plan.csv)?;
     let file = tmp.reopen().map_err(io)?;
     let hashing = HashingWriter { inner: file, hash: Sha256::new() };
     let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(hashing);
     let mut total = 0u64;
-    let mut header_done = false;
     let mut seg_meta = Vec::new();
-    let mut columns = Vec::new();
+    let mut lists = Vec::new();
+    let mut changes = Vec::new();
+    // The CSV's columns, and the key streamed beside them when they leave it out: the members
+    // file needs every key, and a second scan to fetch them would double the export's cost.
+    let first = plan.parts.first().map(|(_, f)| f).ok_or(ExportError::Empty)?;
+    let columns = engine.rows(first, &req.columns, 0)?.columns;
+    let mut streamed = columns.clone();
+    let key_at = match columns.iter().position(|c| c == engine.key()) {
+        Some(i) => i,
+        None => {
+            streamed.push(engine.key().to_string());
+            columns.len()
+        }
+    };
+    let int_key = engine.key_is_integer();
+    let with_arm = plan.parts.iter().any(|(i, _)| req.segments[*i].arms.is_some());
+    let mut header: Vec<&str> = Vec::new();
+    if plan.with_segment_column {
+        header.push("segment");
+    }
+    if with_arm {
+        header.push("arm");
+    }
+    header.extend(columns.iter().map(String::as_str));
+    w.write_record(header.into_iter().map(|h| guard::cell(h, req.excel_safe))).map_err(|e| io(e.into()))?;
     for (i, filter) in &plan.parts {
         let seg = &req.segments[*i];
         let expected = engine.size(filter)?.size;
         if !progress(&Progress::Segment { name: seg.name.clone(), expected }) {
             return Err(ExportError::Cancelled);
         }
-        if !header_done {
-            columns = engine.rows(filter, &req.columns, 0)?.columns;
-            let mut header: Vec<&str> = Vec::new();
-            if plan.with_segment_column {
-                header.push("segment");
-            }
-            header.extend(columns.iter().map(String::as_str));
-            w.write_record(header.into_iter().map(|h| guard::cell(h, req.excel_safe))).map_err(|e| io(e.into()))?;
-            header_done = true;
-        }
         let mut written = 0u64;
         let mut cancelled = false;
+        let mut bad_key: Option<String> = None;
+        // Keys per arm (one list without arms), in the order the arms are declared.
+        let bounds = match &seg.arms {
+            Some(a) => a.bounds().map_err(|e| ExportError::NotApproved(format!("{}: {e}", seg.name)))?,
+            None => vec![(String::new(), 0, crate::engine::arms::BUCKETS)],
+        };
+        let mut ints: Vec<Vec<i64>> = vec![Vec::new(); bounds.len()];
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); bounds.len()];
         let segment_field = plan.with_segment_column.then_some(seg.name.as_str());
-        let result = engine.for_each_member(filter, &req.columns, |fields| {
+        let n = columns.len();
+        let result = engine.for_each_member(filter, &streamed, |fields| {
+            // The arm: a pure function of (salt, key as text), the same as its SQL (engine/arms.rs).
+            let arm = match (&seg.arms, fields[key_at]) {
+                (Some(a), Some(k)) => {
+                    let b = crate::engine::arms::bucket(&a.salt, k);
+                    bounds.iter().position(|(_, from, to)| (*from..*to).contains(&b)).unwrap_or(0)
+                }
+                _ => 0,
+            };
+            let arm_field = with_arm.then(|| if seg.arms.is_some() { bounds[arm].0.as_str() } else { "" });
+            // A NULL key is no one to remember (a key column is unique, but may hold one NULL).
+            if let Some(k) = fields[key_at] {
+                if int_key {
+                    match k.parse::<i64>() {
+                        Ok(v) => ints[arm].push(v),
+                        Err(_) => {
+                            bad_key = Some(k.to_string());
+                            return Err(std::io::Error::other("bad key"));
+                        }
+                    }
+                } else {
+                    texts[arm].push(k.to_string());
+                }
+            }
             // NULL is written as an empty field, as DuckDB's COPY does.
-            let record = segment_field.into_iter().chain(fields.iter().map(|f| f.unwrap_or("")));
+            let record = segment_field.into_iter().chain(arm_field).chain(fields[..n].iter().map(|f| f.unwrap_or("")));
             if req.excel_safe {
                 w.write_record(record.map(|f| guard::cell(f, true))).map_err(std::io::Error::from)?;
             } else {
@@ -416,6 +537,12 @@ fn write_plan(
         if cancelled {
             return Err(ExportError::Cancelled);
         }
+        if let Some(k) = bad_key {
+            return Err(ExportError::Engine(EngineError::Config(format!(
+                "key {k:?} of {} does not read as an integer",
+                engine.key()
+            ))));
+        }
         match result {
             Ok(_) => {}
             Err(EngineError::Output(e)) => return Err(io(e)),
@@ -425,6 +552,34 @@ fn write_plan(
         if written != expected {
             return Err(ExportError::CountMismatch { segment: seg.name.clone(), written, expected });
         }
+        let arm_keys: Vec<Keys> = ints
+            .into_iter()
+            .zip(texts)
+            .map(|(i, t)| if int_key { Keys::from_ints(i) } else { Keys::from_texts(t) })
+            .collect();
+        let keys =
+            if arm_keys.len() == 1 { arm_keys[0].clone() } else { Keys::union(&arm_keys.iter().collect::<Vec<_>>()) };
+        if let Some(before) = previous.get(&seg.name)
+            && let Some(old) = before.keys_of(&seg.name)
+        {
+            let d = crate::engine::movement::diff(&keys, &old, 0);
+            changes.push(SegmentChanges {
+                segment: seg.name.clone(),
+                since: before.since(&seg.name),
+                added: d.added,
+                dropped: d.dropped,
+                kept: d.kept,
+            });
+        }
+        let arms_meta = seg.arms.as_ref().map(|a| ManifestArms {
+            salt: a.salt.clone(),
+            hash: crate::engine::arms::HASH,
+            shares: a.arm.iter().map(|x| (x.name.clone(), x.share)).collect(),
+            counts: bounds.iter().zip(&arm_keys).map(|((name, _, _), k)| (name.clone(), k.len() as u64)).collect(),
+        });
+        for ((label, _, _), k) in bounds.into_iter().zip(arm_keys) {
+            lists.push(MemberList { segment: seg.name.clone(), label, keys: k });
+        }
         total += written;
         seg_meta.push(ManifestSegment {
             name: seg.name.clone(),
@@ -433,12 +588,27 @@ fn write_plan(
             sql: engine.select_sql(filter),
             params: seg.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
             rows: written,
+            arms: arms_meta,
         });
     }
     let mut hashing = w.into_inner().map_err(|e| io(e.into_error()))?;
     hashing.flush().map_err(io)?;
     hashing.inner.sync_all().map_err(io)?;
     let sha256: String = hashing.hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    // The members file: encoded in memory (a few bytes a key), hashed, synced.
+    let mpath_members = members_path(&plan.csv);
+    let members_io = |source| ExportError::Io { path: mpath_members.clone(), source };
+    let bytes = history::encode(&lists).map_err(|e| members_io(std::io::Error::other(e)))?;
+    let mut members_tmp = temp_beside(&mpath_members)?;
+    members_tmp.write_all(&bytes).map_err(members_io)?;
+    members_tmp.as_file().sync_all().map_err(members_io)?;
+    let members = MembersRef {
+        file: mpath_members.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        format: history::FORMAT.to_string(),
+        key: engine.key().to_string(),
+    };
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let manifest = Manifest {
         file: plan.csv.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         rows: total,
@@ -456,6 +626,7 @@ fn write_plan(
                     sql: engine.select_sql(&s.filter),
                     params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
                     rows: removed_by(engine, req, plan, s)?,
+                    arms: None,
                 })
             })
             .collect::<Result<_, ExportError>>()?,
@@ -465,7 +636,9 @@ fn write_plan(
         database: engine.fingerprint(),
         duckdb_version: engine.duckdb_version().unwrap_or_default(),
         seglens_version: env!("CARGO_PKG_VERSION"),
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        created_at: created_at.clone(),
+        members,
+        changes: changes.clone(),
     };
     let mpath = manifest_path(&plan.csv);
     let mut mtmp = temp_beside(&mpath)?;
@@ -473,5 +646,21 @@ fn write_plan(
     serde_json::to_writer_pretty(&mut mtmp, &manifest).map_err(|e| mio(e.into()))?;
     mtmp.write_all(b"\n").map_err(mio)?;
     mtmp.as_file().sync_all().map_err(mio)?;
-    Ok((tmp, mtmp, ExportedFile { csv: plan.csv.clone(), manifest: mpath.clone(), rows: total, sha256 }))
+    let segments = plan.parts.iter().map(|(i, _)| req.segments[*i].name.clone()).collect();
+    Ok(Staged {
+        csv: tmp,
+        manifest: mtmp,
+        members: members_tmp,
+        file: ExportedFile {
+            csv: plan.csv.clone(),
+            manifest: mpath.clone(),
+            rows: total,
+            sha256,
+            members: mpath_members.clone(),
+            changes,
+            warning: None,
+        },
+        created_at,
+        segments,
+    })
 }

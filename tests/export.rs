@@ -134,7 +134,10 @@ fn one_file_per_segment_when_out_is_a_directory() {
     assert_eq!(j["files"].as_array().unwrap().len(), 2);
     assert_eq!(
         files_in(&dir),
-        BTreeSet::from(["seg-a.csv", "seg-a.manifest.json", "seg-b.csv", "seg-b.manifest.json"].map(String::from))
+        BTreeSet::from(
+            ["seg-a.csv", "seg-a.manifest.json", "seg-a.members", "seg-b.csv", "seg-b.manifest.json", "seg-b.members"]
+                .map(String::from)
+        )
     );
     let not_supp = format!("NOT coalesce(({SUPP}), false)");
     for (name, f) in [("seg-a", SEG_A), ("seg-b", SEG_B)] {

@@ -7,6 +7,7 @@
 //! `seglens` binary nor in its `--help`. It runs in the dev profile, whose DuckDB is built
 //! optimized already (a release build would compile DuckDB a second time).
 
+mod history;
 mod measure;
 mod qa;
 mod report;
@@ -47,7 +48,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Only these measurements (1-11), comma-separated
+    /// Only these measurements (1-12), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub only: Vec<u8>,
     /// Internal: run a session on DB in this (child) process and print its peak RSS
@@ -119,7 +120,7 @@ const SEGMENTS: [(&str, &str); 16] = [
 ];
 
 /// Measurements are numbered 1 to this.
-const MEASUREMENTS: u8 = 11;
+const MEASUREMENTS: u8 = 12;
 
 const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
 const SMOKE_CUSTOMERS: u64 = 10_000;
@@ -168,7 +169,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 8 => db.clause_cache()?,
                 9 => db.funnel()?,
                 10 => db.hygiene()?,
-                _ => db.headless()?,
+                11 => db.headless()?,
+                _ => db.history()?,
             }
             eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());
         }

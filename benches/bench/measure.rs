@@ -306,6 +306,7 @@ impl Db {
                 version: 1,
                 filter: f.clone(),
                 params: BTreeMap::new(),
+                arms: None,
             }],
             suppressions: Vec::new(),
             exclusive: false,

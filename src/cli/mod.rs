@@ -2,6 +2,7 @@
 //! shapes. Every command goes through the same engine and library the TUI uses.
 
 mod data;
+mod history;
 mod qa;
 mod segments;
 pub mod starter;
@@ -202,6 +203,50 @@ pub enum Command {
     },
     /// Export approved segments to CSV with an audit manifest
     Export(ExportArgs),
+    /// Who joined and left a segment since its latest export (or --since MANIFEST)
+    Changes {
+        name: String,
+        /// Compare with this export's manifest (default: the latest export of NAME from this library)
+        #[arg(long, value_name = "MANIFEST")]
+        since: Option<PathBuf>,
+        /// How many example keys of each side to list
+        #[arg(long, default_value_t = 10)]
+        examples: usize,
+        /// Do not subtract the approved suppression segments from the segment now
+        #[arg(long)]
+        no_suppress: bool,
+    },
+    /// Where the members of an export's segments are now (or in a later export): a transition matrix
+    Movement {
+        /// The earlier export's manifest
+        #[arg(long, value_name = "MANIFEST")]
+        from: PathBuf,
+        /// A later export's manifest (default: the same segments now)
+        #[arg(long, value_name = "MANIFEST")]
+        to: Option<PathBuf>,
+        /// Do not subtract the approved suppression segments now
+        #[arg(long)]
+        no_suppress: bool,
+    },
+    /// Each arm's exact size and profile metrics, with a balance check (a template with arms, or --arms/--salt)
+    Arms {
+        filter: String,
+        /// NAME=SHARE,... (default: the template's arms)
+        #[arg(long, value_name = "NAME=SHARE,...", requires = "salt")]
+        arms: Option<String>,
+        #[arg(long, requires = "arms")]
+        salt: Option<String>,
+    },
+    /// A segment split by columns: each combination's size, share and metrics, from one scan
+    Split {
+        filter: String,
+        /// Columns to split by (comma-separated)
+        #[arg(long, value_delimiter = ',', required = true)]
+        by: Vec<String>,
+        /// Flag cells under this share of the segment as small
+        #[arg(long, default_value_t = 0.05)]
+        min_share: f64,
+    },
     /// The profile metrics in use (inferred from the schema or read from a file); --init writes them out to edit
     Metrics {
         /// Write the metrics to an editable file (default: the workspace's metrics.toml, else
@@ -249,6 +294,12 @@ pub struct SaveArgs {
     pub kind: Option<String>,
     #[arg(long)]
     pub priority: Option<i64>,
+    /// Holdout / A/B arms: NAME=SHARE,... in bucket order (e.g. control=0.1,treatment=0.9); needs --salt
+    #[arg(long, value_name = "NAME=SHARE,...", requires = "salt")]
+    pub arms: Option<String>,
+    /// The salt of the arms' hash (e.g. the campaign's name): the same salt keeps every customer in their arm
+    #[arg(long, requires = "arms")]
+    pub salt: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -344,6 +395,14 @@ pub fn run() -> Result<()> {
                 Command::Retire { name, note } => segments::retire(&ctx, &name, note),
                 Command::Check { threshold } => segments::check(&ctx, threshold),
                 Command::Export(a) => segments::export(&ctx, a),
+                Command::Changes { name, since, examples, no_suppress } => {
+                    history::changes(&ctx, &name, since.as_deref(), examples, !no_suppress)
+                }
+                Command::Movement { from, to, no_suppress } => {
+                    history::movement(&ctx, &from, to.as_deref(), !no_suppress)
+                }
+                Command::Split { filter, by, min_share } => history::split(&ctx, &filter, &by, min_share),
+                Command::Arms { filter, arms, salt } => history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref()),
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),
                 Command::Hygiene => qa::hygiene(&ctx),

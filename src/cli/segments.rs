@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Ctx, ExportArgs, SaveArgs, UserError, fail};
 use crate::engine::{ParamDecl, ParamType, ParamValue, filter};
-use crate::export::{ExportRequest, Progress, export as run_export};
+use crate::export::{ExportRequest, Progress, export_with};
 use crate::format::{count, percent, table};
 use crate::library::template::{Kind, Status, Template, TemplateRef};
 use crate::library::{SaveOutcome, author, measure};
@@ -46,7 +46,10 @@ pub fn features(ctx: &Ctx) -> Result<()> {
 pub fn sql(ctx: &Ctx, arg: &str) -> Result<()> {
     let engine = ctx.engine()?;
     let r = ctx.resolve(arg)?;
-    let sql = engine.select_sql(&r.compiled);
+    let sql = match r.template.as_ref().and_then(|t| t.arms.as_ref()) {
+        Some(arms) => engine.select_sql_with_arms(&r.compiled, arms),
+        None => engine.select_sql(&r.compiled),
+    };
     if ctx.g.json {
         return ctx.print_json(&json!({"sql": sql, "params": r.values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<BTreeMap<_, _>>()}));
     }
@@ -117,6 +120,9 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
     }
     if let Some(p) = a.priority {
         t.priority = p;
+    }
+    if let (Some(spec), Some(salt)) = (&a.arms, &a.salt) {
+        t.arms = Some(crate::engine::arms::Arms::parse(spec, salt).map_err(UserError)?);
     }
     let engine = ctx.engine()?;
     t.table = engine.table().to_string();
@@ -421,7 +427,8 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let files = run_export(&engine, &req, &mut |p| {
+    let log = super::history::export_log(ctx);
+    let files = export_with(&engine, &req, Some(&log), &mut |p| {
         match p {
             Progress::Segment { name, expected } => {
                 bar.set_message(name.clone());
@@ -443,6 +450,13 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     }
     for f in &files {
         println!("wrote {} rows to {} (manifest {})", count(f.rows), f.csv.display(), f.manifest.display());
+        for c in &f.changes {
+            let day = c.since.created_at.get(..10).unwrap_or(&c.since.created_at);
+            println!("  {}: +{} / −{} since {day}", c.segment, count(c.added), count(c.dropped));
+        }
+    }
+    for w in files.iter().filter_map(|f| f.warning.as_ref()) {
+        eprintln!("seglens: warning: {w}");
     }
     if !req.suppressions.is_empty() {
         println!(

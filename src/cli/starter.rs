@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::cli::UserError;
+use crate::error::UserError;
 use crate::engine::{Engine, FeatureSet, MetricSet, MetricSource, MetricsFile, OpenOptions, ParamDecl, filter};
 use crate::library::template::{Kind, Status, Template};
 use crate::library::{Library, measure};

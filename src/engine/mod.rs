@@ -2,6 +2,7 @@
 //! member and schema questions with plain data. Knows nothing about terminals; the CLI and the TUI
 //! call the same functions, and only `filter.rs`/`params.rs` turn user text into SQL.
 
+pub mod arms;
 pub mod bitmap;
 pub mod breakdown;
 pub mod cache;
@@ -16,11 +17,13 @@ pub mod hygiene;
 pub mod infer;
 pub mod lexer;
 pub mod members;
+pub mod movement;
 pub mod overlap;
 pub mod params;
 pub mod profile;
 pub mod schema;
 pub mod size;
+pub mod split;
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};

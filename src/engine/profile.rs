@@ -217,7 +217,7 @@ impl Engine {
     /// passing the filter (kept under the table's own name, so metrics may qualify columns with
     /// it), joined to each rollup. With rollups the filter runs in its own subquery, exactly as in
     /// a size query, so a rollup's columns can never make a column of the filter ambiguous.
-    fn profile_from(&self) -> (String, String) {
+    pub(crate) fn profile_from(&self) -> (String, String) {
         self.profile_from_parts(self.rollups())
     }
 

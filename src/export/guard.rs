@@ -63,7 +63,13 @@ pub(super) fn check_targets<'a>(
     let refuse = |path: &Path, why: String| Err(ExportError::Protected { path: path.to_path_buf(), why });
     for csv in csvs {
         let manifest = manifest_path(csv);
-        for target in [csv, manifest.as_path()] {
+        let members = super::history::members_path(csv);
+        // `x.members` as the CSV would be its own members file (and `x.manifest.json` another
+        // export's manifest, refused below).
+        if members == csv {
+            return refuse(csv, "a .members file is where an export keeps its members: name the CSV .csv".into());
+        }
+        for target in [csv, manifest.as_path(), members.as_path()] {
             let canon = canonical(target);
             for (c, original, why) in &files {
                 if canon == *c || same_inode(target, original) {

@@ -90,6 +90,9 @@ pub struct Template {
     /// The features the filter used, as they were at save time (a later edit shows up as drift).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "named_features")]
     pub features: BTreeMap<String, Feature>,
+    /// Holdouts and A/B groups: a salt and named shares (engine/arms.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arms: Option<crate::engine::arms::Arms>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Snapshot>,
     /// SHA-256 of what was approved (`content_hash`), written when the version is approved. Export
@@ -130,6 +133,7 @@ impl Template {
             note: None,
             params: BTreeMap::new(),
             features: BTreeMap::new(),
+            arms: None,
             snapshot: None,
             approval_sha256: None,
         }
@@ -148,6 +152,9 @@ impl Template {
             features: BTreeMap<&'a str, (&'a Vec<String>, &'a str)>,
             kind: Kind,
             priority: i64,
+            /// Only when declared, so versions without arms keep the hash they were approved with.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            arms: Option<&'a crate::engine::arms::Arms>,
         }
         let content = Approved {
             filter: self.filter.trim_end(),
@@ -155,6 +162,7 @@ impl Template {
             features: self.features.iter().map(|(n, f)| (n.as_str(), (&f.params, f.sql.as_str()))).collect(),
             kind: self.kind,
             priority: self.priority,
+            arms: self.arms.as_ref(),
         };
         // Serializing plain strings, numbers and maps to JSON cannot fail (a NaN becomes null).
         let text = serde_json::to_string(&content).unwrap_or_default();
@@ -190,6 +198,7 @@ impl Template {
             && self.table == other.table
             && self.key == other.key
             && self.features == other.features
+            && self.arms == other.arms
     }
 
     pub fn reference(&self) -> String {

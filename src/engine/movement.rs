@@ -1,0 +1,653 @@
+//! Segments over time: who joined and left a segment since an earlier export (`changes`), and
+//! where the members of one export's segments are now, or in a later export (`movement`).
+//!
+//! Stored members are keys (they must outlive row ids, which change as the database is rebuilt):
+//! sorted, unique, as 64-bit integers when the key column is an integer type, else as text.
+//! `changes` merges the segment's current keys with the stored ones in Rust. `movement` loads the
+//! stored (key, segment) pairs into a temporary table (the database itself stays read-only) and
+//! lets DuckDB do the rest in one statement: each customer's highest-priority segment on either
+//! side, a FULL OUTER JOIN on the key, a count per (from, to).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use duckdb::arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, StringArray};
+use duckdb::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use duckdb::arrow::record_batch::RecordBatch;
+use serde::Serialize;
+
+use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+
+/// Sorted, unique member keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keys {
+    Int(Vec<i64>),
+    Text(Vec<String>),
+}
+
+impl Keys {
+    pub fn len(&self) -> usize {
+        match self {
+            Keys::Int(v) => v.len(),
+            Keys::Text(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The same keys as text (integers in decimal), sorted by bytes.
+    pub fn to_text(&self) -> Vec<String> {
+        match self {
+            Keys::Text(v) => v.clone(),
+            Keys::Int(v) => {
+                let mut t: Vec<String> = v.iter().map(|k| k.to_string()).collect();
+                t.sort_unstable();
+                t
+            }
+        }
+    }
+
+    /// Keys from unsorted integers (sorted and deduplicated here).
+    pub fn from_ints(mut v: Vec<i64>) -> Keys {
+        v.sort_unstable();
+        v.dedup();
+        Keys::Int(v)
+    }
+
+    pub fn from_texts(mut v: Vec<String>) -> Keys {
+        v.sort_unstable();
+        v.dedup();
+        Keys::Text(v)
+    }
+
+    /// The union of several lists (integers when all are, else text).
+    pub fn union(parts: &[&Keys]) -> Keys {
+        if parts.iter().all(|k| matches!(k, Keys::Int(_))) {
+            Keys::from_ints(parts.iter().flat_map(|k| if let Keys::Int(v) = k { v.clone() } else { vec![] }).collect())
+        } else {
+            Keys::from_texts(parts.iter().flat_map(|k| k.to_text()).collect())
+        }
+    }
+
+    /// The key as JSON (a number or a string).
+    pub fn json(&self, i: usize) -> serde_json::Value {
+        match self {
+            Keys::Int(v) => v[i].into(),
+            Keys::Text(v) => v[i].clone().into(),
+        }
+    }
+}
+
+/// Who joined and left a segment since a stored list of its members.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changes {
+    pub added: u64,
+    pub dropped: u64,
+    pub kept: u64,
+    /// The first keys (in key order) of each side, at most the number asked for.
+    pub examples: ChangeExamples,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeExamples {
+    pub added: Vec<serde_json::Value>,
+    pub dropped: Vec<serde_json::Value>,
+}
+
+/// Compares `now` with `before`: counts and the first `examples` keys added and dropped.
+pub fn diff(now: &Keys, before: &Keys, examples: usize) -> Changes {
+    fn merge<T: Ord>(now: &[T], before: &[T], examples: usize, json: impl Fn(&T) -> serde_json::Value) -> Changes {
+        let (mut i, mut j) = (0, 0);
+        let mut c = Changes {
+            added: 0,
+            dropped: 0,
+            kept: 0,
+            examples: ChangeExamples { added: Vec::new(), dropped: Vec::new() },
+        };
+        while i < now.len() || j < before.len() {
+            let order = match (now.get(i), before.get(j)) {
+                (Some(a), Some(b)) => a.cmp(b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    c.added += 1;
+                    if c.examples.added.len() < examples {
+                        c.examples.added.push(json(&now[i]));
+                    }
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    c.dropped += 1;
+                    if c.examples.dropped.len() < examples {
+                        c.examples.dropped.push(json(&before[j]));
+                    }
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    c.kept += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        c
+    }
+    match (now, before) {
+        (Keys::Int(a), Keys::Int(b)) => merge(a, b, examples, |k| (*k).into()),
+        _ => merge(&now.to_text(), &before.to_text(), examples, |k| k.clone().into()),
+    }
+}
+
+/// One side of a movement: stored keys per segment, or segments evaluated now.
+pub enum Side<'a> {
+    /// (segment name, its keys), in priority order.
+    Stored(Vec<(String, &'a Keys)>),
+    /// (segment name, its effective filter), in priority order.
+    Now(Vec<(String, &'a Compiled)>),
+}
+
+impl Side<'_> {
+    fn names(&self) -> Vec<String> {
+        match self {
+            Side::Stored(v) => v.iter().map(|(n, _)| n.clone()).collect(),
+            Side::Now(v) => v.iter().map(|(n, _)| n.clone()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MovementCell {
+    /// The customer's segment on the first side (None: in none of them).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub count: u64,
+}
+
+/// A transition matrix: each customer counted once on each side, in their highest-priority
+/// segment there. Cells are listed for every (from, to) pair including "in none", zeros too,
+/// except none → none when both sides are stored (who was in neither export is not known).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Movement {
+    /// Every segment of either side: the first side's in priority order, then the second's new ones.
+    pub segments: Vec<String>,
+    pub cells: Vec<MovementCell>,
+}
+
+impl Movement {
+    pub fn count(&self, from: Option<&str>, to: Option<&str>) -> Option<u64> {
+        self.cells.iter().find(|c| c.from.as_deref() == from && c.to.as_deref() == to).map(|c| c.count)
+    }
+
+    /// The flows between different places, largest first (for "2,315 at-risk → lapsed").
+    pub fn largest_flows(&self, n: usize) -> Vec<&MovementCell> {
+        let mut v: Vec<&MovementCell> = self.cells.iter().filter(|c| c.from != c.to && c.count > 0).collect();
+        v.sort_by_key(|c| std::cmp::Reverse(c.count));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Each key once, with the index of the first list holding it (lists in priority order): the
+/// exclusive assignment, by merging sorted lists (no sort, no GROUP BY in SQL).
+pub fn exclusive(lists: &[&Keys]) -> (Keys, Vec<i32>) {
+    fn merge<T: Ord + Clone>(lists: &[&[T]]) -> (Vec<T>, Vec<i32>) {
+        let (mut keys, mut segs): (Vec<T>, Vec<i32>) = (Vec::new(), Vec::new());
+        for (s, list) in lists.iter().enumerate() {
+            let (mut k2, mut s2) =
+                (Vec::with_capacity(keys.len() + list.len()), Vec::with_capacity(keys.len() + list.len()));
+            let (mut i, mut j) = (0, 0);
+            while i < keys.len() || j < list.len() {
+                let take_old = match (keys.get(i), list.get(j)) {
+                    (Some(a), Some(b)) => {
+                        if a == b {
+                            j += 1;
+                        }
+                        a <= b
+                    }
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if take_old {
+                    k2.push(keys[i].clone());
+                    s2.push(segs[i]);
+                    i += 1;
+                } else {
+                    k2.push(list[j].clone());
+                    s2.push(s as i32);
+                    j += 1;
+                }
+            }
+            keys = k2;
+            segs = s2;
+        }
+        (keys, segs)
+    }
+    if lists.iter().all(|k| matches!(k, Keys::Int(_))) {
+        let v: Vec<&[i64]> = lists.iter().map(|k| if let Keys::Int(v) = k { v.as_slice() } else { &[][..] }).collect();
+        let (k, s) = merge(&v);
+        (Keys::Int(k), s)
+    } else {
+        let texts: Vec<Vec<String>> = lists.iter().map(|k| k.to_text()).collect();
+        let v: Vec<&[String]> = texts.iter().map(Vec::as_slice).collect();
+        let (k, s) = merge(&v);
+        (Keys::Text(k), s)
+    }
+}
+
+/// (from index, to index, count); None is "in none".
+type Flows = Vec<(Option<i32>, Option<i32>, i64)>;
+
+static NEXT_TABLE: AtomicU64 = AtomicU64::new(1);
+
+/// A temporary table of (k, s) pairs, dropped with this guard.
+struct TempKeys<'a> {
+    engine: &'a Engine,
+    name: String,
+}
+
+impl Drop for TempKeys<'_> {
+    fn drop(&mut self) {
+        let _ = self.engine.conn().execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{}", self.name));
+    }
+}
+
+const INT_TYPES: [&str; 7] = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"];
+
+impl Engine {
+    /// Whether the key column's values are stored as integers (else as text).
+    pub fn key_is_integer(&self) -> bool {
+        self.columns()
+            .iter()
+            .find(|c| c.name == self.key())
+            .is_some_and(|c| INT_TYPES.contains(&c.ty.to_ascii_uppercase().as_str()))
+    }
+
+    /// How the key is selected for storing: a BIGINT, or its text.
+    fn key_select(&self, text: bool) -> String {
+        if text { format!("CAST({} AS VARCHAR)", ident(self.key())) } else { format!("{}::BIGINT", ident(self.key())) }
+    }
+
+    /// Every member's key, sorted: one scan.
+    pub fn member_keys(&self, f: &Compiled) -> Result<Keys> {
+        let int = self.key_is_integer();
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT {} FROM {} WHERE ", self.key_select(!int), self.table_sql()));
+        q.filter_cached(self, f)?;
+        let (mut ints, mut texts) = (Vec::new(), Vec::new());
+        q.prepare(self, |s| {
+            for batch in s.stream_arrow([])? {
+                let batch = batch?;
+                let col = batch.column(0);
+                match col.data_type() {
+                    DataType::Int64 => ints.extend(col.as_primitive::<Int64Type>().iter().flatten()),
+                    DataType::Utf8 => texts.extend(col.as_string::<i32>().iter().flatten().map(str::to_string)),
+                    DataType::LargeUtf8 => texts.extend(col.as_string::<i64>().iter().flatten().map(str::to_string)),
+                    DataType::Utf8View => texts.extend(col.as_string_view().iter().flatten().map(str::to_string)),
+                    other => {
+                        let why = format!("the key came back as {other:?}");
+                        return Err(duckdb::Error::ToSqlConversionFailure(why.into()));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(if int { Keys::from_ints(ints) } else { Keys::from_texts(texts) })
+    }
+
+    /// Who is in `f` now against `before`: added, dropped, kept and the first `examples` of each.
+    pub fn changes(&self, f: &Compiled, before: &Keys, examples: usize) -> Result<Changes> {
+        Ok(diff(&self.member_keys(f)?, before, examples))
+    }
+
+    /// Loads keys with their segment index into a temporary table `k, s` (keys unique).
+    fn temp_keys(&self, keys: &Keys, segs: &[i32], text: bool) -> Result<TempKeys<'_>> {
+        let name = format!("__seglens_keys_{}", NEXT_TABLE.fetch_add(1, Ordering::Relaxed));
+        let ty = if text { "VARCHAR" } else { "BIGINT" };
+        self.conn().execute_batch(&format!("CREATE TEMP TABLE {name} (k {ty}, s INTEGER)"))?;
+        let guard = TempKeys { engine: self, name: name.clone() };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", if text { DataType::Utf8 } else { DataType::Int64 }, false),
+            Field::new("s", DataType::Int32, false),
+        ]));
+        let mut app = self.conn().appender_to_catalog_and_db(&name, "temp", "main")?;
+        // In slices, so a large list is never copied whole a second time.
+        const CHUNK: usize = 1 << 20;
+        let n = keys.len();
+        for from in (0..n).step_by(CHUNK) {
+            let to = (from + CHUNK).min(n);
+            let k: ArrayRef = match (keys, text) {
+                (Keys::Int(v), false) => Arc::new(Int64Array::from(v[from..to].to_vec())),
+                (Keys::Int(v), true) => {
+                    Arc::new(StringArray::from_iter_values(v[from..to].iter().map(|k| k.to_string())))
+                }
+                (Keys::Text(v), _) => Arc::new(StringArray::from_iter_values(v[from..to].iter())),
+            };
+            let s: ArrayRef = Arc::new(Int32Array::from(segs[from..to].to_vec()));
+            let batch = RecordBatch::try_new(schema.clone(), vec![k, s])
+                .map_err(|e| EngineError::Config(format!("loading stored keys: {e}")))?;
+            app.append_record_batch(batch)?;
+        }
+        app.flush()?;
+        drop(app);
+        Ok(guard)
+    }
+
+    /// The movement of customers between the segments of `from` and those of `to`.
+    pub fn movement(&self, from: &Side<'_>, to: &Side<'_>) -> Result<Movement> {
+        let Side::Stored(from_lists) = from else {
+            return Err(EngineError::Param("movement starts from stored members (an earlier export)".into()));
+        };
+        let stored_ints = |lists: &[(String, &Keys)]| lists.iter().all(|(_, k)| matches!(k, Keys::Int(_)));
+        let text = !stored_ints(from_lists)
+            || !match to {
+                Side::Stored(l) => stored_ints(l),
+                Side::Now(_) => self.key_is_integer(),
+            };
+        if let Side::Now(filters) = to
+            && let Some(rows) = self.movement_by_bits(from_lists, filters, text)?
+        {
+            return Ok(cells(from, to, &rows, true));
+        }
+        // Each customer once, in their highest-priority segment (the first list holding them).
+        let load = |lists: &[(String, &Keys)]| {
+            let (keys, segs) = exclusive(&lists.iter().map(|(_, k)| *k).collect::<Vec<_>>());
+            self.temp_keys(&keys, &segs, text)
+        };
+        let a = load(from_lists)?;
+        let side_a = format!("temp.main.{}", a.name);
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT a.s, b.s, count(*) FROM {side_a} a FULL OUTER JOIN "));
+        let _b;
+        let with_none = match to {
+            Side::Stored(lists) => {
+                let b = load(lists)?;
+                q.push(&format!("temp.main.{}", b.name));
+                _b = Some(b);
+                false
+            }
+            Side::Now(filters) => {
+                _b = None;
+                // Every current customer with their segment now (NULL: in none), so that who was
+                // in none and still is can be counted too.
+                q.push(&format!("(SELECT {} AS k, ", self.key_select(text)));
+                if filters.is_empty() {
+                    q.push("NULL::INTEGER");
+                } else {
+                    q.push("CASE");
+                    for (i, (_, f)) in filters.iter().enumerate() {
+                        q.push(" WHEN coalesce(");
+                        q.filter_cached(self, f)?;
+                        q.push(&format!(", false) THEN {i}"));
+                    }
+                    q.push(" END");
+                }
+                q.push(&format!(" AS s FROM {})", self.table_sql()));
+                true
+            }
+        };
+        q.push(" b ON a.k = b.k GROUP BY ALL");
+        let rows: Flows = q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
+        Ok(cells(from, to, &rows, with_none))
+    }
+
+    /// Movement to now from the segments' member bitmaps (those the overlap uses, cached) and one
+    /// scan of (rowid, key), merged in Rust with the sorted stored keys: no temporary table, no
+    /// join. None when the entity has no row ids (a view): the SQL way then.
+    fn movement_by_bits(
+        &self,
+        from: &[(String, &Keys)],
+        filters: &[(String, &Compiled)],
+        text: bool,
+    ) -> Result<Option<Flows>> {
+        let mut bits = Vec::with_capacity(filters.len());
+        for (_, f) in filters {
+            match self.member_bits(f)? {
+                Some(b) => bits.push(b),
+                None => return Ok(None),
+            }
+        }
+        // Text keys compare as text on both sides; integer lists are used as they are.
+        let texts: Vec<Vec<String>> = from.iter().map(|(_, k)| if text { k.to_text() } else { Vec::new() }).collect();
+        let ints: Vec<&[i64]> = from
+            .iter()
+            .map(|(_, k)| match k {
+                Keys::Int(v) if !text => v.as_slice(),
+                _ => &[][..],
+            })
+            .collect();
+        let (nf, nt) = (from.len(), filters.len());
+        // counts[from * (nt + 1) + to]; index nf / nt is "in none".
+        let mut counts = vec![0i64; (nf + 1) * (nt + 1)];
+        // Per stored list: which of its keys a row still has, and where the scan is in it.
+        let mut seen: Vec<Vec<u64>> = from.iter().map(|(_, k)| vec![0u64; k.len().div_ceil(64)]).collect();
+        let mut hints = vec![0usize; nf];
+        let sql = format!("SELECT rowid, {} FROM {}", self.key_select(text), self.table_sql());
+        let mut stmt = self.conn().prepare(&sql).map_err(super::plain_error)?;
+        let stream = stmt.stream_arrow([]).map_err(super::plain_error)?;
+        for batch in stream {
+            let batch = batch.map_err(super::plain_error)?;
+            let rowids = batch.column(0).as_primitive::<Int64Type>();
+            let key_col = batch.column(1);
+            let key_ints = (!text).then(|| key_col.as_primitive::<Int64Type>());
+            for i in 0..batch.num_rows() {
+                let r = rowids.value(i) as usize;
+                let (w, b) = (r / 64, r % 64);
+                let to = bits.iter().position(|x| x.get(w).is_some_and(|v| v >> b & 1 == 1)).unwrap_or(nt);
+                // The customer's segment then: the first stored list holding the key. Every list
+                // is looked up, so that each one knows which of its keys are still here.
+                let mut from_seg = nf;
+                if !key_col.is_null(i) {
+                    let (k_int, k_text) = match key_ints {
+                        Some(a) => (a.value(i), ""),
+                        None => (0, text_at(key_col, i)),
+                    };
+                    for s in 0..nf {
+                        let at = if text {
+                            find_str(&texts[s], k_text, &mut hints[s])
+                        } else {
+                            find(ints[s], &k_int, &mut hints[s])
+                        };
+                        if let Some(j) = at {
+                            seen[s][j / 64] |= 1 << (j % 64);
+                            from_seg = from_seg.min(s);
+                        }
+                    }
+                }
+                counts[from_seg * (nt + 1) + to] += 1;
+            }
+        }
+        // Stored keys no row has any more (deleted customers) moved to none, each counted once,
+        // in the first list holding it.
+        for s in 0..nf {
+            let len = if text { texts[s].len() } else { ints[s].len() };
+            for j in (0..len).filter(|j| seen[s][j / 64] >> (j % 64) & 1 == 0) {
+                let earlier = (0..s).any(|e| {
+                    if text {
+                        texts[e].binary_search(&texts[s][j]).is_ok()
+                    } else {
+                        ints[e].binary_search(&ints[s][j]).is_ok()
+                    }
+                });
+                if !earlier {
+                    counts[s * (nt + 1) + nt] += 1;
+                }
+            }
+        }
+        let index = |i: usize, n: usize| (i < n).then_some(i as i32);
+        Ok(Some(
+            (0..=nf)
+                .flat_map(|f| (0..=nt).map(move |t| (f, t)))
+                .map(|(f, t)| (index(f, nf), index(t, nt), counts[f * (nt + 1) + t]))
+                .collect(),
+        ))
+    }
+
+    /// The SQL a movement from stored keys (table `prev(k, s)`, each key once, with its
+    /// highest-priority segment) to `filters` now runs, for benchmarks against DuckDB.
+    pub fn movement_sql(&self, prev: &str, filters: &[&Compiled]) -> String {
+        let mut case = String::from("CASE");
+        for (i, f) in filters.iter().enumerate() {
+            case.push_str(&format!(" WHEN coalesce((\n{}\n), false) THEN {i}", f.sql));
+        }
+        case.push_str(" END");
+        format!(
+            "SELECT a.s, b.s, count(*) FROM {prev} a FULL OUTER JOIN \
+             (SELECT {} AS k, {case} AS s FROM {}) b ON a.k = b.k GROUP BY ALL",
+            self.key_select(!self.key_is_integer()),
+            self.table_sql()
+        )
+    }
+}
+
+/// The matrix from (from index, to index, count) rows; None is "in none".
+fn cells(from: &Side<'_>, to: &Side<'_>, rows: &[(Option<i32>, Option<i32>, i64)], with_none: bool) -> Movement {
+    let from_names = from.names();
+    let to_names = to.names();
+    let mut segments = from_names.clone();
+    for n in &to_names {
+        if !segments.contains(n) {
+            segments.push(n.clone());
+        }
+    }
+    let mut cells = Vec::new();
+    let places = |names: &[String]| -> Vec<Option<String>> {
+        names.iter().cloned().map(Some).chain(std::iter::once(None)).collect()
+    };
+    for f in places(&from_names) {
+        for t in places(&to_names) {
+            if f.is_none() && t.is_none() && !with_none {
+                continue;
+            }
+            let fi = f.as_ref().and_then(|n| from_names.iter().position(|x| x == n)).map(|i| i as i32);
+            let ti = t.as_ref().and_then(|n| to_names.iter().position(|x| x == n)).map(|i| i as i32);
+            let count: i64 = rows.iter().filter(|r| r.0 == fi && r.1 == ti).map(|r| r.2).sum();
+            cells.push(MovementCell { from: f.clone(), to: t, count: count as u64 });
+        }
+    }
+    Movement { segments, cells }
+}
+
+/// The position of `k` in sorted `keys`, starting from `hint` (a scan in key order finds each key
+/// in a step or two); moves `hint` on.
+fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
+    let h = *hint;
+    if h <= keys.len() && (h == 0 || keys[h - 1] < *k) {
+        match keys.get(h) {
+            None => return None,
+            Some(x) if x > k => return None,
+            Some(x) if x == k => {
+                *hint = h + 1;
+                return Some(h);
+            }
+            _ => {}
+        }
+    }
+    match keys.binary_search(k) {
+        Ok(i) => {
+            *hint = i + 1;
+            Some(i)
+        }
+        Err(i) => {
+            *hint = i;
+            None
+        }
+    }
+}
+
+fn find_str(keys: &[String], k: &str, hint: &mut usize) -> Option<usize> {
+    let h = *hint;
+    if h <= keys.len() && (h == 0 || keys[h - 1].as_str() < k) {
+        match keys.get(h).map(String::as_str) {
+            None => return None,
+            Some(x) if x > k => return None,
+            Some(x) if x == k => {
+                *hint = h + 1;
+                return Some(h);
+            }
+            _ => {}
+        }
+    }
+    match keys.binary_search_by(|x| x.as_str().cmp(k)) {
+        Ok(i) => {
+            *hint = i + 1;
+            Some(i)
+        }
+        Err(i) => {
+            *hint = i;
+            None
+        }
+    }
+}
+
+/// Row `i` of a text column in whichever layout DuckDB's Arrow export chose.
+fn text_at(col: &ArrayRef, i: usize) -> &str {
+    match col.data_type() {
+        DataType::Utf8 => col.as_string::<i32>().value(i),
+        DataType::LargeUtf8 => col.as_string::<i64>().value(i),
+        DataType::Utf8View => col.as_string_view().value(i),
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_counts_and_lists_the_first_examples() {
+        let now = Keys::from_ints(vec![5, 1, 2, 9, 10]);
+        let before = Keys::from_ints(vec![2, 3, 4, 9]);
+        let c = diff(&now, &before, 2);
+        assert_eq!((c.added, c.dropped, c.kept), (3, 2, 2));
+        assert_eq!(c.examples.added, vec![serde_json::json!(1), serde_json::json!(5)]);
+        assert_eq!(c.examples.dropped, vec![serde_json::json!(3), serde_json::json!(4)]);
+        // Integers against text compare as text.
+        let t = Keys::from_texts(vec!["2".into(), "3".into()]);
+        let c = diff(&now, &t, 0);
+        assert_eq!((c.added, c.dropped, c.kept), (4, 1, 1));
+    }
+
+    #[test]
+    fn find_with_a_hint_agrees_with_binary_search_in_any_order() {
+        let keys: Vec<i64> = (0..200).map(|i| i * 3).collect();
+        let texts: Vec<String> = {
+            let mut t: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            t.sort();
+            t
+        };
+        let mut x = 12345u64;
+        let (mut hint, mut hint_s) = (0, 0);
+        for step in 0..2000 {
+            // In order for a while, then at random.
+            let k = if step < 700 {
+                step as i64
+            } else {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 700) as i64
+            };
+            assert_eq!(find(&keys, &k, &mut hint), keys.binary_search(&k).ok(), "{k}");
+            let ks = k.to_string();
+            assert_eq!(find_str(&texts, &ks, &mut hint_s), texts.binary_search(&ks).ok(), "{k}");
+        }
+    }
+
+    #[test]
+    fn exclusive_gives_each_key_its_first_list() {
+        let a = Keys::from_ints(vec![1, 3, 5]);
+        let b = Keys::from_ints(vec![2, 3, 6]);
+        let c = Keys::from_ints(vec![1, 6, 7]);
+        let (k, s) = exclusive(&[&a, &b, &c]);
+        assert_eq!(k, Keys::Int(vec![1, 2, 3, 5, 6, 7]));
+        assert_eq!(s, vec![0, 1, 0, 0, 1, 2]);
+        let t = Keys::from_texts(vec!["b".into()]);
+        let (k, s) = exclusive(&[&t, &a]);
+        assert_eq!(k, Keys::Text(vec!["1".into(), "3".into(), "5".into(), "b".into()]));
+        assert_eq!(s, vec![1, 1, 1, 0]);
+    }
+}
