@@ -457,6 +457,7 @@ impl Ctx {
             metrics,
             as_of: self.as_of()?,
             checks_dir: Some(crate::config::cache_dir().join("checks")),
+            progress: None,
         })
     }
 
