@@ -94,11 +94,9 @@ impl Source {
                     let name = path.file_stem().map_or_else(|| "data".to_string(), table_name_of);
                     vec![one(name, vec![file], Path::new("/"))]
                 };
-                if let Some(t) = tables.iter().find(|t| t.files.is_empty()) {
-                    return Err(not_parquet(path, &format!("no Parquet file in table {}", t.name)));
-                }
-                if tables.is_empty() {
-                    return Err(not_parquet(path, "no Parquet file (*.parquet) found"));
+                if tables.is_empty() || tables.iter().any(|t| t.files.is_empty()) {
+                    let what = if path.is_dir() { "it is a directory without" } else { "the pattern matches no" };
+                    return Err(not_parquet(path, &format!("{what} Parquet file (*.parquet)")));
                 }
                 for t in &tables {
                     if t.files.iter().any(|f| f.to_str().is_none()) {
@@ -238,11 +236,15 @@ fn run_with_progress(
 }
 
 fn not_data(path: &Path, e: &duckdb::Error) -> EngineError {
-    EngineError::NotADatabase { path: path.to_path_buf(), detail: DuckMessage::parse(e).headline() }
+    let detail = DuckMessage::parse(e).headline();
+    match kind_of(path) {
+        SourceKind::Parquet => EngineError::NotParquet { path: path.to_path_buf(), detail },
+        _ => EngineError::NotADatabase { path: path.to_path_buf(), detail },
+    }
 }
 
 fn not_parquet(path: &Path, detail: &str) -> EngineError {
-    EngineError::NotADatabase { path: path.to_path_buf(), detail: detail.to_string() }
+    EngineError::NotParquet { path: path.to_path_buf(), detail: detail.to_string() }
 }
 
 fn absolute(p: &Path) -> PathBuf {
