@@ -14,7 +14,8 @@ use common::{Sandbox, q_i64, s};
 
 const AS_OF: &str = "2026-03-01";
 const ROWS: u64 = 4000;
-const RELATED: &str = "EXISTS (SELECT 1 FROM purchase_records p WHERE p.shopper_ref = shoppers.shopper_ref AND p.amount > 250)";
+const RELATED: &str =
+    "EXISTS (SELECT 1 FROM purchase_records p WHERE p.shopper_ref = shoppers.shopper_ref AND p.amount > 250)";
 
 /// The shop data as a DuckDB file and as Parquet in every layout seglens reads.
 struct Layouts {
@@ -266,7 +267,10 @@ fn no_entry_point_writes_into_the_files_duckdb_may_read() {
         ),
     )
     .unwrap();
-    let _ = sb.seglens(&["profile", "--db", db, "--as-of", AS_OF, "--metrics", s(&metrics), "--json", "TRUE"]);
+    let j =
+        sb.seglens(&["profile", "--db", db, "--as-of", AS_OF, "--metrics", s(&metrics), "--json", "TRUE"]).ok().json();
+    assert_eq!(j["metrics"].as_array().map(Vec::len), Some(1), "{j}");
+    assert!(j["notes"].to_string().contains("metric evil left out: Parser error: Expected a single SELECT"), "{j}");
     let dir = sb.library().join("evil-template");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -299,4 +303,141 @@ fn no_entry_point_writes_into_the_files_duckdb_may_read() {
         .json();
     assert_eq!(j["size"].as_u64(), Some(0), "{j}");
     assert_eq!(snapshot(&l.data), before, "a file of the dataset or its folders changed");
+}
+
+/// What a SELECT can do is what its functions do. The table functions of the bundled DuckDB,
+/// reviewed for effects beyond reading (issue 19): `checkpoint`/`force_checkpoint` (the database
+/// seglens opens is read-only or in memory), `enable_profiling`/`enable_logging`/
+/// `disable_*`/`truncate_duckdb_logs` (refused: the configuration is locked),
+/// `*_external_resource*` (run table functions, which are reads, on an internal connection of the
+/// same locked database), `query`/`query_table` (one SELECT, parsed by DuckDB). Everything else
+/// reads. A DuckDB upgrade that adds a table function fails here until it is reviewed.
+#[test]
+fn every_table_function_of_the_bundled_duckdb_was_reviewed() {
+    const REVIEWED: &[&str] = &[
+        "arrow_scan",
+        "arrow_scan_dumb",
+        "checkpoint",
+        "create_external_resource",
+        "deregister_external_resource",
+        "destroy_external_resource",
+        "disable_logging",
+        "disable_profiling",
+        "duckdb_approx_database_count",
+        "duckdb_available_metrics",
+        "duckdb_columns",
+        "duckdb_connection_count",
+        "duckdb_constraints",
+        "duckdb_coordinate_systems",
+        "duckdb_databases",
+        "duckdb_dependencies",
+        "duckdb_dialects",
+        "duckdb_eviction_queues",
+        "duckdb_extension_repositories",
+        "duckdb_extensions",
+        "duckdb_external_file_cache",
+        "duckdb_external_resource_types",
+        "duckdb_external_resources",
+        "duckdb_functions",
+        "duckdb_grammar_extensions",
+        "duckdb_indexes",
+        "duckdb_keywords",
+        "duckdb_log_contexts",
+        "duckdb_logs",
+        "duckdb_memory",
+        "duckdb_optimizers",
+        "duckdb_prepared_statements",
+        "duckdb_schemas",
+        "duckdb_secret_type_parameters",
+        "duckdb_secret_types",
+        "duckdb_secrets",
+        "duckdb_sequences",
+        "duckdb_settings",
+        "duckdb_table_sample",
+        "duckdb_tables",
+        "duckdb_temporary_files",
+        "duckdb_triggers",
+        "duckdb_types",
+        "duckdb_variables",
+        "duckdb_views",
+        "enable_logging",
+        "enable_profiling",
+        "force_checkpoint",
+        "generate_series",
+        "glob",
+        "parquet_bloom_probe",
+        "parquet_file_metadata",
+        "parquet_full_metadata",
+        "parquet_kv_metadata",
+        "parquet_metadata",
+        "parquet_scan",
+        "parquet_schema",
+        "pragma_collations",
+        "pragma_database_size",
+        "pragma_metadata_info",
+        "pragma_platform",
+        "pragma_show",
+        "pragma_storage_info",
+        "pragma_table_info",
+        "pragma_user_agent",
+        "pragma_version",
+        "query",
+        "query_table",
+        "range",
+        "read_blob",
+        "read_csv",
+        "read_csv_auto",
+        "read_duckdb",
+        "read_parquet",
+        "read_single_csv_file",
+        "read_single_parquet_file",
+        "read_text",
+        "register_external_resource",
+        "register_external_resource_type",
+        "repeat",
+        "repeat_row",
+        "seq_scan",
+        "sniff_csv",
+        "summary",
+        "test_all_types",
+        "test_vector_types",
+        "truncate_duckdb_logs",
+        "unnest",
+        "which_secret",
+    ];
+    let c = duckdb::Connection::open_in_memory().unwrap();
+    let mut s = c
+        .prepare("SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'table' ORDER BY 1")
+        .unwrap();
+    let names: Vec<String> = s.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let new: Vec<&String> = names.iter().filter(|n| !REVIEWED.contains(&n.as_str())).collect();
+    assert!(new.is_empty(), "table functions not reviewed: {new:?}");
+}
+
+/// An export aimed at a file of a hive dataset (one of the files DuckDB may read) is refused, with
+/// and without --force, and the file is unchanged.
+#[test]
+fn an_export_never_writes_onto_a_file_of_the_dataset() {
+    let l = Layouts::new();
+    let sb = Sandbox::new();
+    let hive = l.data.join("hive");
+    let db = s(&hive);
+    sb.seglens(&["save", "in-india", "--db", db, "--filter", "home_country = 'IN'"]).ok();
+    sb.seglens(&["approve", "in-india"]).ok();
+    let before = snapshot(&l.data);
+    let target = hive.join("home_country=IN").join("data_0.parquet");
+    assert!(target.is_file(), "{}", target.display());
+    for force in [false, true] {
+        let mut args = vec!["export", "in-india", "--db", db, "--as-of", AS_OF, "--out", s(&target)];
+        if force {
+            args.push("--force");
+        }
+        sb.seglens(&args).user_error(&["a file of the data seglens reads"]);
+    }
+    assert_eq!(snapshot(&l.data), before);
+    // Beside it, elsewhere, the export works and holds the segment.
+    let out = sb.path().join("in.csv");
+    sb.seglens(&["export", "in-india", "--db", db, "--as-of", AS_OF, "--out", s(&out)]).ok();
+    let want = q_i64(&common::plain(&l.db), "SELECT count(*) FROM shoppers WHERE home_country = 'IN'") as usize;
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), want + 1);
 }

@@ -5,6 +5,7 @@
 //! asserts on speed; only real errors (a failed query, a count that differs from DuckDB's) fail.
 
 mod measure;
+mod parquet;
 mod qa;
 mod report;
 mod session;
@@ -42,7 +43,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Only these measurements (1-11), comma-separated
+    /// Only these measurements (1-12), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub only: Vec<u8>,
     /// Internal: run a session on DB in this (child) process and print its peak RSS
@@ -100,7 +101,7 @@ const SEGMENTS: [(&str, &str); 16] = [
 ];
 
 /// Measurements are numbered 1 to this.
-const MEASUREMENTS: u8 = 11;
+const MEASUREMENTS: u8 = 12;
 
 const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
 const SMOKE_CUSTOMERS: u64 = 10_000;
@@ -147,7 +148,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 8 => db.clause_cache()?,
                 9 => db.funnel()?,
                 10 => db.hygiene()?,
-                _ => db.headless()?,
+                11 => db.headless()?,
+                _ => db.parquet()?,
             }
             eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());
         }

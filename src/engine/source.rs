@@ -288,10 +288,12 @@ fn is_hive(base: &Path, file: &Path) -> bool {
 fn folder_tables(dir: &Path, table: Option<&str>) -> Result<Vec<ParquetTable>> {
     let dir = std::fs::canonicalize(dir).map_err(|_| EngineError::NotFound(dir.to_path_buf()))?;
     let entries = sorted_entries(&dir)?;
-    let database = entries.iter().any(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().contains('=')));
+    let database =
+        entries.iter().any(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().contains('=')));
     if !database {
         let files = parquet_files(&dir)?;
-        let name = table.map_or_else(|| dir.file_name().map_or_else(|| "data".to_string(), table_name_of), str::to_string);
+        let name =
+            table.map_or_else(|| dir.file_name().map_or_else(|| "data".to_string(), table_name_of), str::to_string);
         let hive = files.iter().any(|f| is_hive(&dir, f));
         return Ok(vec![ParquetTable { name, files, hive }]);
     }
