@@ -441,3 +441,66 @@ fn an_export_never_writes_onto_a_file_of_the_dataset() {
     let want = q_i64(&common::plain(&l.db), "SELECT count(*) FROM shoppers WHERE home_country = 'IN'") as usize;
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), want + 1);
 }
+
+/// The sandbox holds by construction: after open, the engine reaches DuckDB only through
+/// `sandbox::ReadOnly` (every statement as `SELECT * FROM query(...)`); the raw connection is
+/// named only where the sandbox is built (mod.rs, source.rs, sandbox.rs), and `setup()` (the
+/// date macros, no outside text) only in mod.rs and in cache.rs's tests.
+#[test]
+fn the_engine_reaches_duckdb_only_through_the_read_only_wrapper() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+    let mut raw_users = Vec::new();
+    let mut setup_users = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let raw =
+            |l: &str| l.contains("duckdb::Connection") || (l.starts_with("use duckdb::") && l.contains("Connection"));
+        if code.lines().any(raw) {
+            raw_users.push(name.clone());
+        }
+        if code.contains(".setup()") {
+            setup_users.push(name);
+        }
+    }
+    raw_users.sort();
+    assert_eq!(
+        raw_users,
+        ["mod.rs", "sandbox.rs", "source.rs"],
+        "a raw DuckDB connection outside the sandbox's making"
+    );
+    assert_eq!(setup_users, ["mod.rs"]);
+    let module = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+    assert!(module.contains("    conn: sandbox::ReadOnly,"), "the engine's connection is the wrapper");
+    assert_eq!(module.matches(".setup()").count(), 3, "open, try_clone and set_today define the date macros");
+}
+
+/// A CSV is loaded into memory with its progress reported, ending at its size; the counts are
+/// DuckDB's over the same CSV.
+#[test]
+fn a_csv_load_reports_its_progress() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    let c = duckdb::Connection::open_in_memory().unwrap();
+    c.execute_batch(&format!(
+        "COPY (SELECT range AS person_id, 'name ' || range AS name, range % 97 AS score FROM range(400000)) TO '{}'",
+        csv.display()
+    ))
+    .unwrap();
+    let total = std::fs::metadata(&csv).unwrap().len();
+    let calls: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    let seen = calls.clone();
+    let opts = seglens::engine::OpenOptions {
+        progress: Some(seglens::engine::Progress(Arc::new(move |d, t| seen.lock().unwrap().push((d, t))))),
+        ..Default::default()
+    };
+    let e = seglens::engine::Engine::open(&csv, &opts).unwrap();
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.last(), Some(&(total, total)), "{calls:?}");
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0 && w[1].1 == total), "{calls:?}");
+    let want = q_i64(&c, &format!("SELECT count(*) FROM '{}' WHERE score > 50", csv.display())) as u64;
+    assert_eq!(e.size(&common::compile("score > 50")).unwrap().size, want);
+    assert_eq!(e.base_size(), 400000);
+}

@@ -85,7 +85,7 @@ impl Source {
                 let tables = if is_glob(path) {
                     let conn = conn.ok_or_else(|| EngineError::Config("a glob needs a connection".into()))?;
                     let base = glob_base(path);
-                    let name = base.file_name().map_or_else(|| "data".to_string(), |n| table_name_of(n));
+                    let name = base.file_name().map_or_else(|| "data".to_string(), table_name_of);
                     vec![one(name, glob(conn, path)?, &base)]
                 } else if path.is_dir() {
                     folder_tables(path, table)?
