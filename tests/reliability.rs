@@ -858,7 +858,8 @@ fn missing_truncated_or_foreign_database_files_are_reported() {
     let hashes: Vec<String> = files.iter().map(|(p, _)| sha256_file(p)).collect();
     let mut cases = files.clone();
     cases.push((missing.clone(), vec!["missing.duckdb", "no such file"]));
-    cases.push((bad.join("dir.duckdb"), vec!["directory"]));
+    // A folder is read as a Parquet dataset (issue 19): one without Parquet files says so.
+    cases.push((bad.join("dir.duckdb"), vec!["dir.duckdb", "a directory without Parquet"]));
     std::fs::create_dir(bad.join("dir.duckdb")).unwrap();
     for (path, fragments) in &cases {
         for args in [vec!["size", "--db", s(path), "TRUE"], vec!["schema", "--db", s(path)], vec![s(path)]] {

@@ -11,8 +11,8 @@ use duckdb::{Config, Connection};
 use super::measure::{Db, short_share};
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, count, define_today, threads};
-use crate::engine::DEFAULT_MEMORY_LIMIT;
 use crate::engine::sandbox::literal;
+use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine};
 
 impl Db {
     pub(super) fn parquet(&mut self) -> Result<()> {
@@ -69,6 +69,52 @@ impl Db {
             s,
             Some(d),
             Target::Plus(40.0),
+        );
+        // In the explorer: opening (what the first frame waits for) and a size per keystroke,
+        // in-process, against DuckDB counting over read_parquet on its own connection.
+        let mut engine = None;
+        let open = self.t.one(&mut |_| {
+            clock(|| {
+                engine = Some(Engine::open(&pq, &super::sample_options())?);
+                Ok(())
+            })
+        })?;
+        let engine = engine.context("the Parquet file was never opened")?;
+        self.push(
+            "12",
+            "explorer: opening the Parquet file (before the first frame)".into(),
+            Unit::Ms,
+            open,
+            None,
+            Target::Under(300.0),
+        );
+        let f = self.compile(PLAIN)?;
+        let conn = in_memory()?;
+        let (mut ours, mut theirs) = (0u64, 0u64);
+        let (s, d) = self.t.pair(
+            &mut |_| {
+                clock(|| {
+                    ours = engine.size(&f)?.size;
+                    Ok(())
+                })
+            },
+            &mut |_| {
+                clock(|| {
+                    theirs = count(&conn, &sql)?;
+                    Ok(())
+                })
+            },
+        )?;
+        if ours != theirs {
+            bail!("seglens counted {ours} on the Parquet file, DuckDB {theirs}");
+        }
+        self.push(
+            "12",
+            "explorer: size of a plain filter on the Parquet file vs DuckDB's count over read_parquet".into(),
+            Unit::Ms,
+            s,
+            Some(d),
+            Target::Plus(10.0),
         );
         Ok(())
     }
