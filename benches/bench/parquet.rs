@@ -11,17 +11,15 @@ use duckdb::{Config, Connection};
 use super::measure::{Db, short_share};
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, count, define_today, threads};
-use crate::engine::sandbox::literal;
-use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, OpenOptions};
+use seglens::engine::sandbox::literal;
+use seglens::engine::{DEFAULT_MEMORY_LIMIT, Engine, OpenOptions};
 
 impl Db {
     pub(super) fn parquet(&mut self) -> Result<()> {
         let pq = parquet_copy(&self.path)?;
         let sandbox = tempfile::tempdir()?;
-        let exe = match Path::new("/proc/self/exe") {
-            p if p.exists() => p.to_path_buf(),
-            _ => std::env::current_exe().context("finding the seglens binary")?,
-        };
+        // The product binary, as a script runs it (cargo builds it for bench targets).
+        let exe = PathBuf::from(env!("CARGO_BIN_EXE_seglens"));
         let filter = self.compile(PLAIN)?.sql;
         let read = format!("read_parquet({})", literal(&pq.to_string_lossy()));
         let sql = format!("SELECT count(*) FROM {read} WHERE ({filter})");
