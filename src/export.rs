@@ -333,7 +333,7 @@ pub fn export_with(
             with_segment_column: true,
         }]
     };
-    guard::check_targets(engine.path(), &req.protected, plans.iter().map(|p| p.csv.as_path()))?;
+    guard::check_targets(engine.path(), engine.source_files(), &req.protected, plans.iter().map(|p| p.csv.as_path()))?;
     if !req.force {
         for p in &plans {
             for path in [p.csv.clone(), manifest_path(&p.csv), members_path(&p.csv)] {

@@ -853,7 +853,8 @@ fn open_errors_are_clear() {
     let sub = dir.path().join("a-dir.duckdb");
     std::fs::create_dir(&sub).unwrap();
     let err = Engine::open(&sub, &OpenOptions::default()).err().expect("directory");
-    assert!(matches!(err, EngineError::NotADatabase { .. }), "{err:?}");
+    // A folder is read as a Parquet dataset (issue 19); one without Parquet files is an error.
+    assert!(matches!(err, EngineError::NotParquet { .. }), "{err:?}");
     assert!(err.to_string().contains("directory"), "{err}");
 
     let empty = dir.path().join("empty.duckdb");

@@ -275,6 +275,69 @@ fn hostile_filters_are_refused_or_harmless_and_the_database_never_changes() {
     assert_eq!(file_names(dir.path()), ["crm.duckdb", "secret.csv", "secret.txt"]);
 }
 
+/// The same hostile filters on a Parquet file read in place (issue 19), where DuckDB may read,
+/// and so could write, the file: refused as on a DuckDB file, with the same messages, or answered
+/// as plain SQL answers; the file's bytes never change and
+/// nothing appears beside it, through the engine and through the CLI.
+#[test]
+fn hostile_filters_on_a_parquet_source_are_refused_or_harmless_and_its_file_never_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = private_db(dir.path());
+    std::fs::write(dir.path().join("secret.txt"), format!("{SECRET}\n")).unwrap();
+    std::fs::write(dir.path().join("secret.csv"), format!("a,b\n{SECRET},2\n")).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let pq = data.join("customers.parquet");
+    let answers_of = |cases: &[(String, Want)]| -> BTreeMap<String, u64> {
+        let c = plain(&db);
+        c.execute_batch(&format!("COPY customers TO '{}' (FORMAT parquet)", pq.display())).unwrap();
+        cases
+            .iter()
+            .filter_map(|(_, w)| match w {
+                Want::Answered(cond) => Some((cond.to_string(), count_where(&c, cond))),
+                Want::Refused(_) => None,
+            })
+            .collect()
+    };
+    let cases = hostile_inputs(dir.path());
+    let answers = answers_of(&cases);
+    let before = sha256_file(&pq);
+    let check = |text: &str, want: &Want, got: Result<u64, String>| match (want, got) {
+        (Want::Refused(fragment), Err(msg)) => {
+            assert!(msg.contains(fragment), "{text:?}: {msg:?} lacks {fragment:?}");
+            assert!(!msg.contains(SECRET), "{text:?}: the secret leaked: {msg}");
+        }
+        (Want::Refused(fragment), Ok(n)) => panic!("{text:?} was answered ({n}), not refused ({fragment})"),
+        (Want::Answered(cond), Ok(n)) => assert_eq!(n, answers[*cond], "{text:?}"),
+        (Want::Answered(_), Err(err)) => panic!("{text:?} is harmless but failed: {err}"),
+    };
+    {
+        let e = Engine::open(&pq, &OpenOptions::default()).expect("open");
+        for (text, want) in &cases {
+            let got = compile_plain(text).map_err(EngineError::from).and_then(|c| e.size(&c));
+            if let Err(err) = &got {
+                assert!(err.is_user_error(), "{text:?}: an internal error, not a refusal: {err:?}");
+            }
+            check(text, want, got.map(|s| s.size).map_err(|e| e.to_string()));
+        }
+    }
+    let sb = Sandbox::new();
+    for (text, want) in &cases {
+        let o = sb.seglens(&["size", "--db", s(&pq), "--json", "--", text]);
+        assert!(!o.stdout.contains(SECRET) && !o.stderr.contains(SECRET), "{text:?}: the secret leaked: {o:?}");
+        let got = if o.code == 0 { Ok(o.json()["size"].as_u64().unwrap()) } else { Err(o.stderr.clone()) };
+        if o.code != 0 {
+            assert_eq!(o.code, 2, "{text:?}: {o:?}");
+        }
+        check(text, want, got);
+    }
+    assert_eq!(sha256_file(&pq), before, "the Parquet file changed");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&data).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["customers.parquet"], "something was written beside the Parquet file");
+}
+
 /// A scripted explorer session typing hostile filters: each error is shown, the app stays up and
 /// measures a valid filter afterwards, and the database's bytes are unchanged.
 #[test]
@@ -797,7 +860,8 @@ fn missing_truncated_or_foreign_database_files_are_reported() {
     let hashes: Vec<String> = files.iter().map(|(p, _)| sha256_file(p)).collect();
     let mut cases = files.clone();
     cases.push((missing.clone(), vec!["missing.duckdb", "no such file"]));
-    cases.push((bad.join("dir.duckdb"), vec!["directory"]));
+    // A folder is read as a Parquet dataset (issue 19): one without Parquet files says so.
+    cases.push((bad.join("dir.duckdb"), vec!["dir.duckdb", "a directory without Parquet"]));
     std::fs::create_dir(bad.join("dir.duckdb")).unwrap();
     for (path, fragments) in &cases {
         for args in [vec!["size", "--db", s(path), "TRUE"], vec!["schema", "--db", s(path)], vec![s(path)]] {

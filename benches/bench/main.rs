@@ -9,6 +9,7 @@
 
 mod history;
 mod measure;
+mod parquet;
 mod qa;
 mod report;
 mod session;
@@ -48,7 +49,7 @@ pub struct BenchArgs {
     /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Only these measurements (1-12), comma-separated
+    /// Only these measurements (1-13), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub only: Vec<u8>,
     /// Internal: run a session on DB in this (child) process and print its peak RSS
@@ -120,7 +121,7 @@ const SEGMENTS: [(&str, &str); 16] = [
 ];
 
 /// Measurements are numbered 1 to this.
-const MEASUREMENTS: u8 = 12;
+const MEASUREMENTS: u8 = 13;
 
 const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
 const SMOKE_CUSTOMERS: u64 = 10_000;
@@ -170,7 +171,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 9 => db.funnel()?,
                 10 => db.hygiene()?,
                 11 => db.headless()?,
-                _ => db.history()?,
+                12 => db.history()?,
+                _ => db.parquet()?,
             }
             eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());
         }

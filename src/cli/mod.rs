@@ -470,6 +470,7 @@ impl Ctx {
             metrics,
             as_of: self.as_of()?,
             checks_dir: Some(crate::config::cache_dir().join("checks")),
+            progress: None,
         })
     }
 
@@ -488,7 +489,9 @@ impl Ctx {
     /// Opens the database read-only and verifies the key; arms --timeout and Ctrl-C to cancel.
     pub fn engine(&self) -> Result<Engine> {
         let path = self.db_path()?;
-        let engine = Engine::open(&path, &self.open_options()?)?;
+        let mut opts = self.open_options()?;
+        opts.progress = csv_progress(&path);
+        let engine = Engine::open(&path, &opts)?;
         engine.verify_key()?;
         let cancel = engine.canceller();
         let c = cancel.clone();
@@ -636,4 +639,29 @@ pub(crate) fn user(msg: impl Into<String>) -> anyhow::Error {
 
 pub(crate) fn fail<T>(msg: impl Into<String>) -> Result<T> {
     bail!(UserError(msg.into()))
+}
+
+/// A progress bar on stderr while a big CSV loads into memory (hidden when stderr is not a
+/// terminal); a Parquet source is read in place and a DuckDB file opened, with nothing to load.
+fn csv_progress(path: &Path) -> Option<crate::engine::Progress> {
+    if crate::engine::source::kind_of(path) != crate::engine::SourceKind::Csv {
+        return None;
+    }
+    let total = std::fs::metadata(path).ok()?.len();
+    if total < 32 << 20 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("loading {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    Some(crate::engine::Progress(Arc::new(move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if done >= total {
+            bar.finish_and_clear();
+        }
+    })))
 }

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use duckdb::Connection;
+use super::sandbox::{ReadOnly as Connection, literal};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -60,7 +60,12 @@ pub struct Remembered {
 
 impl Remembered {
     pub fn new(dir: Option<&Path>, data: &Path) -> Remembered {
-        Remembered { dir: dir.map(Path::to_path_buf), file: FileVersion::of(data) }
+        Remembered::with_version(dir, FileVersion::of(data))
+    }
+
+    /// Checks remembered for a version given (a dataset of several files: source.rs).
+    pub fn with_version(dir: Option<&Path>, file: Option<FileVersion>) -> Remembered {
+        Remembered { dir: dir.map(Path::to_path_buf), file }
     }
 
     fn entry_path(&self) -> Option<PathBuf> {
@@ -112,10 +117,11 @@ fn id_like(name: &str) -> bool {
 
 /// The single-column PRIMARY KEY or UNIQUE constraints DuckDB enforces on `table`.
 fn enforced_keys(conn: &Connection, table: &str) -> Result<Vec<String>> {
-    let mut s = conn.prepare(
-        "SELECT constraint_column_names[1] FROM duckdb_constraints() WHERE database_name = current_database() AND table_name = ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND len(constraint_column_names) = 1",
-    )?;
-    Ok(s.query_map([table], |r| r.get(0))?.collect::<duckdb::Result<Vec<String>>>()?)
+    let mut s = conn.prepare(&format!(
+        "SELECT constraint_column_names[1] FROM duckdb_constraints() WHERE database_name = current_database() AND table_name = {} AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') AND len(constraint_column_names) = 1",
+        literal(table)
+    ))?;
+    Ok(s.query_map([], |r| r.get(0))?.collect::<duckdb::Result<Vec<String>>>()?)
 }
 
 /// Picks the entity table and key (see the module doc). Scans only to confirm uniqueness.

@@ -64,6 +64,8 @@ pub enum EngineError {
     NotFound(PathBuf),
     #[error("{path}: not a DuckDB database ({detail})")]
     NotADatabase { path: PathBuf, detail: String },
+    #[error("{path}: cannot read it as Parquet ({detail})")]
+    NotParquet { path: PathBuf, detail: String },
     #[error(
         "{0}: the database is locked by another process (a writer has it open); close it there, or open a copy: cp {0:?} /tmp/copy.duckdb"
     )]

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use duckdb::Connection;
+use super::sandbox::ReadOnly as Connection;
 
 use super::profile::{MetricDef, MetricFormat, MetricsFile, Rollup};
 use super::schema::{columns, is_numeric, tables};

@@ -21,12 +21,15 @@ pub mod movement;
 pub mod overlap;
 pub mod params;
 pub mod profile;
+pub mod sandbox;
 pub mod schema;
 pub mod size;
+pub mod source;
 pub mod split;
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use chrono::NaiveDate;
@@ -58,6 +61,18 @@ pub struct OpenOptions {
     /// Where checks of a file version are remembered (the key's uniqueness, the detected entity
     /// table), so that they run once per version of the file; nowhere when None.
     pub checks_dir: Option<PathBuf>,
+    /// Told how far a CSV load has got (bytes done, total); a Parquet source is never loaded.
+    pub progress: Option<Progress>,
+}
+
+/// A callback `(done, total)` following a long load.
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
 }
 
 /// DuckDB's buffer pool cap. Scans of a 10M-customer table stay fast from the OS page cache while
@@ -91,7 +106,13 @@ pub struct Fingerprint {
 }
 
 pub struct Engine {
-    conn: Connection,
+    /// Every statement through DuckDB's parser as one SELECT (sandbox.rs).
+    conn: sandbox::ReadOnly,
+    /// DuckDB's temp directory for this session, removed after the connection closes (fields
+    /// drop in order); shared by clones, which use the same database.
+    _temp: Option<Arc<source::SessionTemp>>,
+    /// Every file the source reads.
+    files: Vec<PathBuf>,
     /// Cancels this connection's statements, sticky between them (`cancel.rs`).
     cancel: Canceller,
     /// When the latest statement passed the cancel check and went to DuckDB (the worker reports
@@ -123,31 +144,35 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens `path` read-only. A `.csv`/`.parquet` file is loaded into an in-memory database first.
-    /// User SQL then runs with external access off and the configuration locked: a filter can read
-    /// nothing but the attached data, write nothing, attach nothing and load no extension.
+    /// Opens `path` read-only: a DuckDB file; a CSV loaded into an in-memory database; Parquet
+    /// (a file, folder, glob or hive dataset) read in place through views (source.rs). User SQL
+    /// then runs with external access off (Parquet: only its files readable) and the
+    /// configuration locked, and only single SELECT statements reach DuckDB (sandbox.rs).
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Engine> {
-        let meta = std::fs::metadata(path).map_err(|_| EngineError::NotFound(path.to_path_buf()))?;
-        if meta.is_dir() {
-            return Err(EngineError::NotADatabase { path: path.to_path_buf(), detail: "it is a directory".into() });
+        let kind = source::kind_of(path);
+        if kind != SourceKind::Parquet {
+            let meta = std::fs::metadata(path).map_err(|_| EngineError::NotFound(path.to_path_buf()))?;
+            if meta.is_dir() {
+                return Err(EngineError::NotADatabase { path: path.to_path_buf(), detail: "it is a directory".into() });
+            }
+        } else if !source::is_glob(path) && !path.exists() {
+            return Err(EngineError::NotFound(path.to_path_buf()));
         }
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        let kind = match ext.as_str() {
-            "csv" | "tsv" => SourceKind::Csv,
-            "parquet" => SourceKind::Parquet,
-            _ => SourceKind::Duckdb,
-        };
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let memory = opts.memory_limit.clone().unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.to_string());
+        // Spill files go to this session's folder in seglens' cache, never the current directory.
+        let temp = source::SessionTemp::create(&crate::config::cache_dir().join("tmp")).map(Arc::new);
+        let temp_directory = source::temp_directory(temp.as_deref());
         let base_config = || -> Result<Config> {
             Ok(Config::default()
                 .threads(threads as i64)?
                 .max_memory(&memory)?
                 .enable_autoload_extension(false)?
                 .with("autoinstall_known_extensions", "false")?
-                .with("errors_as_json", "true")?)
+                .with("errors_as_json", "true")?
+                .with("temp_directory", &temp_directory)?)
         };
-        let conn = match kind {
+        let (conn, src) = match kind {
             // DuckDB names the database after its file and fails on a name that is not UTF-8.
             SourceKind::Duckdb if path.file_stem().is_some_and(|s| s.to_str().is_none()) => {
                 return Err(EngineError::Config(format!(
@@ -163,20 +188,14 @@ impl Engine {
                 // Through a symlink DuckDB looks for the WAL beside the link's target, which the
                 // sandbox (external access off) refuses: open the real path.
                 let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-                Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?
+                let conn = Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?;
+                (sandbox::ReadOnly::new(conn), source::Source::Duckdb(path.to_path_buf()))
             }
             SourceKind::Csv | SourceKind::Parquet => {
                 let conn = Connection::open_in_memory_with_flags(base_config()?)?;
-                let name = opts.table.clone().unwrap_or_else(|| table_name_from(path));
-                let reader = if kind == SourceKind::Csv { "read_csv" } else { "read_parquet" };
-                let p = path.to_string_lossy().replace('\'', "''");
-                conn.execute_batch(&format!("CREATE TABLE {} AS SELECT * FROM {reader}('{p}')", ident(&name)))
-                    .map_err(|e| EngineError::NotADatabase {
-                        path: path.to_path_buf(),
-                        detail: error::DuckMessage::parse(&e).headline(),
-                    })?;
-                conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
-                conn
+                let src = source::Source::resolve(path, opts.table.as_deref(), Some(&conn))?;
+                src.attach(&conn, opts.table.as_deref(), path, opts.progress.as_ref())?;
+                (sandbox::ReadOnly::lock(conn, &src.allowed_paths())?, src)
             }
         };
         // A file with a valid header but truncated or damaged data opens, then fails on its first
@@ -200,8 +219,8 @@ impl Engine {
             other => other,
         };
         let today = opts.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
-        define_today_as(&conn, today).map_err(damaged)?;
-        let remembered = entity::Remembered::new(opts.checks_dir.as_deref(), path);
+        define_today_as(conn.setup(), today).map_err(damaged)?;
+        let remembered = entity::Remembered::with_version(opts.checks_dir.as_deref(), src.version(path));
         let (table, key) =
             entity::detect(&conn, opts.table.as_deref(), opts.key.as_deref(), &remembered).map_err(damaged)?;
         let columns = schema::columns(&conn, &table).map_err(damaged)?;
@@ -215,12 +234,11 @@ impl Engine {
         let base: u64 = conn
             .query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))
             .map_err(|e| damaged(e.into()))? as u64;
+        let (fp_path, bytes, modified) = src.stat(path);
         let fingerprint = Fingerprint {
-            path: std::fs::canonicalize(path).unwrap_or(path.to_path_buf()).to_string_lossy().into_owned(),
-            bytes: meta.len(),
-            modified: meta
-                .modified()
-                .ok()
+            path: fp_path,
+            bytes,
+            modified: modified
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                 .map(|d| {
                     chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
@@ -234,6 +252,8 @@ impl Engine {
         let cancel = Canceller::new(conn.interrupt_handle());
         let engine = Engine {
             conn,
+            _temp: temp,
+            files: src.files(),
             path: path.to_path_buf(),
             kind,
             table,
@@ -264,12 +284,14 @@ impl Engine {
     /// A second connection to the same database (same settings), e.g. for an export thread.
     pub fn try_clone(&self) -> Result<Engine> {
         let conn = self.conn.try_clone()?;
-        define_today_as(&conn, self.today.get())?;
+        define_today_as(conn.setup(), self.today.get())?;
         let cancel = Canceller::new(conn.interrupt_handle());
         Ok(Engine {
             cancel,
             began: Cell::new(None),
             conn,
+            _temp: self._temp.clone(),
+            files: self.files.clone(),
             path: self.path.clone(),
             kind: self.kind,
             table: self.table.clone(),
@@ -309,6 +331,10 @@ impl Engine {
     }
     pub fn source_kind(&self) -> SourceKind {
         self.kind
+    }
+    /// Every file the data is read from (the database file; each Parquet file of a dataset).
+    pub fn source_files(&self) -> &[PathBuf] {
+        &self.files
     }
     pub fn table(&self) -> &str {
         &self.table
@@ -369,13 +395,13 @@ impl Engine {
         ident(&self.table)
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
+    pub(crate) fn conn(&self) -> &sandbox::ReadOnly {
         &self.conn
     }
 
     /// The connection for a statement about to run: Err(Cancelled) when a cancel is pending (a
     /// DuckDB interrupt before the statement begins would be lost; `cancel.rs`).
-    pub(crate) fn statement_conn(&self) -> Result<&Connection> {
+    pub(crate) fn statement_conn(&self) -> Result<&sandbox::ReadOnly> {
         self.cancel.check()?;
         self.began.set(Some(std::time::Instant::now()));
         Ok(&self.conn)
@@ -420,7 +446,7 @@ impl Engine {
         if date == self.today.get() {
             return Ok(false);
         }
-        define_today_as(&self.conn, date)?;
+        define_today_as(self.conn.setup(), date)?;
         self.today.set(date);
         self.clear_cache();
         let mut memo = self.memo.borrow_mut();
@@ -502,13 +528,6 @@ fn member_cache_for(columns: &[Column]) -> cache::MemberCache {
 /// Quotes an identifier for DuckDB.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn table_name_from(path: &Path) -> String {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
-    let clean: String =
-        stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    if clean.starts_with(|c: char| c.is_ascii_digit()) || clean.is_empty() { format!("t_{clean}") } else { clean }
 }
 
 fn open_error(path: &Path, e: duckdb::Error) -> EngineError {

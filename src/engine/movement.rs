@@ -251,7 +251,7 @@ struct TempKeys<'a> {
 
 impl Drop for TempKeys<'_> {
     fn drop(&mut self) {
-        let _ = self.engine.conn().execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{}", self.name));
+        self.engine.conn().drop_temp_keys(&self.name);
     }
 }
 
@@ -306,14 +306,12 @@ impl Engine {
     /// Loads keys with their segment index into a temporary table `k, s` (keys unique).
     fn temp_keys(&self, keys: &Keys, segs: &[i32], text: bool) -> Result<TempKeys<'_>> {
         let name = format!("__seglens_keys_{}", NEXT_TABLE.fetch_add(1, Ordering::Relaxed));
-        let ty = if text { "VARCHAR" } else { "BIGINT" };
-        self.conn().execute_batch(&format!("CREATE TEMP TABLE {name} (k {ty}, s INTEGER)"))?;
+        let mut app = self.conn().temp_keys(&name, text)?;
         let guard = TempKeys { engine: self, name: name.clone() };
         let schema = Arc::new(Schema::new(vec![
             Field::new("k", if text { DataType::Utf8 } else { DataType::Int64 }, false),
             Field::new("s", DataType::Int32, false),
         ]));
-        let mut app = self.conn().appender_to_catalog_and_db(&name, "temp", "main")?;
         // In slices, so a large list is never copied whole a second time.
         const CHUNK: usize = 1 << 20;
         let n = keys.len();

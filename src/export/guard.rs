@@ -50,14 +50,17 @@ fn manifest_file_of(path: &Path) -> Option<String> {
 /// export's manifest lists. Paths are compared resolved, so a symlink or `..` does not get around it.
 pub(super) fn check_targets<'a>(
     db: &Path,
+    sources: &[PathBuf],
     protected: &[PathBuf],
     csvs: impl Iterator<Item = &'a Path>,
 ) -> Result<(), ExportError> {
     let mut wal = db.as_os_str().to_os_string();
     wal.push(".wal");
     let wal = PathBuf::from(wal);
-    let files: [(&Path, &str); 2] =
-        [(db, "the database (or source file) seglens reads"), (&wal, "the database's write-ahead log")];
+    let mut files: Vec<(&Path, &str)> =
+        vec![(db, "the database (or source file) seglens reads"), (&wal, "the database's write-ahead log")];
+    // Each file of a Parquet dataset (a folder or a glob).
+    files.extend(sources.iter().map(|p| (p.as_path(), "a file of the data seglens reads")));
     let files: Vec<(PathBuf, &Path, &str)> = files.iter().map(|(p, why)| (canonical(p), *p, *why)).collect();
     let dirs: Vec<(PathBuf, &PathBuf)> = protected.iter().map(|d| (canonical(d), d)).collect();
     let refuse = |path: &Path, why: String| Err(ExportError::Protected { path: path.to_path_buf(), why });

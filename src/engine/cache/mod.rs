@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use duckdb::Connection;
+use super::sandbox::ReadOnly as Connection;
 
 mod udf;
 
@@ -300,12 +300,13 @@ mod tests {
 
     /// A table of 10,000 rows in memory, and a filter of two expensive clauses and a cheap one.
     fn table() -> (Connection, Compiled) {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE t AS SELECT i AS id, i % 10 AS d FROM range(10000) r(i);
+        let conn = Connection::new(duckdb::Connection::open_in_memory().unwrap());
+        conn.setup()
+            .execute_batch(
+                "CREATE TABLE t AS SELECT i AS id, i % 10 AS d FROM range(10000) r(i);
              CREATE TABLE e AS SELECT i AS id FROM range(0, 10000, 3) r(i);",
-        )
-        .unwrap();
+            )
+            .unwrap();
         let text =
             "EXISTS (SELECT 1 FROM e WHERE e.id = t.id) AND d < 5 AND EXISTS (SELECT 1 FROM e WHERE e.id = t.id + 1)";
         let f =
@@ -345,11 +346,12 @@ mod tests {
 
     #[test]
     fn the_tally_counts_every_combination_of_outcomes_with_nulls() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE t AS SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i % 3 END AS d FROM range(10000) r(i)",
-        )
-        .unwrap();
+        let conn = Connection::new(duckdb::Connection::open_in_memory().unwrap());
+        conn.setup()
+            .execute_batch(
+                "CREATE TABLE t AS SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE i % 3 END AS d FROM range(10000) r(i)",
+            )
+            .unwrap();
         let tally = Tallier::register(&conn).expect("registers");
         let args = ["CAST(d = 1 AS BOOLEAN)".to_string(), "CAST(i < 2500 AS BOOLEAN)".to_string()];
         let sql = tally.select(&args, "t");
@@ -371,12 +373,14 @@ mod tests {
 
     #[test]
     fn a_rowid_column_that_is_not_a_row_id_turns_caching_off() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t AS SELECT i AS id, i * 1000003 AS rowid FROM range(1000) r(i)").unwrap();
+        let conn = Connection::new(duckdb::Connection::open_in_memory().unwrap());
+        conn.setup()
+            .execute_batch("CREATE TABLE t AS SELECT i AS id, i * 1000003 AS rowid FROM range(1000) r(i)")
+            .unwrap();
         let mut c = MemberCache::default();
         assert!(c.marker(&conn, "t").unwrap().is_none(), "rowid up to 10^9 for 1,000 rows");
         // Duplicates within bounds: the first bitmap disagrees with the count.
-        conn.execute_batch("CREATE TABLE u AS SELECT i AS id, i % 10 AS rowid FROM range(1000) r(i)").unwrap();
+        conn.setup().execute_batch("CREATE TABLE u AS SELECT i AS id, i % 10 AS rowid FROM range(1000) r(i)").unwrap();
         let mut c = MemberCache::default();
         let m = c.marker(&conn, "u").unwrap().expect("bounds look like row ids");
         let sql = format!("{} id < 500", m.select("u"));
