@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod dialect;
 pub mod engine;
 pub mod export;
 pub mod library;
