@@ -430,7 +430,7 @@ fn write_plan(
             name: seg.name.clone(),
             version: seg.version,
             filter: seg.filter.source.clone(),
-            sql: engine.select_sql(filter),
+            sql: crate::dialect::pin_current_date(&engine.select_sql(filter), engine.today()),
             params: seg.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
             rows: written,
         });
@@ -453,7 +453,7 @@ fn write_plan(
                     name: s.name.clone(),
                     version: s.version,
                     filter: s.filter.source.clone(),
-                    sql: engine.select_sql(&s.filter),
+                    sql: crate::dialect::pin_current_date(&engine.select_sql(&s.filter), engine.today()),
                     params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
                     rows: removed_by(engine, req, plan, s)?,
                 })
