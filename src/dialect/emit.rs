@@ -295,6 +295,11 @@ impl Emitter<'_> {
                     _ => Err(self.no(e.to_string(), "only whole numbers of days or months are translated")),
                 }
             }
+            // trim(x): spaces from both ends, alike everywhere.
+            Expr::Trim { trim_where: None, trim_what: None, expr, trim_characters: None } => {
+                let v = self.value(expr)?;
+                Ok(E::new(format!("trim({})", v.sql), Ty::Text))
+            }
             Expr::Extract { field, expr, .. } => {
                 let f = match field {
                     DateTimeField::Year => "YEAR",
