@@ -102,7 +102,11 @@ fn shop_cases() -> Vec<Case> {
             &[],
         ),
         case("shop: interval", "last_visit < current_date - INTERVAL 90 DAY AND segment_label IS NOT NULL", &[]),
-        case("shop: varchar key list", "list_contains({{refs}}, shopper_ref)", &["refs=S000001,S000010,S000100,S000200"]),
+        case(
+            "shop: varchar key list",
+            "list_contains({{refs}}, shopper_ref)",
+            &["refs=S000001,S000010,S000100,S000200"],
+        ),
         case("shop: division", "newsletter_opens / newsletter_sends >= 0.5", &[]),
     ]
 }
@@ -123,11 +127,13 @@ fn club_cases() -> Vec<Case> {
     ]
 }
 
+/// (table, [(column, DuckDB type)], parquet file, csv file)
+type Table = (String, Vec<(String, String)>, PathBuf, PathBuf);
+
 /// One database: its file, its tables as written out for the engines, and its cases.
 struct Db {
     path: PathBuf,
-    /// (table, [(column, DuckDB type)], parquet file, csv file)
-    tables: Vec<(String, Vec<(String, String)>, PathBuf, PathBuf)>,
+    tables: Vec<Table>,
     cases: Vec<Case>,
 }
 
@@ -185,8 +191,23 @@ impl Fixture {
     /// select part of the table: a case that selects nobody or everybody proves little.
     fn expectations(&self, db: &Db, dialect: &str) -> Vec<(String, u64, String)> {
         let base = common::q_i64(&common::plain(&db.path), &format!("SELECT count(*) FROM \"{}\"", db.tables[0].0));
-        let out: Vec<(String, u64, String)> =
-            db.cases.iter().map(|c| (c.label.clone(), self.size(db, c), self.sql(db, c, dialect))).collect();
+        // A few processes at a time: each is mostly start-up.
+        let chunk = db.cases.len().div_ceil(4);
+        let out: Vec<(String, u64, String)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = db
+                .cases
+                .chunks(chunk)
+                .map(|cases| {
+                    scope.spawn(move || {
+                        cases
+                            .iter()
+                            .map(|c| (c.label.clone(), self.size(db, c), self.sql(db, c, dialect)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().expect("a case panicked")).collect()
+        });
         let trivial: Vec<String> = out
             .iter()
             .filter(|(_, n, _)| *n == 0 || *n as i64 >= base)
@@ -204,7 +225,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// Writes every table of `db` to Parquet (for Spark) and CSV (for PostgreSQL's COPY), through a
 /// read-only connection; the entity table first.
-fn write_out(db: &Path, dir: &Path, n: usize) -> Vec<(String, Vec<(String, String)>, PathBuf, PathBuf)> {
+fn write_out(db: &Path, dir: &Path, n: usize) -> Vec<Table> {
     let conn = common::plain(db);
     let tables: Vec<String> = {
         let mut st = conn
@@ -391,7 +412,19 @@ impl Postgres {
     /// psql with `sql` as one command and `stdin` as its input (COPY FROM STDIN): stdout, or stderr.
     fn psql(&self, sql: &str, stdin: &[u8]) -> Result<String, String> {
         let mut child = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", s(&self.socket), "-U", "seglens", "-d", "postgres"])
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                s(&self.socket),
+                "-U",
+                "seglens",
+                "-d",
+                "postgres",
+            ])
             .args(["-c", sql])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -547,7 +580,17 @@ fn all_approved_writes_models_with_their_counts() {
     let out = sb.path().join("warehouse");
     let j = sb
         .seglens(&[
-            "sql", "--db", s(&db), "--as-of", AS_OF, "--dialect", "spark", "--all-approved", "--out", s(&out), "--json",
+            "sql",
+            "--db",
+            s(&db),
+            "--as-of",
+            AS_OF,
+            "--dialect",
+            "spark",
+            "--all-approved",
+            "--out",
+            s(&out),
+            "--json",
         ])
         .ok()
         .json();

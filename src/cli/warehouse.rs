@@ -13,8 +13,8 @@ use super::format::count;
 use super::{Ctx, UserError, fail};
 use crate::dialect::{Catalog, Dialect, Target};
 use crate::engine::{Engine, FeatureSet, filter};
-use crate::library::template::Template;
 use crate::library::measure;
+use crate::library::template::Template;
 
 #[derive(Args, Debug)]
 pub struct SqlArgs {
@@ -87,9 +87,8 @@ fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect,
     // cannot be translated leaves no half-written set of models.
     for name in ctx.library.names()? {
         let Some(tpl) = ctx.library.latest_approved(&name)? else { continue };
-        tpl.verify_approval().map_err(|why| {
-            UserError(format!("{}: {why}", ctx.library.path_of(&tpl.name, tpl.version).display()))
-        })?;
+        tpl.verify_approval()
+            .map_err(|why| UserError(format!("{}: {why}", ctx.library.path_of(&tpl.name, tpl.version).display())))?;
         let compiled = measure::compile(&tpl, &BTreeMap::new(), &features)?;
         if let Some(f) = compiled.features_used.iter().find(|f| !tpl.features.contains_key(*f)) {
             return fail(format!(
@@ -133,7 +132,8 @@ fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect,
                        "count": m.count, "model": model, "test": test})
             })
             .collect();
-        return ctx.print_json(&json!({"dialect": dialect.name(), "as_of": engine.today().to_string(), "segments": list}));
+        return ctx
+            .print_json(&json!({"dialect": dialect.name(), "as_of": engine.today().to_string(), "segments": list}));
     }
     for (m, model, _) in &written {
         println!("{:<40} {:>12}  {}", m.template.reference(), count(m.count), model.display());
@@ -161,7 +161,12 @@ fn header(m: &Model, dialect: Dialect, engine: &Engine, db: &Path) -> String {
     };
     let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut h = String::new();
-    h.push_str(&format!("-- seglens segment {} ({} {}), {dialect} SQL\n", t.reference(), t.status.name(), t.kind.name()));
+    h.push_str(&format!(
+        "-- seglens segment {} ({} {}), {dialect} SQL\n",
+        t.reference(),
+        t.status.name(),
+        t.kind.name()
+    ));
     h.push_str(&format!("-- template: {}  version: {}  priority: {}\n", t.name, t.version, t.priority));
     h.push_str(&format!("-- intent: {}\n", one_line(&t.intent)));
     h.push_str(&format!("-- params: {params}\n"));
@@ -189,12 +194,12 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Each dialect with why a feature does not translate to it (None: it does).
+pub type DialectSupport = Vec<(Dialect, Option<String>)>;
+
 /// For `seglens features`: the dialects each feature translates to, checked by translating a call
 /// with every parameter bound to a number; for the others, why not.
-pub fn feature_dialects(
-    engine: &Engine,
-    set: &FeatureSet,
-) -> Result<BTreeMap<String, Vec<(Dialect, Option<String>)>>> {
+pub fn feature_dialects(engine: &Engine, set: &FeatureSet) -> Result<BTreeMap<String, DialectSupport>> {
     let catalog = Catalog::of(engine)?;
     let mut out = BTreeMap::new();
     for f in set.iter() {

@@ -76,7 +76,10 @@ impl Catalog {
     }
 
     fn table(&self, name: &str) -> Option<&(String, Vec<(String, Ty)>)> {
-        self.tables.iter().find(|(n, _)| n == name).or_else(|| self.tables.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
+        self.tables
+            .iter()
+            .find(|(n, _)| n == name)
+            .or_else(|| self.tables.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
     }
 
     /// The column's exact name and type in `table`.

@@ -14,40 +14,17 @@
 //! - every operator is parenthesised, so precedence differences between engines cannot bite.
 //!
 //! Arms and holdouts (issue 17) will need a hash computable in every dialect. Until one is
-//! specified here, hash and random functions are refused by name (see `NOT_PORTABLE`).
+//! specified here, hash and random functions are refused by name (see `functions::NOT_PORTABLE`).
 
 use chrono::{Duration, Months, NaiveDate};
-use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, DateTimeField, DuplicateTreatment, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, InTarget, ObjectNamePart, Query, Select, SelectItem,
-    SetExpr, TableFactor, UnaryOperator, Value,
-};
+use sqlparser::ast::{BinaryOperator, CastKind, DataType, DateTimeField, Expr, Ident, InTarget, UnaryOperator, Value};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
 use super::{Dialect, Target, Ty, Untranslatable};
 
-type R<T> = Result<T, Untranslatable>;
-
-/// Functions whose result differs between engines or between runs: refused with a reason.
-const NOT_PORTABLE: &[(&str, &str)] = &[
-    ("now", "it depends on the moment the query runs; use current_date, which seglens pins"),
-    ("current_timestamp", "it depends on the moment the query runs; use current_date, which seglens pins"),
-    ("get_current_timestamp", "it depends on the moment the query runs"),
-    ("localtimestamp", "it depends on the moment the query runs"),
-    ("random", "it differs on every run and every engine"),
-    ("uuid", "it differs on every run"),
-    ("gen_random_uuid", "it differs on every run"),
-    ("hash", "hash functions differ between engines (arms and holdouts need a hash specified for every dialect)"),
-    ("md5", "hash functions differ between engines (arms and holdouts need a hash specified for every dialect)"),
-    ("md5_number", "hash functions differ between engines"),
-    ("sha256", "hash functions differ between engines"),
-    ("round", "rounding of halves differs between engines (DuckDB rounds away from zero)"),
-    ("regexp_matches", "regular expression dialects differ (RE2, Java, POSIX)"),
-    ("regexp_full_match", "regular expression dialects differ (RE2, Java, POSIX)"),
-    ("concat", "NULL handling differs (DuckDB skips NULLs, Spark returns NULL); use ||"),
-];
+pub(super) type R<T> = Result<T, Untranslatable>;
 
 pub(super) fn translate(t: &Target, sql: &str) -> R<String> {
     let dialect = DuckDbDialect {};
@@ -81,7 +58,7 @@ fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 
 /// A value known while translating, so that it can be folded into a literal.
 #[derive(Debug, Clone, PartialEq)]
-enum Const {
+pub(super) enum Const {
     Int(i64),
     Str(String),
     Date(NaiveDate),
@@ -89,43 +66,43 @@ enum Const {
 
 /// An interval: a count of days or months (DuckDB `to_days(n)`, `INTERVAL n DAY`, `'3 months'`).
 #[derive(Debug, Clone, PartialEq)]
-struct Iv {
+pub(super) struct Iv {
     /// The count, emitted.
-    n: String,
-    konst: Option<i64>,
-    months: bool,
+    pub(super) n: String,
+    pub(super) konst: Option<i64>,
+    pub(super) months: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct E {
-    sql: String,
-    ty: Ty,
-    konst: Option<Const>,
-    iv: Option<Iv>,
+pub(super) struct E {
+    pub(super) sql: String,
+    pub(super) ty: Ty,
+    pub(super) konst: Option<Const>,
+    pub(super) iv: Option<Iv>,
 }
 
 impl E {
-    fn new(sql: String, ty: Ty) -> E {
+    pub(super) fn new(sql: String, ty: Ty) -> E {
         E { sql, ty, konst: None, iv: None }
     }
 }
 
-struct Emitter<'a> {
-    t: &'a Target<'a>,
+pub(super) struct Emitter<'a> {
+    pub(super) t: &'a Target<'a>,
     /// Tables in scope, innermost last: (name or alias, lower-cased; the table's exact name).
-    scopes: Vec<Vec<(String, String)>>,
+    pub(super) scopes: Vec<Vec<(String, String)>>,
 }
 
-fn date_lit(d: NaiveDate) -> String {
+pub(super) fn date_lit(d: NaiveDate) -> String {
     format!("DATE '{}'", d.format("%Y-%m-%d"))
 }
 
 impl Emitter<'_> {
-    fn d(&self) -> Dialect {
+    pub(super) fn d(&self) -> Dialect {
         self.t.dialect
     }
 
-    fn no(&self, construct: impl Into<String>, why: impl Into<String>) -> Untranslatable {
+    pub(super) fn no(&self, construct: impl Into<String>, why: impl Into<String>) -> Untranslatable {
         Untranslatable { dialect: self.d(), construct: construct.into(), why: why.into() }
     }
 
@@ -133,7 +110,7 @@ impl Emitter<'_> {
         Ok(self.expr(e)?.sql)
     }
 
-    fn value(&mut self, e: &Expr) -> R<E> {
+    pub(super) fn value(&mut self, e: &Expr) -> R<E> {
         let v = self.expr(e)?;
         if v.iv.is_some() {
             return Err(self.no(format!("the interval {e}"), "an interval is only translated as a date offset"));
@@ -146,7 +123,9 @@ impl Emitter<'_> {
         match e {
             Expr::Identifier(id) => self.column(None, id),
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => self.column(Some(&parts[0]), &parts[1]),
-            Expr::CompoundIdentifier(_) => Err(self.no(e.to_string(), "names of more than two parts are not translated")),
+            Expr::CompoundIdentifier(_) => {
+                Err(self.no(e.to_string(), "names of more than two parts are not translated"))
+            }
             // Every operator is written parenthesised already.
             Expr::Nested(inner) => self.expr(inner),
             Expr::Value(v) => self.literal(&v.value, e),
@@ -164,7 +143,10 @@ impl Emitter<'_> {
                     DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None) => {
                         Ok(E::new(format!("{} {}", timestamp_type(d), d.string(&s)), Ty::Timestamp))
                     }
-                    other => Err(self.no(format!("the {other} literal {e}"), "only DATE and TIMESTAMP literals are translated")),
+                    other => {
+                        Err(self
+                            .no(format!("the {other} literal {e}"), "only DATE and TIMESTAMP literals are translated"))
+                    }
                 }
             }
             Expr::UnaryOp { op, expr } => {
@@ -275,7 +257,9 @@ impl Emitter<'_> {
                     None => None,
                     _ => return Err(self.no(e.to_string(), "only intervals of days or months are translated")),
                 };
-                if iv.last_field.is_some() || iv.leading_precision.is_some() || iv.fractional_seconds_precision.is_some()
+                if iv.last_field.is_some()
+                    || iv.leading_precision.is_some()
+                    || iv.fractional_seconds_precision.is_some()
                 {
                     return Err(self.no(e.to_string(), "only intervals of days or months are translated"));
                 }
@@ -306,7 +290,9 @@ impl Emitter<'_> {
                     DateTimeField::Month => "MONTH",
                     DateTimeField::Day => "DAY",
                     DateTimeField::Quarter => "QUARTER",
-                    _ => return Err(self.no(e.to_string(), "only YEAR, QUARTER, MONTH and DAY are the same everywhere")),
+                    _ => {
+                        return Err(self.no(e.to_string(), "only YEAR, QUARTER, MONTH and DAY are the same everywhere"));
+                    }
                 };
                 let v = self.value(expr)?;
                 Ok(E::new(extract(d, f, &v.sql), Ty::Int))
@@ -315,7 +301,7 @@ impl Emitter<'_> {
         }
     }
 
-    fn interval(&self, n: String, konst: Option<i64>, months: bool) -> E {
+    pub(super) fn interval(&self, n: String, konst: Option<i64>, months: bool) -> E {
         E { iv: Some(Iv { n, konst, months }), ..E::new(String::new(), Ty::Interval) }
     }
 
@@ -368,10 +354,15 @@ impl Emitter<'_> {
                 }
                 Ok(E::new(n.clone(), ty))
             }
-            Value::SingleQuotedString(s) => Ok(E { konst: Some(Const::Str(s.clone())), ..E::new(d.string(s), Ty::Text) }),
+            Value::SingleQuotedString(s) => {
+                Ok(E { konst: Some(Const::Str(s.clone())), ..E::new(d.string(s), Ty::Text) })
+            }
             Value::Boolean(b) => Ok(E::new(if *b { "TRUE" } else { "FALSE" }.into(), Ty::Bool)),
             Value::Null => Ok(E::new("NULL".into(), Ty::Unknown)),
-            _ => Err(self.no(format!("the literal {e}"), "only plain numbers, 'strings', booleans and NULL are translated")),
+            _ => {
+                Err(self
+                    .no(format!("the literal {e}"), "only plain numbers, 'strings', booleans and NULL are translated"))
+            }
         }
     }
 
@@ -411,17 +402,13 @@ impl Emitter<'_> {
             _ if l.ty == Ty::Int && r.ty == Ty::Int => Ty::Int,
             _ => Ty::Decimal,
         };
-        if matches!(op, B::Multiply | B::Divide | B::Modulo) && !(l.ty.is_numeric() && r.ty.is_numeric()) {
-            if [l.ty, r.ty].iter().any(|t| !matches!(t, Ty::Int | Ty::Decimal | Ty::Float | Ty::Unknown)) {
-                return Err(self.no(whole.to_string(), "arithmetic on something other than numbers"));
-            }
+        let numbers = |t: Ty| matches!(t, Ty::Int | Ty::Decimal | Ty::Float | Ty::Unknown);
+        if matches!(op, B::Multiply | B::Divide | B::Modulo) && !(numbers(l.ty) && numbers(r.ty)) {
+            return Err(self.no(whole.to_string(), "arithmetic on something other than numbers"));
         }
         let sql = match op {
             // DuckDB's `/` divides as floating point; integer division elsewhere would change counts.
-            B::Divide => match d {
-                Dialect::Spark | Dialect::BigQuery => format!("({} / {})", cast_double(d, &l.sql), r.sql),
-                _ => format!("({} / {})", cast_double(d, &l.sql), r.sql),
-            },
+            B::Divide => format!("({} / {})", cast_double(d, &l.sql), r.sql),
             _ => format!("({} {sym} {})", l.sql, r.sql),
         };
         Ok(E::new(sql, ty))
@@ -465,7 +452,14 @@ impl Emitter<'_> {
         let d = self.d();
         let iv = match by.iv {
             Some(iv) => iv,
-            None => Iv { n: by.sql.clone(), konst: match by.konst { Some(Const::Int(n)) => Some(n), _ => None }, months: false },
+            None => Iv {
+                n: by.sql.clone(),
+                konst: match by.konst {
+                    Some(Const::Int(n)) => Some(n),
+                    _ => None,
+                },
+                months: false,
+            },
         };
         // Folded when both are known: the literal is what DuckDB computes, on any engine.
         if let (Some(Const::Date(date)), Some(n)) = (&base.konst, iv.konst) {
@@ -480,7 +474,8 @@ impl Emitter<'_> {
             return Ok(E { konst: Some(Const::Date(out)), ..E::new(date_lit(out), Ty::Date) });
         }
         if iv.months {
-            return Err(self.no(whole.to_string(), "month arithmetic on a column is not translated (end-of-month rules differ)"));
+            return Err(self
+                .no(whole.to_string(), "month arithmetic on a column is not translated (end-of-month rules differ)"));
         }
         let n = if minus {
             match iv.konst {
@@ -518,7 +513,8 @@ impl Emitter<'_> {
                 // DuckDB has no default escape character; Spark, PostgreSQL, BigQuery and
                 // Snowflake take `\`. A literal pattern without one means the same; otherwise
                 // name an escape character the pattern does not use.
-                let backslash_default = matches!(d, Dialect::Spark | Dialect::Postgres | Dialect::BigQuery | Dialect::Snowflake);
+                let backslash_default =
+                    matches!(d, Dialect::Spark | Dialect::Postgres | Dialect::BigQuery | Dialect::Snowflake);
                 match (&p.konst, backslash_default) {
                     (_, false) => None,
                     (Some(Const::Str(s)), true) if !s.contains('\\') => None,
@@ -532,7 +528,9 @@ impl Emitter<'_> {
                     _ => {
                         return Err(self.no(
                             format!("{what} with the pattern {pattern}"),
-                            format!("{d} reads \\ in a pattern as an escape and DuckDB does not; use a literal pattern"),
+                            format!(
+                                "{d} reads \\ in a pattern as an escape and DuckDB does not; use a literal pattern"
+                            ),
                         ));
                     }
                 }
@@ -548,411 +546,9 @@ impl Emitter<'_> {
         };
         Ok(E::new(sql, Ty::Bool))
     }
-
-    fn cast(&mut self, x: &Expr, ty: &DataType, whole: &Expr) -> R<E> {
-        let d = self.d();
-        // An empty string_list parameter is `CAST([] AS VARCHAR[])`: only list_contains reads it.
-        let v = self.value(x)?;
-        let from = v.ty;
-        let literal_text = matches!(v.konst, Some(Const::Str(_)));
-        let refuse = |why: &str| self.no(format!("CAST({x} AS {ty})"), why.to_string());
-        let _ = whole;
-        let (target, out_ty) = match ty {
-            DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 => (double_type(d).to_string(), Ty::Float),
-            DataType::Date => {
-                if !matches!(from, Ty::Date | Ty::Timestamp | Ty::Text) {
-                    return Err(refuse("only text, dates and timestamps are cast to DATE"));
-                }
-                if let Some(Const::Str(s)) = &v.konst
-                    && let Ok(date) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                {
-                    return Ok(E { konst: Some(Const::Date(date)), ..E::new(date_lit(date), Ty::Date) });
-                }
-                ("DATE".to_string(), Ty::Date)
-            }
-            DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None) => {
-                if !(matches!(from, Ty::Date | Ty::Timestamp) || literal_text) {
-                    return Err(refuse("only dates and literal text are cast to TIMESTAMP"));
-                }
-                (timestamp_type(d).to_string(), Ty::Timestamp)
-            }
-            DataType::Integer(_) | DataType::Int(_) | DataType::BigInt(_) | DataType::Int64 | DataType::Int4(_)
-            | DataType::Int8(_) => {
-                // DuckDB rounds a fraction cast to an integer; Spark truncates it.
-                if !(from == Ty::Int || literal_text) {
-                    return Err(refuse("DuckDB rounds a fraction cast to an integer and other engines truncate"));
-                }
-                let big = matches!(ty, DataType::BigInt(_) | DataType::Int64 | DataType::Int8(_));
-                let name = match (d, big) {
-                    (Dialect::BigQuery, _) => "INT64",
-                    (_, true) => "BIGINT",
-                    (_, false) => "INTEGER",
-                };
-                (name.to_string(), Ty::Int)
-            }
-            DataType::Varchar(_) | DataType::Text | DataType::String(_) => {
-                if !matches!(from, Ty::Text | Ty::Int | Ty::Date | Ty::Bool) {
-                    return Err(refuse("numbers with fractions and timestamps are written as text differently"));
-                }
-                let name = match d {
-                    Dialect::Spark | Dialect::BigQuery => "STRING",
-                    _ => "VARCHAR",
-                };
-                (name.to_string(), Ty::Text)
-            }
-            DataType::Boolean | DataType::Bool => {
-                if from != Ty::Bool {
-                    return Err(refuse("engines read text and numbers as booleans differently"));
-                }
-                return Ok(v);
-            }
-            DataType::Decimal(info) | DataType::Numeric(info) => {
-                if !(matches!(from, Ty::Int | Ty::Decimal) || literal_text) {
-                    return Err(refuse("rounding a double to a decimal differs between engines"));
-                }
-                use sqlparser::ast::ExactNumberInfo as X;
-                let (p, s) = match info {
-                    X::PrecisionAndScale(p, s) => (*p, *s as u64),
-                    X::Precision(p) => (*p, 0),
-                    X::None => (18, 3),
-                };
-                let name = if d == Dialect::BigQuery { "NUMERIC" } else { "DECIMAL" };
-                (format!("{name}({p}, {s})"), Ty::Decimal)
-            }
-            _ => return Err(refuse("only DOUBLE, DATE, TIMESTAMP, INTEGER, BIGINT, VARCHAR, BOOLEAN and DECIMAL casts are translated")),
-        };
-        Ok(E::new(format!("CAST({} AS {target})", v.sql), out_ty))
-    }
-
-    fn function(&mut self, f: &Function, whole: &Expr) -> R<E> {
-        let d = self.d();
-        let name = match f.name.0.as_slice() {
-            [ObjectNamePart::Identifier(id)] if id.quote_style.is_none() => id.value.to_ascii_lowercase(),
-            _ => return Err(self.no(format!("the function {}", f.name), "only plain function names are translated")),
-        };
-        if let Some((_, why)) = NOT_PORTABLE.iter().find(|(n, _)| *n == name) {
-            return Err(self.no(format!("{name}()"), *why));
-        }
-        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
-            return Err(self.no(format!("{name}() with FILTER/OVER/WITHIN GROUP"), "not translated"));
-        }
-        if !matches!(f.parameters, FunctionArguments::None) {
-            return Err(self.no(format!("{name}() with parameters"), "not translated"));
-        }
-        let mut distinct = false;
-        let mut star = false;
-        let args: Vec<&Expr> = match &f.args {
-            FunctionArguments::None => Vec::new(),
-            FunctionArguments::List(list) => {
-                if !list.clauses.is_empty() {
-                    return Err(self.no(format!("{name}() with clauses"), "not translated"));
-                }
-                distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
-                let mut out = Vec::new();
-                for a in &list.args {
-                    match a {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => out.push(x),
-                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "count" => star = true,
-                        _ => return Err(self.no(format!("the arguments of {name}()"), "only plain arguments are translated")),
-                    }
-                }
-                out
-            }
-            FunctionArguments::Subquery(_) => return Err(self.no(format!("{name}(subquery)"), "not translated")),
-        };
-        let arity = |n: usize| -> R<()> {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(Untranslatable { dialect: d, construct: whole.to_string(), why: format!("{name} takes {n} arguments") })
-            }
-        };
-        match name.as_str() {
-            "current_date" | "today" => {
-                arity(0)?;
-                let date = self.t.as_of;
-                Ok(E { konst: Some(Const::Date(date)), ..E::new(date_lit(date), Ty::Date) })
-            }
-            "to_days" | "to_months" | "to_years" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                if v.ty != Ty::Int {
-                    return Err(self.no(whole.to_string(), "only whole numbers of days or months are translated"));
-                }
-                let k = match v.konst {
-                    Some(Const::Int(n)) => Some(n),
-                    _ => None,
-                };
-                match name.as_str() {
-                    "to_days" => Ok(self.interval(v.sql, k, false)),
-                    "to_months" => Ok(self.interval(v.sql, k, true)),
-                    _ => match k.and_then(|n| n.checked_mul(12)) {
-                        Some(m) => Ok(self.interval(m.to_string(), Some(m), true)),
-                        None => Ok(self.interval(format!("(12 * {})", v.sql), None, true)),
-                    },
-                }
-            }
-            "list_contains" | "array_contains" | "list_has" | "array_has" => {
-                arity(2)?;
-                let items = self.list_literal(args[0])?;
-                let x = self.value(args[1])?.sql;
-                if items.is_empty() {
-                    // DuckDB: FALSE, or NULL when the value is NULL.
-                    return Ok(E::new(format!("(CASE WHEN {x} IS NOT NULL THEN FALSE END)"), Ty::Bool));
-                }
-                Ok(E::new(format!("({x} IN ({}))", items.join(", ")), Ty::Bool))
-            }
-            "coalesce" | "ifnull" => {
-                if args.is_empty() || (name == "ifnull" && args.len() != 2) {
-                    return Err(self.no(whole.to_string(), "wrong number of arguments"));
-                }
-                let vs = args.iter().map(|a| self.value(a)).collect::<R<Vec<_>>>()?;
-                let ty = vs.iter().map(|v| v.ty).find(|t| *t != Ty::Unknown).unwrap_or(Ty::Unknown);
-                Ok(E::new(format!("coalesce({})", vs.iter().map(|v| v.sql.as_str()).collect::<Vec<_>>().join(", ")), ty))
-            }
-            "nullif" => {
-                arity(2)?;
-                let (a, b) = (self.value(args[0])?, self.value(args[1])?);
-                Ok(E::new(format!("nullif({}, {})", a.sql, b.sql), a.ty))
-            }
-            "abs" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                Ok(E::new(format!("abs({})", v.sql), v.ty))
-            }
-            "lower" | "upper" | "lcase" | "ucase" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                let f = if name.starts_with('l') { "lower" } else { "upper" };
-                Ok(E::new(format!("{f}({})", v.sql), Ty::Text))
-            }
-            "length" | "len" | "char_length" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                if v.ty != Ty::Text {
-                    return Err(self.no(whole.to_string(), "length is translated for text only"));
-                }
-                Ok(E::new(format!("length({})", v.sql), Ty::Int))
-            }
-            "trim" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                Ok(E::new(format!("trim({})", v.sql), Ty::Text))
-            }
-            "starts_with" | "prefix" => {
-                arity(2)?;
-                let (s, p) = (self.value(args[0])?.sql, self.value(args[1])?.sql);
-                Ok(E::new(
-                    match d {
-                        Dialect::Spark => format!("startswith({s}, {p})"),
-                        Dialect::Snowflake => format!("STARTSWITH({s}, {p})"),
-                        _ => format!("starts_with({s}, {p})"),
-                    },
-                    Ty::Bool,
-                ))
-            }
-            "contains" => {
-                arity(2)?;
-                let (s, p) = (self.value(args[0])?, self.value(args[1])?);
-                if s.ty != Ty::Text {
-                    return Err(self.no(whole.to_string(), "contains is translated for text only"));
-                }
-                Ok(E::new(
-                    match d {
-                        Dialect::Spark => format!("contains({}, {})", s.sql, p.sql),
-                        Dialect::Snowflake => format!("CONTAINS({}, {})", s.sql, p.sql),
-                        _ => format!("(strpos({}, {}) > 0)", s.sql, p.sql),
-                    },
-                    Ty::Bool,
-                ))
-            }
-            "year" | "month" | "day" | "quarter" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                if !matches!(v.ty, Ty::Date | Ty::Timestamp) {
-                    return Err(self.no(whole.to_string(), format!("{name}() is translated for dates only")));
-                }
-                Ok(E::new(extract(d, &name.to_ascii_uppercase(), &v.sql), Ty::Int))
-            }
-            "greatest" | "least" => {
-                // DuckDB skips NULLs, as Spark and PostgreSQL do; Trino, BigQuery and Snowflake
-                // return NULL when any argument is NULL.
-                if !matches!(d, Dialect::Spark | Dialect::Postgres) {
-                    return Err(self.no(format!("{name}()"), format!("{d} returns NULL when any argument is NULL; DuckDB skips NULLs")));
-                }
-                let vs = args.iter().map(|a| self.value(a)).collect::<R<Vec<_>>>()?;
-                let ty = vs.first().map_or(Ty::Unknown, |v| v.ty);
-                Ok(E::new(format!("{name}({})", vs.iter().map(|v| v.sql.as_str()).collect::<Vec<_>>().join(", ")), ty))
-            }
-            "count" => {
-                if star {
-                    return Ok(E::new("count(*)".into(), Ty::Int));
-                }
-                arity(1)?;
-                let v = self.value(args[0])?;
-                let dist = if distinct { "DISTINCT " } else { "" };
-                Ok(E::new(format!("count({dist}{})", v.sql), Ty::Int))
-            }
-            "sum" | "min" | "max" | "avg" | "mean" if !distinct => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                let (f, ty) = match name.as_str() {
-                    "avg" | "mean" => ("avg", Ty::Float),
-                    "sum" => ("sum", if v.ty == Ty::Float { Ty::Float } else { Ty::Decimal }),
-                    other => (other, v.ty),
-                };
-                Ok(E::new(format!("{f}({})", v.sql), ty))
-            }
-            _ => Err(self.no(format!("the function {name}()"), "it is not in the set of functions translated faithfully")),
-        }
-    }
-
-    /// The items of a list literal (`['a', 'b']`, a string_list parameter).
-    fn list_literal(&mut self, e: &Expr) -> R<Vec<String>> {
-        match e {
-            Expr::Array(a) => {
-                let mut out = Vec::new();
-                for item in &a.elem {
-                    let v = self.value(item)?;
-                    if v.sql == "NULL" {
-                        return Err(self.no(e.to_string(), "a list holding NULL"));
-                    }
-                    out.push(v.sql);
-                }
-                Ok(out)
-            }
-            Expr::Cast { expr, .. } if matches!(&**expr, Expr::Array(a) if a.elem.is_empty()) => Ok(Vec::new()),
-            Expr::Nested(inner) => self.list_literal(inner),
-            _ => Err(self.no(format!("list_contains({e}, ...)"), "only a list literal (a string_list parameter) is translated")),
-        }
-    }
-
-    /// A subquery: `SELECT items FROM tables [WHERE] [GROUP BY] [HAVING]`, nothing else.
-    fn query(&mut self, q: &Query) -> R<(String, Ty)> {
-        let plain = q.with.is_none()
-            && q.order_by.is_none()
-            && q.limit_clause.is_none()
-            && q.fetch.is_none()
-            && q.locks.is_empty()
-            && q.for_clause.is_none()
-            && q.settings.is_none()
-            && q.format_clause.is_none()
-            && q.pipe_operators.is_empty();
-        let SetExpr::Select(s) = &*q.body else {
-            return Err(self.no(format!("the subquery ({q})"), "only a plain SELECT is translated"));
-        };
-        if !plain || !plain_select(s) {
-            return Err(self.no(
-                format!("the subquery ({q})"),
-                "only SELECT ... FROM tables [WHERE] [GROUP BY] [HAVING] is translated",
-            ));
-        }
-        let d = self.d();
-        let mut scope = Vec::new();
-        let mut from = Vec::new();
-        for twj in &s.from {
-            if !twj.joins.is_empty() {
-                return Err(self.no("a JOIN in a subquery", "not translated yet; use EXISTS or IN"));
-            }
-            let TableFactor::Table { name, alias, args: None, with_hints, version: None, partitions, .. } = &twj.relation
-            else {
-                return Err(self.no(format!("FROM {}", twj.relation), "only plain tables are translated"));
-            };
-            let [ObjectNamePart::Identifier(tid)] = name.0.as_slice() else {
-                return Err(self.no(format!("FROM {name}"), "only tables of the database, by one name, are translated"));
-            };
-            if !with_hints.is_empty() || !partitions.is_empty() {
-                return Err(self.no(format!("FROM {name}"), "table hints are not translated"));
-            }
-            let table = self
-                .t
-                .catalog
-                .table_name(&tid.value)
-                .ok_or_else(|| self.no(format!("FROM {name}"), "no such table"))?
-                .to_string();
-            match alias {
-                Some(a) if a.columns.is_empty() => {
-                    scope.push((a.name.value.to_ascii_lowercase(), table.clone()));
-                    from.push(format!("{} AS {}", d.ident(&table), d.ident(&a.name.value.to_ascii_lowercase())));
-                }
-                Some(_) => return Err(self.no(format!("FROM {name}"), "column aliases are not translated")),
-                None => {
-                    scope.push((table.to_ascii_lowercase(), table.clone()));
-                    from.push(d.ident(&table));
-                }
-            }
-        }
-        self.scopes.push(scope);
-        let out = self.select_body(s, &from);
-        self.scopes.pop();
-        out
-    }
-
-    fn select_body(&mut self, s: &Select, from: &[String]) -> R<(String, Ty)> {
-        let mut items = Vec::new();
-        let mut ty = Ty::Unknown;
-        for item in &s.projection {
-            match item {
-                SelectItem::UnnamedExpr(x) => {
-                    let v = self.value(x)?;
-                    ty = v.ty;
-                    items.push(v.sql);
-                }
-                SelectItem::ExprWithAlias { expr, .. } => {
-                    let v = self.value(expr)?;
-                    ty = v.ty;
-                    items.push(v.sql);
-                }
-                SelectItem::Wildcard(_) if s.projection.len() == 1 => items.push("*".into()),
-                other => return Err(self.no(format!("SELECT {other}"), "not translated")),
-            }
-        }
-        let mut sql = format!("SELECT {}", items.join(", "));
-        if !from.is_empty() {
-            sql.push_str(&format!(" FROM {}", from.join(", ")));
-        }
-        if let Some(w) = &s.selection {
-            sql.push_str(&format!(" WHERE {}", self.value(w)?.sql));
-        }
-        match &s.group_by {
-            GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
-                if !exprs.is_empty() {
-                    let g = exprs.iter().map(|x| self.value(x).map(|v| v.sql)).collect::<R<Vec<_>>>()?;
-                    sql.push_str(&format!(" GROUP BY {}", g.join(", ")));
-                }
-            }
-            other => return Err(self.no(other.to_string(), "not translated")),
-        }
-        if let Some(h) = &s.having {
-            sql.push_str(&format!(" HAVING {}", self.value(h)?.sql));
-        }
-        if items.len() != 1 {
-            ty = Ty::Unknown;
-        }
-        Ok((sql, ty))
-    }
 }
 
-fn plain_select(s: &Select) -> bool {
-    s.distinct.is_none()
-        && s.optimizer_hints.is_empty()
-        && s.select_modifiers.is_none()
-        && s.top.is_none()
-        && s.exclude.is_none()
-        && s.into.is_none()
-        && s.lateral_views.is_empty()
-        && s.prewhere.is_none()
-        && s.connect_by.is_empty()
-        && s.cluster_by.is_empty()
-        && s.distribute_by.is_empty()
-        && s.sort_by.is_empty()
-        && s.named_window.is_empty()
-        && s.qualify.is_none()
-        && s.value_table_mode.is_none()
-        && matches!(s.flavor, sqlparser::ast::SelectFlavor::Standard)
-}
-
-fn double_type(d: Dialect) -> &'static str {
+pub(super) fn double_type(d: Dialect) -> &'static str {
     match d {
         Dialect::Postgres => "DOUBLE PRECISION",
         Dialect::BigQuery => "FLOAT64",
@@ -960,11 +556,11 @@ fn double_type(d: Dialect) -> &'static str {
     }
 }
 
-fn cast_double(d: Dialect, sql: &str) -> String {
+pub(super) fn cast_double(d: Dialect, sql: &str) -> String {
     format!("CAST({sql} AS {})", double_type(d))
 }
 
-fn timestamp_type(d: Dialect) -> &'static str {
+pub(super) fn timestamp_type(d: Dialect) -> &'static str {
     match d {
         // DuckDB's TIMESTAMP has no time zone: Spark's TIMESTAMP would be read in the session's.
         Dialect::Spark | Dialect::Snowflake => "TIMESTAMP_NTZ",
@@ -983,7 +579,7 @@ fn day_diff(d: Dialect, a: &str, b: &str) -> String {
     }
 }
 
-fn extract(d: Dialect, field: &str, x: &str) -> String {
+pub(super) fn extract(d: Dialect, field: &str, x: &str) -> String {
     match d {
         // PostgreSQL's EXTRACT gives a numeric; an integer compares and prints like DuckDB's.
         Dialect::Postgres => format!("CAST(EXTRACT({field} FROM {x}) AS INTEGER)"),
@@ -1023,7 +619,8 @@ fn describe(e: &Expr) -> String {
         _ => "",
     };
     let text = e.to_string();
-    let text = if text.len() > 60 { format!("{}…", &text[..text.floor_char_boundary(60)]) } else { text };
+    let text =
+        if text.chars().count() > 60 { format!("{}…", text.chars().take(60).collect::<String>()) } else { text };
     if kind.is_empty() { text } else { format!("{kind} ({text})") }
 }
 
@@ -1070,7 +667,10 @@ mod tests {
             tr(Dialect::Spark, sql).unwrap(),
             "((`last_order_date` IS NULL) OR (`last_order_date` < DATE '2025-12-01'))"
         );
-        assert_eq!(tr(Dialect::Postgres, "signup_date >= today() - INTERVAL 1 MONTH").unwrap(), "(\"signup_date\" >= DATE '2026-02-01')");
+        assert_eq!(
+            tr(Dialect::Postgres, "signup_date >= today() - INTERVAL 1 MONTH").unwrap(),
+            "(\"signup_date\" >= DATE '2026-02-01')"
+        );
     }
 
     #[test]
@@ -1078,7 +678,10 @@ mod tests {
         let sql = "current_date - last_order_date > 30";
         assert_eq!(tr(Dialect::Spark, sql).unwrap(), "(datediff(DATE '2026-03-01', `last_order_date`) > 30)");
         assert_eq!(tr(Dialect::Postgres, sql).unwrap(), "((DATE '2026-03-01' - \"last_order_date\") > 30)");
-        assert_eq!(tr(Dialect::Trino, "signup_date + 7 < last_order_date").unwrap(), "(date_add('day', 7, \"signup_date\") < \"last_order_date\")");
+        assert_eq!(
+            tr(Dialect::Trino, "signup_date + 7 < last_order_date").unwrap(),
+            "(date_add('day', 7, \"signup_date\") < \"last_order_date\")"
+        );
         assert!(tr(Dialect::Spark, "signup_date + INTERVAL 1 MONTH < last_order_date").is_err());
     }
 
@@ -1098,7 +701,10 @@ mod tests {
             tr(Dialect::Postgres, "email_opens_90d / email_sends_90d < 0.1").unwrap(),
             "((CAST(\"email_opens_90d\" AS DOUBLE PRECISION) / \"email_sends_90d\") < 0.1)"
         );
-        assert_eq!(tr(Dialect::Spark, "list_contains(['mr', 'it''s'], language)").unwrap(), "(`language` IN ('mr', 'it\\'s'))");
+        assert_eq!(
+            tr(Dialect::Spark, "list_contains(['mr', 'it''s'], language)").unwrap(),
+            "(`language` IN ('mr', 'it\\'s'))"
+        );
         assert_eq!(
             tr(Dialect::Spark, "list_contains(CAST([] AS VARCHAR[]), language)").unwrap(),
             "(CASE WHEN `language` IS NOT NULL THEN FALSE END)"

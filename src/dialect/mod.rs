@@ -10,6 +10,8 @@
 
 mod catalog;
 mod emit;
+mod functions;
+mod query;
 
 use std::fmt;
 
