@@ -218,6 +218,40 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// The models `seglens sql --all-approved` writes for the sample (suppressions subtracted in
+    /// the `__net` ones): (label, the count in the header, the file as written, comments included).
+    fn models(&self, dialect: &str) -> Vec<(String, u64, String)> {
+        let db = &self.dbs[0];
+        let out = self.sb.path().join(format!("models-{dialect}"));
+        let args = [
+            "sql",
+            "--db",
+            s(&db.path),
+            "--as-of",
+            AS_OF,
+            "--dialect",
+            dialect,
+            "--all-approved",
+            "--out",
+            s(&out),
+            "--json",
+        ];
+        let j = self.sb.seglens(&args).ok().json();
+        let models: Vec<_> = j["segments"]
+            .as_array()
+            .expect("segments")
+            .iter()
+            .map(|m| {
+                let file = std::fs::read_to_string(m["model"].as_str().unwrap()).unwrap();
+                (format!("model {}", m["model_name"].as_str().unwrap()), m["count"].as_u64().unwrap(), file)
+            })
+            .collect();
+        assert!(models.iter().any(|(l, ..)| l.ends_with("__net")), "no net models: {j}");
+        models
+    }
+}
+
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
@@ -303,8 +337,11 @@ fn every_segment_counts_the_same_on_apache_spark() {
     let fx = Fixture::new();
     let mut spec = Vec::new();
     let mut expected = Vec::new();
-    for db in &fx.dbs {
-        let e = fx.expectations(db, "spark");
+    for (i, db) in fx.dbs.iter().enumerate() {
+        let mut e = fx.expectations(db, "spark");
+        if i == 0 {
+            e.extend(fx.models("spark"));
+        }
         let tables: Vec<_> = db.tables.iter().map(|(t, _, p, _)| serde_json::json!([t, p])).collect();
         let queries: Vec<_> = e.iter().map(|(l, _, sql)| serde_json::json!([l, sql])).collect();
         spec.push(serde_json::json!({"tables": tables, "queries": queries}));
@@ -522,7 +559,11 @@ fn every_segment_counts_the_same_on_postgresql() {
             pg.psql(&format!("COPY {name} FROM STDIN WITH (FORMAT csv)"), &data)
                 .unwrap_or_else(|e| panic!("loading {t}: {e}"));
         }
-        for (label, n, sql) in fx.expectations(db, "postgres") {
+        let mut e = fx.expectations(db, "postgres");
+        if i == 0 {
+            e.extend(fx.models("postgres"));
+        }
+        for (label, n, sql) in e {
             let q = format!("SET search_path TO {schema}; SELECT count(*) FROM (\n{sql}\n) AS q");
             let r = pg.psql(&q, b"").and_then(|out| out.parse::<u64>().map_err(|e| format!("{e}: {out:?}")));
             got.insert(label.clone(), r);
@@ -595,10 +636,11 @@ fn all_approved_writes_models_with_their_counts() {
         .ok()
         .json();
     let segs = j["segments"].as_array().unwrap();
-    // Every starter but the draft (loyal-advocates).
-    assert_eq!(segs.len(), STARTER_TEMPLATES.len() - 1, "{j}");
+    // Every starter but the draft (loyal-advocates), and a net model of each approved segment.
+    let plain: Vec<_> = segs.iter().filter(|m| m["suppressed"].as_array().unwrap().is_empty()).collect();
+    assert_eq!(plain.len(), STARTER_TEMPLATES.len() - 1, "{j}");
     let conn = common::plain(&db);
-    for seg in segs {
+    for seg in plain {
         let name = seg["name"].as_str().unwrap();
         let model = std::fs::read_to_string(seg["model"].as_str().unwrap()).unwrap();
         let count = seg["count"].as_u64().unwrap();
@@ -620,6 +662,17 @@ fn all_approved_writes_models_with_their_counts() {
         let duck = sb.seglens(&["sql", name, "--db", s(&db), "--as-of", AS_OF, "--json"]).ok().json();
         let n = common::q_i64(&conn, &format!("SELECT count(*) FROM ({})", duck["sql"].as_str().unwrap()));
         assert_eq!(n as u64, count, "{name}");
+    }
+    // A __net model counts what `seglens export` writes: the approved suppressions subtracted.
+    let net: Vec<_> = segs.iter().filter(|m| !m["suppressed"].as_array().unwrap().is_empty()).collect();
+    assert_eq!(net.len(), 5, "one per approved segment (not per suppression): {j}");
+    for m in net {
+        let name = m["name"].as_str().unwrap();
+        let csv = sb.path().join(format!("{name}.csv"));
+        sb.seglens(&["export", name, "--db", s(&db), "--as-of", AS_OF, "--out", s(&csv)]).ok();
+        let rows = std::fs::read_to_string(&csv).unwrap().lines().count() - 1;
+        assert_eq!(m["count"].as_u64(), Some(rows as u64), "{name}");
+        assert!(m["model_name"].as_str().unwrap().ends_with("__net"));
     }
     // Never into the library.
     sb.seglens(&["sql", "--db", s(&db), "--all-approved", "--out", s(&sb.library().join("x"))])

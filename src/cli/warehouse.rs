@@ -14,7 +14,7 @@ use super::{Ctx, UserError, fail};
 use crate::dialect::{Catalog, Dialect, Target};
 use crate::engine::{Engine, FeatureSet, filter};
 use crate::library::measure;
-use crate::library::template::Template;
+use crate::library::template::{Kind, Template};
 
 #[derive(Args, Debug)]
 pub struct SqlArgs {
@@ -27,7 +27,8 @@ pub struct SqlArgs {
     /// Every approved segment (suppressions included), one file each, under --out
     #[arg(long, conflicts_with = "filter", requires = "out")]
     pub all_approved: bool,
-    /// With --all-approved: the directory to write models/<segment>.sql and tests/<segment>_count.sql to
+    /// With --all-approved: the directory to write models/<segment>.sql (and <segment>__net.sql, approved
+    /// suppressions subtracted) and tests/<segment>_count.sql to
     #[arg(long, value_name = "DIR", requires = "all_approved")]
     pub out: Option<PathBuf>,
 }
@@ -68,8 +69,12 @@ pub fn sql(ctx: &Ctx, a: SqlArgs) -> Result<()> {
 
 /// One approved segment, ready to write.
 struct Model {
+    /// The dbt model name (and file stem).
+    file: String,
     template: Template,
     params: BTreeMap<String, crate::engine::ParamValue>,
+    /// The approved suppressions subtracted (a `<segment>__net` model), as `seglens export` does.
+    suppressed: Vec<String>,
     sql: String,
     count: u64,
 }
@@ -82,7 +87,7 @@ fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect,
     }
     let features = ctx.features();
     let t = target(engine, catalog, dialect);
-    let mut models = Vec::new();
+    let mut compiled_all = Vec::new();
     // Everything is compiled, counted and translated before anything is written: one segment that
     // cannot be translated leaves no half-written set of models.
     for name in ctx.library.names()? {
@@ -97,18 +102,32 @@ fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect,
                 tpl.reference()
             ));
         }
-        let sql = t.select(&compiled.sql).map_err(|e| UserError(format!("{}: {e}", tpl.reference())))?;
-        let count = engine.size(&compiled)?.size;
-        let params = filter::bound_params(&tpl.filter, &tpl.params, &BTreeMap::new());
-        models.push(Model { template: tpl, params, sql, count });
+        compiled_all.push((tpl, compiled));
     }
-    if models.is_empty() {
+    if compiled_all.is_empty() {
         return fail(format!("no approved segments in {}", ctx.library.dir().display()));
+    }
+    let suppressions: Vec<(&Template, &crate::engine::Compiled)> =
+        compiled_all.iter().filter(|(t, _)| t.kind == Kind::Suppression).map(|(t, c)| (t, c)).collect();
+    let mut models = Vec::new();
+    for (tpl, compiled) in &compiled_all {
+        let mut variants = vec![(model_name(&tpl.name), compiled.clone(), Vec::new())];
+        if tpl.kind == Kind::Segment && !suppressions.is_empty() {
+            let others: Vec<&crate::engine::Compiled> = suppressions.iter().map(|(_, c)| *c).collect();
+            let names = suppressions.iter().map(|(t, _)| t.name.clone()).collect();
+            variants.push((format!("{}__net", model_name(&tpl.name)), compiled.and_not(&others), names));
+        }
+        for (file, segment, suppressed) in variants {
+            let sql = t.select(&segment.sql).map_err(|e| UserError(format!("{}: {e}", tpl.reference())))?;
+            let count = engine.size(&segment)?.size;
+            let params = filter::bound_params(&tpl.filter, &tpl.params, &BTreeMap::new());
+            models.push(Model { file, template: tpl.clone(), params, suppressed, sql, count });
+        }
     }
     let db = ctx.db_path()?;
     let mut written = Vec::new();
     for m in &models {
-        let file = model_name(&m.template.name);
+        let file = &m.file;
         let header = header(m, dialect, engine, &db);
         let model = out.join("models").join(format!("{file}.sql"));
         write_file(&model, &format!("{header}{}\n", m.sql))?;
@@ -129,14 +148,15 @@ fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect,
             .iter()
             .map(|(m, model, test)| {
                 json!({"name": m.template.name, "version": m.template.version, "kind": m.template.kind,
-                       "count": m.count, "model": model, "test": test})
+                       "model_name": m.file, "suppressed": m.suppressed, "count": m.count, "model": model, "test": test})
             })
             .collect();
         return ctx
             .print_json(&json!({"dialect": dialect.name(), "as_of": engine.today().to_string(), "segments": list}));
     }
     for (m, model, _) in &written {
-        println!("{:<40} {:>12}  {}", m.template.reference(), count(m.count), model.display());
+        let net = if m.suppressed.is_empty() { "" } else { " (net)" };
+        println!("{:<40} {:>12}  {}", format!("{}{net}", m.template.reference()), count(m.count), model.display());
     }
     println!(
         "wrote {} {dialect} models (and count tests) as of {} to {}",
@@ -178,6 +198,9 @@ fn header(m: &Model, dialect: Dialect, engine: &Engine, db: &Path) -> String {
         db.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
     ));
     h.push_str(&format!("-- filter: {}\n", one_line(&t.filter)));
+    if !m.suppressed.is_empty() {
+        h.push_str(&format!("-- suppressions subtracted (as seglens export does): {}\n", m.suppressed.join(", ")));
+    }
     if dialect == Dialect::Spark {
         h.push_str("-- Spark: run with spark.sql.ansi.enabled=true (the Spark 4 default).\n");
     }

@@ -58,8 +58,11 @@ impl Dialect {
     }
 
     /// An identifier, quoted so that any name (spaces, quotes, keywords, mixed case) survives.
+    /// Snowflake is the exception for plain lower-case names: it folds unquoted names to upper
+    /// case, and a table loaded without quotes is `CUSTOMERS`, which `"customers"` would miss.
     pub fn ident(self, name: &str) -> String {
         match self {
+            Dialect::Snowflake if is_plain_name(name) => name.to_string(),
             Dialect::Spark => format!("`{}`", name.replace('`', "``")),
             Dialect::BigQuery => format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`")),
             _ => format!("\"{}\"", name.replace('"', "\"\"")),
@@ -90,6 +93,97 @@ impl Dialect {
             Dialect::DuckDb | Dialect::Trino | Dialect::Postgres => format!("'{}'", s.replace('\'', "''")),
         }
     }
+}
+
+/// A lower-case name that needs no quotes and is no keyword Snowflake reserves.
+fn is_plain_name(name: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "all",
+        "alter",
+        "and",
+        "any",
+        "as",
+        "between",
+        "by",
+        "case",
+        "cast",
+        "check",
+        "column",
+        "connect",
+        "create",
+        "current",
+        "current_date",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "delete",
+        "distinct",
+        "drop",
+        "else",
+        "exists",
+        "false",
+        "following",
+        "for",
+        "from",
+        "full",
+        "grant",
+        "group",
+        "having",
+        "ilike",
+        "in",
+        "increment",
+        "insert",
+        "intersect",
+        "into",
+        "is",
+        "join",
+        "lateral",
+        "left",
+        "like",
+        "localtime",
+        "localtimestamp",
+        "minus",
+        "natural",
+        "not",
+        "null",
+        "of",
+        "on",
+        "or",
+        "order",
+        "qualify",
+        "regexp",
+        "revoke",
+        "right",
+        "rlike",
+        "row",
+        "rows",
+        "sample",
+        "select",
+        "set",
+        "some",
+        "start",
+        "table",
+        "tablesample",
+        "then",
+        "to",
+        "trigger",
+        "true",
+        "try_cast",
+        "union",
+        "unique",
+        "update",
+        "using",
+        "values",
+        "view",
+        "when",
+        "whenever",
+        "where",
+        "with",
+    ];
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !RESERVED.contains(&name)
 }
 
 impl fmt::Display for Dialect {
@@ -194,6 +288,9 @@ mod tests {
         assert_eq!(Dialect::Snowflake.string(r"it's a\b"), r"'it''s a\\b'");
         assert_eq!(Dialect::Spark.ident("Club `Members`"), "`Club ``Members```");
         assert_eq!(Dialect::Postgres.ident("Club \"M\""), "\"Club \"\"M\"\"\"");
+        assert_eq!(Dialect::Snowflake.ident("customers"), "customers");
+        assert_eq!(Dialect::Snowflake.ident("order"), "\"order\"");
+        assert_eq!(Dialect::Snowflake.ident("Club Members"), "\"Club Members\"");
         assert_eq!(Dialect::parse("PostgreSQL"), Some(Dialect::Postgres));
         assert_eq!(Dialect::parse("oracle"), None);
     }
