@@ -4,12 +4,13 @@
 //! templates; `export` writes approved segments to CSV; `cli` and `tui` are two front ends over
 //! the same engine, and neither writes SQL of its own.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod dialect;
 pub mod engine;
+pub mod error;
 pub mod export;
+pub mod format;
 pub mod library;
 pub mod sample;
 pub mod tui;

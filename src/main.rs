@@ -4,8 +4,8 @@ fn main() -> ExitCode {
     match seglens::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("seglens: {}", seglens::cli::error_line(&e));
-            ExitCode::from(seglens::cli::exit_code(&e))
+            eprintln!("seglens: {}", seglens::error::error_line(&e));
+            ExitCode::from(seglens::error::exit_code(&e))
         }
     }
 }

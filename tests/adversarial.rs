@@ -9,6 +9,8 @@
 //! fixed sleeps. Hashes of a database are taken only while no connection of this process has it
 //! open (STYLE.md, POSIX lock pitfall).
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::ffi::OsStr;

@@ -2,6 +2,8 @@
 //! exit codes (0 ok, 2 user error with one line on stderr, 130 cancelled) and the database file's
 //! bytes unchanged after every command.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! End to end: the real binary in tmux, driven with send-keys and read with capture-pane, its
 //! figures compared with the headless commands on the same files.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,7 +25,7 @@ fn seglens(env: &[(&str, &Path)], args: &[&str]) -> serde_json::Value {
 }
 
 fn count(n: u64) -> String {
-    seglens::cli::format::count(n)
+    seglens::format::count(n)
 }
 
 /// The size line of the preview: "N of M customers".

@@ -2,6 +2,8 @@
 //! compared with a count the test computes itself; hostile filters are refused and the engine goes
 //! on; the database file is never changed.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 //! (suppressions, exclusive assignment, quoting, NULLs), the manifest and its hash, no overwrite
 //! without --force, and no partial file left behind when writing fails.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::collections::BTreeSet;

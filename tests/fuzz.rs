@@ -5,6 +5,8 @@
 //! Each property runs through a `TestRunner` that counts its executions and asserts the count,
 //! so a run that silently did less fails. Nothing is printed; failures are not persisted.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::cell::Cell;

@@ -2,6 +2,8 @@
 //! processes saving at once both get a version, broken files are reported with path and line while
 //! the rest loads, and the commands over the library behave as documented.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,6 +4,8 @@
 //! small and empty segments; on the sample schema and on the two foreign schemas, through the
 //! engine and through the CLI's JSON.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::path::Path;

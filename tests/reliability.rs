@@ -9,6 +9,8 @@
 //! a polling loop with a deadline. Hashes are taken only while no connection of this process has
 //! the database open (STYLE.md, POSIX lock pitfall).
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,11 +1,13 @@
 //! The explorer's state machine without terminal, thread or database: keys go through the keymap
 //! into `update`, ticks are fed by hand, worker responses are built here.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use seglens::engine::Column;
 use seglens::engine::size::Size;
+use seglens::engine::{Column, EngineError};
 use seglens::tui::action::{Action, Effect};
 use seglens::tui::state::{AppState, DEBOUNCE, Focus, WorkerState};
 use seglens::tui::update::update;
@@ -39,12 +41,7 @@ fn sent_gen(effects: &[Effect]) -> Option<u64> {
 }
 
 fn size_response(generation: u64, size: u64) -> Action {
-    Action::Worker(Response {
-        generation,
-        elapsed: Duration::from_millis(3),
-        result: Ok(Part::Size(Size::new(size, 1000))),
-        filter_error: None,
-    })
+    Action::Worker(Response::preview(generation, Duration::from_millis(3), Ok(Part::Size(Size::new(size, 1000)))))
 }
 
 #[test]
@@ -91,12 +88,7 @@ fn a_bad_filter_shows_its_error_and_keeps_the_last_preview() {
         seglens::engine::FilterError::at(&s.editor.text(), 26, "Binder error: Referenced column \"nope\" not found");
     update(
         &mut s,
-        Action::Worker(Response {
-            generation,
-            elapsed: Duration::ZERO,
-            result: Err(fe.to_string()),
-            filter_error: Some(fe),
-        }),
+        Action::Worker(Response::preview(generation, Duration::ZERO, Err(EngineError::Filter(fe).into()))),
         t0,
     );
     assert!(s.editor.error.as_ref().is_some_and(|e| e.message.contains("nope")));
@@ -237,8 +229,28 @@ fn layers_keep_their_boundaries() {
         let text = std::fs::read_to_string(f).unwrap();
         assert!(!text.contains("ratatui") && !text.contains("crossterm"), "{} uses the terminal", f.display());
     }
-    let mut front = Vec::new();
-    files(&root.join("tui"), &mut front);
+    // Dependencies run one way: engine ← library ← export ← {cli, tui} (STYLE.md). The explorer
+    // takes plain options, so it never names the command line, and no layer names a front end.
+    let mut tui = Vec::new();
+    files(&root.join("tui"), &mut tui);
+    for f in &tui {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(!text.contains("crate::cli"), "{} names the command line", f.display());
+    }
+    let mut lower = core.clone();
+    files(&root.join("export"), &mut lower);
+    for f in &lower {
+        let text = std::fs::read_to_string(f).unwrap();
+        for front in ["crate::cli", "crate::tui", "crate::bench"] {
+            assert!(!text.contains(front), "{} names a front end ({front})", f.display());
+        }
+    }
+    let engine_files: Vec<_> = core.iter().filter(|f| f.starts_with(root.join("engine"))).collect();
+    for f in engine_files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(!text.contains("crate::library"), "{} reaches up into the library", f.display());
+    }
+    let mut front = tui;
     files(&root.join("cli"), &mut front);
     for f in &front {
         let text = std::fs::read_to_string(f).unwrap();
@@ -278,9 +290,7 @@ fn emptying_the_working_set_drops_its_overlap_even_while_one_is_measured() {
     assert!(fx.iter().any(|e| matches!(e, Effect::Cancel(g) if *g > g1)), "{fx:?}");
     assert_eq!(s.worker, WorkerState::Idle);
     let late = Overlap { base: 1000, segments: vec![], pairs: vec![], none: 0, combinations: vec![] };
-    let answer = |part| {
-        Action::Worker(Response { generation: g1, elapsed: Duration::ZERO, result: Ok(part), filter_error: None })
-    };
+    let answer = |part| Action::Worker(Response::preview(g1, Duration::ZERO, Ok(part)));
     update(&mut s, answer(Part::Overlap(late)), t0);
     assert!(s.overlap.result.is_none(), "the old working set's overlap is not shown");
 }

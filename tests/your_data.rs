@@ -3,6 +3,8 @@
 //! a table name with a space, quoted column names, NULLs). Every headless command and the
 //! explorer are run on both; each figure is compared with plain SQL the test writes itself.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -466,7 +468,7 @@ fn the_real_binary_in_tmux_on_foreign_data() {
     let want = run(&sb, &d, &["size", "--json", filter]).ok().json()["size"].as_u64().unwrap();
     let c = plain_pinned(&d.db);
     assert_eq!(want, count_in(&c, Foreign::Shop, filter));
-    let shown = seglens::cli::format::count(want);
+    let shown = seglens::format::count(want);
     let screen = t.wait("the size of the typed filter", |s| {
         s.contains(&format!("{shown} of 3,000 customers")) && s.contains("By segment_label")
     });

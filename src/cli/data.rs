@@ -3,10 +3,10 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::format::{count, metric, percent, table};
 use super::{Ctx, Global, SampleArgs, fail, user};
 use crate::engine::overlap::OverlapInput;
 use crate::engine::{Compiled, MetricSource, ParamValue};
+use crate::format::{count, metric, percent, table};
 use crate::sample::{SampleSpec, generate};
 
 pub fn sample(g: &Global, a: SampleArgs) -> Result<()> {

@@ -2,7 +2,6 @@
 //! shapes. Every command goes through the same engine and library the TUI uses.
 
 mod data;
-pub mod format;
 mod qa;
 mod segments;
 pub mod starter;
@@ -20,8 +19,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::engine::{
     Compiled, Engine, EngineError, FeatureSet, MetricSet, MetricSource, OpenOptions, ParamValue, filter,
 };
-use crate::library::{Library, LibraryError, Template, TemplateRef, measure};
+use crate::library::{Library, Template, TemplateRef, measure};
 use crate::workspace::Workspace;
+
+pub use crate::error::{UserError, error_line, exit_code};
 
 /// The library: `--library`, `$SEGLENS_LIBRARY`, a workspace file's, `./segments` when it exists,
 /// the sample's (no database given), else one per database in the user data directory, so a
@@ -212,8 +213,6 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "init")]
         out: Option<PathBuf>,
     },
-    /// Benchmarks against DuckDB running the same SQL (writes BENCHMARKS.md)
-    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -311,67 +310,21 @@ fn parse_args() -> Result<Option<Cli>> {
     }
 }
 
-/// An error worth exit code 2 that has no typed error of its own.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UserError(pub String);
-
-/// 0 ok, 2 user error, 1 internal error; 130 when cancelled by Ctrl-C.
-pub fn exit_code(e: &anyhow::Error) -> u8 {
-    for cause in e.chain() {
-        if let Some(e) = cause.downcast_ref::<EngineError>() {
-            return match e {
-                EngineError::Cancelled => 130,
-                e if e.is_user_error() => 2,
-                _ => 1,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<crate::export::ExportError>() {
-            return match e {
-                crate::export::ExportError::Engine(EngineError::Db(_)) => 1,
-                // Ctrl-C or --timeout during an export: 130, as README says, like any cancel.
-                crate::export::ExportError::Cancelled | crate::export::ExportError::Engine(EngineError::Cancelled) => {
-                    130
-                }
-                _ => 2,
-            };
-        }
-        if cause.is::<LibraryError>() || cause.is::<UserError>() || cause.is::<crate::engine::FilterError>() {
-            return 2;
-        }
-        if let Some(e) = cause.downcast_ref::<crate::sample::SampleError>() {
-            return if matches!(e, crate::sample::SampleError::Db(_)) { 1 } else { 2 };
-        }
-    }
-    1
-}
-
-/// One line for stderr: the error and its causes, each said once (a typed error often repeats
-/// its source's text).
-pub fn error_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !line.contains(text.trim()) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(text.trim());
-        }
-    }
-    line.replace('\n', " ")
-}
-
 pub fn run() -> Result<()> {
     let Some(cli) = parse_args()? else { return Ok(()) };
     let mut g = cli.global.clone();
     match cli.command {
         None => {
             g.db = cli.db_path.or(g.db);
-            crate::tui::run(Ctx::new(g)?)
+            let ctx = Ctx::new(g)?;
+            crate::tui::run(crate::tui::TuiOptions {
+                db: ctx.db_path()?,
+                open: ctx.open_options()?,
+                library: ctx.library.dir().to_path_buf(),
+                theme: ctx.g.theme.clone(),
+            })
         }
         Some(Command::Sample(a)) => data::sample(&g, a),
-        Some(Command::Bench(a)) => crate::bench::run(a),
         Some(cmd) => {
             let ctx = Ctx::new(g)?;
             match cmd {
@@ -395,7 +348,7 @@ pub fn run() -> Result<()> {
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),
                 Command::Hygiene => qa::hygiene(&ctx),
                 Command::Compare { a, b } => qa::compare(&ctx, &a, &b),
-                Command::Sample(_) | Command::Bench(_) => unreachable!("handled above"),
+                Command::Sample(_) => unreachable!("handled above"),
             }
         }
     }

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
-use super::format::{count, metric, percent, table};
 use super::{Ctx, fail};
 use crate::engine::funnel::{ClauseFlag, Join};
 use crate::engine::size::SizeMark;
 use crate::engine::{Compiled, Engine, filter};
+use crate::format::{count, metric, percent, table};
 use crate::library::measure;
 use crate::library::template::{Status, TemplateRef};
 

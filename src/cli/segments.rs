@@ -6,16 +6,12 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde_json::json;
 
-use super::format::{count, percent, table};
 use super::{Ctx, ExportArgs, SaveArgs, UserError, fail};
 use crate::engine::{ParamDecl, ParamType, ParamValue, filter};
 use crate::export::{ExportRequest, Progress, export as run_export};
+use crate::format::{count, percent, table};
 use crate::library::template::{Kind, Status, Template, TemplateRef};
-use crate::library::{SaveOutcome, measure};
-
-fn author() -> String {
-    std::env::var("SEGLENS_AUTHOR").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
-}
+use crate::library::{SaveOutcome, author, measure};
 
 pub fn features(ctx: &Ctx) -> Result<()> {
     ctx.db_path()?;
@@ -271,47 +267,15 @@ pub fn history(ctx: &Ctx, name: &str) -> Result<()> {
 pub fn diff(ctx: &Ctx, name: &str, v1: u32, v2: u32) -> Result<()> {
     let a = ctx.library.load(name, Some(v1))?;
     let b = ctx.library.load(name, Some(v2))?;
-    let text = similar::TextDiff::from_lines(&a.filter, &b.filter)
-        .unified_diff()
-        .header(&format!("{name}@{v1}"), &format!("{name}@{v2}"))
-        .to_string();
-    let mut params = Vec::new();
-    for k in a.params.keys().chain(b.params.keys()).collect::<std::collections::BTreeSet<_>>() {
-        let show = |d: Option<&ParamDecl>| {
-            d.map_or("(none)".to_string(), |d| {
-                format!("{} = {}", d.ty, d.default.as_ref().map_or("—".into(), |v| v.to_input()))
-            })
-        };
-        let (x, y) = (show(a.params.get(k)), show(b.params.get(k)));
-        if x != y {
-            params.push((k.clone(), x, y));
-        }
-    }
-    let sa = a.snapshot.as_ref().map(|s| s.size);
-    let sb = b.snapshot.as_ref().map(|s| s.size);
+    let d = crate::library::diff::VersionDiff::new(&a, &b);
     if ctx.g.json {
         return ctx.print_json(&json!({
-            "name": name, "from": v1, "to": v2, "filter_diff": text,
-            "params": params.iter().map(|(k, x, y)| json!({"name": k, "from": x, "to": y})).collect::<Vec<_>>(),
-            "status": [a.status, b.status], "size": [sa, sb],
+            "name": name, "from": v1, "to": v2, "filter_diff": d.filter,
+            "params": d.params.iter().map(|(k, x, y)| json!({"name": k, "from": x, "to": y})).collect::<Vec<_>>(),
+            "status": [d.status.0, d.status.1], "size": [d.size.0, d.size.1],
         }));
     }
-    if text.is_empty() {
-        println!("filter: unchanged");
-    } else {
-        print!("{text}");
-    }
-    for (k, x, y) in &params {
-        println!("param {k}: {x} → {y}");
-    }
-    if a.status != b.status {
-        println!("status: {} → {}", a.status.name(), b.status.name());
-    }
-    if let (Some(x), Some(y)) = (sa, sb) {
-        let change =
-            if x == 0 { String::new() } else { format!(" ({:+.1}%)", (y as f64 - x as f64) / x as f64 * 100.0) };
-        println!("size at save: {} → {}{change}", count(x), count(y));
-    }
+    print!("{}", d.text());
     Ok(())
 }
 

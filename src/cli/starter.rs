@@ -88,7 +88,7 @@ pub fn ensure_sample(library: &Library) -> Result<PathBuf> {
     }
     eprintln!(
         "seglens: no database given; creating the sample database ({} customers) at {} (first run only)",
-        crate::cli::format::count(DEFAULT_CUSTOMERS),
+        crate::format::count(DEFAULT_CUSTOMERS),
         path.display()
     );
     generate(&path, &SampleSpec::new(DEFAULT_CUSTOMERS), false)?;

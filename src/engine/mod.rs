@@ -340,7 +340,7 @@ impl Engine {
     }
 
     /// The table the filters run over, quoted.
-    pub(crate) fn table_sql(&self) -> String {
+    pub fn table_sql(&self) -> String {
         ident(&self.table)
     }
 

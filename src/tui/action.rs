@@ -50,8 +50,11 @@ pub enum Effect {
         name: String,
         version: u32,
         status: crate::library::Status,
+        author: String,
     },
-    Export(Box<super::flows::ExportPlan>),
+    Export(Box<super::update::ExportPlan>),
+    /// Stop the running export (its files are written atomically, so nothing is left).
+    CancelExport,
     CycleTheme,
     Quit,
 }

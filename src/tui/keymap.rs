@@ -45,6 +45,20 @@ pub enum Cmd {
     Remove,
     ToggleFunnel,
     ToggleClause,
+    /// Close a dialog or overlay, or stop typing (Esc).
+    Close,
+    /// Confirm what a dialog or input asks (Enter).
+    Submit,
+    /// Save at once from any field of the save dialog.
+    SubmitNow,
+    NextField,
+    PrevField,
+    ToggleExclusive,
+    ToggleSuppress,
+    /// In the quit question: save first.
+    SaveFirst,
+    /// In the history: diff the selected version with the one before.
+    Diff,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +72,70 @@ pub enum Mode {
     Members,
     Overlap,
     Funnel,
+    /// The modes below hold the keyboard: a key they do not bind is text for their input (or,
+    /// for the question and messages, closes them); nothing falls through to the panels.
+    Help,
+    Search,
+    ParamInput,
+    ConfirmQuit,
+    Message,
+    History,
+    Name,
+    Save,
+    Export,
 }
 
 impl Mode {
+    /// Every mode, in the order F1 lists them.
+    pub const ALL: [Mode; 18] = [
+        Mode::Global,
+        Mode::Editor,
+        Mode::Params,
+        Mode::Library,
+        Mode::Schema,
+        Mode::Features,
+        Mode::Members,
+        Mode::Overlap,
+        Mode::Funnel,
+        Mode::Help,
+        Mode::Search,
+        Mode::ParamInput,
+        Mode::ConfirmQuit,
+        Mode::Message,
+        Mode::History,
+        Mode::Name,
+        Mode::Save,
+        Mode::Export,
+    ];
+
+    /// A dialog, an overlay or an input line: it takes every key.
+    pub fn is_modal(self) -> bool {
+        matches!(
+            self,
+            Mode::Help
+                | Mode::Search
+                | Mode::ParamInput
+                | Mode::ConfirmQuit
+                | Mode::Message
+                | Mode::History
+                | Mode::Name
+                | Mode::Save
+                | Mode::Export
+        )
+    }
+
+    /// What the keys a mode does not bind do, for F1.
+    pub fn other_keys(self) -> Option<&'static str> {
+        Some(match self {
+            Mode::Editor => "other keys edit the filter text",
+            Mode::Search | Mode::ParamInput | Mode::Name | Mode::Save | Mode::Export => {
+                "letters and Backspace edit the text"
+            }
+            Mode::ConfirmQuit => "any other key: stay",
+            _ => return None,
+        })
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Mode::Global => "Everywhere",
@@ -72,6 +147,15 @@ impl Mode {
             Mode::Members => "Members",
             Mode::Overlap => "Overlap view",
             Mode::Funnel => "Funnel view",
+            Mode::Help => "This help",
+            Mode::Search => "Library search (/)",
+            Mode::ParamInput => "Typing a parameter value",
+            Mode::ConfirmQuit => "Quit with unsaved edits",
+            Mode::Message => "Messages and diffs",
+            Mode::History => "History (h in the library)",
+            Mode::Name => "Name a segment (Ctrl-N, d)",
+            Mode::Save => "Save dialog (Ctrl-S)",
+            Mode::Export => "Export dialog (Ctrl-E)",
         }
     }
 }
@@ -181,6 +265,68 @@ pub const FUNNEL: &[Binding] = &[
     b(Char(' '), ToggleClause, "switch the clause off / on (what-if; the filter text is unchanged)"),
 ];
 
+pub const HELP: &[Binding] = &[
+    b(Esc, Close, "close"),
+    b(F(1), Close, "close"),
+    b(Char('?'), Close, "close"),
+    b(Char('q'), Close, "close"),
+    b(Enter, Close, "close"),
+    b(KUp, Up, "scroll up"),
+    b(Down, Cmd::Down, "scroll down"),
+    b(PgUp, PageUp, "page up"),
+    b(PgDn, PageDown, "page down"),
+];
+
+pub const SEARCH: &[Binding] = &[
+    b(Esc, Close, "clear the search"),
+    b(Enter, Submit, "keep the search, back to the list"),
+    b(KUp, Submit, "keep the search, back to the list"),
+    b(Down, Submit, "keep the search, back to the list"),
+];
+
+pub const PARAM_INPUT: &[Binding] = &[b(Esc, Close, "cancel"), b(Enter, Submit, "set the value")];
+
+pub const CONFIRM_QUIT: &[Binding] = &[
+    b(Char('y'), Quit, "quit and drop the edits"),
+    b(Char('Y'), Quit, "quit and drop the edits"),
+    b(Char('s'), SaveFirst, "save first"),
+    b(Char('S'), SaveFirst, "save first"),
+];
+
+pub const MESSAGE: &[Binding] = &[b(Esc, Close, "close"), b(Enter, Close, "close"), b(Char('q'), Close, "close")];
+
+pub const HISTORY: &[Binding] = &[
+    b(Esc, Close, "close"),
+    b(Char('q'), Close, "close"),
+    b(KUp, Up, "previous version"),
+    b(Down, Cmd::Down, "next version"),
+    b(Char('d'), Diff, "diff with the version before"),
+];
+
+pub const NAME: &[Binding] = &[b(Esc, Close, "cancel"), b(Enter, Submit, "confirm the name")];
+
+pub const SAVE: &[Binding] = &[
+    b(Esc, Close, "cancel"),
+    b(Tab, NextField, "next field"),
+    b(Down, NextField, "next field"),
+    b(BackTab, PrevField, "previous field"),
+    b(KUp, PrevField, "previous field"),
+    b(Enter, Submit, "next field; on the last one, save"),
+    ctrl('s', SubmitNow, "save now"),
+];
+
+pub const EXPORT: &[Binding] = &[
+    b(Esc, Close, "close; while exporting, cancel the export"),
+    b(Tab, NextField, "next field"),
+    b(Down, NextField, "next field"),
+    b(BackTab, PrevField, "previous field"),
+    b(KUp, PrevField, "previous field"),
+    ctrl('x', ToggleExclusive, "exclusive: each customer in one segment"),
+    ctrl('u', ToggleSuppress, "apply the suppressions on / off"),
+    b(Enter, Submit, "start the export"),
+    ctrl('q', Quit, "quit (a running export is cancelled, nothing written)"),
+];
+
 pub fn table(mode: Mode) -> &'static [Binding] {
     match mode {
         Mode::Global => GLOBAL,
@@ -192,6 +338,15 @@ pub fn table(mode: Mode) -> &'static [Binding] {
         Mode::Members => MEMBERS,
         Mode::Overlap => OVERLAP,
         Mode::Funnel => FUNNEL,
+        Mode::Help => HELP,
+        Mode::Search => SEARCH,
+        Mode::ParamInput => PARAM_INPUT,
+        Mode::ConfirmQuit => CONFIRM_QUIT,
+        Mode::Message => MESSAGE,
+        Mode::History => HISTORY,
+        Mode::Name => NAME,
+        Mode::Save => SAVE,
+        Mode::Export => EXPORT,
     }
 }
 
@@ -212,10 +367,13 @@ fn normalize(key: &KeyEvent) -> (KeyCode, KeyModifiers) {
 }
 
 /// The command `key` means in `mode`: the mode's own table first, then (outside the editor) the
-/// panel keys, then the global ones.
+/// panel keys, then the global ones. A modal mode has only its own table.
 pub fn lookup(mode: Mode, key: &KeyEvent) -> Option<Cmd> {
     let (code, mods) = normalize(key);
     let find = |t: &[Binding]| t.iter().find(|b| b.code == code && b.mods == mods).map(|b| b.cmd);
+    if mode.is_modal() {
+        return find(table(mode));
+    }
     find(table(mode)).or_else(|| if mode == Mode::Editor { None } else { find(PANEL) }).or_else(|| find(GLOBAL))
 }
 

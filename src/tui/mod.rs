@@ -3,7 +3,6 @@
 //! next deadline, `update` state with each message, carry out the effects, draw.
 
 pub mod action;
-pub mod flows;
 pub mod keymap;
 pub mod state;
 pub mod theme;
@@ -23,8 +22,8 @@ use state::{AppState, Level, WorkerState};
 use theme::Theme;
 use worker::{OverlapMember, Request, WorkerHandle};
 
-use crate::cli::Ctx;
-use crate::engine::Engine;
+use crate::engine::{Engine, OpenOptions};
+use crate::error::UserError;
 use crate::library::{Library, Status, measure};
 
 /// Restores the terminal when dropped, so every exit path (errors included) leaves it usable;
@@ -38,30 +37,41 @@ impl Drop for TerminalGuard {
     }
 }
 
-pub fn run(ctx: Ctx) -> Result<()> {
-    let path = ctx.db_path()?;
+/// What the explorer needs, resolved by the front end that starts it (`main` through the CLI's
+/// options): the explorer never reads command-line options itself.
+#[derive(Debug, Clone)]
+pub struct TuiOptions {
+    pub db: std::path::PathBuf,
+    pub open: OpenOptions,
+    pub library: std::path::PathBuf,
+    /// A theme name (default: dark).
+    pub theme: Option<String>,
+}
+
+pub fn run(opts: TuiOptions) -> Result<()> {
+    let path = opts.db;
     if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
-        return Err(crate::cli::UserError(
+        return Err(UserError(
             "TERM=dumb: this terminal cannot show the explorer; use the commands instead (seglens --help)".into(),
         )
         .into());
     }
     // Open before the screen changes, so a bad database gets a plain message.
-    let engine = Engine::open(&path, &ctx.open_options()?).with_context(|| format!("opening {}", path.display()))?;
-    let theme_name = ctx.g.theme.clone().unwrap_or_else(|| "dark".into());
-    let theme = Theme::load(&theme_name).map_err(crate::cli::UserError)?;
+    let engine = Engine::open(&path, &opts.open).with_context(|| format!("opening {}", path.display()))?;
+    let theme_name = opts.theme.unwrap_or_else(|| "dark".into());
+    let theme = Theme::load(&theme_name).map_err(UserError)?;
     let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     // Checked after the database opened, so a bad file gets its own message first.
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        return Err(crate::cli::UserError(
+        return Err(UserError(
             "the explorer needs a terminal and standard output is not one; use the commands instead (seglens --help)"
                 .into(),
         )
         .into());
     }
-    let (mut rt, mut state) = Runtime::start(engine, Library::open(ctx.library.dir()), theme, label)?;
+    let (mut rt, mut state) = Runtime::start(engine, Library::open(&opts.library), theme, label)?;
     let mut terminal = ratatui::try_init().map_err(|e| {
-        crate::cli::UserError(format!(
+        UserError(format!(
             "cannot start the explorer ({e}): it needs a terminal; use the commands instead (seglens --help)"
         ))
     })?;
@@ -85,6 +95,7 @@ pub fn initial_state(engine: &Engine, label: String, theme: &Theme) -> AppState 
         theme.name.clone(),
     );
     state.data = Some(engine.fingerprint().clone());
+    state.author = crate::library::author();
     if let Some(note) = engine.metric_notes().first() {
         state.status = Some((Level::Warn, note.clone()));
     }
@@ -143,6 +154,8 @@ pub struct Runtime {
     rx: Receiver<Action>,
     theme: Theme,
     pending: Vec<Action>,
+    /// Stops the running export: its flag (checked between rows) and its connection's interrupt.
+    export_cancel: Option<(std::sync::Arc<std::sync::atomic::AtomicBool>, crate::engine::Canceller)>,
 }
 
 impl Runtime {
@@ -156,7 +169,8 @@ impl Runtime {
             let _ = worker_tx.send(Action::Worker(r));
         });
         let snap = load_library(&library, None);
-        let mut rt = Runtime { library, worker, export_engine, tx, rx, theme, pending: Vec::new() };
+        let mut rt =
+            Runtime { library, worker, export_engine, tx, rx, theme, pending: Vec::new(), export_cancel: None };
         rt.measure_library(&mut state, &snap);
         rt.pending.push(Action::LibraryLoaded(snap));
         Ok((rt, state))
@@ -244,8 +258,7 @@ impl Runtime {
                 self.measure_library(state, &snap);
                 self.pending.push(Action::LibraryLoaded(snap));
             }
-            Effect::SetStatus { name, version, status } => {
-                let author = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            Effect::SetStatus { name, version, status, author } => {
                 let msg = match self.library.set_status(&name, Some(version), status, None, &author) {
                     Ok(o) => (Level::Info, format!("{} {name}@{}", status.name(), o.version())),
                     Err(e) => (
@@ -261,6 +274,12 @@ impl Runtime {
                 self.pending.push(Action::LibraryLoaded(snap));
             }
             Effect::Export(plan) => self.export(*plan),
+            Effect::CancelExport => {
+                if let Some((flag, canceller)) = self.export_cancel.take() {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    canceller.cancel();
+                }
+            }
             Effect::CycleTheme => {
                 let names = Theme::names();
                 let i = names.iter().position(|n| *n == self.theme.name).unwrap_or(0);
@@ -299,7 +318,7 @@ impl Runtime {
     }
 
     /// Exports on a thread of its own with a cloned connection: typing never supersedes it.
-    fn export(&mut self, plan: flows::ExportPlan) {
+    fn export(&mut self, plan: update::ExportPlan) {
         let tx = self.tx.clone();
         let (features, _) = self.library.features();
         let resolved = crate::export::resolve(&self.library, &features, &plan.names, false, plan.suppress, &[]);
@@ -326,11 +345,16 @@ impl Runtime {
             excel_safe: false,
             protected: vec![self.library.dir().to_path_buf()],
         };
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        self.export_cancel = Some((stop.clone(), engine.canceller()));
         std::thread::spawn(move || {
             let ptx = tx.clone();
+            let going = || !stop.load(std::sync::atomic::Ordering::SeqCst);
             // The clone started from the explorer's first day; a session past midnight exports as of today.
             let r = engine.refresh_today().map_err(crate::export::ExportError::from).and_then(|_| {
-                crate::export::export(&engine, &req, &mut |p| ptx.send(Action::ExportProgress(p.clone())).is_ok())
+                crate::export::export(&engine, &req, &mut |p| {
+                    going() && ptx.send(Action::ExportProgress(p.clone())).is_ok()
+                })
             });
             let _ = tx.send(Action::ExportDone(r.map_err(|e| e.to_string())));
         });

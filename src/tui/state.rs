@@ -14,6 +14,7 @@ use crate::engine::schema::Schema;
 use crate::engine::size::Size;
 use crate::engine::{Column, Compiled, FeatureSet, FilterError, ParamDecl, ParamValue};
 use crate::library::Template;
+use crate::tui::keymap::Mode;
 
 /// The idle pause after an edit before the preview query is sent.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -250,7 +251,7 @@ pub struct Document {
     pub saved_params: BTreeMap<String, ParamDecl>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NamePurpose {
     /// Start an empty filter under a new name.
     New,
@@ -285,7 +286,10 @@ pub enum Dialog {
         error: Option<String>,
     },
     ConfirmQuit,
-    History,
+    /// The history of `state.library.history`, with a cursor of its own.
+    History {
+        selected: usize,
+    },
     Diff {
         name: String,
         text: String,
@@ -307,6 +311,8 @@ pub struct AppState {
     pub view: View,
     pub focus: Focus,
     pub side: SideTab,
+    /// Recorded on saves, approvals and retirements (`library::author()` at start).
+    pub author: String,
     pub help: bool,
     /// First line of the help overlay shown (it scrolls when the terminal is small).
     pub help_scroll: u16,
@@ -356,6 +362,7 @@ impl AppState {
             view: View::Explore,
             focus: Focus::Editor,
             side: SideTab::Library,
+            author: String::new(),
             help: false,
             help_scroll: 0,
             dialog: None,
@@ -417,5 +424,68 @@ impl AppState {
     /// The size saved with the version the editor started from, to show the change against it.
     pub fn saved_size(&self) -> Option<u64> {
         self.document.origin.as_ref().and_then(|t| t.snapshot.as_ref()).map(|s| s.size)
+    }
+
+    /// The key table that applies now.
+    pub fn mode(&self) -> Mode {
+        if self.help {
+            return Mode::Help;
+        }
+        if let Some(d) = &self.dialog {
+            return match d {
+                Dialog::Save { .. } => Mode::Save,
+                Dialog::Export { .. } => Mode::Export,
+                Dialog::Name { .. } => Mode::Name,
+                Dialog::ConfirmQuit => Mode::ConfirmQuit,
+                Dialog::History { .. } => Mode::History,
+                Dialog::Diff { .. } | Dialog::Message { .. } => Mode::Message,
+            };
+        }
+        if self.params.input.is_some() && self.focus == Focus::Params {
+            return Mode::ParamInput;
+        }
+        if self.library.typing && self.focus == Focus::Side && self.side == SideTab::Library {
+            return Mode::Search;
+        }
+        self.panel_mode()
+    }
+
+    /// The key table of the panel or view under any dialog (the status line's hints).
+    pub fn panel_mode(&self) -> Mode {
+        if self.view == View::Overlap {
+            return Mode::Overlap;
+        }
+        if self.view == View::Funnel {
+            return Mode::Funnel;
+        }
+        match self.focus {
+            Focus::Editor => Mode::Editor,
+            Focus::Params => Mode::Params,
+            Focus::Members => Mode::Members,
+            Focus::Side => match self.side {
+                SideTab::Library => Mode::Library,
+                SideTab::Schema => Mode::Schema,
+                SideTab::Features => Mode::Features,
+            },
+        }
+    }
+
+    /// The members table's columns: the user's choice, else the key and a few telling ones.
+    pub fn shown_columns(&self) -> Vec<String> {
+        if !self.preview.columns.is_empty() {
+            return self.preview.columns.clone();
+        }
+        let preferred =
+            ["email", "region", "language", "lifetime_spend", "orders_count", "last_order_date", "engagement_score"];
+        let mut cols = vec![self.key.clone()];
+        for p in preferred {
+            if self.columns.iter().any(|c| c.name == p) {
+                cols.push(p.to_string());
+            }
+        }
+        if cols.len() == 1 {
+            cols.extend(self.columns.iter().filter(|c| c.name != self.key).take(6).map(|c| c.name.clone()));
+        }
+        cols
     }
 }

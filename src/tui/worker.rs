@@ -17,7 +17,7 @@ use crate::engine::profile::{Profile, Unsegmentable};
 use crate::engine::schema::Schema;
 use crate::engine::size::Size;
 use crate::engine::{Canceller, Compiled, Engine, EngineError};
-use crate::library::{Library, SaveOutcome, Template, measure};
+use crate::library::{Library, LibraryError, SaveOutcome, Template, measure};
 
 /// A segment in the overlap working set.
 #[derive(Debug, Clone)]
@@ -86,13 +86,47 @@ pub enum Part {
     },
 }
 
+/// What a response answers: a preview of some generation, a task (whatever the generation is by
+/// then: a save's outcome is never dropped), or background work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    Preview,
+    Task,
+    Background,
+}
+
+/// Why the worker could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+}
+
+impl WorkerError {
+    /// A filter error is shown under the editor, not as a worker failure.
+    pub fn filter_error(&self) -> Option<&crate::engine::FilterError> {
+        match self {
+            WorkerError::Engine(EngineError::Filter(fe)) => Some(fe),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Response {
+    pub reply: Reply,
+    /// The generation of the request answered (for previews, what decides whether it is current).
     pub generation: u64,
     pub elapsed: Duration,
-    pub result: Result<Part, String>,
-    /// Set when the failure was a filter error (shown under the editor, not as a worker failure).
-    pub filter_error: Option<crate::engine::FilterError>,
+    pub result: Result<Part, WorkerError>,
+}
+
+impl Response {
+    pub fn preview(generation: u64, elapsed: Duration, result: Result<Part, WorkerError>) -> Response {
+        Response { reply: Reply::Preview, generation, elapsed, result }
+    }
 }
 
 /// The loop's side: send requests, bump generations, interrupt.
@@ -102,6 +136,8 @@ pub struct WorkerHandle {
     /// Set while the worker does background work (start-up statistics, library sizes), which a
     /// preview interrupts: the number the user watches comes first.
     in_background: Arc<AtomicBool>,
+    /// Set while a task (a save) runs: a preview's cancel must not interrupt its measurement.
+    in_task: Arc<AtomicBool>,
     cancel: Canceller,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -112,19 +148,21 @@ impl WorkerHandle {
         let (tx, rx) = std::sync::mpsc::channel();
         let latest = Arc::new(AtomicU64::new(0));
         let in_background = Arc::new(AtomicBool::new(false));
+        let in_task = Arc::new(AtomicBool::new(false));
         let cancel = engine.canceller();
         let worker = Worker {
             engine,
             library,
             latest: latest.clone(),
             in_background: in_background.clone(),
+            in_task: in_task.clone(),
             rx,
             out: Box::new(on_response),
             tasks: VecDeque::new(),
             background: VecDeque::from([Background::VerifyKey, Background::Schema]),
         };
         let thread = std::thread::Builder::new().name("seglens-worker".into()).spawn(move || worker.run()).ok();
-        WorkerHandle { tx, latest, in_background, cancel, thread }
+        WorkerHandle { tx, latest, in_background, in_task, cancel, thread }
     }
 
     pub fn send(&self, req: Request) {
@@ -142,7 +180,10 @@ impl WorkerHandle {
     /// worker can tell this deliberate cancel from a stray one.
     pub fn cancel(&self, new_gen: u64) {
         self.latest.fetch_max(new_gen, Ordering::SeqCst);
-        self.cancel.cancel();
+        // A save is never superseded; a preview queued behind it is dropped when its turn comes.
+        if !self.in_task.load(Ordering::SeqCst) {
+            self.cancel.cancel();
+        }
     }
 }
 
@@ -168,6 +209,7 @@ struct Worker {
     library: Library,
     latest: Arc<AtomicU64>,
     in_background: Arc<AtomicBool>,
+    in_task: Arc<AtomicBool>,
     rx: Receiver<Request>,
     out: Box<dyn Fn(Response) + Send>,
     tasks: VecDeque<(u64, Task)>,
@@ -205,7 +247,9 @@ impl Worker {
                 }
             }
             if let Some((generation, task)) = self.tasks.pop_front() {
+                self.in_task.store(true, Ordering::SeqCst);
                 self.task(generation, task);
+                self.in_task.store(false, Ordering::SeqCst);
             } else if let Some((generation, p)) = preview.take() {
                 self.preview(generation, &p);
             } else if let Some(job) = self.background.pop_front() {
@@ -245,11 +289,11 @@ impl Worker {
             Err(EngineError::Cancelled) => false,
             Ok(None) => true,
             Ok(Some(part)) => {
-                (self.out)(respond(0, start, Ok(part)));
+                (self.out)(respond(Reply::Background, 0, start, Ok(part)));
                 true
             }
             Err(e) => {
-                (self.out)(respond(0, start, Err(e)));
+                (self.out)(respond(Reply::Background, 0, start, Err(e.into())));
                 true
             }
         }
@@ -280,7 +324,9 @@ impl Worker {
 
     fn preview(&self, generation: u64, p: &PreviewRequest) {
         let start = Instant::now();
-        let send = |r: Result<Part, EngineError>| (self.out)(respond(generation, start, r));
+        let send = |r: Result<Part, EngineError>| {
+            (self.out)(respond(Reply::Preview, generation, start, r.map_err(WorkerError::from)))
+        };
         // A session past midnight: "90 days ago" moves on with the calendar.
         match self.attempt(generation, |e| e.refresh_today()) {
             None => return,
@@ -335,25 +381,27 @@ impl Worker {
         let start = Instant::now();
         match task {
             Task::Save { template, filter } => {
-                let result = (|| {
+                let result = (|| -> Result<Part, WorkerError> {
                     let mut t = *template;
-                    t.snapshot = Some(measure::measure(&self.engine, &filter)?);
+                    // A cancel meant for a preview can still land in the moment the save starts:
+                    // measure again (a save is never cancelled; previews wait behind it).
+                    let mut snapshot = measure::measure(&self.engine, &filter);
+                    for _ in 0..3 {
+                        if !matches!(snapshot, Err(EngineError::Cancelled)) {
+                            break;
+                        }
+                        snapshot = measure::measure(&self.engine, &filter);
+                    }
+                    t.snapshot = Some(snapshot?);
                     let name = t.name.clone();
-                    self.library.save(t).map(|o| Part::Saved(o, name)).map_err(|e| EngineError::Config(e.to_string()))
+                    Ok(self.library.save(t).map(|o| Part::Saved(o, name))?)
                 })();
-                (self.out)(respond(generation, start, result));
+                (self.out)(respond(Reply::Task, generation, start, result));
             }
         }
     }
 }
 
-fn respond(generation: u64, start: Instant, r: Result<Part, EngineError>) -> Response {
-    let elapsed = start.elapsed();
-    match r {
-        Ok(p) => Response { generation, elapsed, result: Ok(p), filter_error: None },
-        Err(EngineError::Filter(fe)) => {
-            Response { generation, elapsed, result: Err(fe.to_string()), filter_error: Some(fe) }
-        }
-        Err(e) => Response { generation, elapsed, result: Err(e.to_string()), filter_error: None },
-    }
+fn respond(reply: Reply, generation: u64, start: Instant, result: Result<Part, WorkerError>) -> Response {
+    Response { reply, generation, elapsed: start.elapsed(), result }
 }

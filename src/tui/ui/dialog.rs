@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{bar, fit, panel, popup};
-use crate::cli::format::count;
+use crate::format::count;
 use crate::tui::state::{AppState, Dialog, Field, NamePurpose};
 use crate::tui::theme::Theme;
 
@@ -95,7 +95,7 @@ pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme
             ],
             5,
         ),
-        Dialog::History => {
+        Dialog::History { selected } => {
             let mut l = Vec::new();
             if let Some((name, versions)) = &state.library.history {
                 l.push(Line::styled(
@@ -103,7 +103,7 @@ pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme
                     theme.muted(),
                 ));
                 for (i, t) in versions.iter().enumerate() {
-                    let sel = i == state.overlap.selected.min(versions.len().saturating_sub(1));
+                    let sel = i == (*selected).min(versions.len().saturating_sub(1));
                     l.push(Line::styled(
                         format!(
                             "v{:<4} {:<9} {:<21} {:>10}  {}",

@@ -9,8 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{bar, fit, panel};
-use crate::cli::format::{count, percent};
 use crate::engine::funnel::{ClauseFlag, Join};
+use crate::format::{count, percent};
 use crate::tui::state::{AppState, WorkerState};
 use crate::tui::theme::Theme;
 

@@ -10,17 +10,7 @@ use crate::tui::keymap::{self, Mode};
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
 
-pub const MODES: [Mode; 9] = [
-    Mode::Global,
-    Mode::Editor,
-    Mode::Params,
-    Mode::Library,
-    Mode::Schema,
-    Mode::Features,
-    Mode::Members,
-    Mode::Overlap,
-    Mode::Funnel,
-];
+pub const MODES: [Mode; 18] = Mode::ALL;
 
 pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
@@ -35,17 +25,36 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
                 Span::styled(b.help, theme.text()),
             ]));
         }
+        if let Some(other) = m.other_keys() {
+            out.push(Line::styled(format!("  {other}"), theme.muted()));
+        }
         out.push(Line::raw(""));
     }
-    out.push(Line::styled(
-        "In the parameters, Enter types a value; in the library, / filters the list.",
-        theme.muted(),
-    ));
     out.push(Line::styled(
         "Library: size at save, size now (⚠ drifted); narrow: ✓ approved ✎ draft ✗ retired ⊘ suppression.",
         theme.muted(),
     ));
     out
+}
+
+/// The overlay's inner size on a terminal of `width` × `height`.
+fn inner_size(width: u16, height: u16) -> (u16, usize) {
+    let (w, h) = (80.min(width), height.saturating_sub(2).min(height));
+    (w, h.saturating_sub(2) as usize)
+}
+
+/// How far the overlay can scroll on a terminal of this size (0 when everything fits), counting
+/// wrapped lines as drawn. `update` stops the scroll here, so ↑ answers at once after scrolling
+/// past the end.
+pub fn max_scroll(width: u16, height: u16) -> u16 {
+    // The theme only colours the lines.
+    let all = lines(&Theme::default_theme());
+    let (w, inner_h) = inner_size(width, height);
+    if w >= 78 && all.len().div_ceil(2) <= inner_h {
+        return 0;
+    }
+    let drawn = Paragraph::new(all).wrap(Wrap { trim: false }).line_count(w.saturating_sub(2));
+    drawn.saturating_sub(inner_h) as u16
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
@@ -66,7 +75,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         frame.render_widget(Paragraph::new(all[..half].to_vec()), left);
         frame.render_widget(Paragraph::new(all[half..].to_vec()), right);
     } else {
-        let max = all.len().saturating_sub(inner_h) as u16;
+        let max = max_scroll(area.width, area.height);
         frame.render_widget(
             Paragraph::new(all).wrap(Wrap { trim: false }).scroll((state.help_scroll.min(max), 0)),
             inner,

@@ -7,13 +7,23 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{fit, focused, panel};
-use crate::cli::format::count;
+use crate::format::count;
 use crate::library::{Kind, Status};
 use crate::tui::state::{AppState, Focus};
 use crate::tui::theme::Theme;
 
 /// Drift past this share of the size at save is marked.
 pub const DRIFT: f64 = 0.2;
+
+fn detail_height(inner_height: u16) -> u16 {
+    if inner_height >= 10 { 3 } else { 0 }
+}
+
+/// Rows for segments: what the details below and the load errors leave.
+pub fn list_height(state: &AppState, inner_height: u16) -> usize {
+    let err_h = state.library.errors.len().min(2) as u16;
+    inner_height.saturating_sub(detail_height(inner_height) + err_h) as usize
+}
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let is_focused = focused(state, Focus::Side);
@@ -32,9 +42,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let visible = lib.visible();
-    let detail_h: u16 = if inner.height >= 10 { 3 } else { 0 };
-    let err_h = lib.errors.len().min(2) as u16;
-    let list_h = inner.height.saturating_sub(detail_h + err_h) as usize;
+    let detail_h = detail_height(inner.height);
+    let list_h = list_height(state, inner.height);
     let mut lines: Vec<Line> = Vec::new();
     if visible.is_empty() {
         lines.push(Line::styled(
@@ -46,7 +55,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             theme.muted(),
         ));
     }
-    let skip = lib.selected.saturating_sub(list_h.saturating_sub(1));
+    let skip = super::list_offset(lib.selected, list_h);
     // Below 50 columns a row keeps the name, version, status and size now, with symbols for the
     // status and the kind, and drops the size at save (its drift still shows as ⚠).
     let compact = inner.width < 50;

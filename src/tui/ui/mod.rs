@@ -12,7 +12,7 @@ mod preview;
 mod schema;
 mod status;
 
-pub use help::{MODES as HELP_MODES, lines as help_lines};
+pub use help::{MODES as HELP_MODES, lines as help_lines, max_scroll as help_max_scroll};
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -130,6 +130,30 @@ pub(crate) fn popup(frame: &mut Frame, area: Rect, w: u16, h: u16) -> Rect {
     let r = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
     frame.render_widget(Clear, r);
     r
+}
+
+/// The first item a list shows: the selected one stays in view, on the last row once the list
+/// has scrolled. Rendering and mouse clicks both use it, so a click picks the row it hits.
+pub fn list_offset(selected: usize, height: usize) -> usize {
+    selected.saturating_sub(height.saturating_sub(1))
+}
+
+/// Inside a panel's border.
+pub fn inner(area: Rect) -> Rect {
+    Block::default().borders(Borders::ALL).inner(area)
+}
+
+/// Where a list panel's rows are, for the panel at `area`: its top row and how many rows it has.
+/// The same numbers the panel renders with.
+pub fn list_rows(state: &AppState, focus: Focus, area: Rect) -> (u16, usize) {
+    let inner = inner(area);
+    let height = match (focus, state.side) {
+        (Focus::Params, _) => params::list_height(state, inner.height),
+        (Focus::Side, SideTab::Library) => library::list_height(state, inner.height),
+        (Focus::Side, SideTab::Schema) => schema::list_height(inner.height),
+        _ => 0,
+    };
+    (inner.y, height)
 }
 
 /// A horizontal bar of `width` cells for `ratio` in 0..1, with eighth-block resolution.

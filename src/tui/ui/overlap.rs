@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{fit, panel};
-use crate::cli::format::{count, percent};
+use crate::format::{count, percent};
 use crate::tui::state::{AppState, WorkerState};
 use crate::tui::theme::Theme;
 

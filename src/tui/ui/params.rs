@@ -7,6 +7,11 @@ use super::{fit, focused, panel};
 use crate::tui::state::{AppState, Focus};
 use crate::tui::theme::Theme;
 
+/// Rows for parameters: an error line takes the last.
+pub fn list_height(state: &AppState, inner_height: u16) -> usize {
+    inner_height.saturating_sub(u16::from(state.params.error.is_some())) as usize
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let is_focused = focused(state, Focus::Params);
     let block = panel(" Parameters ", is_focused, theme);
@@ -18,8 +23,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         lines.push(Line::styled("no {{params}} — write {{days}} in the filter to add one", theme.muted()));
     }
     let name_w = p.items.iter().map(|i| i.name.chars().count()).max().unwrap_or(4).min(18);
-    let visible = inner.height.saturating_sub(u16::from(p.error.is_some())) as usize;
-    let skip = p.selected.saturating_sub(visible.saturating_sub(1));
+    let visible = list_height(state, inner.height);
+    let skip = super::list_offset(p.selected, visible);
     for (i, item) in p.items.iter().enumerate().skip(skip).take(visible) {
         let selected = i == p.selected && is_focused;
         let value = match (&p.input, selected) {

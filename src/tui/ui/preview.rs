@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::{bar, fit, focused, panel};
-use crate::cli::format::{count, metric, percent};
+use crate::format::{count, metric, percent};
 use crate::tui::state::{AppState, Focus, WorkerState};
 use crate::tui::theme::Theme;
 

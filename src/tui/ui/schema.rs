@@ -7,9 +7,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{fit, focused, panel};
-use crate::cli::format::{count, percent};
+use crate::format::{count, percent};
 use crate::tui::state::{AppState, Focus};
 use crate::tui::theme::Theme;
+
+/// Rows for the entity's columns: the other tables take the last two.
+pub fn list_height(inner_height: u16) -> usize {
+    inner_height.saturating_sub(2) as usize
+}
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let is_focused = focused(state, Focus::Side);
@@ -17,10 +22,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let stats = state.schema.schema.as_ref().and_then(|s| s.entity());
-    let shown = default_columns(state);
+    let shown = state.shown_columns();
     let mut lines = Vec::new();
-    let h = inner.height.saturating_sub(2) as usize;
-    let skip = state.schema.selected.saturating_sub(h.saturating_sub(1));
+    let h = list_height(inner.height);
+    let skip = super::list_offset(state.schema.selected, h);
     let name_w = state.columns.iter().map(|c| c.name.chars().count()).max().unwrap_or(8).min(22);
     for (i, c) in state.columns.iter().enumerate().skip(skip).take(h) {
         let st = stats.and_then(|t| t.columns.iter().find(|x| x.name == c.name));
@@ -62,10 +67,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn default_columns(state: &AppState) -> Vec<String> {
-    crate::tui::update::default_columns(state)
-}
-
 pub fn render_features(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let is_focused = focused(state, Focus::Side);
     let lib = &state.library;
@@ -80,7 +81,7 @@ pub fn render_features(frame: &mut Frame, area: Rect, state: &AppState, theme: &
         lines.push(Line::styled(format!("✗ {}: {}", b.name, b.reason), theme.error()));
     }
     let list_h = inner.height.saturating_sub(4) as usize;
-    let skip = lib.feature_selected.saturating_sub(list_h.saturating_sub(1));
+    let skip = super::list_offset(lib.feature_selected, list_h);
     for (i, f) in lib.features.iter().enumerate().skip(skip).take(list_h) {
         let selected = i == lib.feature_selected && is_focused;
         lines.push(Line::from(vec![

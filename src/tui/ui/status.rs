@@ -4,11 +4,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::preview::worker_text;
-use crate::cli::format::count;
+use crate::format::count;
 use crate::tui::keymap;
 use crate::tui::state::{AppState, Level};
 use crate::tui::theme::Theme;
-use crate::tui::update::mode;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let (worker, failed) = worker_text(state);
@@ -27,7 +26,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         top.push(Span::styled(msg.clone(), style));
     }
     let mut hints = vec![Span::raw(" ")];
-    for (key, what) in keymap::hints(mode(state)) {
+    for (key, what) in keymap::hints(state.panel_mode()) {
         hints.push(Span::styled(key, theme.accent()));
         hints.push(Span::styled(format!(" {what}  "), theme.muted()));
     }

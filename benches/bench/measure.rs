@@ -10,20 +10,21 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
 
-use super::report::{Row, Target, Unit, ratio_text, thousands, value};
+use super::report::{Row, Target, Unit, ratio_text, value};
 use super::session::Session;
 use super::{
     EXISTS_30, EXTRA_ROUNDS, FEATURE, NUDGE, PLAIN, RENDER_FRAMES, SEGMENTS, SIZE_FILTERS, STARTER_FEATURES, Timer,
     after_interrupt, clock, count, median,
 };
-use crate::engine::overlap::OverlapInput;
-use crate::engine::{Compiled, Engine, FeatureSet, ParamDecl, ParamType, ParamValue, filter, ident};
-use crate::export::{ExportRequest, ExportSegment};
-use crate::library::Library;
-use crate::library::template::{Status, Template};
-use crate::tui::state::{AppState, DEBOUNCE};
-use crate::tui::theme::Theme;
-use crate::tui::{self, ui};
+use seglens::engine::overlap::OverlapInput;
+use seglens::engine::{Compiled, Engine, FeatureSet, ParamDecl, ParamType, ParamValue, filter, ident};
+use seglens::export::{ExportRequest, ExportSegment};
+use seglens::format::count as thousands;
+use seglens::library::Library;
+use seglens::library::template::{Status, Template};
+use seglens::tui::state::{AppState, DEBOUNCE};
+use seglens::tui::theme::Theme;
+use seglens::tui::{self, ui};
 
 pub(super) struct Db {
     pub(super) path: PathBuf,
@@ -319,7 +320,7 @@ impl Db {
         let m = self.t.sides(&mut [
             &mut |_| {
                 clock(|| {
-                    ours = crate::export::export(engine, &req, &mut |_| true)?.iter().map(|x| x.rows).sum();
+                    ours = seglens::export::export(engine, &req, &mut |_| true)?.iter().map(|x| x.rows).sum();
                     Ok(())
                 })
             },
@@ -514,7 +515,7 @@ impl Db {
     /// Measurement 7: startup to first frame, and peak RSS of a session (in a child process).
     pub(super) fn startup(&mut self) -> Result<()> {
         let lib = tempfile::tempdir()?;
-        std::fs::write(lib.path().join(crate::library::store::FEATURES_FILE), STARTER_FEATURES)?;
+        std::fs::write(lib.path().join(seglens::library::store::FEATURES_FILE), STARTER_FEATURES)?;
         let path = self.path.clone();
         let ms = self.t.one(&mut |_| {
             let start = Instant::now();
@@ -541,7 +542,7 @@ impl Db {
             _ => std::env::current_exe().context("finding the seglens binary for the RSS probe")?,
         };
         let out = std::process::Command::new(exe)
-            .args(["bench", "--rss-probe"])
+            .arg("--rss-probe")
             .arg(&self.path)
             .output()
             .context("running the RSS probe")?;
@@ -571,10 +572,8 @@ impl Db {
     /// runs start at once.
     pub(super) fn headless(&mut self) -> Result<()> {
         let sandbox = tempfile::tempdir()?;
-        let exe = match Path::new("/proc/self/exe") {
-            p if p.exists() => p.to_path_buf(),
-            _ => std::env::current_exe().context("finding the seglens binary")?,
-        };
+        // The product binary, as a script runs it (cargo builds it for bench targets).
+        let exe = PathBuf::from(env!("CARGO_BIN_EXE_seglens"));
         let path = self.path.clone();
         let sql = self.engine.size_sql(&self.compile(PLAIN)?);
         let base = format!("SELECT count(*) FROM {}", self.table());

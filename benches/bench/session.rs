@@ -9,13 +9,13 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::measure::templates;
 use super::{EXISTS_30, FEATURE, NUDGE, PLAIN, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
-use crate::engine::{Engine, FeatureSet};
-use crate::library::Library;
-use crate::tui::action::{Action, Effect, LibrarySnapshot};
-use crate::tui::state::{AppState, WorkerState};
-use crate::tui::theme::Theme;
-use crate::tui::worker::{Part, Response, WorkerHandle};
-use crate::tui::{self, update};
+use seglens::engine::{Engine, FeatureSet};
+use seglens::library::Library;
+use seglens::tui::action::{Action, Effect, LibrarySnapshot};
+use seglens::tui::state::{AppState, WorkerState};
+use seglens::tui::theme::Theme;
+use seglens::tui::worker::{Part, Reply, Response, WorkerHandle};
+use seglens::tui::{self, update};
 
 /// AppState + the real worker thread, with keys, ticks and responses fed through `update` exactly
 /// as `tui::Runtime` does, but with the clock read at each step.
@@ -108,7 +108,7 @@ impl Session {
             Ok(Part::Profile(_)) => Seen::Profile,
             Ok(Part::Done) => Seen::Done,
             Ok(_) => Seen::Other,
-            Err(e) if current || resp.generation == 0 => bail!("the worker failed: {e}"),
+            Err(e) if current || resp.reply != Reply::Preview => bail!("the worker failed: {e}"),
             Err(_) => Seen::Other,
         };
         self.apply(Action::Worker(resp));

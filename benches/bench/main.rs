@@ -1,8 +1,11 @@
-//! `seglens bench`: measures the engine, the export, the real worker and the screen against DuckDB
+//! The benchmark (`cargo xbench`, an alias for `cargo bench --profile dev --bench bench --`): measures the engine, the export, the real worker and the screen against DuckDB
 //! running the identical SQL through the duckdb crate, in the same process and run, and writes the
 //! table into BENCHMARKS.md (issue 7). Ratios are what count: on shared 2-core machines absolute
 //! times drift, so every comparison runs seglens and DuckDB interleaved, run by run. Nothing here
 //! asserts on speed; only real errors (a failed query, a count that differs from DuckDB's) fail.
+//! It is dev tooling, not the product: a `harness = false` bench target, so it is neither in the
+//! `seglens` binary nor in its `--help`. It runs in the dev profile, whose DuckDB is built
+//! optimized already (a release build would compile DuckDB a second time).
 
 mod measure;
 mod qa;
@@ -15,13 +18,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use duckdb::{AccessMode, Config, Connection};
 
-use crate::engine::define_today as seglens_define_today;
-use crate::engine::{DEFAULT_MEMORY_LIMIT, Engine, FeatureSet, OpenOptions};
 use measure::Db;
-use report::{report, thousands, write_section};
+use report::{report, write_section};
+use seglens::engine::define_today as seglens_define_today;
+use seglens::engine::{DEFAULT_MEMORY_LIMIT, Engine, FeatureSet, OpenOptions};
+use seglens::format::count as thousands;
 use session::rss_probe;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Parser, Debug)]
+#[command(name = "bench", about = "seglens against DuckDB running the same SQL (writes BENCHMARKS.md)")]
 pub struct BenchArgs {
     /// Customers in each generated database, comma-separated
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
@@ -48,6 +53,20 @@ pub struct BenchArgs {
     /// Internal: run a session on DB in this (child) process and print its peak RSS
     #[arg(long, hide = true, value_name = "DB")]
     pub rss_probe: Option<PathBuf>,
+    /// Passed by `cargo bench` to every bench target; nothing to do here.
+    #[arg(long, hide = true)]
+    pub bench: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = <BenchArgs as clap::Parser>::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {}", seglens::error::error_line(&e));
+            std::process::ExitCode::from(seglens::error::exit_code(&e))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,7 +193,7 @@ struct Plan {
 impl Plan {
     fn from_args(a: &BenchArgs) -> Result<Plan> {
         if let Some(bad) = a.only.iter().find(|n| !(1..=MEASUREMENTS).contains(*n)) {
-            bail!(crate::cli::UserError(format!("--only {bad}: measurements are numbered 1 to {MEASUREMENTS}")));
+            bail!(seglens::error::UserError(format!("--only {bad}: measurements are numbered 1 to {MEASUREMENTS}")));
         }
         if a.smoke {
             let data = a
@@ -192,7 +211,7 @@ impl Plan {
             });
         }
         if a.runs == 0 || a.sizes.is_empty() || a.sizes.contains(&0) {
-            bail!(crate::cli::UserError("--runs and every --sizes value must be at least 1".into()));
+            bail!(seglens::error::UserError("--runs and every --sizes value must be at least 1".into()));
         }
         Ok(Plan {
             sizes: a.sizes.clone(),
@@ -217,17 +236,17 @@ fn database(dir: &Path, n: u64) -> Result<PathBuf> {
     if !path.exists() {
         eprintln!("bench: generating {} ({} customers; 10M take a minute or two)", path.display(), thousands(n));
         let start = Instant::now();
-        crate::sample::generate(&path, &crate::sample::SampleSpec::new(n), false)?;
+        seglens::sample::generate(&path, &seglens::sample::SampleSpec::new(n), false)?;
         eprintln!("bench: generated in {:.1} s", start.elapsed().as_secs_f64());
     }
     Ok(path)
 }
 
 /// The sample workspace's metrics: the bench measures the sample schema as users see it.
-pub(super) fn sample_options() -> OpenOptions {
-    let metrics = crate::engine::MetricSet {
-        file: crate::engine::MetricsFile { rollup: Vec::new(), metric: crate::engine::profile::sample_metrics() },
-        source: crate::engine::MetricSource::Inferred,
+pub(crate) fn sample_options() -> OpenOptions {
+    let metrics = seglens::engine::MetricSet {
+        file: seglens::engine::MetricsFile { rollup: Vec::new(), metric: seglens::engine::profile::sample_metrics() },
+        source: seglens::engine::MetricSource::Inferred,
     };
     OpenOptions { metrics: Some(metrics), ..Default::default() }
 }
@@ -239,7 +258,7 @@ fn threads() -> usize {
 /// DuckDB itself on the same file, with the settings seglens uses (engine/mod.rs). The bundled
 /// DuckDB has no ICU extension, where `current_date` and `today()` live: they are defined here as
 /// the engine defines them (`define_today`), so both sides run the same SQL.
-pub(super) fn open_raw(path: &Path) -> Result<Connection> {
+pub(crate) fn open_raw(path: &Path) -> Result<Connection> {
     let config = Config::default()
         .access_mode(AccessMode::ReadOnly)?
         // As the engine: no extension is fetched (binding `current_date` would try ICU).

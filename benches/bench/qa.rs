@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use super::measure::Db;
 use super::report::{Target, Unit};
 use super::{FUNNEL, SEGMENTS, clock, count};
-use crate::engine::Compiled;
+use seglens::engine::Compiled;
 
 impl Db {
     /// Measurement 9: the funnel of a 4-clause filter (every figure, one scan) against one size
@@ -84,7 +84,7 @@ impl Db {
 
 /// The funnel's figures as DuckDB would be asked for them one aggregate each: per clause the
 /// running count, the count without it and its NULLs, plus the size.
-fn filter_aggregates_sql(engine: &crate::engine::Engine, f: &Compiled) -> String {
+fn filter_aggregates_sql(engine: &seglens::engine::Engine, f: &Compiled) -> String {
     let clauses: Vec<String> = f.clauses().iter().map(|c| format!("(\n{c}\n)")).collect();
     let mut aggs = vec![format!("count(*) FILTER (WHERE {})", clauses.join(" AND "))];
     for i in 0..clauses.len() {
