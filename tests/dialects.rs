@@ -5,6 +5,8 @@
 //! `seglens size` on the DuckDB file. A missing engine is a failure, never a skip: `.ci/run`
 //! installs both.
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use super::format::count;
 use super::{Ctx, UserError, fail};
 use crate::dialect::{Catalog, Dialect, Target};
 use crate::engine::{Engine, FeatureSet, filter};
+use crate::format::count;
 use crate::library::measure;
 use crate::library::template::{Kind, Template};
 
