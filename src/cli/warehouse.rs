@@ -134,11 +134,10 @@ fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect,
         let test = out.join("tests").join(format!("{file}_count.sql"));
         let test_sql = format!(
             "-- Fails (returns a row) when the warehouse selects another number of customers than seglens\n\
-             -- measured locally for {} as of {}.\n\
-             SELECT count(*) AS customers FROM {{{{ ref('{file}') }}}} HAVING count(*) <> {}\n",
+             -- measured locally for {} as of {}.\n{}\n",
             m.template.reference(),
             engine.today(),
-            m.count
+            crate::dialect::dbt_count_test(file, m.count)
         );
         write_file(&test, &test_sql)?;
         written.push((m, model, test));

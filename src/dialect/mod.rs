@@ -230,6 +230,11 @@ impl Target<'_> {
     }
 }
 
+/// A dbt test (it fails when it returns a row) that the model `model` selects `expected` rows.
+pub fn dbt_count_test(model: &str, expected: u64) -> String {
+    format!("SELECT count(*) AS customers FROM {{{{ ref('{model}') }}}} HAVING count(*) <> {expected}")
+}
+
 /// DuckDB text with `current_date`, `current_date()` and `today()` replaced by the as-of date as a
 /// literal, so the SQL selects the same customers whenever it runs. Strings, comments and quoted
 /// names are left alone (the lexer knows them).
