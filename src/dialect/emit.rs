@@ -712,6 +712,26 @@ mod tests {
     }
 
     #[test]
+    fn deep_or_strange_input_is_refused_not_a_panic() {
+        let deep = format!("{}language = 'x'{}", "(".repeat(400), ")".repeat(400));
+        for d in Dialect::ALL.into_iter().filter(|d| *d != Dialect::DuckDb) {
+            assert!(tr(d, &deep).is_err());
+            for junk in ["", ")", "1 +", "SELECT 1", "a.b.c.d = 1", "x IN ()", "[1, 2][1] = 1", "{'a': 1}"] {
+                assert!(tr(d, junk).is_err(), "{d}: {junk:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn translation_never_panics(sql in "[ -~]{0,80}") {
+            for d in Dialect::ALL.into_iter().filter(|d| *d != Dialect::DuckDb) {
+                let _ = tr(d, &sql);
+            }
+        }
+    }
+
+    #[test]
     fn like_escapes_and_refusals_are_named() {
         assert_eq!(tr(Dialect::Spark, r"language LIKE 'a\b%'").unwrap(), r"(`language` LIKE 'a\\b%' ESCAPE '!')");
         assert_eq!(tr(Dialect::Trino, "language ILIKE 'M%'").unwrap(), "(lower(\"language\") LIKE lower('M%'))");
