@@ -751,3 +751,89 @@ mod tui_funnel {
         assert_eq!(state.view, View::Explore);
     }
 }
+
+/// Issue 16 §4 in the explorer: the size panel warns of an empty segment and marks a small one,
+/// and the library marks both, at the share the user chose.
+#[test]
+fn the_explorer_marks_small_and_empty_segments() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use seglens::engine::Column;
+    use seglens::engine::size::Size;
+    use seglens::library::Template;
+    use seglens::library::measure::Fit;
+    use seglens::tui::action::{Action, LibrarySnapshot};
+    use seglens::tui::state::{AppState, Focus, SideTab};
+    use seglens::tui::theme::Theme;
+    use seglens::tui::update::update;
+    use seglens::tui::worker::{Part, Response};
+    use std::time::{Duration, Instant};
+
+    let cols = vec![
+        Column { name: "shopper_ref".into(), ty: "VARCHAR".into() },
+        Column { name: "total_spent".into(), ty: "DECIMAL(12,2)".into() },
+    ];
+    let mut s = AppState::new("shop.duckdb".into(), "shoppers".into(), "shopper_ref".into(), 1000, cols, "dark".into());
+    s.small_share = 0.1;
+    let now = Instant::now();
+    update(&mut s, Action::Resize(120, 40), now);
+    let templates: Vec<Template> =
+        ["big-spenders", "nobody", "few"].iter().map(|n| Template::new(n, "total_spent > 1")).collect();
+    let snap = LibrarySnapshot { dir: "lib".into(), templates, ..LibrarySnapshot::default() };
+    update(&mut s, Action::LibraryLoaded(snap), now);
+    let sizes = [("big-spenders", 400), ("nobody", 0), ("few", 99)]
+        .iter()
+        .map(|(n, k)| (n.to_string(), Fit::Size(*k)))
+        .collect();
+    let id = s.library.measure_id;
+    let r = Response {
+        reply: seglens::tui::worker::Reply::Background,
+        generation: 0,
+        elapsed: Duration::ZERO,
+        result: Ok(Part::LibrarySizes { id, sizes }),
+        began: None,
+    };
+    update(&mut s, Action::Worker(r), now);
+    s.focus = Focus::Side;
+    s.side = SideTab::Library;
+    for c in "total_spent > 1".chars() {
+        s.focus = Focus::Editor;
+        update(
+            &mut s,
+            Action::Key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char(c))),
+            now,
+        );
+    }
+    s.focus = Focus::Side;
+    let screen = |s: &AppState| {
+        let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        t.draw(|f| seglens::tui::ui::render(f, s, &Theme::default_theme())).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..40u16)
+            .map(|y| (0..120u16).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
+            .collect::<Vec<_>>()
+    };
+    let mark_of = |rows: &[String], name: &str| -> char {
+        let row = rows.iter().find(|r| r.contains(name)).unwrap_or_else(|| panic!("{name} not listed"));
+        let left: String = row.chars().take(58).collect();
+        left.trim_end().trim_end_matches('│').trim_end().chars().last().unwrap()
+    };
+    for (size, want) in [(0u64, "⚠ empty"), (99, "small (<10.0%)"), (400, "")] {
+        let g = s.generation;
+        update(
+            &mut s,
+            Action::Worker(Response::preview(g, Duration::ZERO, Ok(Part::Size(Size::new(size, 1000))))),
+            now,
+        );
+        let rows = screen(&s);
+        let size_row = rows.iter().find(|r| r.contains("of 1,000 customers")).expect("the size panel");
+        if want.is_empty() {
+            assert!(!size_row.contains("empty") && !size_row.contains("small"), "{size_row}");
+        } else {
+            assert!(size_row.contains(want), "{size}: {size_row}");
+        }
+        assert_eq!(mark_of(&rows, "nobody"), '∅');
+        assert_eq!(mark_of(&rows, "few"), '▫');
+        assert_ne!(mark_of(&rows, "big-spenders"), '▫');
+    }
+}

@@ -312,7 +312,13 @@ WHERE p.shopper_ref = shoppers.shopper_ref AND q.shopper_ref = p.shopper_ref)";
     let err = WorkerError::Library(seglens::library::LibraryError::NotFound("heavy".into()));
     update(
         &mut s,
-        Action::Worker(Response { reply: Reply::Task, generation: 3, elapsed: Duration::ZERO, result: Err(err) }),
+        Action::Worker(Response {
+            reply: Reply::Task,
+            generation: 3,
+            elapsed: Duration::ZERO,
+            result: Err(err),
+            began: None,
+        }),
         Instant::now(),
     );
     let (_, msg) = s.status.clone().expect("a status");

@@ -13,8 +13,8 @@ use ratatui::crossterm::event::KeyCode;
 use super::report::{Row, Target, Unit, ratio_text, value};
 use super::session::Session;
 use super::{
-    EXISTS_30, EXTRA_ROUNDS, FEATURE, NUDGE, PLAIN, RENDER_FRAMES, SEGMENTS, SIZE_FILTERS, STARTER_FEATURES, Timer,
-    after_interrupt, clock, count, median,
+    EXISTS_30, EXTRA_ROUNDS, FEATURE, NUDGE, PLAIN, RENDER_FRAMES, SEGMENTS, SIZE_FILTERS, STARTER_FEATURES,
+    SUPERSEDED_PER_RUN, Timer, after_interrupt, clock, count, median, quantile,
 };
 use seglens::engine::overlap::OverlapInput;
 use seglens::engine::{Compiled, Engine, FeatureSet, ParamDecl, ParamType, ParamValue, filter, ident};
@@ -387,15 +387,20 @@ impl Db {
         let d = self.t.sides(&mut [
             &mut |run| {
                 let t = s.preview(PLAIN)?;
-                let sup_t = s.superseded(EXISTS_30, PLAIN)?;
                 if run > 0 {
                     debounce.push(t.debounce);
                     number.push(t.number);
                     profile.push(t.profile);
                     full.push(t.full);
-                    sup.push(sup_t.number);
-                    waited.push(sup_t.waited);
-                    key_us.push(sup_t.worst_key.as_secs_f64() * 1e6);
+                }
+                // Several edits a round: the target is on the p90 of at least 20 (issue 15).
+                for _ in 0..SUPERSEDED_PER_RUN {
+                    let sup_t = s.superseded(EXISTS_30, PLAIN)?;
+                    if run > 0 {
+                        sup.push(sup_t.number);
+                        waited.push(sup_t.waited);
+                        key_us.push(sup_t.worst_key.as_secs_f64() * 1e6);
+                    }
                 }
                 Ok(Duration::ZERO)
             },
@@ -405,7 +410,10 @@ impl Db {
         ])?;
         let ms = |v: Vec<Duration>| median(v.into_iter().map(|d| d.as_secs_f64() * 1e3).collect());
         let (size_d, profile_d) = (d[1], d[2]);
-        let sup_ms = ms(sup);
+        let sup: Vec<f64> = sup.into_iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        let edits = sup.len();
+        let (sup_p90, sup_max) = (quantile(sup.clone(), 0.9), quantile(sup.clone(), 1.0));
+        let sup_ms = median(sup);
         self.push(
             "5",
             "keystroke → size on screen, plain filter (after the debounce)".into(),
@@ -440,12 +448,14 @@ impl Db {
         );
         self.push(
             "5",
-            "superseded: EXISTS preview running, edit to the plain filter → its size on screen".into(),
+            format!("superseded: EXISTS preview running, edit to the plain filter → its size on screen, p90 of {edits} edits"),
             Unit::Ms,
-            sup_ms,
+            sup_p90,
             Some(size_d),
             Target::Plus(10.0),
         );
+        self.push("5", "↳ median of the same edits".into(), Unit::Ms, sup_ms, Some(size_d), Target::None);
+        self.push("5", "↳ slowest of the same edits".into(), Unit::Ms, sup_max, Some(size_d), Target::None);
         // Where the superseded case's time goes: until the interrupted query stops, the worker
         // cannot start the new one (DuckDB notices an interrupt between pipeline tasks only).
         let what = "↳ of which: waiting for the superseded query to stop (tick → worker starts)";

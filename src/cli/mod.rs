@@ -322,6 +322,7 @@ pub fn run() -> Result<()> {
                 open: ctx.open_options()?,
                 library: ctx.library.dir().to_path_buf(),
                 theme: ctx.g.theme.clone(),
+                small_share: qa::small_share(&ctx)?,
             })
         }
         Some(Command::Sample(a)) => data::sample(&g, a),

@@ -9,14 +9,11 @@ use serde_json::json;
 
 use super::{Ctx, fail};
 use crate::engine::funnel::{ClauseFlag, Join};
-use crate::engine::size::SizeMark;
+use crate::engine::size::{DEFAULT_SMALL_SHARE, SizeMark};
 use crate::engine::{Compiled, Engine, filter};
 use crate::format::{count, metric, percent, table};
 use crate::library::measure;
 use crate::library::template::{Status, TemplateRef};
-
-/// A segment under this share of the base is marked small unless `--small-share` says otherwise.
-pub const DEFAULT_SMALL_SHARE: f64 = 0.05;
 
 pub(crate) fn small_share(ctx: &Ctx) -> Result<f64> {
     match ctx.g.small_share {

@@ -78,7 +78,7 @@ impl Engine {
             });
         }
         let (lo, hi): (Option<f64>, Option<f64>) = self
-            .conn()
+            .statement_conn()?
             .query_row(&format!("SELECT min({c})::DOUBLE, max({c})::DOUBLE FROM {}", self.table_sql()), [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
@@ -176,7 +176,7 @@ impl Engine {
         }
         let sql = format!("SELECT CAST({expr} AS VARCHAR), count(*) FROM {} GROUP BY 1", self.table_sql());
         let raw: Vec<(Option<String>, i64)> = self
-            .conn()
+            .statement_conn()?
             .prepare(&sql)
             .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
             .map_err(|e| SqlBuilder::new(self).map_error(e))?;
@@ -200,7 +200,7 @@ impl Engine {
             t = self.table_sql()
         );
         let map: BTreeMap<Option<String>, u64> = self
-            .conn()
+            .statement_conn()?
             .prepare(&sql)
             .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect())
             .map_err(|e| SqlBuilder::new(self).map_error(e))?;

@@ -1,7 +1,10 @@
 //! Named, parameterised filter building blocks (`lapsed(days)`), kept in the library's
 //! `features.toml`. DuckDB macros cannot reference table columns, so `filter.rs` expands calls itself.
+//! This file parses and checks each feature on its own; `filter.rs`, which expands calls, builds
+//! the checked sets (`FeatureSet::from_toml`, `from_map`): a set is valid only if every feature
+//! expands, so the check belongs with the expander and dependencies run one way.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,14 +32,14 @@ pub struct BrokenFeature {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FeatureSet {
     /// By lower-case name: SQL function names are case-insensitive, and so are feature calls.
-    features: BTreeMap<String, (Feature, Vec<Token>)>,
+    pub(super) features: BTreeMap<String, (Feature, Vec<Token>)>,
     pub broken: Vec<BrokenFeature>,
 }
 
 impl FeatureSet {
     /// Parses a `features.toml` text. A TOML syntax error fails the whole file (with its line);
     /// a feature that is malformed, has a bad body, a wrong call or a cycle is listed in `broken`.
-    pub fn from_toml(text: &str) -> Result<FeatureSet, toml::de::Error> {
+    pub(super) fn parse_toml(text: &str) -> Result<FeatureSet, toml::de::Error> {
         let table: BTreeMap<String, toml::Value> = toml::from_str(text)?;
         let mut set = FeatureSet::default();
         for (name, value) in table {
@@ -50,7 +53,6 @@ impl FeatureSet {
                 Err(e) => set.broken.push(BrokenFeature { name, reason: e.message().to_string() }),
             }
         }
-        set.validate();
         Ok(set)
     }
 
@@ -68,46 +70,13 @@ impl FeatureSet {
             return Err("its sql is empty".to_string());
         }
         // A body must be one expression that stays inside the parentheses its call expands into.
-        super::filter::check_fragment(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
+        lexer::check_fragment(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
         let tokens = lexer::tokenize(&f.sql).map_err(|e| format!("in its sql: {e}"))?;
         if let Some(t) = tokens.iter().find(|t| t.kind == TokenKind::Placeholder) {
             return Err(format!("{} in its sql: features take arguments, not {{{{placeholders}}}}", t.text(&f.sql)));
         }
         self.features.insert(f.name.to_ascii_lowercase(), (f, tokens));
         Ok(())
-    }
-
-    /// Expands every feature once with its own parameter names as arguments, so cycles and wrong
-    /// calls inside bodies are reported at load time, naming the feature. Every feature is checked
-    /// against the full set before any is removed (so each member of a cycle is reported, not just
-    /// the first one found); then a feature calling a broken one is broken too, since its call
-    /// would otherwise reach DuckDB as an unknown function.
-    fn validate(&mut self) {
-        let mut failed = Vec::new();
-        for (key, (f, _)) in &self.features {
-            let call = format!("{}({})", f.name, f.params.join(", "));
-            if let Err(e) = super::filter::expand_features_only(&call, self) {
-                failed.push((key.clone(), e.message));
-            }
-        }
-        for (key, reason) in failed {
-            if let Some((f, _)) = self.features.remove(&key) {
-                self.broken.push(BrokenFeature { name: f.name, reason });
-            }
-        }
-        loop {
-            let broken: BTreeSet<String> = self.broken.iter().map(|b| b.name.to_ascii_lowercase()).collect();
-            let dependent = self.features.iter().find_map(|(key, (f, tokens))| {
-                calls(&f.sql, tokens)
-                    .into_iter()
-                    .find(|c| broken.contains(&c.to_ascii_lowercase()))
-                    .map(|c| (key.clone(), c.to_string()))
-            });
-            let Some((key, callee)) = dependent else { break };
-            if let Some((f, _)) = self.features.remove(&key) {
-                self.broken.push(BrokenFeature { name: f.name, reason: format!("uses the broken feature {callee}") });
-            }
-        }
     }
 
     pub fn get(&self, name: &str) -> Option<(&Feature, &[Token])> {
@@ -131,7 +100,7 @@ impl FeatureSet {
         self.iter().map(|f| (f.name.clone(), f.clone())).collect()
     }
 
-    pub fn from_map(map: &BTreeMap<String, Feature>) -> FeatureSet {
+    pub(super) fn collect_map(map: &BTreeMap<String, Feature>) -> FeatureSet {
         let mut set = FeatureSet::default();
         for (name, f) in map {
             let mut f = f.clone();
@@ -140,22 +109,6 @@ impl FeatureSet {
                 set.broken.push(BrokenFeature { name: name.clone(), reason });
             }
         }
-        set.validate();
         set
     }
-}
-
-/// Names called in `src` (a word before `(`, not after a `.`).
-fn calls<'a>(src: &'a str, tokens: &[Token]) -> Vec<&'a str> {
-    let solid: Vec<&Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
-    solid
-        .windows(2)
-        .enumerate()
-        .filter(|(i, w)| {
-            w[0].kind == TokenKind::Word
-                && w[1].kind == TokenKind::OpenParen
-                && (*i == 0 || solid[i - 1].text(src) != ".")
-        })
-        .map(|(_, w)| w[0].text(src))
-        .collect()
 }

@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::{FilterError, Pos};
-use super::features::FeatureSet;
-use super::lexer::{self, Token, TokenKind};
+use super::features::{BrokenFeature, FeatureSet};
+pub use super::lexer::check_fragment;
+use super::lexer::{self, Token, TokenKind, check_balanced};
 use super::params::{ParamDecls, ParamValue};
 
 /// A filter ready for the engine: `sql` is one parenthesis-balanced boolean expression with
@@ -213,23 +214,6 @@ pub(crate) fn expand_features_only(text: &str, features: &FeatureSet) -> Result<
     Ok(x.out.text)
 }
 
-/// The one-expression guarantee for SQL read from a file (a metric's `sql`, a feature body, a
-/// template's filter), the same one a typed filter gets: no control characters, every string,
-/// identifier and comment closed, no `;` outside them, balanced parentheses (so a fragment can
-/// never close the parentheses seglens wraps it in, e.g. `1) AS DOUBLE), CAST((2`), and no
-/// prepared-statement parameter. DuckDB's `prepare` runs every statement but the last, so a
-/// fragment is checked before it is ever given to DuckDB.
-pub fn check_fragment(text: &str) -> Result<(), FilterError> {
-    if let Some(i) = text.find(|c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
-        return Err(FilterError::at(text, i, "a control character; remove it"));
-    }
-    let tokens = lexer::tokenize(text)?;
-    if tokens.iter().all(Token::is_trivia) {
-        return Err(FilterError::new("empty: write an SQL expression"));
-    }
-    check_balanced(text, &tokens)
-}
-
 /// Feature calls nest at most this deep: real definitions use a handful of levels, and the depth
 /// bounds the recursion of the expander.
 pub const MAX_FEATURE_DEPTH: usize = 32;
@@ -241,41 +225,6 @@ pub const MAX_EXPANDED_BYTES: usize = 4 << 20;
 
 fn expansion_limit(text: &str) -> usize {
     MAX_EXPANDED_BYTES.max(text.len().saturating_mul(4))
-}
-
-/// Checks that `tokens` form one balanced expression: no `;`, no unmatched parenthesis, and no
-/// prepared-statement parameter (`?`, `$1`, `$name`: DuckDB would wait for a value seglens never
-/// binds). Feature bodies are checked the same way when they load.
-pub(crate) fn check_balanced(src: &str, tokens: &[Token]) -> Result<(), FilterError> {
-    let mut open = Vec::new();
-    for t in tokens {
-        // Outside strings, a lone `$` or `?` can only start a parameter.
-        if t.kind == TokenKind::Symbol && matches!(t.text(src), "?" | "$") {
-            return Err(FilterError::at(
-                src,
-                t.start,
-                "prepared-statement parameters (?, $1, $name) are not supported: write a value or a {{placeholder}}",
-            ));
-        }
-        match t.kind {
-            TokenKind::OpenParen => open.push(t.start),
-            TokenKind::CloseParen if open.pop().is_none() => {
-                return Err(FilterError::at(src, t.start, "unbalanced ')': it closes nothing"));
-            }
-            TokenKind::Semicolon => {
-                return Err(FilterError::at(
-                    src,
-                    t.start,
-                    "';' is not allowed: a filter is one SQL expression, not statements",
-                ));
-            }
-            _ => {}
-        }
-    }
-    match open.last() {
-        Some(&p) => Err(FilterError::at(src, p, "unclosed '(': add the matching ')'")),
-        None => Ok(()),
-    }
 }
 
 #[derive(Default)]
@@ -509,6 +458,71 @@ fn split_args(tokens: &[Token], open: usize, close: usize) -> Vec<(usize, usize)
     }
     out.push((start, close));
     out
+}
+
+/// Feature sets as loaded: parsed by `features.rs`, then every feature expanded once here.
+impl FeatureSet {
+    /// Parses a `features.toml` text. A TOML syntax error fails the whole file (with its line);
+    /// a feature that is malformed, has a bad body, a wrong call or a cycle is listed in `broken`.
+    pub fn from_toml(text: &str) -> Result<FeatureSet, toml::de::Error> {
+        let mut set = FeatureSet::parse_toml(text)?;
+        set.validate();
+        Ok(set)
+    }
+
+    pub fn from_map(map: &BTreeMap<String, super::features::Feature>) -> FeatureSet {
+        let mut set = FeatureSet::collect_map(map);
+        set.validate();
+        set
+    }
+
+    /// Expands every feature once with its own parameter names as arguments, so cycles and wrong
+    /// calls inside bodies are reported at load time, naming the feature. Every feature is checked
+    /// against the full set before any is removed (so each member of a cycle is reported, not just
+    /// the first one found); then a feature calling a broken one is broken too, since its call
+    /// would otherwise reach DuckDB as an unknown function.
+    fn validate(&mut self) {
+        let mut failed = Vec::new();
+        for (key, (f, _)) in &self.features {
+            let call = format!("{}({})", f.name, f.params.join(", "));
+            if let Err(e) = expand_features_only(&call, self) {
+                failed.push((key.clone(), e.message));
+            }
+        }
+        for (key, reason) in failed {
+            if let Some((f, _)) = self.features.remove(&key) {
+                self.broken.push(BrokenFeature { name: f.name, reason });
+            }
+        }
+        loop {
+            let broken: BTreeSet<String> = self.broken.iter().map(|b| b.name.to_ascii_lowercase()).collect();
+            let dependent = self.features.iter().find_map(|(key, (f, tokens))| {
+                calls(&f.sql, tokens)
+                    .into_iter()
+                    .find(|c| broken.contains(&c.to_ascii_lowercase()))
+                    .map(|c| (key.clone(), c.to_string()))
+            });
+            let Some((key, callee)) = dependent else { break };
+            if let Some((f, _)) = self.features.remove(&key) {
+                self.broken.push(BrokenFeature { name: f.name, reason: format!("uses the broken feature {callee}") });
+            }
+        }
+    }
+}
+
+/// Names called in `src` (a word before `(`, not after a `.`).
+fn calls<'a>(src: &'a str, tokens: &[Token]) -> Vec<&'a str> {
+    let solid: Vec<&Token> = tokens.iter().filter(|t| !t.is_trivia()).collect();
+    solid
+        .windows(2)
+        .enumerate()
+        .filter(|(i, w)| {
+            w[0].kind == TokenKind::Word
+                && w[1].kind == TokenKind::OpenParen
+                && (*i == 0 || solid[i - 1].text(src) != ".")
+        })
+        .map(|(_, w)| w[0].text(src))
+        .collect()
 }
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ impl Engine {
         let cols: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("{c} AS k{i}")).collect();
         let sql = format!("SELECT {}, count(*) FROM {} GROUP BY ALL", cols.join(", "), self.table_sql());
         let outcomes = self
-            .conn()
+            .statement_conn()?
             .prepare(&sql)
             .and_then(|mut s| {
                 s.query_map([], |r| {
@@ -166,8 +166,9 @@ impl Engine {
         }
         let Some(tallier) = self.member_cache.borrow_mut().tallier(self.conn()) else { return Ok(None) };
         let sql = tallier.select(args, &self.table_sql());
-        let cells =
-            tallier.run(k, || self.conn().query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(plain_error))?;
+        let cells = tallier.run(k, || {
+            self.statement_conn()?.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(plain_error)
+        })?;
         Ok(cells.map(|cells| {
             cells
                 .into_iter()

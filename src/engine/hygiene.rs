@@ -214,7 +214,7 @@ impl Engine {
         select.push(format!("count(*) FILTER (WHERE {})", any_null(&all_used)));
         let sql = format!("SELECT {} FROM {}", select.join(", "), self.table_sql());
         let figures: Vec<u64> = self
-            .conn()
+            .statement_conn()?
             .query_row(&sql, [], |r| {
                 (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect::<duckdb::Result<_>>()
             })
@@ -357,7 +357,7 @@ impl Engine {
                 format!("{} = {ids}", (0..ids).map(|i| format!("grouping(v{i})")).collect::<Vec<_>>().join(" + "))
             },
         );
-        self.conn()
+        self.statement_conn()?
             .prepare(&sql)
             .and_then(|mut s| {
                 s.query_map([], |r| {
@@ -385,7 +385,7 @@ impl Engine {
         } else {
             let sql = format!("SELECT {} FROM {}", select.join(", "), self.table_sql());
             let d: Vec<u64> = self
-                .conn()
+                .statement_conn()?
                 .query_row(&sql, [], |r| {
                     (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect()
                 })

@@ -313,6 +313,58 @@ fn trimmed(tokens: &[Token], from: usize, to: usize) -> Option<(usize, usize)> {
     Some((first.start, last.end))
 }
 
+/// The one-expression guarantee for SQL read from a file (a metric's `sql`, a feature body, a
+/// template's filter), the same one a typed filter gets: no control characters, every string,
+/// identifier and comment closed, no `;` outside them, balanced parentheses (so a fragment can
+/// never close the parentheses seglens wraps it in, e.g. `1) AS DOUBLE), CAST((2`), and no
+/// prepared-statement parameter. DuckDB's `prepare` runs every statement but the last, so a
+/// fragment is checked before it is ever given to DuckDB.
+pub fn check_fragment(text: &str) -> Result<(), FilterError> {
+    if let Some(i) = text.find(|c: char| c.is_control() && !matches!(c, '\n' | '\t' | '\r')) {
+        return Err(FilterError::at(text, i, "a control character; remove it"));
+    }
+    let tokens = tokenize(text)?;
+    if tokens.iter().all(Token::is_trivia) {
+        return Err(FilterError::new("empty: write an SQL expression"));
+    }
+    check_balanced(text, &tokens)
+}
+
+/// Checks that `tokens` form one balanced expression: no `;`, no unmatched parenthesis, and no
+/// prepared-statement parameter (`?`, `$1`, `$name`: DuckDB would wait for a value seglens never
+/// binds). Feature bodies are checked the same way when they load.
+pub(crate) fn check_balanced(src: &str, tokens: &[Token]) -> Result<(), FilterError> {
+    let mut open = Vec::new();
+    for t in tokens {
+        // Outside strings, a lone `$` or `?` can only start a parameter.
+        if t.kind == TokenKind::Symbol && matches!(t.text(src), "?" | "$") {
+            return Err(FilterError::at(
+                src,
+                t.start,
+                "prepared-statement parameters (?, $1, $name) are not supported: write a value or a {{placeholder}}",
+            ));
+        }
+        match t.kind {
+            TokenKind::OpenParen => open.push(t.start),
+            TokenKind::CloseParen if open.pop().is_none() => {
+                return Err(FilterError::at(src, t.start, "unbalanced ')': it closes nothing"));
+            }
+            TokenKind::Semicolon => {
+                return Err(FilterError::at(
+                    src,
+                    t.start,
+                    "';' is not allowed: a filter is one SQL expression, not statements",
+                ));
+            }
+            _ => {}
+        }
+    }
+    match open.last() {
+        Some(&p) => Err(FilterError::at(src, p, "unclosed '(': add the matching ')'")),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

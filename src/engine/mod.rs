@@ -89,6 +89,11 @@ pub struct Fingerprint {
 
 pub struct Engine {
     conn: Connection,
+    /// Cancels this connection's statements, sticky between them (`cancel.rs`).
+    cancel: Canceller,
+    /// When the latest statement passed the cancel check and went to DuckDB (the worker reports
+    /// it with each answer: evidence of what ran when).
+    began: Cell<Option<std::time::Instant>>,
     path: PathBuf,
     kind: SourceKind,
     table: String,
@@ -223,6 +228,7 @@ impl Engine {
             rows: base,
         };
         let member_cache = RefCell::new(member_cache_for(&columns));
+        let cancel = Canceller::new(conn.interrupt_handle());
         let engine = Engine {
             conn,
             path: path.to_path_buf(),
@@ -240,6 +246,8 @@ impl Engine {
             memo: RefCell::new(profile::Memo::default()),
             member_cache,
             today: Cell::new(today),
+            cancel,
+            began: Cell::new(None),
         };
         Ok(engine)
     }
@@ -254,7 +262,10 @@ impl Engine {
     pub fn try_clone(&self) -> Result<Engine> {
         let conn = self.conn.try_clone()?;
         define_today_as(&conn, self.today.get())?;
+        let cancel = Canceller::new(conn.interrupt_handle());
         Ok(Engine {
+            cancel,
+            began: Cell::new(None),
             conn,
             path: self.path.clone(),
             kind: self.kind,
@@ -274,9 +285,20 @@ impl Engine {
         })
     }
 
-    /// A handle that interrupts whatever this engine's connection is running, from any thread.
+    /// A handle that cancels whatever this engine's connection is running or about to run, from
+    /// any thread.
     pub fn canceller(&self) -> Canceller {
-        Canceller::new(self.conn.interrupt_handle())
+        self.cancel.clone()
+    }
+
+    /// Forgets an earlier cancel (the worker, starting work for a new generation).
+    pub fn clear_cancel(&self) {
+        self.cancel.clear();
+    }
+
+    /// When the latest statement went to DuckDB (after its cancel check).
+    pub fn last_statement_began(&self) -> Option<std::time::Instant> {
+        self.began.get()
     }
 
     pub fn path(&self) -> &Path {
@@ -346,6 +368,14 @@ impl Engine {
 
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The connection for a statement about to run: Err(Cancelled) when a cancel is pending (a
+    /// DuckDB interrupt before the statement begins would be lost; `cancel.rs`).
+    pub(crate) fn statement_conn(&self) -> Result<&Connection> {
+        self.cancel.check()?;
+        self.began.set(Some(std::time::Instant::now()));
+        Ok(&self.conn)
     }
 
     /// The portable SQL selecting the segment's keys, with everything expanded and bound.
@@ -517,7 +547,7 @@ impl<'a> SqlBuilder<'a> {
 
     /// Like `filter`, but clauses whose member set the engine has cached are replaced by a lookup.
     pub fn filter_cached(&mut self, engine: &Engine, f: &'a Compiled) -> Result<&mut Self> {
-        match engine.member_cache.borrow_mut().rewrite(&engine.conn, &engine.table, f)? {
+        match engine.member_cache.borrow_mut().rewrite(&engine.conn, &engine.cancel, &engine.table, f)? {
             Some(rewritten) => {
                 self.sql.push_str("(\n");
                 self.sql.push_str(&rewritten);
@@ -534,8 +564,18 @@ impl<'a> SqlBuilder<'a> {
         engine: &Engine,
         run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
     ) -> Result<T> {
-        let result = engine.conn.prepare(&self.sql).and_then(|mut s| run(&mut s));
-        result.map_err(|e| self.map_error(e))
+        // A cancel asked for before DuckDB began the statement, or while it planned it, would be
+        // lost (DuckDB clears its interrupt when a statement begins): checked before and after.
+        engine.cancel.check()?;
+        engine.began.set(Some(std::time::Instant::now()));
+        let mut statement = engine.conn.prepare(&self.sql).map_err(|e| self.map_error(e))?;
+        engine.cancel.check()?;
+        let result = run(&mut statement).map_err(|e| self.map_error(e));
+        if matches!(result, Err(EngineError::Cancelled)) {
+            // DuckDB's interrupt stopped it: that cancel is spent.
+            engine.cancel.clear();
+        }
+        result
     }
 
     pub fn map_error(&self, e: duckdb::Error) -> EngineError {

@@ -318,7 +318,7 @@ impl Engine {
                 let cond = columns.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR ");
                 let sql = format!("SELECT count(*) FROM {} WHERE {cond}", self.table_sql());
                 let c = self
-                    .conn()
+                    .statement_conn()?
                     .query_row(&sql, [], |r| r.get::<_, i64>(0))
                     .map_err(|e| SqlBuilder::new(self).map_error(e))? as u64;
                 self.memo.borrow_mut().unsegmentable.insert(columns.clone(), c);
@@ -338,7 +338,7 @@ fn rollup_sql(r: &Rollup) -> String {
 
 fn read_metrics(engine: &Engine, sql: &str, n: usize) -> Result<(u64, Vec<Option<f64>>)> {
     engine
-        .conn()
+        .statement_conn()?
         .query_row(sql, [], |r| {
             let size: i64 = r.get(0)?;
             let vals = (0..n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;

@@ -115,7 +115,7 @@ impl Engine {
         let sql = format!("SELECT {} FROM {}", exprs.join(", "), ident(table));
         let n = cols.len();
         let stats: Vec<(i64, i64)> = self
-            .conn()
+            .statement_conn()?
             .query_row(&sql, [], |r| (0..n).map(|i| Ok((r.get(2 * i)?, r.get(2 * i + 1)?))).collect())
             .map_err(map)?;
         for (c, (non_null, distinct)) in cols.iter_mut().zip(stats) {
@@ -139,7 +139,7 @@ impl Engine {
             .collect();
         let sql = format!("SELECT col, v, n FROM ({}) ORDER BY col, n DESC, v", parts.join(" UNION ALL "));
         let rows: Vec<(i64, String, i64)> = self
-            .conn()
+            .statement_conn()?
             .prepare(&sql)
             .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .map_err(map)?;

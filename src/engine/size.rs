@@ -16,6 +16,9 @@ impl Size {
     }
 }
 
+/// Below this share of the base a segment is marked small, unless `--small-share` says otherwise.
+pub const DEFAULT_SMALL_SHARE: f64 = 0.05;
+
 /// A size worth a word: an empty segment is a warning everywhere; one under a small share of the
 /// base is marked (the sources' rule of thumb: below about 5%, a custom workflow rarely pays).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

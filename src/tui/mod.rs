@@ -46,6 +46,8 @@ pub struct TuiOptions {
     pub library: std::path::PathBuf,
     /// A theme name (default: dark).
     pub theme: Option<String>,
+    /// Segments under this share of the base are marked small.
+    pub small_share: f64,
 }
 
 pub fn run(opts: TuiOptions) -> Result<()> {
@@ -70,6 +72,7 @@ pub fn run(opts: TuiOptions) -> Result<()> {
         .into());
     }
     let (mut rt, mut state) = Runtime::start(engine, Library::open(&opts.library), theme, label)?;
+    state.small_share = opts.small_share;
     let mut terminal = ratatui::try_init().map_err(|e| {
         UserError(format!(
             "cannot start the explorer ({e}): it needs a terminal; use the commands instead (seglens --help)"

@@ -11,6 +11,7 @@ use crate::engine::members::RowSet;
 use crate::engine::overlap::Overlap;
 use crate::engine::profile::{Profile, Unsegmentable};
 use crate::engine::schema::Schema;
+use crate::engine::size::DEFAULT_SMALL_SHARE;
 use crate::engine::size::Size;
 use crate::engine::{Column, Compiled, FeatureSet, FilterError, ParamDecl, ParamValue};
 use crate::library::Template;
@@ -313,6 +314,8 @@ pub struct AppState {
     pub side: SideTab,
     /// Recorded on saves, approvals and retirements (`library::author()` at start).
     pub author: String,
+    /// Segments under this share of the base are marked small (`--small-share`); empty ones warn.
+    pub small_share: f64,
     pub help: bool,
     /// First line of the help overlay shown (it scrolls when the terminal is small).
     pub help_scroll: u16,
@@ -363,6 +366,7 @@ impl AppState {
             focus: Focus::Editor,
             side: SideTab::Library,
             author: String::new(),
+            small_share: DEFAULT_SMALL_SHARE,
             help: false,
             help_scroll: 0,
             dialog: None,

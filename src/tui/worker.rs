@@ -121,11 +121,14 @@ pub struct Response {
     pub generation: u64,
     pub elapsed: Duration,
     pub result: Result<Part, WorkerError>,
+    /// When the part's latest statement went to DuckDB: what ran when, for tests and benchmarks
+    /// (an old generation's statement never begins after its cancel).
+    pub began: Option<Instant>,
 }
 
 impl Response {
     pub fn preview(generation: u64, elapsed: Duration, result: Result<Part, WorkerError>) -> Response {
-        Response { reply: Reply::Preview, generation, elapsed, result }
+        Response { reply: Reply::Preview, generation, elapsed, result, began: None }
     }
 }
 
@@ -266,6 +269,7 @@ impl Worker {
     /// Runs a background job; false when a preview interrupted it (it runs again later).
     fn background_job(&self, job: &Background) -> bool {
         let start = Instant::now();
+        self.engine.clear_cancel();
         let result = self.engine.refresh_today().and_then(|_| match job {
             Background::VerifyKey => self.engine.verify_key().map(|_| None),
             Background::Schema => {
@@ -289,11 +293,11 @@ impl Worker {
             Err(EngineError::Cancelled) => false,
             Ok(None) => true,
             Ok(Some(part)) => {
-                (self.out)(respond(Reply::Background, 0, start, Ok(part)));
+                (self.out)(respond(Reply::Background, 0, start, Ok(part), self.engine.last_statement_began()));
                 true
             }
             Err(e) => {
-                (self.out)(respond(Reply::Background, 0, start, Err(e.into())));
+                (self.out)(respond(Reply::Background, 0, start, Err(e.into()), self.engine.last_statement_began()));
                 true
             }
         }
@@ -310,6 +314,9 @@ impl Worker {
         f: impl Fn(&Engine) -> Result<T, EngineError>,
     ) -> Option<Result<T, EngineError>> {
         for _ in 0..2 {
+            // Clear, then look at the generation: a cancel that comes after the look is kept by
+            // the engine and stops the next statement, even one DuckDB has not begun yet.
+            self.engine.clear_cancel();
             if self.superseded(generation) {
                 return None;
             }
@@ -325,7 +332,8 @@ impl Worker {
     fn preview(&self, generation: u64, p: &PreviewRequest) {
         let start = Instant::now();
         let send = |r: Result<Part, EngineError>| {
-            (self.out)(respond(Reply::Preview, generation, start, r.map_err(WorkerError::from)))
+            let began = self.engine.last_statement_began();
+            (self.out)(respond(Reply::Preview, generation, start, r.map_err(WorkerError::from), began))
         };
         // A session past midnight: "90 days ago" moves on with the calendar.
         match self.attempt(generation, |e| e.refresh_today()) {
@@ -385,23 +393,31 @@ impl Worker {
                     let mut t = *template;
                     // A cancel meant for a preview can still land in the moment the save starts:
                     // measure again (a save is never cancelled; previews wait behind it).
+                    self.engine.clear_cancel();
                     let mut snapshot = measure::measure(&self.engine, &filter);
                     for _ in 0..3 {
                         if !matches!(snapshot, Err(EngineError::Cancelled)) {
                             break;
                         }
+                        self.engine.clear_cancel();
                         snapshot = measure::measure(&self.engine, &filter);
                     }
                     t.snapshot = Some(snapshot?);
                     let name = t.name.clone();
                     Ok(self.library.save(t).map(|o| Part::Saved(o, name))?)
                 })();
-                (self.out)(respond(Reply::Task, generation, start, result));
+                (self.out)(respond(Reply::Task, generation, start, result, self.engine.last_statement_began()));
             }
         }
     }
 }
 
-fn respond(reply: Reply, generation: u64, start: Instant, result: Result<Part, WorkerError>) -> Response {
-    Response { reply, generation, elapsed: start.elapsed(), result }
+fn respond(
+    reply: Reply,
+    generation: u64,
+    start: Instant,
+    result: Result<Part, WorkerError>,
+    began: Option<Instant>,
+) -> Response {
+    Response { reply, generation, elapsed: start.elapsed(), result, began }
 }

@@ -174,7 +174,13 @@ impl MemberCache {
     /// Rewrites `f` with its expensive clauses answered from cached bitmaps, filling them first
     /// when missing. None when the filter has no clause worth caching (a single clause, or no
     /// subquery), so the caller runs the filter as written.
-    pub fn rewrite(&mut self, conn: &Connection, table: &str, f: &Compiled) -> Result<Option<String>> {
+    pub fn rewrite(
+        &mut self,
+        conn: &Connection,
+        cancel: &super::Canceller,
+        table: &str,
+        f: &Compiled,
+    ) -> Result<Option<String>> {
         let clauses = f.clauses();
         if clauses.len() < 2 || !clauses.iter().any(|c| is_expensive(c)) {
             return Ok(None);
@@ -188,6 +194,7 @@ impl MemberCache {
             }
             if self.get(c).is_none() {
                 let sql = format!("{}({c})", marker.select(table));
+                cancel.check()?;
                 match marker
                     .fill(|| conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error))
                 {
@@ -315,7 +322,10 @@ mod tests {
         let (conn, f) = table();
         let mut c = MemberCache::default();
         c.budget = 1500; // less than one bitmap of 10,000 bits
-        let rewritten = c.rewrite(&conn, "t", &f).unwrap().expect("two expensive clauses are cached");
+        let rewritten = c
+            .rewrite(&conn, &super::super::Canceller::new(conn.interrupt_handle()), "t", &f)
+            .unwrap()
+            .expect("two expensive clauses are cached");
         assert_eq!(rewritten.matches("__seglens_clause_").count(), 2, "{rewritten}");
         assert_eq!(count(&conn, &rewritten), count(&conn, &f.sql));
         // The next filter's clauses push them out.
@@ -327,7 +337,8 @@ mod tests {
             &Default::default(),
         )
         .unwrap();
-        let rewritten = c.rewrite(&conn, "t", &g).unwrap().unwrap();
+        let rewritten =
+            c.rewrite(&conn, &super::super::Canceller::new(conn.interrupt_handle()), "t", &g).unwrap().unwrap();
         assert_eq!(count(&conn, &rewritten), count(&conn, &g.sql));
         assert_eq!(c.entries.len(), 2, "{}", c.summary());
     }
@@ -377,7 +388,7 @@ mod tests {
     fn dropping_the_cache_frees_bitmaps_its_lookup_functions_hold() {
         let (conn, f) = table();
         let mut c = MemberCache::default();
-        c.rewrite(&conn, "t", &f).unwrap().unwrap();
+        c.rewrite(&conn, &super::super::Canceller::new(conn.interrupt_handle()), "t", &f).unwrap().unwrap();
         let lookups = c.lookups.clone();
         assert_eq!(lookups.read().unwrap().len(), 2);
         drop(c);

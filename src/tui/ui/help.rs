@@ -31,7 +31,7 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
         out.push(Line::raw(""));
     }
     out.push(Line::styled(
-        "Library: size at save, size now (⚠ drifted); narrow: ✓ approved ✎ draft ✗ retired ⊘ suppression.",
+        "Library: size at save, size now (⚠ drifted, ▫ small, ∅ empty); narrow: ✓ approved ✎ draft ✗ retired ⊘ suppression.",
         theme.muted(),
     ));
     out

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{fit, focused, panel};
+use crate::engine::size::SizeMark;
 use crate::format::count;
 use crate::library::{Kind, Status};
 use crate::tui::state::{AppState, Focus};
@@ -59,7 +60,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     // Below 50 columns a row keeps the name, version, status and size now, with symbols for the
     // status and the kind, and drops the size at save (its drift still shows as ⚠).
     let compact = inner.width < 50;
-    let name_w = (inner.width as usize).saturating_sub(if compact { 21 } else { 42 }).clamp(6, 28);
+    let name_w = (inner.width as usize).saturating_sub(if compact { 22 } else { 43 }).clamp(6, 28);
     for (i, t) in visible.iter().enumerate().skip(skip).take(list_h) {
         let selected = i == lib.selected;
         let in_set = lib.working.iter().position(|w| *w == t.name);
@@ -103,6 +104,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         }
         row.push(Span::styled(format!(" {:>9}", now.map_or(String::new(), count)), theme.text()));
         row.push(Span::styled(drift, theme.warn()));
+        // Empty is a warning everywhere; small (under --small-share of the base) is a mark.
+        row.push(match now.and_then(|n| SizeMark::of(n, state.base, state.small_share)) {
+            Some(SizeMark::Empty) => Span::styled("∅", theme.error()),
+            Some(SizeMark::Small) => Span::styled("▫", theme.warn()),
+            None => Span::raw(" "),
+        });
         lines.push(Line::from(row));
     }
     for e in lib.errors.iter().take(2) {

@@ -10,6 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::{bar, fit, focused, panel};
+use crate::engine::size::SizeMark;
 use crate::format::{count, metric, percent};
 use crate::tui::state::{AppState, Focus, WorkerState};
 use crate::tui::theme::Theme;
@@ -32,11 +33,19 @@ pub fn render_size(frame: &mut Frame, area: Rect, state: &AppState, theme: &Them
             theme.muted(),
         )),
         Some(s) => {
-            lines.push(Line::from(vec![
+            let mut head = vec![
                 Span::styled(count(s.size), theme.stale(stale, theme.accent())),
                 Span::styled(format!(" of {} customers  ", count(s.base)), theme.stale(stale, theme.text())),
                 Span::styled(percent(s.share), theme.stale(stale, theme.accent())),
-            ]));
+            ];
+            match SizeMark::of(s.size, s.base, state.small_share) {
+                Some(SizeMark::Empty) => head.push(Span::styled("  ⚠ empty", theme.error())),
+                Some(SizeMark::Small) => {
+                    head.push(Span::styled(format!("  small (<{})", percent(state.small_share)), theme.warn()))
+                }
+                None => {}
+            }
+            lines.push(Line::from(head));
             let w = inner.width.saturating_sub(2) as usize;
             lines.push(Line::from(vec![Span::styled(bar(s.share, w), theme.stale(stale, theme.bar_segment()))]));
             let mut extra = Vec::new();
