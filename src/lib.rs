@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dialect;
 pub mod engine;
 pub mod error;
 pub mod export;

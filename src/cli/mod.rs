@@ -6,6 +6,7 @@ mod history;
 mod qa;
 mod segments;
 pub mod starter;
+mod warehouse;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -160,8 +161,8 @@ pub enum Command {
     },
     /// The feature library: reusable named filter parts
     Features,
-    /// The portable SQL of a template (or expression) with features expanded and params bound
-    Sql { filter: String },
+    /// The SQL a segment runs, features expanded, params and current_date bound; --dialect for a warehouse
+    Sql(warehouse::SqlArgs),
     /// Save the next version of a segment template, measured against the database
     Save(SaveArgs),
     /// Segments in the library
@@ -385,7 +386,7 @@ pub fn run() -> Result<()> {
                 Command::Rows { filter, limit, columns } => data::rows(&ctx, &filter, limit, &columns),
                 Command::Overlap { segments, suppressions } => data::overlap(&ctx, &segments, &suppressions),
                 Command::Features => segments::features(&ctx),
-                Command::Sql { filter } => segments::sql(&ctx, &filter),
+                Command::Sql(a) => warehouse::sql(&ctx, a),
                 Command::Save(a) => segments::save(&ctx, a),
                 Command::List => segments::list(&ctx),
                 Command::Show { reference } => segments::show(&ctx, &reference),

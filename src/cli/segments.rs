@@ -16,10 +16,19 @@ use crate::library::{SaveOutcome, author, measure};
 pub fn features(ctx: &Ctx) -> Result<()> {
     ctx.db_path()?;
     let set = ctx.features();
+    // Which dialects each feature translates to (`seglens sql --dialect`); unknown without a database.
+    let dialects = ctx.engine().and_then(|e| super::warehouse::feature_dialects(&e, &set)).unwrap_or_default();
     if ctx.g.json {
         let list: Vec<_> = set
             .iter()
-            .map(|f| json!({"name": f.name, "params": f.params, "sql": f.sql, "description": f.description}))
+            .map(|f| {
+                let row = dialects.get(&f.name).map(Vec::as_slice).unwrap_or_default();
+                let on: Vec<&str> = row.iter().filter(|(_, e)| e.is_none()).map(|(d, _)| d.name()).collect();
+                let not_on: BTreeMap<&str, &String> =
+                    row.iter().filter_map(|(d, e)| e.as_ref().map(|e| (d.name(), e))).collect();
+                json!({"name": f.name, "params": f.params, "sql": f.sql, "description": f.description,
+                       "dialects": on, "not_on": not_on})
+            })
             .collect();
         let broken: Vec<_> = set.broken.iter().map(|b| json!({"name": b.name, "error": b.reason})).collect();
         return ctx.print_json(&json!({"features": list, "broken": broken}));
@@ -35,25 +44,16 @@ pub fn features(ctx: &Ctx) -> Result<()> {
         for line in f.sql.trim().lines() {
             println!("    {line}");
         }
+        if let Some(row) = dialects.get(&f.name) {
+            for line in super::warehouse::describe_dialects(row) {
+                println!("  {line}");
+            }
+        }
         println!();
     }
     for b in &set.broken {
         println!("BROKEN {}: {}", b.name, b.reason);
     }
-    Ok(())
-}
-
-pub fn sql(ctx: &Ctx, arg: &str) -> Result<()> {
-    let engine = ctx.engine()?;
-    let r = ctx.resolve(arg)?;
-    let sql = match r.template.as_ref().and_then(|t| t.arms.as_ref()) {
-        Some(arms) => engine.select_sql_with_arms(&r.compiled, arms),
-        None => engine.select_sql(&r.compiled),
-    };
-    if ctx.g.json {
-        return ctx.print_json(&json!({"sql": sql, "params": r.values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<BTreeMap<_, _>>()}));
-    }
-    println!("{sql};");
     Ok(())
 }
 

@@ -1,0 +1,272 @@
+//! `seglens sql`: the SQL a segment runs, in DuckDB's dialect or a warehouse's (`--dialect`), with
+//! `current_date` bound to the as-of date; `--all-approved --out DIR` writes every approved
+//! segment as a dbt-style model with a test of the count seglens measured locally.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use super::{Ctx, UserError, fail};
+use crate::dialect::{Catalog, Dialect, Target};
+use crate::engine::{Engine, FeatureSet, filter};
+use crate::format::count;
+use crate::library::measure;
+use crate::library::template::{Kind, Template};
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    /// An expression, a template NAME[@V], or - for stdin (not with --all-approved)
+    #[arg(required_unless_present = "all_approved")]
+    pub filter: Option<String>,
+    /// duckdb (default), spark, trino, bigquery, snowflake or postgres
+    #[arg(long, default_value = "duckdb", value_parser = parse_dialect)]
+    pub dialect: Dialect,
+    /// Every approved segment (suppressions included), one file each, under --out
+    #[arg(long, conflicts_with = "filter", requires = "out")]
+    pub all_approved: bool,
+    /// With --all-approved: the directory to write models/<segment>.sql (and <segment>__net.sql, approved
+    /// suppressions subtracted) and tests/<segment>_count.sql to
+    #[arg(long, value_name = "DIR", requires = "all_approved")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_dialect(s: &str) -> std::result::Result<Dialect, String> {
+    Dialect::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+        format!("unknown dialect {s:?} (one of {})", names.join(", "))
+    })
+}
+
+fn target<'a>(engine: &'a Engine, catalog: &'a Catalog, dialect: Dialect) -> Target<'a> {
+    Target { dialect, as_of: engine.today(), catalog, table: engine.table(), key: engine.key() }
+}
+
+pub fn sql(ctx: &Ctx, a: SqlArgs) -> Result<()> {
+    let engine = ctx.engine()?;
+    let catalog = Catalog::of(&engine)?;
+    if a.all_approved {
+        let out = a.out.as_deref().ok_or_else(|| UserError("--all-approved needs --out DIR".into()))?;
+        return all_approved(ctx, &engine, &catalog, a.dialect, out);
+    }
+    let arg = a.filter.as_deref().unwrap_or("-");
+    let r = ctx.resolve(arg)?;
+    // DuckDB binds it first: what is translated is a filter that runs here, errors located in it.
+    engine.check(&r.compiled)?;
+    let t = target(&engine, &catalog, a.dialect);
+    let sql = match r.template.as_ref().and_then(|t| t.arms.as_ref()) {
+        // The arm column's hash is specified for every engine (README "Arms"), but only DuckDB's
+        // form is verified by running it: other dialects are refused rather than emitted untested.
+        Some(_) if a.dialect != Dialect::DuckDb => {
+            return fail(format!(
+                "{} has arms: its arm column is emitted for duckdb only so far (README \"Arms\" has the hash for other engines)",
+                r.label
+            ));
+        }
+        Some(arms) => crate::dialect::pin_current_date(&engine.select_sql_with_arms(&r.compiled, arms), engine.today()),
+        None => t.select(&r.compiled.sql).map_err(|e| UserError(e.to_string()))?,
+    };
+    if ctx.g.json {
+        let params: BTreeMap<_, _> = r.values.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+        return ctx.print_json(&json!({
+            "sql": sql, "dialect": a.dialect.name(), "as_of": engine.today().to_string(), "params": params,
+        }));
+    }
+    println!("{sql};");
+    Ok(())
+}
+
+/// One approved segment, ready to write.
+struct Model {
+    /// The dbt model name (and file stem).
+    file: String,
+    template: Template,
+    params: BTreeMap<String, crate::engine::ParamValue>,
+    /// The approved suppressions subtracted (a `<segment>__net` model), as `seglens export` does.
+    suppressed: Vec<String>,
+    sql: String,
+    count: u64,
+}
+
+fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect, out: &Path) -> Result<()> {
+    let library_dir = std::fs::canonicalize(ctx.library.dir()).unwrap_or_else(|_| ctx.library.dir().to_path_buf());
+    let out_abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    if out_abs.starts_with(&library_dir) {
+        return fail(format!("--out {} is inside the template library; choose another directory", out.display()));
+    }
+    let features = ctx.features();
+    let t = target(engine, catalog, dialect);
+    let mut compiled_all = Vec::new();
+    // Everything is compiled, counted and translated before anything is written: one segment that
+    // cannot be translated leaves no half-written set of models.
+    for name in ctx.library.names()? {
+        let Some(tpl) = ctx.library.latest_approved(&name)? else { continue };
+        tpl.verify_approval()
+            .map_err(|why| UserError(format!("{}: {why}", ctx.library.path_of(&tpl.name, tpl.version).display())))?;
+        let compiled = measure::compile(&tpl, &BTreeMap::new(), &features)?;
+        if let Some(f) = compiled.features_used.iter().find(|f| !tpl.features.contains_key(*f)) {
+            return fail(format!(
+                "{} uses feature {f}, which was not recorded when it was approved; approve it again with: seglens approve {}",
+                tpl.reference(),
+                tpl.reference()
+            ));
+        }
+        compiled_all.push((tpl, compiled));
+    }
+    if compiled_all.is_empty() {
+        return fail(format!("no approved segments in {}", ctx.library.dir().display()));
+    }
+    let suppressions: Vec<(&Template, &crate::engine::Compiled)> =
+        compiled_all.iter().filter(|(t, _)| t.kind == Kind::Suppression).map(|(t, c)| (t, c)).collect();
+    let mut models = Vec::new();
+    for (tpl, compiled) in &compiled_all {
+        let mut variants = vec![(model_name(&tpl.name), compiled.clone(), Vec::new())];
+        if tpl.kind == Kind::Segment && !suppressions.is_empty() {
+            let others: Vec<&crate::engine::Compiled> = suppressions.iter().map(|(_, c)| *c).collect();
+            let names = suppressions.iter().map(|(t, _)| t.name.clone()).collect();
+            variants.push((format!("{}__net", model_name(&tpl.name)), compiled.and_not(&others), names));
+        }
+        for (file, segment, suppressed) in variants {
+            let sql = t.select(&segment.sql).map_err(|e| UserError(format!("{}: {e}", tpl.reference())))?;
+            let count = engine.size(&segment)?.size;
+            let params = filter::bound_params(&tpl.filter, &tpl.params, &BTreeMap::new());
+            models.push(Model { file, template: tpl.clone(), params, suppressed, sql, count });
+        }
+    }
+    let db = ctx.db_path()?;
+    let mut written = Vec::new();
+    for m in &models {
+        let file = &m.file;
+        let header = header(m, dialect, engine, &db);
+        let model = out.join("models").join(format!("{file}.sql"));
+        write_file(&model, &format!("{header}{}\n", m.sql))?;
+        let test = out.join("tests").join(format!("{file}_count.sql"));
+        let test_sql = format!(
+            "-- Fails (returns a row) when the warehouse selects another number of customers than seglens\n\
+             -- measured locally for {} as of {}.\n{}\n",
+            m.template.reference(),
+            engine.today(),
+            crate::dialect::dbt_count_test(file, m.count)
+        );
+        write_file(&test, &test_sql)?;
+        written.push((m, model, test));
+    }
+    if ctx.g.json {
+        let list: Vec<_> = written
+            .iter()
+            .map(|(m, model, test)| {
+                json!({"name": m.template.name, "version": m.template.version, "kind": m.template.kind,
+                       "model_name": m.file, "suppressed": m.suppressed, "count": m.count, "model": model, "test": test})
+            })
+            .collect();
+        return ctx
+            .print_json(&json!({"dialect": dialect.name(), "as_of": engine.today().to_string(), "segments": list}));
+    }
+    for (m, model, _) in &written {
+        let net = if m.suppressed.is_empty() { "" } else { " (net)" };
+        println!("{:<40} {:>12}  {}", format!("{}{net}", m.template.reference()), count(m.count), model.display());
+    }
+    println!(
+        "wrote {} {dialect} models (and count tests) as of {} to {}",
+        written.len(),
+        engine.today(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// dbt model names are identifiers: `lapsed-high-value` → `lapsed_high_value`.
+fn model_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}
+
+fn header(m: &Model, dialect: Dialect, engine: &Engine, db: &Path) -> String {
+    let t = &m.template;
+    let params = if m.params.is_empty() {
+        "none".to_string()
+    } else {
+        m.params.iter().map(|(k, v)| format!("{k}={}", v.to_input())).collect::<Vec<_>>().join(", ")
+    };
+    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut h = String::new();
+    h.push_str(&format!(
+        "-- seglens segment {} ({} {}), {dialect} SQL\n",
+        t.reference(),
+        t.status.name(),
+        t.kind.name()
+    ));
+    h.push_str(&format!("-- template: {}  version: {}  priority: {}\n", t.name, t.version, t.priority));
+    h.push_str(&format!("-- intent: {}\n", one_line(&t.intent)));
+    h.push_str(&format!("-- params: {params}\n"));
+    h.push_str(&format!("-- as of: {} (current_date is bound as this date)\n", engine.today()));
+    h.push_str(&format!(
+        "-- expected count: {} of {} customers, measured by seglens on {}\n",
+        m.count,
+        engine.base_size(),
+        db.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+    ));
+    h.push_str(&format!("-- filter: {}\n", one_line(&t.filter)));
+    if !m.suppressed.is_empty() {
+        h.push_str(&format!("-- suppressions subtracted (as seglens export does): {}\n", m.suppressed.join(", ")));
+    }
+    if dialect == Dialect::Spark {
+        h.push_str("-- Spark: run with spark.sql.ansi.enabled=true (the Spark 4 default).\n");
+    }
+    h
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a model.
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing in {}", dir.display()))?;
+    std::fs::write(tmp.path(), text).with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Each dialect with why a feature does not translate to it (None: it does).
+pub type DialectSupport = Vec<(Dialect, Option<String>)>;
+
+/// For `seglens features`: the dialects each feature translates to, checked by translating a call
+/// with every parameter bound to a number; for the others, why not.
+pub fn feature_dialects(engine: &Engine, set: &FeatureSet) -> Result<BTreeMap<String, DialectSupport>> {
+    let catalog = Catalog::of(engine)?;
+    let mut out = BTreeMap::new();
+    for f in set.iter() {
+        let call = format!("{}({})", f.name, vec!["1"; f.params.len()].join(", "));
+        let expanded = filter::expand_features_only(&call, set);
+        let mut row = Vec::new();
+        for d in Dialect::ALL {
+            let verdict = match &expanded {
+                Err(e) => Some(e.message.clone()),
+                Ok(sql) => target(engine, &catalog, d).filter(sql).err().map(|e| format!("{}: {}", e.construct, e.why)),
+            };
+            row.push((d, verdict));
+        }
+        out.insert(f.name.clone(), row);
+    }
+    Ok(out)
+}
+
+/// `seglens features` text: "runs on duckdb, spark, …" and each dialect it does not, with why.
+pub fn describe_dialects(row: &[(Dialect, Option<String>)]) -> Vec<String> {
+    let ok: Vec<&str> = row.iter().filter(|(_, e)| e.is_none()).map(|(d, _)| d.name()).collect();
+    let mut lines = vec![format!("runs on: {}", if ok.is_empty() { "none".to_string() } else { ok.join(", ") })];
+    for (d, e) in row {
+        if let Some(e) = e {
+            lines.push(format!("not on {d}: {e}"));
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn model_names_are_identifiers() {
+        assert_eq!(super::model_name("lapsed-high-value"), "lapsed_high_value");
+    }
+}

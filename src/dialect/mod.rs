@@ -1,0 +1,302 @@
+//! The same segment on another engine: a compiled filter (DuckDB SQL, features expanded, params
+//! bound) translated to Spark, Trino, BigQuery, Snowflake or PostgreSQL, with `current_date`
+//! pinned to the as-of date.
+//!
+//! The filter is parsed by `sqlparser` (Apache DataFusion's parser, DuckDB dialect) and written
+//! out again by `emit.rs`, which knows only an allow-list of constructs and how each one means the
+//! same on every target (string escapes, date arithmetic, division, LIKE escapes, NULL logic).
+//! Anything outside the list is refused, naming the construct: SQL is never emitted wrong.
+//! For DuckDB itself the text is kept as written, with only `current_date`/`today()` pinned.
+
+mod catalog;
+mod emit;
+mod functions;
+mod query;
+
+use std::fmt;
+
+use chrono::NaiveDate;
+
+pub use catalog::{Catalog, Ty};
+
+use crate::engine::lexer::{self, TokenKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dialect {
+    DuckDb,
+    Spark,
+    Trino,
+    BigQuery,
+    Snowflake,
+    Postgres,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 6] =
+        [Dialect::DuckDb, Dialect::Spark, Dialect::Trino, Dialect::BigQuery, Dialect::Snowflake, Dialect::Postgres];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "duckdb",
+            Dialect::Spark => "spark",
+            Dialect::Trino => "trino",
+            Dialect::BigQuery => "bigquery",
+            Dialect::Snowflake => "snowflake",
+            Dialect::Postgres => "postgres",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Dialect> {
+        let s = s.trim().to_ascii_lowercase();
+        let alias = match s.as_str() {
+            "databricks" | "sparksql" | "spark-sql" => "spark",
+            "postgresql" | "pg" | "redshift-postgres" => "postgres",
+            "presto" | "athena" => "trino",
+            other => other,
+        };
+        Dialect::ALL.into_iter().find(|d| d.name() == alias)
+    }
+
+    /// An identifier, quoted so that any name (spaces, quotes, keywords, mixed case) survives.
+    /// Snowflake is the exception for plain lower-case names: it folds unquoted names to upper
+    /// case, and a table loaded without quotes is `CUSTOMERS`, which `"customers"` would miss.
+    pub fn ident(self, name: &str) -> String {
+        match self {
+            Dialect::Snowflake if is_plain_name(name) => name.to_string(),
+            Dialect::Spark => format!("`{}`", name.replace('`', "``")),
+            Dialect::BigQuery => format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`")),
+            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+        }
+    }
+
+    /// A string literal with this dialect's escapes. Spark, BigQuery and Snowflake read a
+    /// backslash in a string as an escape, so it is doubled there; `'` is `\'` where `''` is
+    /// not a quote (Spark reads `'a''b'` as two adjacent literals: `ab`).
+    pub fn string(self, s: &str) -> String {
+        match self {
+            Dialect::Spark | Dialect::BigQuery => {
+                let mut out = String::with_capacity(s.len() + 2);
+                out.push('\'');
+                for c in s.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\'' => out.push_str("\\'"),
+                        '\n' if self == Dialect::BigQuery => out.push_str("\\n"),
+                        '\r' if self == Dialect::BigQuery => out.push_str("\\r"),
+                        c => out.push(c),
+                    }
+                }
+                out.push('\'');
+                out
+            }
+            Dialect::Snowflake => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
+            Dialect::DuckDb | Dialect::Trino | Dialect::Postgres => format!("'{}'", s.replace('\'', "''")),
+        }
+    }
+}
+
+/// A lower-case name that needs no quotes and is no keyword Snowflake reserves.
+fn is_plain_name(name: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "all",
+        "alter",
+        "and",
+        "any",
+        "as",
+        "between",
+        "by",
+        "case",
+        "cast",
+        "check",
+        "column",
+        "connect",
+        "create",
+        "current",
+        "current_date",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "delete",
+        "distinct",
+        "drop",
+        "else",
+        "exists",
+        "false",
+        "following",
+        "for",
+        "from",
+        "full",
+        "grant",
+        "group",
+        "having",
+        "ilike",
+        "in",
+        "increment",
+        "insert",
+        "intersect",
+        "into",
+        "is",
+        "join",
+        "lateral",
+        "left",
+        "like",
+        "localtime",
+        "localtimestamp",
+        "minus",
+        "natural",
+        "not",
+        "null",
+        "of",
+        "on",
+        "or",
+        "order",
+        "qualify",
+        "regexp",
+        "revoke",
+        "right",
+        "rlike",
+        "row",
+        "rows",
+        "sample",
+        "select",
+        "set",
+        "some",
+        "start",
+        "table",
+        "tablesample",
+        "then",
+        "to",
+        "trigger",
+        "true",
+        "try_cast",
+        "union",
+        "unique",
+        "update",
+        "using",
+        "values",
+        "view",
+        "when",
+        "whenever",
+        "where",
+        "with",
+    ];
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !RESERVED.contains(&name)
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// SQL that cannot be translated faithfully: the construct and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot translate {construct} to {dialect} faithfully: {why}")]
+pub struct Untranslatable {
+    pub dialect: Dialect,
+    pub construct: String,
+    pub why: String,
+}
+
+/// Where a segment's SQL is going: the dialect, the date `current_date` means, the tables' names
+/// and types (for quoting and date arithmetic), and the entity table and key.
+pub struct Target<'a> {
+    pub dialect: Dialect,
+    pub as_of: NaiveDate,
+    pub catalog: &'a Catalog,
+    pub table: &'a str,
+    pub key: &'a str,
+}
+
+impl Target<'_> {
+    /// The boolean expression `filter` (compiled DuckDB SQL) means, in the target dialect.
+    pub fn filter(&self, filter: &str) -> Result<String, Untranslatable> {
+        match self.dialect {
+            Dialect::DuckDb => Ok(pin_current_date(filter, self.as_of)),
+            _ => emit::translate(self, filter),
+        }
+    }
+
+    /// `SELECT key FROM table WHERE filter` in the target dialect.
+    pub fn select(&self, filter: &str) -> Result<String, Untranslatable> {
+        let d = self.dialect;
+        let where_ = self.filter(filter)?;
+        let table = self.catalog.table_name(self.table).unwrap_or(self.table);
+        let key = self.catalog.column_name(table, self.key).unwrap_or(self.key);
+        Ok(format!("SELECT {} FROM {} WHERE (\n{}\n)", d.ident(key), d.ident(table), where_.trim()))
+    }
+}
+
+/// A dbt test (it fails when it returns a row) that the model `model` selects `expected` rows.
+pub fn dbt_count_test(model: &str, expected: u64) -> String {
+    format!("SELECT count(*) AS customers FROM {{{{ ref('{model}') }}}} HAVING count(*) <> {expected}")
+}
+
+/// DuckDB text with `current_date`, `current_date()` and `today()` replaced by the as-of date as a
+/// literal, so the SQL selects the same customers whenever it runs. Strings, comments and quoted
+/// names are left alone (the lexer knows them).
+pub fn pin_current_date(sql: &str, as_of: NaiveDate) -> String {
+    let Ok(tokens) = lexer::tokenize(sql) else { return sql.to_string() };
+    let lit = format!("DATE '{}'", as_of.format("%Y-%m-%d"));
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let word = (t.kind == TokenKind::Word).then(|| t.text(sql).to_ascii_lowercase());
+        let after_dot = tokens[..i].iter().rev().find(|t| !t.is_trivia()).is_some_and(|p| p.text(sql) == ".");
+        if let Some(w) = word.filter(|w| (w == "current_date" || w == "today") && !after_dot) {
+            // An empty argument list after it, if any: `today()`, `current_date()`.
+            let solid: Vec<usize> = (i + 1..tokens.len()).filter(|&j| !tokens[j].is_trivia()).take(2).collect();
+            let call = solid.len() == 2
+                && tokens[solid[0]].kind == TokenKind::OpenParen
+                && tokens[solid[1]].kind == TokenKind::CloseParen;
+            if call || w == "current_date" {
+                out.push_str(&sql[last..t.start]);
+                out.push_str(&lit);
+                let end = if call { tokens[solid[1]].end } else { t.end };
+                last = end;
+                i = if call { solid[1] + 1 } else { i + 1 };
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&sql[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn current_date_is_pinned_outside_strings_and_names() {
+        let sql = "a < current_date - to_days(3) AND b = today() AND c = 'current_date' AND \"current_date\" > CURRENT_DATE()";
+        assert_eq!(
+            pin_current_date(sql, d("2026-03-01")),
+            "a < DATE '2026-03-01' - to_days(3) AND b = DATE '2026-03-01' AND c = 'current_date' AND \"current_date\" > DATE '2026-03-01'"
+        );
+    }
+
+    #[test]
+    fn strings_and_identifiers_are_escaped_per_dialect() {
+        assert_eq!(Dialect::Spark.string(r"it's a\b"), r"'it\'s a\\b'");
+        assert_eq!(Dialect::Postgres.string(r"it's a\b"), r"'it''s a\b'");
+        assert_eq!(Dialect::Snowflake.string(r"it's a\b"), r"'it''s a\\b'");
+        assert_eq!(Dialect::Spark.ident("Club `Members`"), "`Club ``Members```");
+        assert_eq!(Dialect::Postgres.ident("Club \"M\""), "\"Club \"\"M\"\"\"");
+        assert_eq!(Dialect::Snowflake.ident("customers"), "customers");
+        assert_eq!(Dialect::Snowflake.ident("order"), "\"order\"");
+        assert_eq!(Dialect::Snowflake.ident("Club Members"), "\"Club Members\"");
+        assert_eq!(Dialect::parse("PostgreSQL"), Some(Dialect::Postgres));
+        assert_eq!(Dialect::parse("oracle"), None);
+    }
+}
