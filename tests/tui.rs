@@ -43,7 +43,13 @@ fn setup() -> Setup {
         assert_eq!(seglens::cli::starter::install_starters(&library, &engine).unwrap(), 8);
     }
     let engine = engine(&db);
+    let library_dir = library.dir().to_path_buf();
     let (mut rt, mut state) = Runtime::start(engine, library, Theme::default_theme(), "crm.duckdb".into()).unwrap();
+    // Exports are logged beside the test's files, not in the user's data directory.
+    rt.set_export_log(seglens::export::history::ExportLog {
+        path: dir.path().join("exports.jsonl"),
+        library: library_dir,
+    });
     rt.apply(&mut state, Action::Resize(120, 40));
     assert!(rt.pump_until(&mut state, WAIT, |s| s.schema.schema.is_some()
         && s.library.templates.len() == 8
@@ -304,7 +310,9 @@ fn save_approve_overlap_and_export_without_leaving_the_screen() {
     } else {
         panic!("export dialog");
     }
-    assert!(su.rt.pump_until(&mut su.state, WAIT, idle));
+    // The dialog measures who joined and left since the last export before anything is written.
+    assert!(su.rt.pump_until(&mut su.state, WAIT, |s| idle(s)
+        && matches!(&s.dialog, Some(Dialog::Export { changes: Some(_), .. }))));
     snap!("dialog_export", draw(&su.state, &theme, 120, 40));
     key(&mut su, KeyCode::Enter);
     assert!(

@@ -163,6 +163,7 @@ fn running_export(s: &mut AppState) {
         suppress: true,
         progress: Some(("seg-a".into(), 10, 100)),
         result: None,
+        changes: None,
     });
 }
 
@@ -206,6 +207,7 @@ fn a_running_export_stops_on_esc_and_ctrl_q_quits() {
         suppress: false,
         progress: None,
         result: None,
+        changes: None,
     });
     // Esc right after Enter: the export thread meets the stop at its first progress report.
     rt.apply(&mut st, key(KeyCode::Enter));
@@ -323,4 +325,58 @@ WHERE p.shopper_ref = shoppers.shopper_ref AND q.shopper_ref = p.shopper_ref)";
     );
     let (_, msg) = s.status.clone().expect("a status");
     assert!(msg.contains("could not save"), "{msg}");
+}
+
+/// Issue 17 in the explorer: the export dialog says who joined and left since the segment's
+/// last export before anything is written, and its own exports are logged so the next one knows.
+#[test]
+fn the_export_dialog_shows_adds_and_drops_since_the_last_export() {
+    let sandbox = common::Sandbox::new();
+    let db = common::foreign::foreign_db(sandbox.path(), common::foreign::Foreign::Shop, 5_000);
+    let engine = Engine::open(&db, &Default::default()).unwrap();
+    let lib_dir = sandbox.path().join("lib");
+    let lib = Library::open(&lib_dir);
+    let mut t = Template::new("spenders", "total_spent > 2000");
+    t.table = engine.table().into();
+    t.key = engine.key().into();
+    t.snapshot = Some(seglens::library::measure::measure(&engine, &common::compile("total_spent > 2000")).unwrap());
+    lib.save(t).unwrap();
+    lib.set_status("spenders", None, Status::Approved, None, "qa").unwrap();
+    let (mut rt, mut st) =
+        seglens::tui::Runtime::start(engine, Library::open(&lib_dir), Theme::default_theme(), "shop".into()).unwrap();
+    rt.set_export_log(seglens::export::history::ExportLog {
+        path: sandbox.path().join("exports.jsonl"),
+        library: lib_dir.clone(),
+    });
+    rt.apply(&mut st, Action::Resize(120, 40));
+    assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| !s.library.templates.is_empty()));
+    st.library.working = vec!["spenders".into()];
+    let changes = |s: &AppState| match &s.dialog {
+        Some(Dialog::Export { changes: Some(c), .. }) => Some(c.clone()),
+        _ => None,
+    };
+    rt.apply(&mut st, ctrl('e'));
+    assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| changes(s).is_some()));
+    let first = changes(&st).unwrap().unwrap();
+    assert_eq!(first, vec!["spenders: first export from this library".to_string()]);
+    // Export it from the dialog, to a path in the sandbox.
+    let out = sandbox.path().join("spenders.csv");
+    if let Some(Dialog::Export { fields, .. }) = &mut st.dialog {
+        fields[1].value = out.to_str().unwrap().into();
+    }
+    rt.apply(&mut st, key(KeyCode::Enter));
+    assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| matches!(
+        &s.dialog,
+        Some(Dialog::Export { result: Some(_), .. })
+    )));
+    assert!(matches!(&st.dialog, Some(Dialog::Export { result: Some(Ok(_)), .. })), "{:?}", st.dialog);
+    rt.apply(&mut st, key(KeyCode::Esc));
+    // The next dialog compares with that export: the same members, so nothing joined or left.
+    rt.apply(&mut st, ctrl('e'));
+    assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| changes(s).is_some()));
+    let again = changes(&st).unwrap().unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].starts_with("spenders: +0 / −0 since "), "{again:?}");
+    let screen = screen(&st).join("\n");
+    assert!(screen.contains("spenders: +0 / −0 since"), "{screen}");
 }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::json;
 
-use crate::format::{count, percent, table};
 use super::{Ctx, fail};
 use crate::engine::movement::{Keys, Side};
 use crate::export::history::{ExportLog, StoredExport};
+use crate::format::{count, percent, table};
 
 /// The export log of this library (README "Segments over time").
 pub fn export_log(ctx: &Ctx) -> ExportLog {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::error::UserError;
 use crate::engine::{Engine, FeatureSet, MetricSet, MetricSource, MetricsFile, OpenOptions, ParamDecl, filter};
+use crate::error::UserError;
 use crate::library::template::{Kind, Status, Template};
 use crate::library::{Library, measure};
 use crate::sample::{DEFAULT_CUSTOMERS, SampleSpec, generate};

@@ -22,6 +22,8 @@ pub enum Action {
     Notice(super::state::Level, String),
     /// The library was (re)loaded from disk.
     LibraryLoaded(LibrarySnapshot),
+    /// The export dialog's adds and drops since the last export, one line a segment.
+    ExportChanges(Result<Vec<String>, String>),
     /// A QA report finished on its own connection: its text, or why not.
     ReportDone(Report, Result<String, String>),
 }
@@ -70,6 +72,12 @@ pub enum Effect {
     Compare {
         a: (String, crate::engine::Compiled),
         b: (String, crate::engine::Compiled),
+    },
+    /// Measure what the export dialog would add and drop, before anything is written.
+    ExportChanges {
+        names: Vec<String>,
+        exclusive: bool,
+        suppress: bool,
     },
     /// Stop the running export (its files are written atomically, so nothing is left).
     CancelExport,

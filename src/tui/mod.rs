@@ -159,6 +159,8 @@ pub struct Runtime {
     pending: Vec<Action>,
     /// Stops the running export: its flag (checked between rows) and its connection's interrupt.
     export_cancel: Option<(std::sync::Arc<std::sync::atomic::AtomicBool>, crate::engine::Canceller)>,
+    /// Where exports are logged, so the next export dialog and `seglens changes` find them.
+    export_log: crate::export::history::ExportLog,
 }
 
 impl Runtime {
@@ -172,8 +174,18 @@ impl Runtime {
             let _ = worker_tx.send(Action::Worker(r));
         });
         let snap = load_library(&library, None);
-        let mut rt =
-            Runtime { library, worker, export_engine, tx, rx, theme, pending: Vec::new(), export_cancel: None };
+        let export_log = crate::export::history::ExportLog::default_for(library.dir());
+        let mut rt = Runtime {
+            library,
+            worker,
+            export_engine,
+            tx,
+            rx,
+            theme,
+            pending: Vec::new(),
+            export_cancel: None,
+            export_log,
+        };
         rt.measure_library(&mut state, &snap);
         rt.pending.push(Action::LibraryLoaded(snap));
         Ok((rt, state))
@@ -181,6 +193,11 @@ impl Runtime {
 
     pub fn theme(&self) -> &Theme {
         &self.theme
+    }
+
+    /// Logs exports elsewhere than the user data directory (tests).
+    pub fn set_export_log(&mut self, log: crate::export::history::ExportLog) {
+        self.export_log = log;
     }
 
     /// Applies `action` and everything it leads to that is already known (not waiting on a thread).
@@ -285,6 +302,7 @@ impl Runtime {
             Effect::Compare { a, b } => self.report(Report::Compare, move |engine| {
                 engine.compare((&a.0, &a.1), (&b.0, &b.1)).map(|c| crate::report::compare(&c))
             }),
+            Effect::ExportChanges { names, exclusive, suppress } => self.export_changes(names, exclusive, suppress),
             Effect::CancelExport => {
                 if let Some((flag, canceller)) = self.export_cancel.take() {
                     flag.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -342,6 +360,39 @@ impl Runtime {
         });
     }
 
+    /// The export dialog's "+N / −M since DATE" per segment, on a connection of its own.
+    fn export_changes(&self, names: Vec<String>, exclusive: bool, suppress: bool) {
+        let tx = self.tx.clone();
+        let (features, _) = self.library.features();
+        let resolved = crate::export::resolve(&self.library, &features, &names, false, suppress, &[]);
+        let log = self.export_log.clone();
+        let engine = self.export_engine.try_clone();
+        std::thread::spawn(move || {
+            let lines = (|| -> Result<Vec<String>, String> {
+                let (segments, suppressions) = resolved.map_err(|e| e.to_string())?;
+                let engine = engine.map_err(|e| e.to_string())?;
+                engine.refresh_today().map_err(|e| e.to_string())?;
+                let changes =
+                    crate::export::history::changes_before_export(&engine, &segments, &suppressions, exclusive, &log)
+                        .map_err(|e| e.to_string())?;
+                Ok(changes
+                    .iter()
+                    .map(|(name, c)| match c {
+                        Some(c) => format!(
+                            "{name}: +{} / −{} since {} (v{})",
+                            crate::format::count(c.added),
+                            crate::format::count(c.dropped),
+                            c.since.created_at.get(..10).unwrap_or(&c.since.created_at),
+                            c.since.version
+                        ),
+                        None => format!("{name}: first export from this library"),
+                    })
+                    .collect())
+            })();
+            let _ = tx.send(Action::ExportChanges(lines));
+        });
+    }
+
     /// Exports on a thread of its own with a cloned connection: typing never supersedes it.
     fn export(&mut self, plan: update::ExportPlan) {
         let tx = self.tx.clone();
@@ -370,6 +421,8 @@ impl Runtime {
             excel_safe: false,
             protected: vec![self.library.dir().to_path_buf()],
         };
+        // Logged like the CLI's exports, so `seglens changes` and the next dialog find it.
+        let log = self.export_log.clone();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         self.export_cancel = Some((stop.clone(), engine.canceller()));
         std::thread::spawn(move || {
@@ -377,7 +430,7 @@ impl Runtime {
             let going = || !stop.load(std::sync::atomic::Ordering::SeqCst);
             // The clone started from the explorer's first day; a session past midnight exports as of today.
             let r = engine.refresh_today().map_err(crate::export::ExportError::from).and_then(|_| {
-                crate::export::export(&engine, &req, &mut |p| {
+                crate::export::export_with(&engine, &req, Some(&log), &mut |p| {
                     going() && ptx.send(Action::ExportProgress(p.clone())).is_ok()
                 })
             });

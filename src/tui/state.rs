@@ -294,6 +294,8 @@ pub enum Dialog {
         suppress: bool,
         progress: Option<(String, u64, u64)>,
         result: Option<Result<String, String>>,
+        /// Per segment, who joined and left since its last export (None: being measured).
+        changes: Option<Result<Vec<String>, String>>,
     },
     Name {
         purpose: NamePurpose,

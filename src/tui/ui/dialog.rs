@@ -43,7 +43,7 @@ pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme
             l.push(Line::styled("Tab/↓ next field · Enter on the last field saves · Esc cancels", theme.muted()));
             (" Save version ".into(), l, 12)
         }
-        Dialog::Export { fields, focused, exclusive, suppress, progress, result } => {
+        Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes } => {
             let mut l = field_lines(fields, *focused, theme, 70);
             let flag = |on: bool| if on { "[x]" } else { "[ ]" };
             l.push(Line::from(vec![
@@ -68,10 +68,19 @@ pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme
                         Span::styled(format!(" {seg} {} / {}", count(*written), count(*expected)), theme.text()),
                     ]));
                 }
-                (None, None) => l.push(Line::styled(
-                    "Exports the latest approved version of each segment, with a manifest beside the CSV. Enter starts.",
-                    theme.muted(),
-                )),
+                (None, None) => {
+                    match changes {
+                        None => {
+                            l.push(Line::styled("measuring who joined and left since the last export…", theme.muted()))
+                        }
+                        Some(Err(e)) => l.push(Line::styled(format!("adds and drops: {e}"), theme.warn())),
+                        Some(Ok(lines)) => l.extend(lines.iter().map(|t| Line::styled(t.clone(), theme.text()))),
+                    }
+                    l.push(Line::styled(
+                        "Exports the latest approved version of each segment, with a manifest beside the CSV. Enter starts.",
+                        theme.muted(),
+                    ));
+                }
             }
             (" Export to CSV ".into(), l, 14)
         }

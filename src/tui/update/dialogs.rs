@@ -47,14 +47,14 @@ pub fn open_save(state: &mut AppState) {
     state.dialog = Some(Dialog::Save { fields, focused, error: None });
 }
 
-pub fn open_export(state: &mut AppState) {
+pub fn open_export(state: &mut AppState) -> Vec<Effect> {
     let names = export_names(state);
     if names.is_empty() {
         state.status = Some((
             Level::Warn,
             "nothing to export: open a saved, approved segment or add segments to the working set".into(),
         ));
-        return;
+        return Vec::new();
     }
     let date = chrono::Local::now().format("%Y%m%d");
     let default = if names.len() == 1 { format!("{}-{date}.csv", names[0]) } else { format!("segments-{date}.csv") };
@@ -65,7 +65,20 @@ pub fn open_export(state: &mut AppState) {
         suppress: true,
         progress: None,
         result: None,
+        changes: None,
     });
+    vec![Effect::ExportChanges { names, exclusive: false, suppress: true }]
+}
+
+/// The adds and drops since the last export of each segment, measured before anything is written.
+pub fn export_changes(state: &mut AppState, lines: Result<Vec<String>, String>) {
+    if let Some(Dialog::Export { changes, progress: None, .. }) = &mut state.dialog {
+        *changes = Some(lines);
+    }
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 /// The working set's segments (suppressions excluded: they are applied), else the edited one.
@@ -174,7 +187,7 @@ pub fn dialog_key(state: &mut AppState, cmd: Option<Cmd>, key: KeyEvent, now: In
                 state.dialog = Some(dialog);
             }
         },
-        Dialog::Export { fields, focused, exclusive, suppress, progress, result } => {
+        Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes } => {
             let running = progress.is_some() && result.is_none();
             match cmd {
                 // A running export stops on Esc; nothing is left under the final name.
@@ -200,18 +213,23 @@ pub fn dialog_key(state: &mut AppState, cmd: Option<Cmd>, key: KeyEvent, now: In
                     *focused = (*focused + fields.len() - 1) % fields.len();
                     state.dialog = Some(dialog);
                 }
-                Some(Cmd::ToggleExclusive) => {
-                    *exclusive = !*exclusive;
+                Some(c @ (Cmd::ToggleExclusive | Cmd::ToggleSuppress)) => {
+                    if c == Cmd::ToggleExclusive {
+                        *exclusive = !*exclusive;
+                    } else {
+                        *suppress = !*suppress;
+                    }
+                    // Exclusivity and suppressions change who is exported: measure again.
+                    *changes = None;
+                    let effect = Effect::ExportChanges {
+                        names: list(&fields[0].value),
+                        exclusive: *exclusive,
+                        suppress: *suppress,
+                    };
                     state.dialog = Some(dialog);
-                }
-                Some(Cmd::ToggleSuppress) => {
-                    *suppress = !*suppress;
-                    state.dialog = Some(dialog);
+                    return vec![effect];
                 }
                 Some(Cmd::Submit) => {
-                    let list = |s: &str| -> Vec<String> {
-                        s.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-                    };
                     let plan = ExportPlan {
                         names: list(&fields[0].value),
                         columns: list(&fields[2].value),

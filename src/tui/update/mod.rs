@@ -25,7 +25,7 @@ use crate::tui::action::{Action, Effect};
 use crate::tui::keymap::{self, Cmd, Mode};
 use crate::tui::state::*;
 use complete::complete;
-use dialogs::{dialog_key, export_done, export_progress, open_export, open_save, quit};
+use dialogs::{dialog_key, export_changes, export_done, export_progress, open_export, open_save, quit};
 use edit::{cycle_type, editor_input, insert_from_side, nudge, param_input, toggle_column};
 use library::{
     library_search_input, move_working, on_library, open_selected, remove_working, set_status, toggle_working,
@@ -72,6 +72,10 @@ pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Ve
         }
         Action::Notice(level, msg) => {
             state.status = Some((level, msg));
+            Vec::new()
+        }
+        Action::ExportChanges(lines) => {
+            export_changes(state, lines);
             Vec::new()
         }
         Action::ReportDone(which, result) => {
@@ -142,7 +146,7 @@ pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effec
             state.focus = Focus::ORDER[(i + Focus::ORDER.len() - 1) % Focus::ORDER.len()];
         }
         Cmd::Save => open_save(state),
-        Cmd::Export => open_export(state),
+        Cmd::Export => return open_export(state),
         Cmd::New => state.dialog = Some(Dialog::Name { purpose: NamePurpose::New, input: String::new(), error: None }),
         Cmd::Duplicate => {
             // In the library, duplicate the selected segment: open it, then name the copy.
