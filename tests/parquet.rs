@@ -446,8 +446,9 @@ fn an_export_never_writes_onto_a_file_of_the_dataset() {
 
 /// The sandbox holds by construction: after open, the engine reaches DuckDB only through
 /// `sandbox::ReadOnly` (every statement as `SELECT * FROM query(...)`); the raw connection is
-/// named only where the sandbox is built (mod.rs, source.rs, sandbox.rs), and `setup()` (the
-/// date macros, no outside text) only in mod.rs and in cache.rs's tests.
+/// named only where the sandbox is built (open.rs, source.rs, sandbox.rs) and where the date
+/// macros are defined (today.rs), and `setup()` (the date macros, no outside text) only in
+/// open.rs and today.rs, and in cache.rs's tests.
 #[test]
 fn the_engine_reaches_duckdb_only_through_the_read_only_wrapper() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
@@ -470,13 +471,16 @@ fn the_engine_reaches_duckdb_only_through_the_read_only_wrapper() {
     raw_users.sort();
     assert_eq!(
         raw_users,
-        ["mod.rs", "sandbox.rs", "source.rs"],
+        ["open.rs", "sandbox.rs", "source.rs", "today.rs"],
         "a raw DuckDB connection outside the sandbox's making"
     );
-    assert_eq!(setup_users, ["mod.rs"]);
+    setup_users.sort();
+    assert_eq!(setup_users, ["open.rs", "today.rs"]);
     let module = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
     assert!(module.contains("    conn: sandbox::ReadOnly,"), "the engine's connection is the wrapper");
-    assert_eq!(module.matches(".setup()").count(), 3, "open, try_clone and set_today define the date macros");
+    let count = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().matches(".setup()").count();
+    assert_eq!(count("open.rs"), 2, "open and try_clone define the date macros");
+    assert_eq!(count("today.rs"), 1, "set_today moves them on");
 }
 
 /// A CSV is loaded into memory with its progress reported, ending at its size; the counts are

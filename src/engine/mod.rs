@@ -18,6 +18,7 @@ pub mod infer;
 pub mod lexer;
 pub mod members;
 pub mod movement;
+mod open;
 pub mod overlap;
 pub mod params;
 pub mod profile;
@@ -26,6 +27,8 @@ pub mod schema;
 pub mod size;
 pub mod source;
 pub mod split;
+mod sql;
+mod today;
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use chrono::NaiveDate;
-use duckdb::{AccessMode, Config, Connection};
+
 use serde::Serialize;
 
 pub use cancel::Canceller;
@@ -42,6 +45,10 @@ pub use features::{Feature, FeatureSet};
 pub use filter::Compiled;
 pub use params::{ParamDecl, ParamDecls, ParamType, ParamValue};
 pub use profile::{MetricDef, MetricSet, MetricSource, MetricsFile};
+pub use sql::ident;
+pub(crate) use sql::{SqlBuilder, plain_error};
+pub use today::define_today;
+use today::define_today_as;
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
@@ -144,172 +151,6 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens `path` read-only: a DuckDB file; a CSV loaded into an in-memory database; Parquet
-    /// (a file, folder, glob or hive dataset) read in place through views (source.rs). User SQL
-    /// then runs with external access off (Parquet: only its files readable) and the
-    /// configuration locked, and only single SELECT statements reach DuckDB (sandbox.rs).
-    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Engine> {
-        let kind = source::kind_of(path);
-        if kind != SourceKind::Parquet {
-            let meta = std::fs::metadata(path).map_err(|_| EngineError::NotFound(path.to_path_buf()))?;
-            if meta.is_dir() {
-                return Err(EngineError::NotADatabase { path: path.to_path_buf(), detail: "it is a directory".into() });
-            }
-        } else if !source::is_glob(path) && !path.exists() {
-            return Err(EngineError::NotFound(path.to_path_buf()));
-        }
-        let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let memory = opts.memory_limit.clone().unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.to_string());
-        // Spill files go to this session's folder in seglens' cache, never the current directory.
-        let temp = source::SessionTemp::create(&crate::config::cache_dir().join("tmp")).map(Arc::new);
-        let temp_directory = source::temp_directory(temp.as_deref());
-        let base_config = || -> Result<Config> {
-            Ok(Config::default()
-                .threads(threads as i64)?
-                .max_memory(&memory)?
-                .enable_autoload_extension(false)?
-                .with("autoinstall_known_extensions", "false")?
-                .with("errors_as_json", "true")?
-                .with("temp_directory", &temp_directory)?)
-        };
-        let (conn, src) = match kind {
-            // DuckDB names the database after its file and fails on a name that is not UTF-8.
-            SourceKind::Duckdb if path.file_stem().is_some_and(|s| s.to_str().is_none()) => {
-                return Err(EngineError::Config(format!(
-                    "{}: DuckDB cannot open a database whose file name is not UTF-8; rename the file (or copy it) to a UTF-8 name",
-                    path.display()
-                )));
-            }
-            SourceKind::Duckdb => {
-                let config = base_config()?
-                    .access_mode(AccessMode::ReadOnly)?
-                    .enable_external_access(false)?
-                    .with("lock_configuration", "true")?;
-                // Through a symlink DuckDB looks for the WAL beside the link's target, which the
-                // sandbox (external access off) refuses: open the real path.
-                let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-                let conn = Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?;
-                (sandbox::ReadOnly::new(conn), source::Source::Duckdb(path.to_path_buf()))
-            }
-            SourceKind::Csv | SourceKind::Parquet => {
-                let conn = Connection::open_in_memory_with_flags(base_config()?)?;
-                let src = source::Source::resolve(path, opts.table.as_deref(), Some(&conn))?;
-                src.attach(&conn, opts.table.as_deref(), path, opts.progress.as_ref())?;
-                (sandbox::ReadOnly::lock(conn, &src.allowed_paths())?, src)
-            }
-        };
-        // A file with a valid header but truncated or damaged data opens, then fails on its first
-        // read: that is a bad file the user pointed at, not an internal error.
-        let damaged = |e: EngineError| match e {
-            EngineError::Damaged(detail) => EngineError::NotADatabase {
-                path: path.to_path_buf(),
-                detail: format!("truncated or damaged: {detail}"),
-            },
-            EngineError::Db(d) => {
-                let m = error::DuckMessage::parse(&d);
-                if matches!(m.kind.as_str(), "IO" | "Serialization" | "Corruption") {
-                    EngineError::NotADatabase {
-                        path: path.to_path_buf(),
-                        detail: format!("truncated or damaged: {}", m.headline()),
-                    }
-                } else {
-                    EngineError::Db(d)
-                }
-            }
-            other => other,
-        };
-        let today = opts.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
-        define_today_as(conn.setup(), today).map_err(damaged)?;
-        let remembered = entity::Remembered::with_version(opts.checks_dir.as_deref(), src.version(path));
-        let (table, key) =
-            entity::detect(&conn, opts.table.as_deref(), opts.key.as_deref(), &remembered).map_err(damaged)?;
-        let columns = schema::columns(&conn, &table).map_err(damaged)?;
-        if !columns.iter().any(|c| c.name == key) {
-            return Err(EngineError::KeyNotFound {
-                table: table.clone(),
-                key,
-                columns: columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-            });
-        }
-        let base: u64 = conn
-            .query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))
-            .map_err(|e| damaged(e.into()))? as u64;
-        let (fp_path, bytes, modified) = src.stat(path);
-        let fingerprint = Fingerprint {
-            path: fp_path,
-            bytes,
-            modified: modified
-                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                .map(|d| {
-                    chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
-                        .map_or(String::new(), |t| t.to_rfc3339())
-                })
-                .unwrap_or_default(),
-            table: table.clone(),
-            rows: base,
-        };
-        let member_cache = RefCell::new(member_cache_for(&columns));
-        let cancel = Canceller::new(conn.interrupt_handle());
-        let engine = Engine {
-            conn,
-            _temp: temp,
-            files: src.files(),
-            path: path.to_path_buf(),
-            kind,
-            table,
-            key,
-            columns,
-            base,
-            fingerprint,
-            metric_set: opts.metrics.clone(),
-            installed: std::cell::OnceCell::new(),
-            remembered,
-            detected: opts.table.is_none() && opts.key.is_none(),
-            pinned: opts.as_of.is_some(),
-            memo: RefCell::new(profile::Memo::default()),
-            member_cache,
-            today: Cell::new(today),
-            cancel,
-            began: Cell::new(None),
-        };
-        Ok(engine)
-    }
-
-    /// Checks that the key is unique in the entity table: one scan, skipped when DuckDB already
-    /// enforces a PRIMARY KEY or UNIQUE constraint on it or this version of the file was checked.
-    pub fn verify_key(&self) -> Result<()> {
-        entity::verify_key(&self.conn, &self.table, &self.key, self.detected, &self.remembered)
-    }
-
-    /// A second connection to the same database (same settings), e.g. for an export thread.
-    pub fn try_clone(&self) -> Result<Engine> {
-        let conn = self.conn.try_clone()?;
-        define_today_as(conn.setup(), self.today.get())?;
-        let cancel = Canceller::new(conn.interrupt_handle());
-        Ok(Engine {
-            cancel,
-            began: Cell::new(None),
-            conn,
-            _temp: self._temp.clone(),
-            files: self.files.clone(),
-            path: self.path.clone(),
-            kind: self.kind,
-            table: self.table.clone(),
-            key: self.key.clone(),
-            columns: self.columns.clone(),
-            base: self.base,
-            fingerprint: self.fingerprint.clone(),
-            metric_set: self.metric_set.clone(),
-            installed: self.installed.clone(),
-            remembered: self.remembered.clone(),
-            detected: self.detected,
-            pinned: self.pinned,
-            memo: RefCell::new(self.memo.borrow().clone()),
-            member_cache: RefCell::new(member_cache_for(&self.columns)),
-            today: Cell::new(self.today.get()),
-        })
-    }
-
     /// A handle that cancels whatever this engine's connection is running or about to run, from
     /// any thread.
     pub fn canceller(&self) -> Canceller {
@@ -426,34 +267,6 @@ impl Engine {
         self.member_cache.borrow_mut().clear();
     }
 
-    /// The date `current_date` and `today()` answer in this engine's queries.
-    pub fn today(&self) -> NaiveDate {
-        self.today.get()
-    }
-
-    /// Moves `current_date` on to the local date when it has changed since the last call (a
-    /// session past midnight). Figures that depend on the date are dropped: cached member sets
-    /// and base profiles. True when the date moved.
-    pub fn refresh_today(&self) -> Result<bool> {
-        if self.pinned {
-            return Ok(false);
-        }
-        self.set_today(chrono::Local::now().date_naive())
-    }
-
-    /// `refresh_today` to a given date.
-    pub fn set_today(&self, date: NaiveDate) -> Result<bool> {
-        if date == self.today.get() {
-            return Ok(false);
-        }
-        define_today_as(self.conn.setup(), date)?;
-        self.today.set(date);
-        self.clear_cache();
-        let mut memo = self.memo.borrow_mut();
-        *memo = profile::Memo { schema: memo.schema.take(), ..Default::default() };
-        Ok(true)
-    }
-
     /// The size of `f` from its member set, filled and cached if need be so that a later overlap
     /// finds it; a plain count where there are no row ids.
     pub fn member_count(&self, f: &Compiled) -> Result<u64> {
@@ -480,157 +293,5 @@ impl Engine {
                 Ok(None)
             }
         }
-    }
-}
-
-/// `current_date` and `today()` live in DuckDB's ICU extension, which the bundled build leaves
-/// out (and extensions cannot load once external access is off). seglens defines them per
-/// connection as today's local date, so "no order in 90 days" means the same in every query of a
-/// preview and in the sample generator's as-of date; an engine moves the date on with
-/// `refresh_today` when a session runs past midnight. The connection must have extension
-/// autoloading off, as the engine's have: binding `current_date` would otherwise fetch ICU.
-pub fn define_today(conn: &Connection) -> Result<()> {
-    define_today_as(conn, chrono::Local::now().date_naive())
-}
-
-fn define_today_as(conn: &Connection, date: NaiveDate) -> Result<()> {
-    // A built-in `current_date` (a build with ICU) binds before seglens defines anything; then it
-    // is left alone. Binding is a cheap check: listing duckdb_functions() costs ~40 ms a query,
-    // which every headless command would pay. Once seglens' temp macro exists, it is replaced.
-    for name in ["current_date", "today"] {
-        let ours = conn.prepare(&format!("SELECT {name}()")).is_err() || macro_is_ours(conn, name);
-        if ours {
-            conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{date}'"))?;
-        }
-    }
-    Ok(())
-}
-
-/// Whether `name` is seglens' temp macro (asked only once a function of that name binds).
-fn macro_is_ours(conn: &Connection, name: &str) -> bool {
-    conn.query_row(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND database_name = 'temp'",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )
-    .is_ok_and(|n| n > 0)
-}
-
-/// A column named `rowid` hides DuckDB's row id, which the member cache keys its bitmaps by: off.
-fn member_cache_for(columns: &[Column]) -> cache::MemberCache {
-    if columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) {
-        cache::MemberCache::disabled()
-    } else {
-        cache::MemberCache::default()
-    }
-}
-
-/// Quotes an identifier for DuckDB.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn open_error(path: &Path, e: duckdb::Error) -> EngineError {
-    let msg = error::DuckMessage::parse(&e);
-    if msg.message.to_ascii_lowercase().contains("lock") {
-        EngineError::Locked(path.to_path_buf())
-    } else {
-        EngineError::NotADatabase { path: path.to_path_buf(), detail: msg.headline() }
-    }
-}
-
-/// Builds one SQL statement that embeds compiled filters, remembering where each one sits so an
-/// error position from DuckDB maps back to the user's text of the right filter.
-pub(crate) struct SqlBuilder<'a> {
-    pub sql: String,
-    spans: Vec<(usize, usize, &'a Compiled)>,
-}
-
-impl<'a> SqlBuilder<'a> {
-    pub fn new(engine: &Engine) -> SqlBuilder<'a> {
-        let _ = engine;
-        SqlBuilder { sql: String::new(), spans: Vec::new() }
-    }
-
-    pub fn push(&mut self, s: &str) -> &mut Self {
-        self.sql.push_str(s);
-        self
-    }
-
-    /// Appends `(\n<filter>\n)`; the newlines keep a trailing `--` comment from eating the `)`.
-    pub fn filter(&mut self, f: &'a Compiled) -> &mut Self {
-        self.sql.push_str("(\n");
-        let start = self.sql.len();
-        self.sql.push_str(&f.sql);
-        self.spans.push((start, self.sql.len(), f));
-        self.sql.push_str("\n)");
-        self
-    }
-
-    /// Like `filter`, but clauses whose member set the engine has cached are replaced by a lookup.
-    pub fn filter_cached(&mut self, engine: &Engine, f: &'a Compiled) -> Result<&mut Self> {
-        match engine.member_cache.borrow_mut().rewrite(&engine.conn, &engine.cancel, &engine.table, f)? {
-            Some(rewritten) => {
-                self.sql.push_str("(\n");
-                self.sql.push_str(&rewritten);
-                self.sql.push_str("\n)");
-                Ok(self)
-            }
-            None => Ok(self.filter(f)),
-        }
-    }
-
-    /// Prepares and runs the statement through `run`, mapping DuckDB errors.
-    pub fn prepare<T>(
-        &self,
-        engine: &Engine,
-        run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
-    ) -> Result<T> {
-        // A cancel asked for before DuckDB began the statement, or while it planned it, would be
-        // lost (DuckDB clears its interrupt when a statement begins): checked before and after.
-        engine.cancel.check()?;
-        engine.began.set(Some(std::time::Instant::now()));
-        let mut statement = engine.conn.prepare(&self.sql).map_err(|e| self.map_error(e))?;
-        engine.cancel.check()?;
-        let result = run(&mut statement).map_err(|e| self.map_error(e));
-        if matches!(result, Err(EngineError::Cancelled)) {
-            // DuckDB's interrupt stopped it: that cancel is spent.
-            engine.cancel.clear();
-        }
-        result
-    }
-
-    pub fn map_error(&self, e: duckdb::Error) -> EngineError {
-        let m = error::DuckMessage::parse(&e);
-        if m.is_interrupt() {
-            return EngineError::Cancelled;
-        }
-        if let Some(p) = m.position {
-            // DuckDB reports byte offsets into the statement.
-            let byte = p.min(self.sql.len());
-            // An error at the parenthesis seglens adds after a filter (`orders_count >`) is
-            // located at the end of what the user wrote.
-            if let Some((s, e, f)) = self.spans.iter().find(|(s, e, _)| byte >= *s && byte <= *e + 2) {
-                let mut message = m.headline();
-                if byte > *e {
-                    message.push_str(" — the filter ends too early");
-                }
-                let byte = byte.min(*e);
-                return EngineError::Filter(FilterError { message, pos: Some(f.source_pos(byte - s)) });
-            }
-        }
-        plain_error(e)
-    }
-}
-
-/// Maps a DuckDB error that has no filter text to locate in.
-pub(crate) fn plain_error(e: duckdb::Error) -> EngineError {
-    let m = error::DuckMessage::parse(&e);
-    if m.is_interrupt() {
-        EngineError::Cancelled
-    } else if m.is_user_sql_error() {
-        EngineError::Filter(FilterError::new(m.headline()))
-    } else {
-        EngineError::from(e)
     }
 }

@@ -1,0 +1,105 @@
+//! Building statements that embed compiled filters, and mapping DuckDB's errors back to the
+//! user's text.
+
+use super::*;
+
+/// Quotes an identifier for DuckDB.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Builds one SQL statement that embeds compiled filters, remembering where each one sits so an
+/// error position from DuckDB maps back to the user's text of the right filter.
+pub(crate) struct SqlBuilder<'a> {
+    pub sql: String,
+    spans: Vec<(usize, usize, &'a Compiled)>,
+}
+
+impl<'a> SqlBuilder<'a> {
+    pub fn new(engine: &Engine) -> SqlBuilder<'a> {
+        let _ = engine;
+        SqlBuilder { sql: String::new(), spans: Vec::new() }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.sql.push_str(s);
+        self
+    }
+
+    /// Appends `(\n<filter>\n)`; the newlines keep a trailing `--` comment from eating the `)`.
+    pub fn filter(&mut self, f: &'a Compiled) -> &mut Self {
+        self.sql.push_str("(\n");
+        let start = self.sql.len();
+        self.sql.push_str(&f.sql);
+        self.spans.push((start, self.sql.len(), f));
+        self.sql.push_str("\n)");
+        self
+    }
+
+    /// Like `filter`, but clauses whose member set the engine has cached are replaced by a lookup.
+    pub fn filter_cached(&mut self, engine: &Engine, f: &'a Compiled) -> Result<&mut Self> {
+        match engine.member_cache.borrow_mut().rewrite(&engine.conn, &engine.cancel, &engine.table, f)? {
+            Some(rewritten) => {
+                self.sql.push_str("(\n");
+                self.sql.push_str(&rewritten);
+                self.sql.push_str("\n)");
+                Ok(self)
+            }
+            None => Ok(self.filter(f)),
+        }
+    }
+
+    /// Prepares and runs the statement through `run`, mapping DuckDB errors.
+    pub fn prepare<T>(
+        &self,
+        engine: &Engine,
+        run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
+    ) -> Result<T> {
+        // A cancel asked for before DuckDB began the statement, or while it planned it, would be
+        // lost (DuckDB clears its interrupt when a statement begins): checked before and after.
+        engine.cancel.check()?;
+        engine.began.set(Some(std::time::Instant::now()));
+        let mut statement = engine.conn.prepare(&self.sql).map_err(|e| self.map_error(e))?;
+        engine.cancel.check()?;
+        let result = run(&mut statement).map_err(|e| self.map_error(e));
+        if matches!(result, Err(EngineError::Cancelled)) {
+            // DuckDB's interrupt stopped it: that cancel is spent.
+            engine.cancel.clear();
+        }
+        result
+    }
+
+    pub fn map_error(&self, e: duckdb::Error) -> EngineError {
+        let m = error::DuckMessage::parse(&e);
+        if m.is_interrupt() {
+            return EngineError::Cancelled;
+        }
+        if let Some(p) = m.position {
+            // DuckDB reports byte offsets into the statement.
+            let byte = p.min(self.sql.len());
+            // An error at the parenthesis seglens adds after a filter (`orders_count >`) is
+            // located at the end of what the user wrote.
+            if let Some((s, e, f)) = self.spans.iter().find(|(s, e, _)| byte >= *s && byte <= *e + 2) {
+                let mut message = m.headline();
+                if byte > *e {
+                    message.push_str(" — the filter ends too early");
+                }
+                let byte = byte.min(*e);
+                return EngineError::Filter(FilterError { message, pos: Some(f.source_pos(byte - s)) });
+            }
+        }
+        plain_error(e)
+    }
+}
+
+/// Maps a DuckDB error that has no filter text to locate in.
+pub(crate) fn plain_error(e: duckdb::Error) -> EngineError {
+    let m = error::DuckMessage::parse(&e);
+    if m.is_interrupt() {
+        EngineError::Cancelled
+    } else if m.is_user_sql_error() {
+        EngineError::Filter(FilterError::new(m.headline()))
+    } else {
+        EngineError::from(e)
+    }
+}
