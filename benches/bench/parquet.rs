@@ -17,46 +17,16 @@ use seglens::engine::{DEFAULT_MEMORY_LIMIT, Engine, OpenOptions};
 impl Db {
     pub(super) fn parquet(&mut self) -> Result<()> {
         let pq = parquet_copy(&self.path)?;
-        let sandbox = tempfile::tempdir()?;
-        // The product binary, as a script runs it (cargo builds it for bench targets).
-        let exe = PathBuf::from(env!("CARGO_BIN_EXE_seglens"));
         let filter = self.compile(PLAIN)?.sql;
         let read = format!("read_parquet({})", literal(&pq.to_string_lossy()));
         let sql = format!("SELECT count(*) FROM {read} WHERE ({filter})");
         let base = format!("SELECT count(*) FROM {read}");
-        let (mut ours, mut theirs) = (String::new(), 0u64);
-        let (s, d) = self.t.pair(
-            &mut |_| {
-                let mut cmd = std::process::Command::new(&exe);
-                cmd.args(["size", "--json", "--db"])
-                    .arg(&pq)
-                    .arg(PLAIN)
-                    .current_dir(sandbox.path())
-                    .env("SEGLENS_CACHE_DIR", sandbox.path().join("cache"))
-                    .env("SEGLENS_DATA_DIR", sandbox.path().join("data"))
-                    .env("SEGLENS_LIBRARY", sandbox.path().join("library"));
-                clock(|| {
-                    let out = cmd.output().context("running seglens size")?;
-                    if !out.status.success() {
-                        bail!("seglens size failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-                    }
-                    ours = String::from_utf8_lossy(&out.stdout).into_owned();
-                    Ok(())
-                })
-            },
-            &mut |_| {
-                clock(|| {
-                    let conn = in_memory()?;
-                    theirs = count(&conn, &sql)?;
-                    count(&conn, &base)?;
-                    Ok(())
-                })
-            },
-        )?;
-        let got: serde_json::Value = serde_json::from_str(&ours)?;
-        if got["size"].as_u64() != Some(theirs) {
-            bail!("seglens size printed {ours}, DuckDB counted {theirs} over read_parquet");
-        }
+        let (s, d, theirs) = self.size_process_vs(&pq, &mut || {
+            let conn = in_memory()?;
+            let n = count(&conn, &sql)?;
+            count(&conn, &base)?;
+            Ok(n)
+        })?;
         self.push(
             "13",
             format!(

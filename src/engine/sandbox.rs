@@ -93,7 +93,7 @@ impl ReadOnly {
     /// A temporary table `name (k BIGINT|VARCHAR, s INTEGER)` and an appender to fill it, for
     /// movement over a view (no row ids). `name` is seglens' own (`__seglens_keys_N`).
     pub(crate) fn temp_keys(&self, name: &str, text: bool) -> duckdb::Result<duckdb::Appender<'_>> {
-        if !name.starts_with("__seglens_keys_") || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !is_temp_keys(name) {
             return Err(duckdb::Error::InvalidParameterName(name.to_string()));
         }
         let ty = if text { "VARCHAR" } else { "BIGINT" };
@@ -103,7 +103,7 @@ impl ReadOnly {
 
     /// Drops a table `temp_keys` made.
     pub(crate) fn drop_temp_keys(&self, name: &str) {
-        if name.starts_with("__seglens_keys_") && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if is_temp_keys(name) {
             let _ = self.conn.execute_batch(&format!("DROP TABLE IF EXISTS temp.main.{name}"));
         }
     }
@@ -112,6 +112,11 @@ impl ReadOnly {
     pub(super) fn setup(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// A name `temp_keys` makes (`__seglens_keys_N`): nothing else is created or dropped through it.
+fn is_temp_keys(name: &str) -> bool {
+    name.starts_with("__seglens_keys_") && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `s` as a DuckDB string literal: quotes doubled, the only escape of a standard string.

@@ -57,9 +57,7 @@ impl<'a> SqlBuilder<'a> {
     ) -> Result<T> {
         // A cancel asked for before DuckDB began the statement, or while it planned it, would be
         // lost (DuckDB clears its interrupt when a statement begins): checked before and after.
-        engine.cancel.check()?;
-        engine.began.set(Some(std::time::Instant::now()));
-        let mut statement = engine.conn.prepare(&self.sql).map_err(|e| self.map_error(e))?;
+        let mut statement = engine.statement_conn()?.prepare(&self.sql).map_err(|e| self.map_error(e))?;
         engine.cancel.check()?;
         let result = run(&mut statement).map_err(|e| self.map_error(e));
         if matches!(result, Err(EngineError::Cancelled)) {

@@ -346,51 +346,59 @@ impl Runtime {
         }
     }
 
-    /// A QA report on a thread of its own with a cloned connection, so previews never wait for it.
+    /// Work on a thread of its own with a cloned connection, so previews never wait for it; its
+    /// outcome comes back as the action `done` makes of it.
+    fn on_own_connection<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine) -> Result<T, String> + Send + 'static,
+        done: impl FnOnce(Result<T, String>) -> Action + Send + 'static,
+    ) {
+        let tx = self.tx.clone();
+        let engine = self.export_engine.try_clone();
+        std::thread::spawn(move || {
+            let result = engine.map_err(|e| e.to_string()).and_then(|e| {
+                // The clone started from the explorer's first day: a session past midnight moves on.
+                e.refresh_today().map_err(|e| e.to_string())?;
+                work(&e)
+            });
+            let _ = tx.send(done(result));
+        });
+    }
+
+    /// A QA report (hygiene, compare) on a connection of its own.
     fn report(
         &self,
         which: Report,
         work: impl FnOnce(&Engine) -> Result<String, crate::engine::EngineError> + Send + 'static,
     ) {
-        let tx = self.tx.clone();
-        let engine = self.export_engine.try_clone();
-        std::thread::spawn(move || {
-            let result = engine.and_then(|e| e.refresh_today().and_then(|_| work(&e))).map_err(|e| e.to_string());
-            let _ = tx.send(Action::ReportDone(which, result));
-        });
+        self.on_own_connection(move |e| work(e).map_err(|e| e.to_string()), move |r| Action::ReportDone(which, r));
     }
 
     /// The export dialog's "+N / −M since DATE" per segment, on a connection of its own.
     fn export_changes(&self, names: Vec<String>, exclusive: bool, suppress: bool) {
-        let tx = self.tx.clone();
         let (features, _) = self.library.features();
         let resolved = crate::export::resolve(&self.library, &features, &names, false, suppress, &[]);
         let log = self.export_log.clone();
-        let engine = self.export_engine.try_clone();
-        std::thread::spawn(move || {
-            let lines = (|| -> Result<Vec<String>, String> {
-                let (segments, suppressions) = resolved.map_err(|e| e.to_string())?;
-                let engine = engine.map_err(|e| e.to_string())?;
-                engine.refresh_today().map_err(|e| e.to_string())?;
-                let changes =
-                    crate::export::history::changes_before_export(&engine, &segments, &suppressions, exclusive, &log)
-                        .map_err(|e| e.to_string())?;
-                Ok(changes
-                    .iter()
-                    .map(|(name, c)| match c {
-                        Some(c) => format!(
-                            "{name}: +{} / −{} since {} (v{})",
-                            crate::format::count(c.added),
-                            crate::format::count(c.dropped),
-                            c.since.created_at.get(..10).unwrap_or(&c.since.created_at),
-                            c.since.version
-                        ),
-                        None => format!("{name}: first export from this library"),
-                    })
-                    .collect())
-            })();
-            let _ = tx.send(Action::ExportChanges(lines));
-        });
+        let work = move |engine: &Engine| -> Result<Vec<String>, String> {
+            let (segments, suppressions) = resolved.map_err(|e| e.to_string())?;
+            let changes =
+                crate::export::history::changes_before_export(engine, &segments, &suppressions, exclusive, &log)
+                    .map_err(|e| e.to_string())?;
+            Ok(changes
+                .iter()
+                .map(|(name, c)| match c {
+                    Some(c) => format!(
+                        "{name}: +{} / −{} since {} (v{})",
+                        crate::format::count(c.added),
+                        crate::format::count(c.dropped),
+                        c.since.created_at.get(..10).unwrap_or(&c.since.created_at),
+                        c.since.version
+                    ),
+                    None => format!("{name}: first export from this library"),
+                })
+                .collect())
+        };
+        self.on_own_connection(work, Action::ExportChanges);
     }
 
     /// Exports on a thread of its own with a cloned connection: typing never supersedes it.
