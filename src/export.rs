@@ -33,6 +33,8 @@ pub enum ExportError {
     Empty,
     #[error("{0} is not a regular file or directory (a device, pipe or socket): export to a file path")]
     NotAFile(PathBuf),
+    #[error("{0} is a directory: the cells of a split go to one .csv file, with a cell column")]
+    CellsToDirectory(PathBuf),
     #[error("{0}")]
     Engine(#[from] EngineError),
     #[error("{0}")]
@@ -110,7 +112,14 @@ pub fn resolve(
             });
         }
         let params = filter::bound_params(&t.filter, &t.params, &values);
-        Ok(ExportSegment { name: t.name.clone(), version: t.version, filter: compiled, params, arms: t.arms.clone() })
+        Ok(ExportSegment {
+            name: t.name.clone(),
+            version: t.version,
+            filter: compiled,
+            params,
+            arms: t.arms.clone(),
+            cell: None,
+        })
     };
     let segments = chosen.iter().map(|t| compile(t, raw)).collect::<Result<Vec<_>, _>>()?;
     let mut suppressions = Vec::new();
@@ -130,6 +139,20 @@ pub fn resolve(
     Ok((segments, suppressions))
 }
 
+/// The cells of `parent` split by the columns `by`, as the segments of one export: each is the
+/// parent's filter AND the cell's values (`cells`, in the order of `by`; None: NULL), written
+/// with a `cell` column that reads `North × hi`.
+pub fn cells(parent: &ExportSegment, by: &[String], cells: &[Vec<Option<String>>]) -> Vec<ExportSegment> {
+    cells
+        .iter()
+        .map(|values| ExportSegment {
+            filter: parent.filter.and(&crate::engine::split::cell_filter(by, values)),
+            cell: Some(crate::engine::split::cell_label(values)),
+            ..parent.clone()
+        })
+        .collect()
+}
+
 /// Refuses an approved version whose approval hash is missing or does not match its content.
 fn check_approval(library: &Library, t: &Template) -> Result<(), ExportError> {
     t.verify_approval().map_err(|why| ExportError::Approval { path: library.path_of(&t.name, t.version), why })
@@ -144,6 +167,8 @@ pub struct ExportSegment {
     pub params: BTreeMap<String, ParamValue>,
     /// The template's arms: the export gets an `arm` column and one member list per arm.
     pub arms: Option<crate::engine::arms::Arms>,
+    /// A cell of a split of this segment (`North × hi`): the export gets a `cell` column.
+    pub cell: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +231,9 @@ struct ManifestSegment {
     /// The salt, the hash and each arm's count, when the segment declares arms.
     #[serde(skip_serializing_if = "Option::is_none")]
     arms: Option<ManifestArms>,
+    /// The split cell this entry is (`North × hi`): the export holds the segment's cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cell: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -316,6 +344,9 @@ pub fn export_with(
     }
     let effective = effective(&req.segments, &req.suppressions, req.exclusive);
     let per_file = req.out.is_dir();
+    if per_file && req.segments.iter().any(|s| s.cell.is_some()) {
+        return Err(ExportError::CellsToDirectory(req.out.clone()));
+    }
     let plans: Vec<Plan> = if per_file {
         effective
             .into_iter()
@@ -473,6 +504,10 @@ fn write_plan(
     if plan.with_segment_column {
         header.push("segment");
     }
+    let with_cell = plan.parts.iter().any(|(i, _)| req.segments[*i].cell.is_some());
+    if with_cell {
+        header.push("cell");
+    }
     if with_arm {
         header.push("arm");
     }
@@ -495,6 +530,7 @@ fn write_plan(
         let mut ints: Vec<Vec<i64>> = vec![Vec::new(); bounds.len()];
         let mut texts: Vec<Vec<String>> = vec![Vec::new(); bounds.len()];
         let segment_field = plan.with_segment_column.then_some(seg.name.as_str());
+        let cell_field = with_cell.then(|| seg.cell.as_deref().unwrap_or(""));
         let n = columns.len();
         let result = engine.for_each_member(filter, &streamed, |fields| {
             // The arm: a pure function of (salt, key as text), the same as its SQL (engine/arms.rs).
@@ -521,7 +557,11 @@ fn write_plan(
                 }
             }
             // NULL is written as an empty field, as DuckDB's COPY does.
-            let record = segment_field.into_iter().chain(arm_field).chain(fields[..n].iter().map(|f| f.unwrap_or("")));
+            let record = segment_field
+                .into_iter()
+                .chain(cell_field)
+                .chain(arm_field)
+                .chain(fields[..n].iter().map(|f| f.unwrap_or("")));
             if req.excel_safe {
                 w.write_record(record.map(|f| guard::cell(f, true))).map_err(std::io::Error::from)?;
             } else {
@@ -559,7 +599,9 @@ fn write_plan(
             .collect();
         let keys =
             if arm_keys.len() == 1 { arm_keys[0].clone() } else { Keys::union(&arm_keys.iter().collect::<Vec<_>>()) };
-        if let Some(before) = previous.get(&seg.name)
+        // A cell is compared with nothing: the segment's earlier export holds all of its cells.
+        if seg.cell.is_none()
+            && let Some(before) = previous.get(&seg.name)
             && let Some(old) = before.keys_of(&seg.name)
         {
             let d = crate::engine::movement::diff(&keys, &old, 0);
@@ -577,7 +619,12 @@ fn write_plan(
             shares: a.arm.iter().map(|x| (x.name.clone(), x.share)).collect(),
             counts: bounds.iter().zip(&arm_keys).map(|((name, _, _), k)| (name.clone(), k.len() as u64)).collect(),
         });
-        for ((label, _, _), k) in bounds.into_iter().zip(arm_keys) {
+        for ((arm, _, _), k) in bounds.into_iter().zip(arm_keys) {
+            let label = match (&seg.cell, arm.is_empty()) {
+                (Some(cell), true) => cell.clone(),
+                (Some(cell), false) => format!("{cell} · {arm}"),
+                (None, _) => arm,
+            };
             lists.push(MemberList { segment: seg.name.clone(), label, keys: k });
         }
         total += written;
@@ -589,6 +636,7 @@ fn write_plan(
             params: seg.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
             rows: written,
             arms: arms_meta,
+            cell: seg.cell.clone(),
         });
     }
     let mut hashing = w.into_inner().map_err(|e| io(e.into_error()))?;
@@ -627,6 +675,7 @@ fn write_plan(
                     params: s.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
                     rows: removed_by(engine, req, plan, s)?,
                     arms: None,
+                    cell: None,
                 })
             })
             .collect::<Result<_, ExportError>>()?,

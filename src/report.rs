@@ -1,10 +1,11 @@
-//! The QA reports as text (hygiene, compare): what `seglens hygiene` and `seglens compare` print,
+//! The QA reports as text (hygiene, compare, movement): what `seglens hygiene` and `seglens compare` print,
 //! and what the explorer's views show, from one place so the two cannot drift.
 
 use std::fmt::Write as _;
 
 use crate::engine::compare::Comparison;
 use crate::engine::hygiene::Hygiene;
+use crate::engine::movement::{Movement, MovementCell};
 use crate::format::{count, metric, percent, table};
 
 /// The hygiene report, as `seglens hygiene` prints it.
@@ -121,4 +122,37 @@ fn kind_name(d: &crate::engine::hygiene::Duplicates) -> &'static str {
         Phone => "phone",
         ExternalId => "external id",
     }
+}
+
+/// A movement as `seglens movement` prints it: the matrix (rows: where customers were, columns:
+/// where they are), then the largest flows in words.
+pub fn movement(m: &Movement) -> String {
+    let name = |n: &Option<String>| n.clone().unwrap_or_else(|| NONE.into());
+    let places = |names: &[String]| -> Vec<Option<String>> { names.iter().cloned().map(Some).chain([None]).collect() };
+    let (from, to) = (places(&m.from), places(&m.to));
+    let mut header = vec!["from \\ to".to_string()];
+    header.extend(to.iter().map(name));
+    let rows: Vec<Vec<String>> = from
+        .iter()
+        .map(|f| {
+            let mut row = vec![name(f)];
+            row.extend(to.iter().map(|t| m.count(f.as_deref(), t.as_deref()).map_or("—".to_string(), count)));
+            row
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = table(&header, &rows);
+    for c in m.largest_flows(5) {
+        let _ = writeln!(out, "{}", flow(c));
+    }
+    out
+}
+
+/// "In none of the segments", in a movement.
+pub const NONE: &str = "(none)";
+
+/// One flow in words: `2,315 at-risk → lapsed`.
+pub fn flow(c: &MovementCell) -> String {
+    let name = |n: &Option<String>| n.as_deref().unwrap_or(NONE).to_string();
+    format!("{} {} → {}", count(c.count), name(&c.from), name(&c.to))
 }

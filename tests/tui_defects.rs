@@ -164,6 +164,7 @@ fn running_export(s: &mut AppState) {
         progress: Some(("seg-a".into(), 10, 100)),
         result: None,
         changes: None,
+        cells: None,
     });
 }
 
@@ -208,6 +209,7 @@ fn a_running_export_stops_on_esc_and_ctrl_q_quits() {
         progress: None,
         result: None,
         changes: None,
+        cells: None,
     });
     // Esc right after Enter: the export thread meets the stop at its first progress report.
     rt.apply(&mut st, key(KeyCode::Enter));

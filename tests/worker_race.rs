@@ -40,6 +40,7 @@ fn preview(text: &str) -> Box<PreviewRequest> {
         rows: 1,
         overlap: None,
         funnel: false,
+        split: None,
     })
 }
 

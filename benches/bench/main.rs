@@ -55,6 +55,12 @@ pub struct BenchArgs {
     /// Internal: run a session on DB in this (child) process and print its peak RSS
     #[arg(long, hide = true, value_name = "DB")]
     pub rss_probe: Option<PathBuf>,
+    /// Internal: open DB (a DuckDB file, or in memory for a Parquet file) as plain DuckDB, run
+    /// each --sql and print the first count: DuckDB as a whole process
+    #[arg(long, hide = true, value_name = "DB")]
+    pub duckdb_count: Option<PathBuf>,
+    #[arg(long, hide = true, value_name = "SQL")]
+    pub sql: Vec<String>,
     /// Passed by `cargo bench` to every bench target; nothing to do here.
     #[arg(long, hide = true)]
     pub bench: bool,
@@ -139,6 +145,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(db) = &a.rss_probe {
         let kb = rss_probe(db)?;
         println!("vmhwm_kb {kb}");
+        return Ok(());
+    }
+    if let Some(db) = &a.duckdb_count {
+        println!("{}", duckdb_count(db, &a.sql)?);
         return Ok(());
     }
     let plan = Plan::from_args(&a)?;
@@ -264,6 +274,19 @@ fn threads() -> usize {
 /// DuckDB itself on the same file, with the settings seglens uses (engine/mod.rs). The bundled
 /// DuckDB has no ICU extension, where `current_date` and `today()` live: they are defined here as
 /// the engine defines them (`define_today`), so both sides run the same SQL.
+/// DuckDB on `db` as a script would use it (a Parquet file through an in-memory database):
+/// runs every statement in `sqls` and returns the first one's count.
+pub(crate) fn duckdb_count(db: &Path, sqls: &[String]) -> Result<u64> {
+    let parquet = db.extension().is_some_and(|e| e == "parquet");
+    let conn = if parquet { parquet::in_memory()? } else { open_raw(db)? };
+    let mut first = None;
+    for s in sqls {
+        let n = count(&conn, s)?;
+        first.get_or_insert(n);
+    }
+    first.context("no statement to count")
+}
+
 pub(crate) fn open_raw(path: &Path) -> Result<Connection> {
     let config = Config::default()
         .access_mode(AccessMode::ReadOnly)?

@@ -36,6 +36,14 @@ pub(super) struct Db {
     pub(super) rows: Vec<Row>,
 }
 
+/// Medians of a whole-process comparison (`Db::size_process_vs`), and the count all agreed on.
+pub(super) struct ProcessTimes {
+    pub seglens: f64,
+    pub in_process: f64,
+    pub process: f64,
+    pub count: u64,
+}
+
 impl Db {
     pub(super) fn compile(&self, text: &str) -> Result<Compiled> {
         filter::compile(text, &BTreeMap::new(), &BTreeMap::new(), &self.features)
@@ -307,6 +315,7 @@ impl Db {
                 filter: f.clone(),
                 params: BTreeMap::new(),
                 arms: None,
+                cell: None,
             }],
             suppressions: Vec::new(),
             exclusive: false,
@@ -525,12 +534,18 @@ impl Db {
 
     /// Measurement 7: startup to first frame, and peak RSS of a session (in a child process).
     pub(super) fn startup(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        self.first_frame_and_rss("7", &path, "")
+    }
+
+    /// Startup to the first frame on `path` and the peak RSS of a session on it (in a child
+    /// process), as rows `id`; `what` says which kind of source when it is not the database.
+    pub(super) fn first_frame_and_rss(&mut self, id: &'static str, path: &Path, what: &str) -> Result<()> {
         let lib = tempfile::tempdir()?;
         std::fs::write(lib.path().join(seglens::library::store::FEATURES_FILE), STARTER_FEATURES)?;
-        let path = self.path.clone();
         let ms = self.t.one(&mut |_| {
             let start = Instant::now();
-            let engine = Engine::open(&path, &super::sample_options())?;
+            let engine = Engine::open(path, &super::sample_options())?;
             let (rt, state) =
                 tui::Runtime::start(engine, Library::open(lib.path()), Theme::default_theme(), "bench".into())?;
             let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
@@ -540,8 +555,8 @@ impl Db {
             Ok(elapsed)
         })?;
         self.push(
-            "7",
-            "startup to first frame (open, worker, library, first render)".into(),
+            id,
+            format!("startup to first frame (open, worker, library, first render){what}"),
             Unit::Ms,
             ms,
             None,
@@ -552,11 +567,8 @@ impl Db {
             p if p.exists() => p.to_path_buf(),
             _ => std::env::current_exe().context("finding the seglens binary for the RSS probe")?,
         };
-        let out = std::process::Command::new(exe)
-            .arg("--rss-probe")
-            .arg(&self.path)
-            .output()
-            .context("running the RSS probe")?;
+        let out =
+            std::process::Command::new(exe).arg("--rss-probe").arg(path).output().context("running the RSS probe")?;
         if !out.status.success() {
             bail!("the RSS probe failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -567,8 +579,8 @@ impl Db {
             .and_then(|v| v.trim().parse().ok())
             .ok_or_else(|| anyhow!("the RSS probe printed no figure: {text}"))?;
         self.push(
-            "7",
-            "peak RSS of a session (previews, 16-segment overlap, clause cache)".into(),
+            id,
+            format!("peak RSS of a session (previews, 16-segment overlap, clause cache){what}"),
             Unit::Mb,
             kb / 1024.0,
             None,
@@ -585,39 +597,43 @@ impl Db {
         let path = self.path.clone();
         let sql = self.engine.size_sql(&self.compile(PLAIN)?);
         let base = format!("SELECT count(*) FROM {}", self.table());
-        let (s, d, theirs) = self.size_process_vs(&path, &mut || {
-            let conn = super::open_raw(&path)?;
-            let n = count(&conn, &sql)?;
-            count(&conn, &base)?;
-            Ok(n)
-        })?;
+        let p = self.size_process_vs(&path, &[sql, base])?;
         self.push(
             "11",
             format!(
                 "`seglens size` as a whole process vs DuckDB in-process open + count + base count ({} match)",
-                short_share(theirs, self.n)
+                short_share(p.count, self.n)
             ),
             Unit::Ms,
-            s,
-            Some(d),
+            p.seglens,
+            Some(p.in_process),
             Target::Plus(40.0),
+        );
+        self.push(
+            "11a",
+            "↳ vs DuckDB as a whole process too (a fresh process: start, open, count, base count)".into(),
+            Unit::Ms,
+            p.seglens,
+            Some(p.process),
+            Target::None,
         );
         Ok(())
     }
 
     /// `seglens size --json --db DB <PLAIN>` as a whole process, as a script pays it, against
-    /// `duckdb` doing the same work in-process (returning its count), run by run; both must count
-    /// the same. Returns the two medians and the count.
-    pub(super) fn size_process_vs(
-        &self,
-        db: &Path,
-        duckdb: &mut dyn FnMut() -> Result<u64>,
-    ) -> Result<(f64, f64, u64)> {
+    /// DuckDB running `sqls` (the count, then the base) on `db`, in this process and as a fresh
+    /// process of its own, run by run; all must count the same.
+    pub(super) fn size_process_vs(&self, db: &Path, sqls: &[String]) -> Result<ProcessTimes> {
         let sandbox = tempfile::tempdir()?;
         // The product binary, as a script runs it (cargo builds it for bench targets).
         let exe = PathBuf::from(env!("CARGO_BIN_EXE_seglens"));
-        let (mut ours, mut theirs) = (String::new(), 0u64);
-        let (s, d) = self.t.pair(
+        let (mut ours, mut theirs, mut child) = (String::new(), 0u64, 0u64);
+        // The bench binary run again as plain DuckDB: the same library, linked the same way.
+        let bench = match Path::new("/proc/self/exe") {
+            p if p.exists() => p.to_path_buf(),
+            _ => std::env::current_exe().context("finding the benchmark binary")?,
+        };
+        let m = self.t.sides(&mut [
             &mut |_| {
                 let mut cmd = std::process::Command::new(&exe);
                 cmd.args(["size", "--json", "--db"])
@@ -638,16 +654,32 @@ impl Db {
             },
             &mut |_| {
                 clock(|| {
-                    theirs = duckdb()?;
+                    theirs = super::duckdb_count(db, sqls)?;
                     Ok(())
                 })
             },
-        )?;
+            &mut |_| {
+                let mut cmd = std::process::Command::new(&bench);
+                cmd.arg("--duckdb-count").arg(db);
+                for s in sqls {
+                    cmd.arg("--sql").arg(s);
+                }
+                clock(|| {
+                    let out = cmd.output().context("running DuckDB in a process of its own")?;
+                    if !out.status.success() {
+                        bail!("the DuckDB process failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+                    }
+                    child =
+                        String::from_utf8_lossy(&out.stdout).trim().parse().context("the DuckDB process's count")?;
+                    Ok(())
+                })
+            },
+        ])?;
         let got: serde_json::Value = serde_json::from_str(&ours)?;
-        if got["size"].as_u64() != Some(theirs) {
-            bail!("seglens size printed {ours}, DuckDB counted {theirs}");
+        if got["size"].as_u64() != Some(theirs) || child != theirs {
+            bail!("seglens size printed {ours}, DuckDB counted {theirs} in process and {child} in its own");
         }
-        Ok((s, d, theirs))
+        Ok(ProcessTimes { seglens: m[0], in_process: m[1], process: m[2], count: theirs })
     }
 
     /// Measurement 8: nudging the cheap clause of a filter that also has an EXISTS-on-events clause.

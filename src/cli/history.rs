@@ -7,8 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Ctx, fail};
-use crate::engine::movement::{Keys, Side};
-use crate::export::history::{ExportLog, StoredExport};
+use crate::export::history::{self, ExportLog, StoredExport, To};
 use crate::format::{count, percent, table};
 
 /// The export log of this library (README "Segments over time").
@@ -16,19 +15,15 @@ pub fn export_log(ctx: &Ctx) -> ExportLog {
     ExportLog::default_for(ctx.library.dir())
 }
 
-/// The filters `names` would export with now (latest approved versions, approved suppressions
-/// subtracted unless `suppress` is false), in priority order.
+/// The filters `names` would export with now (`export::history::filters_now`).
 fn now_filters(
     ctx: &Ctx,
     names: &[String],
     suppress: bool,
     exclusive: bool,
 ) -> Result<Vec<(String, crate::engine::Compiled)>> {
-    let features = ctx.features();
     let raw = ctx.raw_params()?;
-    let (segments, suppressions) = crate::export::resolve(&ctx.library, &features, names, false, suppress, &raw)?;
-    let effective = crate::export::effective(&segments, &suppressions, exclusive);
-    Ok(segments.iter().map(|s| s.name.clone()).zip(effective).collect())
+    Ok(crate::export::history::filters_now(&ctx.library, &ctx.features(), names, suppress, exclusive, &raw)?)
 }
 
 fn since_json(stored: &StoredExport) -> serde_json::Value {
@@ -99,24 +94,12 @@ pub fn changes(ctx: &Ctx, name: &str, since: Option<&Path>, examples: usize, sup
 
 pub fn movement(ctx: &Ctx, from: &Path, to: Option<&Path>, suppress: bool) -> Result<()> {
     let a = StoredExport::open(from)?;
-    let lists: Vec<(String, Keys)> =
-        a.segment_names().into_iter().filter_map(|n| a.keys_of(&n).map(|k| (n, k))).collect();
-    let from_side = Side::Stored(lists.iter().map(|(n, k)| (n.clone(), k)).collect());
     let engine = ctx.engine()?;
     let b = to.map(StoredExport::open).transpose()?;
-    let b_lists: Vec<(String, Keys)> = b
-        .as_ref()
-        .map(|b| b.segment_names().into_iter().filter_map(|n| b.keys_of(&n).map(|k| (n, k))).collect())
-        .unwrap_or_default();
-    let filters = match &b {
-        Some(_) => Vec::new(),
-        None => now_filters(ctx, &a.segment_names(), suppress, false)?,
+    let m = match &b {
+        Some(b) => history::movement(&engine, &a, To::Export(b))?,
+        None => history::movement(&engine, &a, To::Now(&now_filters(ctx, &a.segment_names(), suppress, false)?))?,
     };
-    let to_side = match &b {
-        Some(_) => Side::Stored(b_lists.iter().map(|(n, k)| (n.clone(), k)).collect()),
-        None => Side::Now(filters.iter().map(|(n, f)| (n.clone(), f)).collect()),
-    };
-    let m = engine.movement(&from_side, &to_side)?;
     if ctx.g.json {
         let to_json = match &b {
             Some(b) => since_json(b),
@@ -126,44 +109,27 @@ pub fn movement(ctx: &Ctx, from: &Path, to: Option<&Path>, suppress: bool) -> Re
             "from": since_json(&a), "to": to_json, "segments": m.segments, "cells": m.cells,
         }));
     }
-    let name = |n: &Option<String>| n.clone().unwrap_or_else(|| "(none)".into());
-    let to_names: Vec<Option<String>> = {
-        let mut v: Vec<Option<String>> = match &to_side {
-            Side::Stored(l) => l.iter().map(|(n, _)| Some(n.clone())).collect(),
-            Side::Now(l) => l.iter().map(|(n, _)| Some(n.clone())).collect(),
-        };
-        v.push(None);
-        v
-    };
-    let mut from_names: Vec<Option<String>> = a.segment_names().into_iter().map(Some).collect();
-    from_names.push(None);
-    let mut header = vec!["from \\ to".to_string()];
-    header.extend(to_names.iter().map(name));
-    let rows: Vec<Vec<String>> = from_names
-        .iter()
-        .map(|f| {
-            let mut row = vec![name(f)];
-            row.extend(to_names.iter().map(|t| m.count(f.as_deref(), t.as_deref()).map_or("—".to_string(), count)));
-            row
-        })
-        .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    print!("{}", table(&header, &rows));
-    for c in m.largest_flows(5) {
-        println!("{} {} → {}", count(c.count), name(&c.from), name(&c.to));
-    }
+    print!("{}", crate::report::movement(&m));
     Ok(())
 }
 
-pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64) -> Result<()> {
+pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool) -> Result<()> {
     if !(0.0..=1.0).contains(&min_share) {
         return fail(format!("--min-share {min_share}: expected a share between 0 and 1"));
     }
     let engine = ctx.engine()?;
     let r = ctx.resolve(filter)?;
     let s = engine.split(&r.compiled, by, min_share)?;
+    let saved = if save { save_cells(ctx, r.template.as_ref(), &s)? } else { Vec::new() };
     if ctx.g.json {
-        return ctx.print_json(&s);
+        let mut v = serde_json::to_value(&s)?;
+        if save {
+            v["saved"] = json!(saved);
+        }
+        return ctx.print_json(&v);
+    }
+    for line in &saved {
+        println!("saved {line}");
     }
     let mut header: Vec<&str> = s.by.iter().map(String::as_str).collect();
     header.extend(["size", "share", ""]);
@@ -182,6 +148,32 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64) -> Result<(
     print!("{}", table(&header, &rows));
     println!("{} customers in {} cells", count(s.size), s.cells.len());
     Ok(())
+}
+
+/// `split --save`: each cell as a draft child of the named template (`Template::child`); the
+/// references saved (`NAME@V`), or unchanged ones as they stand.
+fn save_cells(
+    ctx: &Ctx,
+    parent: Option<&crate::library::Template>,
+    s: &crate::engine::split::Split,
+) -> Result<Vec<String>> {
+    let Some(parent) = parent else {
+        return fail("--save saves the cells of a saved segment: name one from the library, not a filter");
+    };
+    let features = ctx.features();
+    let engine = ctx.engine()?;
+    let mut out = Vec::new();
+    for c in &s.cells {
+        let mut child = parent.child(&s.by, &c.values);
+        child.author = crate::library::author();
+        let compiled = crate::library::measure::compile(&child, &Default::default(), &features)?;
+        crate::library::measure::record_features(&mut child, &compiled, &features);
+        child.snapshot = Some(crate::library::measure::measure(&engine, &compiled)?);
+        let name = child.name.clone();
+        let v = ctx.library.save(child)?.version();
+        out.push(format!("{name}@{v}"));
+    }
+    Ok(out)
 }
 
 pub fn arms(ctx: &Ctx, filter: &str, spec: Option<&str>, salt: Option<&str>) -> Result<()> {

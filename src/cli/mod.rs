@@ -247,6 +247,9 @@ pub enum Command {
         /// Flag cells under this share of the segment as small
         #[arg(long, default_value_t = 0.05)]
         min_share: f64,
+        /// Save every cell as a draft segment of its own that records its parent and version (FILTER must name a saved segment)
+        #[arg(long)]
+        save: bool,
     },
     /// The profile metrics in use (inferred from the schema or read from a file); --init writes them out to edit
     Metrics {
@@ -326,6 +329,9 @@ pub struct ExportArgs {
     /// Prefix cells beginning with = + - @ TAB or CR with ' so spreadsheets show them as text (default: values exactly as stored)
     #[arg(long)]
     pub excel_safe: bool,
+    /// Export the cells of one segment split by these columns (region,language) to one file, with a cell column
+    #[arg(long, value_delimiter = ',')]
+    pub split_by: Vec<String>,
 }
 
 /// `--timeout`: a positive, finite number of seconds (`nan`, `inf` and negatives are refused, not
@@ -402,7 +408,7 @@ pub fn run() -> Result<()> {
                 Command::Movement { from, to, no_suppress } => {
                     history::movement(&ctx, &from, to.as_deref(), !no_suppress)
                 }
-                Command::Split { filter, by, min_share } => history::split(&ctx, &filter, &by, min_share),
+                Command::Split { filter, by, min_share, save } => history::split(&ctx, &filter, &by, min_share, save),
                 Command::Arms { filter, arms, salt } => history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref()),
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),

@@ -407,10 +407,20 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let engine = ctx.engine()?;
     let features = ctx.features();
     let raw = ctx.raw_params()?;
-    let (segments, suppressions) =
+    let (mut segments, suppressions) =
         crate::export::resolve(&ctx.library, &features, &a.names, a.allow_draft, !a.no_suppress, &raw)?;
     let sources: Vec<&str> = segments.iter().map(|s| s.filter.source.as_str()).collect();
     super::data::check_params_used(&raw, &sources)?;
+    if !a.split_by.is_empty() {
+        let [parent] = segments.as_slice() else {
+            return fail("--split-by exports the cells of one segment: name one");
+        };
+        // The cells of the segment as it exports (suppressions applied), every one with members.
+        let effective = crate::export::effective(&segments, &suppressions, false);
+        let split = engine.split(&effective[0], &a.split_by, 0.0)?;
+        let values: Vec<Vec<Option<String>>> = split.cells.iter().map(|c| c.values_in(&split.by)).collect();
+        segments = crate::export::cells(parent, &split.by, &values);
+    }
     let req = ExportRequest {
         segments,
         suppressions,

@@ -50,16 +50,29 @@ impl Compiled {
         if others.is_empty() {
             return self.clone();
         }
-        let mut c = self.clone();
-        c.sql = format!("(\n{}\n)", self.sql);
-        c.map = std::iter::once((0, 0, false)).chain(self.map.iter().map(|&(o, s, e)| (o + 2, s, e))).collect();
-        let end = c.sql.len();
-        c.map.push((end, self.source.len(), false));
+        let mut c = self.wrapped();
         for o in others {
             c.sql.push_str(&format!(" AND NOT coalesce((\n{}\n), false)", o.sql));
             c.words.extend(o.words.iter().cloned());
             c.features_used.extend(o.features_used.iter().cloned());
         }
+        c
+    }
+
+    /// `self AND extra`, `extra` being SQL seglens wrote (a split cell's values).
+    pub fn and(&self, extra: &str) -> Compiled {
+        let mut c = self.wrapped();
+        c.sql.push_str(&format!(" AND ({extra})"));
+        c
+    }
+
+    /// `(\n self \n)`, error positions still mapping into the user's text.
+    fn wrapped(&self) -> Compiled {
+        let mut c = self.clone();
+        c.sql = format!("(\n{}\n)", self.sql);
+        c.map = std::iter::once((0, 0, false)).chain(self.map.iter().map(|&(o, s, e)| (o + 2, s, e))).collect();
+        let end = c.sql.len();
+        c.map.push((end, self.source.len(), false));
         c
     }
 

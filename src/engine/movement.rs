@@ -175,6 +175,11 @@ pub struct Movement {
     /// Every segment of either side: the first side's in priority order, then the second's new ones.
     pub segments: Vec<String>,
     pub cells: Vec<MovementCell>,
+    /// Each side's segments in priority order: the matrix's rows and columns (before "in none").
+    #[serde(skip)]
+    pub from: Vec<String>,
+    #[serde(skip)]
+    pub to: Vec<String>,
 }
 
 impl Movement {
@@ -393,8 +398,11 @@ impl Engine {
     }
 
     /// Movement to now from the segments' member bitmaps (those the overlap uses, cached) and one
-    /// scan of (rowid, key), merged in Rust with the sorted stored keys: no temporary table, no
-    /// join. None when the entity has no row ids (a view): the SQL way then.
+    /// scan of (rowid, key): each row's place now is the first bitmap holding its row id, its
+    /// place then the segment of its key in the exclusive union of the stored lists. No temporary
+    /// table, no join. With integer keys the lookups run inside DuckDB's parallel scan (a scalar
+    /// function handed each chunk), else the pairs stream to Rust. None when the entity has no row
+    /// ids (a view): the SQL way then.
     fn movement_by_bits(
         &self,
         from: &[(String, &Keys)],
@@ -408,80 +416,62 @@ impl Engine {
                 None => return Ok(None),
             }
         }
-        // Text keys compare as text on both sides; integer lists are used as they are.
-        let texts: Vec<Vec<String>> = from.iter().map(|(_, k)| if text { k.to_text() } else { Vec::new() }).collect();
-        let ints: Vec<&[i64]> = from
-            .iter()
-            .map(|(_, k)| match k {
-                Keys::Int(v) if !text => v.as_slice(),
-                _ => &[][..],
-            })
-            .collect();
-        let (nf, nt) = (from.len(), filters.len());
-        // counts[from * (nt + 1) + to]; index nf / nt is "in none".
-        let mut counts = vec![0i64; (nf + 1) * (nt + 1)];
-        // Per stored list: which of its keys a row still has, and where the scan is in it.
-        let mut seen: Vec<Vec<u64>> = from.iter().map(|(_, k)| vec![0u64; k.len().div_ceil(64)]).collect();
-        let mut hints = vec![0usize; nf];
-        let sql = format!("SELECT rowid, {} FROM {}", self.key_select(text), self.table_sql());
-        let mut stmt = self.conn().prepare(&sql).map_err(super::plain_error)?;
-        let stream = stmt.stream_arrow([]).map_err(super::plain_error)?;
-        for batch in stream {
-            let batch = batch.map_err(super::plain_error)?;
-            let rowids = batch.column(0).as_primitive::<Int64Type>();
-            let key_col = batch.column(1);
-            let key_ints = (!text).then(|| key_col.as_primitive::<Int64Type>());
-            for i in 0..batch.num_rows() {
-                let r = rowids.value(i) as usize;
-                let (w, b) = (r / 64, r % 64);
-                let to = bits.iter().position(|x| x.get(w).is_some_and(|v| v >> b & 1 == 1)).unwrap_or(nt);
-                // The customer's segment then: the first stored list holding the key. Every list
-                // is looked up, so that each one knows which of its keys are still here.
-                let mut from_seg = nf;
-                if !key_col.is_null(i) {
-                    let (k_int, k_text) = match key_ints {
-                        Some(a) => (a.value(i), ""),
-                        None => (0, text_at(key_col, i)),
-                    };
-                    for s in 0..nf {
-                        let at = if text {
-                            find_str(&texts[s], k_text, &mut hints[s])
-                        } else {
-                            find(ints[s], &k_int, &mut hints[s])
-                        };
-                        if let Some(j) = at {
-                            seen[s][j / 64] |= 1 << (j % 64);
-                            from_seg = from_seg.min(s);
+        // Text keys compare as text on both sides (integer lists sorted again as text).
+        let texts: Vec<Keys> =
+            if text { from.iter().map(|(_, k)| Keys::Text(k.to_text())).collect() } else { Vec::new() };
+        let lists: Vec<&Keys> = if text { texts.iter().collect() } else { from.iter().map(|(_, k)| *k).collect() };
+        let (keys, segs) = exclusive(&lists);
+        let places = Places::new(keys, segs, bits, from.len());
+        let scanned = match &places.keys {
+            Keys::Int(_) => self.places_in_scan(&places)?,
+            Keys::Text(_) => false,
+        };
+        if !scanned {
+            let sql = format!("SELECT rowid, {} FROM {}", self.key_select(text), self.table_sql());
+            let mut stmt = self.statement_conn()?.prepare(&sql).map_err(super::plain_error)?;
+            for batch in stmt.stream_arrow([]).map_err(super::plain_error)? {
+                let batch = batch.map_err(super::plain_error)?;
+                let rowids = batch.column(0).as_primitive::<Int64Type>();
+                let key_col = batch.column(1);
+                let mut chunk = places.chunk();
+                for i in 0..batch.num_rows() {
+                    let at = match (&places.keys, key_col.is_null(i)) {
+                        (_, true) => None,
+                        (Keys::Int(k), false) => {
+                            find(k, &key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint)
                         }
-                    }
+                        (Keys::Text(k), false) => find_str(k, text_at(key_col, i), &mut chunk.hint),
+                    };
+                    chunk.add(&places, rowids.value(i) as usize, at);
                 }
-                counts[from_seg * (nt + 1) + to] += 1;
+                chunk.flush(&places);
             }
         }
-        // Stored keys no row has any more (deleted customers) moved to none, each counted once,
-        // in the first list holding it.
-        for s in 0..nf {
-            let len = if text { texts[s].len() } else { ints[s].len() };
-            for j in (0..len).filter(|j| seen[s][j / 64] >> (j % 64) & 1 == 0) {
-                let earlier = (0..s).any(|e| {
-                    if text {
-                        texts[e].binary_search(&texts[s][j]).is_ok()
-                    } else {
-                        ints[e].binary_search(&ints[s][j]).is_ok()
-                    }
-                });
-                if !earlier {
-                    counts[s * (nt + 1) + nt] += 1;
-                }
+        Ok(Some(places.flows()))
+    }
+
+    /// Counts `places` inside DuckDB's scan of (rowid, key); false when the scan function is not
+    /// available.
+    fn places_in_scan(&self, places: &Arc<Places>) -> Result<bool> {
+        let Some(eacher) = self.member_cache.borrow_mut().eacher(self.conn()) else { return Ok(false) };
+        let p = places.clone();
+        let work: super::cache::EachChunk = Arc::new(move |rows, keys, valid| {
+            let Keys::Int(stored) = &p.keys else { return };
+            let mut chunk = p.chunk();
+            for ((&r, k), &ok) in rows.iter().zip(keys).zip(valid) {
+                let at = if ok { find(stored, k, &mut chunk.hint) } else { None };
+                chunk.add(&p, r as usize, at);
             }
+            chunk.flush(&p);
+        });
+        let sql = eacher.select(&self.key_select(false), &self.table_sql());
+        let agrees = eacher.run(work, || {
+            self.statement_conn()?.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error)
+        })?;
+        if !agrees {
+            return Err(EngineError::Config("the movement's scan did not see every row; run it again".into()));
         }
-        let index = |i: usize, n: usize| (i < n).then_some(i as i32);
-        Ok(Some(
-            (0..=nf)
-                .flat_map(|f| (0..=nt).map(move |t| (f, t)))
-                .map(|(f, t)| (index(f, nf), index(t, nt), counts[f * (nt + 1) + t]))
-                .collect(),
-        ))
+        Ok(true)
     }
 
     /// The SQL a movement from stored keys (table `prev(k, s)`, each key once, with its
@@ -498,6 +488,97 @@ impl Engine {
             self.key_select(!self.key_is_integer()),
             self.table_sql()
         )
+    }
+}
+
+/// A movement to now being counted: the stored keys (the exclusive union of the lists, each with
+/// its segment), the member bitmaps now, and the counts and seen keys, filled from several of
+/// DuckDB's threads at once.
+struct Places {
+    keys: Keys,
+    segs: Vec<i32>,
+    bits: Vec<super::cache::Bits>,
+    /// `counts[from * (nt + 1) + to]`; index nf / nt is "in none".
+    counts: Vec<AtomicU64>,
+    /// Which stored keys a row still has.
+    seen: Vec<AtomicU64>,
+    nf: usize,
+}
+
+/// One chunk's counts, added to the shared ones once (threads meet once per chunk, not per row).
+struct Chunk {
+    counts: Vec<u64>,
+    seen: Vec<(usize, u64)>,
+    /// Where the last key was found: keys mostly ascend within a chunk.
+    hint: usize,
+}
+
+impl Places {
+    fn new(keys: Keys, segs: Vec<i32>, bits: Vec<super::cache::Bits>, nf: usize) -> Arc<Places> {
+        let cells = (nf + 1) * (bits.len() + 1);
+        let words = keys.len().div_ceil(64);
+        Arc::new(Places {
+            keys,
+            segs,
+            bits,
+            counts: (0..cells).map(|_| AtomicU64::new(0)).collect(),
+            seen: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            nf,
+        })
+    }
+
+    fn chunk(&self) -> Chunk {
+        Chunk { counts: vec![0; self.counts.len()], seen: Vec::new(), hint: 0 }
+    }
+
+    /// The flows: every row counted, then each stored key no row has any more (a deleted
+    /// customer) moved from its segment to none.
+    fn flows(&self) -> Flows {
+        let nt = self.bits.len();
+        let mut counts: Vec<i64> = self.counts.iter().map(|c| c.load(Ordering::Relaxed) as i64).collect();
+        for (j, &seg) in self.segs.iter().enumerate() {
+            if self.seen[j / 64].load(Ordering::Relaxed) >> (j % 64) & 1 == 0 {
+                counts[seg as usize * (nt + 1) + nt] += 1;
+            }
+        }
+        let index = |i: usize, n: usize| (i < n).then_some(i as i32);
+        (0..=self.nf)
+            .flat_map(|f| (0..=nt).map(move |t| (f, t)))
+            .map(|(f, t)| (index(f, self.nf), index(t, nt), counts[f * (nt + 1) + t]))
+            .collect()
+    }
+}
+
+impl Chunk {
+    /// Row `r`, whose key is stored key `at` (None: not stored, or NULL).
+    fn add(&mut self, p: &Places, r: usize, at: Option<usize>) {
+        let nt = p.bits.len();
+        let (w, b) = (r / 64, r % 64);
+        let to = p.bits.iter().position(|x| x.get(w).is_some_and(|v| v >> b & 1 == 1)).unwrap_or(nt);
+        let from = match at {
+            Some(j) => {
+                match self.seen.last_mut() {
+                    Some((word, bits)) if *word == j / 64 => *bits |= 1 << (j % 64),
+                    _ => self.seen.push((j / 64, 1 << (j % 64))),
+                }
+                p.segs[j] as usize
+            }
+            None => p.nf,
+        };
+        self.counts[from * (nt + 1) + to] += 1;
+    }
+
+    fn flush(self, p: &Places) {
+        for (c, n) in p.counts.iter().zip(self.counts) {
+            if n > 0 {
+                c.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        for (word, bits) in self.seen {
+            if let Some(w) = p.seen.get(word) {
+                w.fetch_or(bits, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -526,7 +607,7 @@ fn cells(from: &Side<'_>, to: &Side<'_>, rows: &[(Option<i32>, Option<i32>, i64)
             cells.push(MovementCell { from: f.clone(), to: t, count: count as u64 });
         }
     }
-    Movement { segments, cells }
+    Movement { segments, cells, from: from_names, to: to_names }
 }
 
 /// The position of `k` in sorted `keys`, starting from `hint` (a scan in key order finds each key

@@ -25,17 +25,38 @@ pub struct SplitCell {
 }
 
 impl SplitCell {
-    /// The cell as a filter to AND with its parent's (for a child template):
-    /// `"region" = 'North' AND "language" IS NULL`, values as escaped literals compared as text.
+    /// The cell as a filter to AND with its parent's (for a child template or an export of cells).
     pub fn filter(&self, by: &[String]) -> String {
-        by.iter()
-            .map(|d| match self.values.get(d).cloned().flatten() {
-                Some(v) => format!("CAST({} AS VARCHAR) = {}", ident(d), ParamValue::String(v).to_sql()),
-                None => format!("{} IS NULL", ident(d)),
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ")
+        cell_filter(by, &self.values_in(by))
     }
+
+    /// The cell's values in the order of `by`.
+    pub fn values_in(&self, by: &[String]) -> Vec<Option<String>> {
+        by.iter().map(|d| self.values.get(d).cloned().flatten()).collect()
+    }
+
+    /// How the cell reads on screen and in a `cell` column: `North × hi`.
+    pub fn label(&self, by: &[String]) -> String {
+        cell_label(&self.values_in(by))
+    }
+}
+
+/// `"region" = 'North' AND "language" IS NULL`: values as escaped literals compared as text, as
+/// the split grouped them.
+pub fn cell_filter(by: &[String], values: &[Option<String>]) -> String {
+    by.iter()
+        .zip(values)
+        .map(|(d, v)| match v {
+            Some(v) => format!("CAST({} AS VARCHAR) = {}", ident(d), ParamValue::String(v.clone()).to_sql()),
+            None => format!("{} IS NULL", ident(d)),
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `North × hi` (NULL as `(null)`).
+pub fn cell_label(values: &[Option<String>]) -> String {
+    values.iter().map(|v| v.as_deref().unwrap_or("(null)")).collect::<Vec<_>>().join(" × ")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -291,7 +291,14 @@ impl StoredExport {
 
     /// Segment names in the export's priority order.
     pub fn segment_names(&self) -> Vec<String> {
-        self.info.segments.iter().map(|s| s.name.clone()).collect()
+        let mut names: Vec<String> = Vec::new();
+        // An export of a split's cells lists its segment once per cell.
+        for s in &self.info.segments {
+            if !names.contains(&s.name) {
+                names.push(s.name.clone());
+            }
+        }
+        names
     }
 }
 
@@ -352,6 +359,22 @@ impl ExportLog {
             .find(|p| p.is_file())
     }
 
+    /// The exports from this library whose manifests are still in place, newest first.
+    pub fn exports(&self) -> Vec<LoggedExport> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else { return Vec::new() };
+        let library = canonical(&self.library);
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<LogLine>(l).ok())
+            .filter(|l| l.library == library && Path::new(&l.manifest).is_file())
+            .map(|l| LoggedExport {
+                manifest: PathBuf::from(l.manifest),
+                created_at: l.created_at,
+                segments: l.segments,
+            })
+            .collect()
+    }
+
     /// The latest earlier export of each of `segments` that reads back (a missing or damaged one
     /// is skipped: the next export is not blocked by an old file someone moved).
     pub fn previous(&self, segments: &[&str]) -> BTreeMap<String, StoredExport> {
@@ -363,6 +386,58 @@ impl ExportLog {
         }
         out
     }
+}
+
+/// One export in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedExport {
+    pub manifest: PathBuf,
+    pub created_at: String,
+    pub segments: Vec<String>,
+}
+
+/// The filters `names` would export with now (latest approved versions, approved suppressions
+/// subtracted unless `suppress` is false), in priority order.
+pub fn filters_now(
+    library: &crate::library::Library,
+    features: &crate::engine::FeatureSet,
+    names: &[String],
+    suppress: bool,
+    exclusive: bool,
+    raw: &[(String, String)],
+) -> Result<Vec<(String, crate::engine::Compiled)>, ExportError> {
+    let (segments, suppressions) = super::resolve(library, features, names, false, suppress, raw)?;
+    let effective = super::effective(&segments, &suppressions, exclusive);
+    Ok(segments.iter().map(|s| s.name.clone()).zip(effective).collect())
+}
+
+/// The second side of a movement: a later export, or the segments as they would export now.
+pub enum To<'a> {
+    Export(&'a StoredExport),
+    Now(&'a [(String, crate::engine::Compiled)]),
+}
+
+/// Where the members of export `from` went (`seglens movement`, the explorer's movement view).
+pub fn movement(
+    engine: &crate::engine::Engine,
+    from: &StoredExport,
+    to: To<'_>,
+) -> Result<crate::engine::movement::Movement, ExportError> {
+    use crate::engine::movement::Side;
+    let lists = |e: &StoredExport| -> Vec<(String, Keys)> {
+        e.segment_names().into_iter().filter_map(|n| e.keys_of(&n).map(|k| (n, k))).collect()
+    };
+    let a = lists(from);
+    let from_side = Side::Stored(a.iter().map(|(n, k)| (n.clone(), k)).collect());
+    let b = match &to {
+        To::Export(e) => lists(e),
+        To::Now(_) => Vec::new(),
+    };
+    let to_side = match to {
+        To::Export(_) => Side::Stored(b.iter().map(|(n, k)| (n.clone(), k)).collect()),
+        To::Now(filters) => Side::Now(filters.iter().map(|(n, f)| (n.clone(), f)).collect()),
+    };
+    Ok(engine.movement(&from_side, &to_side)?)
 }
 
 /// What an export about to run would add and drop per segment, against each segment's latest

@@ -41,6 +41,16 @@ impl Kind {
     }
 }
 
+/// The parent a split cell was saved from (`Template::child`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitOf {
+    pub name: String,
+    pub version: u32,
+    /// The cell, as its values read: `North × hi`.
+    pub cell: String,
+}
+
 /// What was measured when a version was saved, and on which data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +103,9 @@ pub struct Template {
     /// Holdouts and A/B groups: a salt and named shares (engine/arms.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arms: Option<crate::engine::arms::Arms>,
+    /// A cell of a split saved as a segment of its own: the parent version it was cut from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_of: Option<SplitOf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<Snapshot>,
     /// SHA-256 of what was approved (`content_hash`), written when the version is approved. Export
@@ -134,9 +147,47 @@ impl Template {
             params: BTreeMap::new(),
             features: BTreeMap::new(),
             arms: None,
+            split_of: None,
             snapshot: None,
             approval_sha256: None,
         }
+    }
+
+    /// A cell of this version's split as a child segment: the parent's filter AND the cell's
+    /// values, the parent's parameters, and a record of the parent version it was cut from.
+    /// `cell` is the cell's values by dimension (None: NULL).
+    pub fn child(&self, by: &[String], cell: &BTreeMap<String, Option<String>>) -> Template {
+        let values: Vec<Option<String>> = by.iter().map(|d| cell.get(d).cloned().flatten()).collect();
+        let label = crate::engine::split::cell_label(&values);
+        let slug: String = values
+            .iter()
+            .map(|v| v.as_deref().unwrap_or("null"))
+            .flat_map(|v| std::iter::once('-').chain(v.chars()))
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        let mut name = format!("{}{}", self.name, slug);
+        while name.contains("--") {
+            name = name.replace("--", "-");
+        }
+        let mut t = Template::new(
+            name.trim_end_matches('-'),
+            &format!("({}\n) AND {}", self.filter.trim_end(), crate::engine::split::cell_filter(by, &values)),
+        );
+        t.intent = if self.intent.is_empty() { label.clone() } else { format!("{} — {label}", self.intent) };
+        t.owner = self.owner.clone();
+        t.tags = self
+            .tags
+            .iter()
+            .cloned()
+            .chain((!self.tags.iter().any(|g| g == "split")).then(|| "split".into()))
+            .collect();
+        t.priority = self.priority;
+        t.table = self.table.clone();
+        t.key = self.key.clone();
+        t.params = self.params.clone();
+        t.arms = self.arms.clone();
+        t.split_of = Some(SplitOf { name: self.name.clone(), version: self.version, cell: label });
+        t
     }
 
     /// SHA-256 (hex) of what an approval covers: the filter, the parameter declarations, the
@@ -199,6 +250,7 @@ impl Template {
             && self.key == other.key
             && self.features == other.features
             && self.arms == other.arms
+            && self.split_of == other.split_of
     }
 
     pub fn reference(&self) -> String {

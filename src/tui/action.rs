@@ -26,6 +26,13 @@ pub enum Action {
     ExportChanges(Result<Vec<String>, String>),
     /// A QA report finished on its own connection: its text, or why not.
     ReportDone(Report, Result<String, String>),
+    /// A movement finished on its own connection: the library's exports (newest first), which
+    /// one it moved from, and the matrix or why not.
+    MovementDone {
+        exports: Vec<crate::export::history::LoggedExport>,
+        chosen: usize,
+        result: Result<crate::engine::movement::Movement, String>,
+    },
 }
 
 /// The QA reports the explorer computes beside the worker.
@@ -78,6 +85,10 @@ pub enum Effect {
         names: Vec<String>,
         exclusive: bool,
         suppress: bool,
+    },
+    /// Where the customers of an export (None: the latest of this library) are now.
+    Movement {
+        manifest: Option<std::path::PathBuf>,
     },
     /// Stop the running export (its files are written atomically, so nothing is left).
     CancelExport,

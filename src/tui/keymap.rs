@@ -47,6 +47,22 @@ pub enum Cmd {
     ToggleClause,
     ToggleHygiene,
     ToggleCompare,
+    ToggleMovement,
+    ToggleSplit,
+    /// Movement: from an earlier / a later export.
+    Earlier,
+    Later,
+    /// Split: the last dimension becomes the next / previous one; another dimension; one fewer.
+    NextDimension,
+    PrevDimension,
+    AddDimension,
+    DropDimension,
+    /// Split: mark the selected cell for s and e.
+    Mark,
+    /// Split: save the chosen cells as segments of their own (children of the edited one).
+    SaveCells,
+    /// Split: export the chosen cells to one file, with a cell column.
+    ExportCells,
     /// Close a dialog or overlay, or stop typing (Esc).
     Close,
     /// Confirm what a dialog or input asks (Enter).
@@ -76,6 +92,8 @@ pub enum Mode {
     Funnel,
     Hygiene,
     Compare,
+    Movement,
+    Split,
     /// The modes below hold the keyboard: a key they do not bind is text for their input (or,
     /// for the question and messages, closes them); nothing falls through to the panels.
     Help,
@@ -91,7 +109,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order F1 lists them.
-    pub const ALL: [Mode; 20] = [
+    pub const ALL: [Mode; 22] = [
         Mode::Global,
         Mode::Editor,
         Mode::Params,
@@ -103,6 +121,8 @@ impl Mode {
         Mode::Funnel,
         Mode::Hygiene,
         Mode::Compare,
+        Mode::Movement,
+        Mode::Split,
         Mode::Help,
         Mode::Search,
         Mode::ParamInput,
@@ -155,6 +175,8 @@ impl Mode {
             Mode::Funnel => "Funnel view",
             Mode::Hygiene => "Hygiene report",
             Mode::Compare => "Compare view",
+            Mode::Movement => "Movement view (F10)",
+            Mode::Split => "Split view (Ctrl-T)",
             Mode::Help => "This help",
             Mode::Search => "Library search (/)",
             Mode::ParamInput => "Typing a parameter value",
@@ -203,6 +225,8 @@ pub const GLOBAL: &[Binding] = &[
     b(F(7), ToggleFunnel, "funnel view on/off: what each clause removes"),
     b(F(8), ToggleHygiene, "data hygiene report on/off (runs in the background)"),
     b(F(9), ToggleCompare, "compare the edited filter with the selected library segment"),
+    b(F(10), ToggleMovement, "movement view: where the customers of an earlier export are now"),
+    ctrl('t', ToggleSplit, "split view: the segment by the breakdown dimension (and more)"),
 ];
 
 pub const EDITOR: &[Binding] = &[b(Tab, Complete, "complete a column, table, function or feature")];
@@ -284,6 +308,24 @@ pub const FUNNEL: &[Binding] = &[
     b(Char(' '), ToggleClause, "switch the clause off / on (what-if; the filter text is unchanged)"),
 ];
 
+pub const MOVEMENT: &[Binding] = &[
+    b(KeyCode::Left, Earlier, "from an earlier export"),
+    b(KeyCode::Right, Later, "from a later export"),
+    b(F(5), Refresh, "measure again"),
+];
+
+pub const SPLIT: &[Binding] = &[
+    b(KUp, Up, "previous cell"),
+    b(Down, Cmd::Down, "next cell"),
+    b(KeyCode::Right, NextDimension, "the last dimension: the next column"),
+    b(KeyCode::Left, PrevDimension, "the last dimension: the previous column"),
+    b(Char('+'), AddDimension, "split by one more column"),
+    b(Char('-'), DropDimension, "drop the last column"),
+    b(Char(' '), Mark, "mark / unmark the cell"),
+    b(Char('s'), SaveCells, "save the marked cells (or the selected one) as segments of their own"),
+    b(Char('e'), ExportCells, "export the marked cells (or all) to one file with a cell column"),
+];
+
 pub const HELP: &[Binding] = &[
     b(Esc, Close, "close"),
     b(F(1), Close, "close"),
@@ -358,6 +400,8 @@ pub fn table(mode: Mode) -> &'static [Binding] {
         Mode::Overlap => OVERLAP,
         Mode::Funnel => FUNNEL,
         Mode::Hygiene | Mode::Compare => REPORT,
+        Mode::Movement => MOVEMENT,
+        Mode::Split => SPLIT,
         Mode::Help => HELP,
         Mode::Search => SEARCH,
         Mode::ParamInput => PARAM_INPUT,

@@ -24,6 +24,7 @@ use worker::{OverlapMember, Request, WorkerHandle};
 
 use crate::engine::{Engine, OpenOptions};
 use crate::error::UserError;
+use crate::export::history::{StoredExport, To};
 use crate::library::{Library, Status, measure};
 
 /// Restores the terminal when dropped, so every exit path (errors included) leaves it usable;
@@ -303,6 +304,7 @@ impl Runtime {
                 engine.compare((&a.0, &a.1), (&b.0, &b.1)).map(|c| crate::report::compare(&c))
             }),
             Effect::ExportChanges { names, exclusive, suppress } => self.export_changes(names, exclusive, suppress),
+            Effect::Movement { manifest } => self.movement(manifest),
             Effect::CancelExport => {
                 if let Some((flag, canceller)) = self.export_cancel.take() {
                     flag.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -401,6 +403,27 @@ impl Runtime {
         self.on_own_connection(work, Action::ExportChanges);
     }
 
+    /// The movement from an export of this library (None: the latest) to now: the same segments,
+    /// as they would export now (approved suppressions applied), on a connection of its own.
+    fn movement(&self, manifest: Option<std::path::PathBuf>) {
+        let exports = self.export_log.exports();
+        let chosen = manifest.and_then(|m| exports.iter().position(|e| e.manifest == m)).unwrap_or(0);
+        let Some(from) = exports.get(chosen).map(|e| e.manifest.clone()) else {
+            let why = "no export of this library yet: export a segment (Ctrl-E), and come back after the data changed";
+            let _ = self.tx.send(Action::MovementDone { exports, chosen, result: Err(why.into()) });
+            return;
+        };
+        let (features, _) = self.library.features();
+        let library = Library::open(self.library.dir());
+        let work = move |engine: &Engine| -> Result<crate::engine::movement::Movement, String> {
+            let from = StoredExport::open(&from).map_err(|e| e.to_string())?;
+            let now = crate::export::history::filters_now(&library, &features, &from.segment_names(), true, false, &[])
+                .map_err(|e| e.to_string())?;
+            crate::export::history::movement(engine, &from, To::Now(&now)).map_err(|e| e.to_string())
+        };
+        self.on_own_connection(work, move |result| Action::MovementDone { exports, chosen, result });
+    }
+
     /// Exports on a thread of its own with a cloned connection: typing never supersedes it.
     fn export(&mut self, plan: update::ExportPlan) {
         let tx = self.tx.clone();
@@ -418,7 +441,14 @@ impl Runtime {
                 return;
             }
         };
-        let ((segments, suppressions), engine) = (segments, suppressions);
+        let ((mut segments, suppressions), engine) = (segments, suppressions);
+        if let Some(cells) = &plan.cells {
+            let [parent] = segments.as_slice() else {
+                let _ = tx.send(Action::ExportDone(Err("the cells of a split come from one segment".into())));
+                return;
+            };
+            segments = crate::export::cells(parent, &cells.by, &cells.values);
+        }
         let req = crate::export::ExportRequest {
             segments,
             suppressions,

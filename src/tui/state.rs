@@ -52,6 +52,10 @@ pub enum View {
     Hygiene,
     /// The edited filter against a library segment and the base (issue 16).
     Compare,
+    /// Where the customers of an earlier export are now (issue 17).
+    Movement,
+    /// The edited segment split by dimensions: cells to save as segments or export (issue 17).
+    Split,
 }
 
 /// A QA report computed on a connection of its own (hygiene, compare): the text the CLI prints.
@@ -254,6 +258,61 @@ impl FunnelState {
     }
 }
 
+/// The movement view: from an earlier export of this library to now, computed on a connection
+/// of its own.
+#[derive(Debug, Clone, Default)]
+pub struct MovementState {
+    /// This library's exports still in place, newest first (read when the view opens).
+    pub exports: Vec<crate::export::history::LoggedExport>,
+    /// The export moved from: an index into `exports`.
+    pub chosen: usize,
+    pub running: bool,
+    pub result: Option<Result<crate::engine::movement::Movement, String>>,
+}
+
+impl MovementState {
+    /// The export moved from, as it reads in a title: `holi.manifest.json of 2026-11-20 12:00`.
+    pub fn subject(&self) -> String {
+        match self.exports.get(self.chosen) {
+            Some(e) => {
+                let file = e.manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                format!("{file} of {}", e.created_at.get(..16).unwrap_or(&e.created_at).replace('T', " "))
+            }
+            None => "the latest export".into(),
+        }
+    }
+}
+
+/// The split view: the edited segment by one or more dimensions, measured with the preview.
+#[derive(Debug, Clone, Default)]
+pub struct SplitState {
+    /// The dimensions, in order (the breakdown's when the view opens).
+    pub by: Vec<String>,
+    pub measured: Option<crate::engine::split::Split>,
+    /// The preview generation it was measured for.
+    pub generation: u64,
+    pub selected: usize,
+    /// Cells marked to save or export, by their values in the order of `by`.
+    pub marked: Vec<Vec<Option<String>>>,
+}
+
+impl SplitState {
+    /// The marked cells still in the split, else the selected one: what s and e act on.
+    pub fn chosen(&self) -> Vec<Vec<Option<String>>> {
+        let Some(m) = &self.measured else { return Vec::new() };
+        let cells: Vec<Vec<Option<String>>> = m.cells.iter().map(|c| c.values_in(&m.by)).collect();
+        let marked: Vec<Vec<Option<String>>> = cells.iter().filter(|v| self.marked.contains(v)).cloned().collect();
+        if marked.is_empty() { cells.get(self.selected).cloned().into_iter().collect() } else { marked }
+    }
+}
+
+/// Cells of a split to export: the dimensions, and each cell's values in their order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cells {
+    pub by: Vec<String>,
+    pub values: Vec<Vec<Option<String>>>,
+}
+
 /// The segment being edited: where it came from, to know about unsaved changes.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
@@ -296,6 +355,8 @@ pub enum Dialog {
         result: Option<Result<String, String>>,
         /// Per segment, who joined and left since its last export (None: being measured).
         changes: Option<Result<Vec<String>, String>>,
+        /// The cells of a split of the one segment, exported to one file with a cell column.
+        cells: Option<Cells>,
     },
     Name {
         purpose: NamePurpose,
@@ -345,6 +406,8 @@ pub struct AppState {
     pub funnel: FunnelState,
     pub hygiene: ReportState,
     pub compare: ReportState,
+    pub movement: MovementState,
+    pub split: SplitState,
     pub document: Document,
     /// The filter as last compiled successfully (what the preview shows).
     pub compiled: Option<Compiled>,
@@ -397,6 +460,8 @@ impl AppState {
             funnel: FunnelState::default(),
             hygiene: ReportState::default(),
             compare: ReportState::default(),
+            movement: MovementState::default(),
+            split: SplitState::default(),
             document: Document::default(),
             compiled: None,
             generation: 0,
@@ -487,6 +552,12 @@ impl AppState {
         }
         if self.view == View::Compare {
             return Mode::Compare;
+        }
+        if self.view == View::Movement {
+            return Mode::Movement;
+        }
+        if self.view == View::Split {
+            return Mode::Split;
         }
         match self.focus {
             Focus::Editor => Mode::Editor,

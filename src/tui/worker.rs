@@ -38,6 +38,8 @@ pub struct PreviewRequest {
     pub overlap: Option<Vec<OverlapMember>>,
     /// Measure the funnel too (the funnel view is open), right after the size.
     pub funnel: bool,
+    /// Split the segment by these columns, cells under this share flagged (the split view is open).
+    pub split: Option<(Vec<String>, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +76,7 @@ pub enum Part {
     Rows(RowSet),
     Overlap(Overlap),
     Funnel(crate::engine::funnel::Funnel),
+    Split(crate::engine::split::Split),
     /// Every part of this generation has been answered.
     Done,
     Schema(Schema, Vec<String>),
@@ -360,6 +363,9 @@ impl Worker {
             part!(|e| e.size(f), Part::Size);
             if p.funnel {
                 part!(|e| e.funnel(f), Part::Funnel);
+            }
+            if let Some((by, min_share)) = &p.split {
+                part!(|e| e.split(f, by, *min_share), Part::Split);
             }
         }
         if let Some(members) = &p.overlap {

@@ -27,8 +27,8 @@ use super::sandbox::ReadOnly as Connection;
 mod udf;
 
 use super::{Compiled, EngineError, Result, ident};
+pub use udf::{EachChunk, Eacher, Marker, TALLY_MAX_CLAUSES, Tallier};
 use udf::{Lookup, Lookups, Mark, NEXT_FUNCTION, Target};
-pub use udf::{Marker, TALLY_MAX_CLAUSES, Tallier};
 
 /// Bytes of bitmaps kept: a 64-segment working set at 10M customers, plus a few clauses.
 pub const BUDGET: usize = 96 << 20;
@@ -48,6 +48,8 @@ struct Entry {
 pub struct MemberCache {
     /// The funnel's tally function, registered on first use (None inside: DuckDB refused it).
     tallier: Option<Option<Tallier>>,
+    /// The per-chunk scan function (a movement's lookups), registered on first use.
+    eacher: Option<Option<Eacher>>,
     entries: Vec<Entry>,
     lookups: Lookups,
     marker: Option<Marker>,
@@ -64,6 +66,7 @@ impl Default for MemberCache {
     fn default() -> MemberCache {
         MemberCache {
             tallier: None,
+            eacher: None,
             entries: Vec::new(),
             lookups: Lookups::default(),
             marker: None,
@@ -222,6 +225,11 @@ impl MemberCache {
     /// The funnel's tally function, registered on first use; None when DuckDB refuses it.
     pub fn tallier(&mut self, conn: &Connection) -> Option<Tallier> {
         self.tallier.get_or_insert_with(|| Tallier::register(conn)).clone()
+    }
+
+    /// The per-chunk scan function, registered on first use; None when DuckDB refuses it.
+    pub fn eacher(&mut self, conn: &Connection) -> Option<Eacher> {
+        self.eacher.get_or_insert_with(|| Eacher::register(conn)).clone()
     }
 
     /// The lookup call answering `clause` from its cached bitmap, when the cache holds one (a

@@ -258,6 +258,83 @@ impl Tallier {
     }
 }
 
+/// The work a scan hands each chunk of `(rowid, key)` pairs: row ids, integer keys, and which
+/// keys are not NULL. Called on DuckDB's threads, several at once.
+pub type EachChunk = Arc<dyn Fn(&[i64], &[i64], &[bool]) + Send + Sync>;
+
+type EachTarget = Arc<RwLock<Option<EachChunk>>>;
+
+/// `__seglens_each_N(rowid, key) -> BIGINT`: passes each chunk to the work of the running query
+/// (`Eacher::run`); returns 1. So work over every row (a movement's lookups) runs inside DuckDB's
+/// parallel scan, and no row leaves DuckDB.
+struct Each;
+
+impl VScalar for Each {
+    type State = EachTarget;
+
+    fn invoke(
+        target: &Self::State,
+        input: &mut DataChunkHandle,
+        output: &mut dyn WritableVector,
+    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let work = target.read().map_err(|_| "seglens scan poisoned")?.clone();
+        let work = work.ok_or("a seglens scan function ran outside its query")?;
+        let n = input.len();
+        let rows = input.flat_vector(0);
+        let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
+        let keys = input.flat_vector(1);
+        let valid: Vec<bool> = (0..n).map(|i| !keys.row_is_null(i as u64)).collect();
+        // A NULL key's slot holds whatever DuckDB left there; `valid` says not to read it.
+        let keys = unsafe { keys.as_slice_with_len::<i64>(n) };
+        work(rows, keys, &valid);
+        let mut out = output.flat_vector();
+        unsafe { out.as_mut_slice_with_len::<i64>(n) }.fill(1);
+        Ok(())
+    }
+
+    fn signatures() -> Vec<ScalarFunctionSignature> {
+        vec![ScalarFunctionSignature::exact(
+            vec![LogicalTypeHandle::from(LogicalTypeId::Bigint), LogicalTypeHandle::from(LogicalTypeId::Bigint)],
+            LogicalTypeHandle::from(LogicalTypeId::Bigint),
+        )]
+    }
+
+    fn volatile() -> bool {
+        true
+    }
+}
+
+/// A registered per-chunk scan function.
+#[derive(Clone)]
+pub struct Eacher {
+    name: String,
+    target: EachTarget,
+}
+
+impl Eacher {
+    pub fn register(conn: &Connection) -> Option<Eacher> {
+        let name = format!("__seglens_each_{}", NEXT_FUNCTION.fetch_add(1, Ordering::Relaxed));
+        let target = EachTarget::default();
+        conn.register_scalar_function_with_state::<Each>(&name, &target).ok()?;
+        Some(Eacher { name, target })
+    }
+
+    /// `SELECT count(*), sum(each(rowid, key))::BIGINT FROM table`: the statement `run` expects.
+    pub fn select(&self, key: &str, table: &str) -> String {
+        format!("SELECT count(*), sum({}(rowid, {key}))::BIGINT FROM {table}", self.name)
+    }
+
+    /// Runs `query` (the statement from `select`) with `work` given every chunk; false when the
+    /// function did not see every row DuckDB counted.
+    pub fn run(&self, work: EachChunk, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<bool> {
+        *self.target.write().map_err(|_| poisoned())? = Some(work);
+        let figures = query();
+        self.target.write().map_err(|_| poisoned())?.take();
+        let (count, seen) = figures?;
+        Ok(seen.unwrap_or(0) == count)
+    }
+}
+
 pub(super) fn poisoned() -> EngineError {
     EngineError::Config("member cache poisoned".into())
 }

@@ -43,7 +43,7 @@ pub fn render(frame: &mut Frame, area: Rect, d: &Dialog, state: &AppState, theme
             l.push(Line::styled("Tab/↓ next field · Enter on the last field saves · Esc cancels", theme.muted()));
             (" Save version ".into(), l, 12)
         }
-        Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes } => {
+        Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes, .. } => {
             let mut l = field_lines(fields, *focused, theme, 70);
             let flag = |on: bool| if on { "[x]" } else { "[ ]" };
             l.push(Line::from(vec![

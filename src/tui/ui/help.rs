@@ -10,7 +10,7 @@ use crate::tui::keymap::{self, Mode};
 use crate::tui::state::AppState;
 use crate::tui::theme::Theme;
 
-pub const MODES: [Mode; 20] = Mode::ALL;
+pub const MODES: [Mode; 22] = Mode::ALL;
 
 pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();

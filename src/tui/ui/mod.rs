@@ -5,6 +5,7 @@ mod dialog;
 mod editor;
 mod funnel;
 mod help;
+mod history;
 mod library;
 mod overlap;
 mod params;
@@ -91,6 +92,10 @@ pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
         funnel::render(frame, a.overlap, state, theme);
     } else if matches!(state.view, View::Hygiene | View::Compare) {
         report::render(frame, a.overlap, state, theme);
+    } else if state.view == View::Movement {
+        history::render_movement(frame, a.overlap, state, theme);
+    } else if state.view == View::Split {
+        history::render_split(frame, a.overlap, state, theme);
     } else {
         editor::render(frame, a.editor, state, theme);
         params::render(frame, a.params, state, theme);

@@ -66,8 +66,31 @@ pub fn open_export(state: &mut AppState) -> Vec<Effect> {
         progress: None,
         result: None,
         changes: None,
+        cells: None,
     });
     vec![Effect::ExportChanges { names, exclusive: false, suppress: true }]
+}
+
+/// The export dialog for cells of a split of `name` (its latest approved version).
+pub(super) fn open_export_cells(state: &mut AppState, name: &str, cells: Cells) -> Vec<Effect> {
+    let date = chrono::Local::now().format("%Y%m%d");
+    let what = format!("{name}: {} cells by {}", cells.values.len(), cells.by.join(" × "));
+    state.dialog = Some(Dialog::Export {
+        fields: vec![
+            field("Segments", name.to_string()),
+            field("Path", format!("{name}-cells-{date}.csv")),
+            field("Columns (blank: all)", ""),
+        ],
+        focused: 1,
+        exclusive: false,
+        suppress: true,
+        progress: None,
+        result: None,
+        // A cell has no earlier export of its own to compare with.
+        changes: Some(Ok(vec![what])),
+        cells: Some(cells),
+    });
+    Vec::new()
 }
 
 /// The adds and drops since the last export of each segment, measured before anything is written.
@@ -187,7 +210,7 @@ pub fn dialog_key(state: &mut AppState, cmd: Option<Cmd>, key: KeyEvent, now: In
                 state.dialog = Some(dialog);
             }
         },
-        Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes } => {
+        Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes, cells } => {
             let running = progress.is_some() && result.is_none();
             match cmd {
                 // A running export stops on Esc; nothing is left under the final name.
@@ -220,6 +243,10 @@ pub fn dialog_key(state: &mut AppState, cmd: Option<Cmd>, key: KeyEvent, now: In
                         *suppress = !*suppress;
                     }
                     // Exclusivity and suppressions change who is exported: measure again.
+                    if cells.is_some() {
+                        state.dialog = Some(dialog);
+                        return Vec::new();
+                    }
                     *changes = None;
                     let effect = Effect::ExportChanges {
                         names: list(&fields[0].value),
@@ -236,6 +263,7 @@ pub fn dialog_key(state: &mut AppState, cmd: Option<Cmd>, key: KeyEvent, now: In
                         out: std::path::PathBuf::from(fields[1].value.trim()),
                         exclusive: *exclusive,
                         suppress: *suppress,
+                        cells: cells.clone(),
                     };
                     *progress = Some((String::new(), 0, 0));
                     state.dialog = Some(dialog);
@@ -276,6 +304,8 @@ pub struct ExportPlan {
     pub out: std::path::PathBuf,
     pub exclusive: bool,
     pub suppress: bool,
+    /// Export these cells of the one segment, to one file with a cell column.
+    pub cells: Option<Cells>,
 }
 
 pub(super) fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<Effect> {
@@ -335,6 +365,15 @@ pub(super) fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usi
 
 pub fn saved(state: &mut AppState, resp: Response) -> Vec<Effect> {
     if let Ok(Part::Saved(outcome, name)) = resp.result {
+        if state.document.name.as_deref() != Some(name.as_str()) {
+            // A cell of a split saved as a child segment: the edited document is unchanged.
+            let what = match outcome {
+                SaveOutcome::Saved { version, .. } => format!("saved {name}@{version} (a cell, as a draft)"),
+                SaveOutcome::Unchanged { version } => format!("unchanged: {name}@{version} already holds that cell"),
+            };
+            state.status = Some((Level::Info, what));
+            return vec![Effect::ReloadLibrary { history: None }];
+        }
         match outcome {
             SaveOutcome::Saved { version, .. } => {
                 state.status = Some((Level::Info, format!("saved {name}@{version}")));

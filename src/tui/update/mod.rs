@@ -2,11 +2,13 @@
 //! files, quitting) comes back as `Effect`s for the loop. Time is an argument, so tests feed it.
 //! "What happens on X" lives in a file named X: `edit` (the filter and its parameters), `preview`
 //! (asking the worker and reading its answers), `complete` (Tab in the editor), `library` (the
-//! side panel's segments and the working set), `dialogs` (save, export, history, quit), `mouse`.
+//! side panel's segments and the working set), `dialogs` (save, export, history, quit), `mouse`,
+//! `reports` (hygiene, compare) and `history` (movement, split).
 
 mod complete;
 mod dialogs;
 mod edit;
+mod history;
 mod library;
 mod mouse;
 mod preview;
@@ -80,6 +82,10 @@ pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Ve
         }
         Action::ReportDone(which, result) => {
             reports::report_done(state, which, result);
+            Vec::new()
+        }
+        Action::MovementDone { exports, chosen, result } => {
+            history::movement_done(state, exports, chosen, result);
             Vec::new()
         }
         Action::LibraryLoaded(snap) => {
@@ -184,6 +190,16 @@ pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effec
         Cmd::ToggleCompare => return reports::toggle_compare(state),
         Cmd::Refresh if m == Mode::Hygiene => return reports::start_hygiene(state),
         Cmd::Refresh if m == Mode::Compare => return reports::start_compare(state),
+        Cmd::ToggleMovement => return history::toggle_movement(state),
+        Cmd::Refresh if m == Mode::Movement => return history::start_movement(state, None),
+        Cmd::Earlier | Cmd::Later => return history::choose_export(state, cmd == Cmd::Earlier),
+        Cmd::ToggleSplit => history::toggle_split(state, now),
+        Cmd::NextDimension | Cmd::PrevDimension => history::cycle_dimension(state, cmd == Cmd::NextDimension, now),
+        Cmd::AddDimension => history::add_dimension(state, now),
+        Cmd::DropDimension => history::drop_dimension(state, now),
+        Cmd::Mark => history::mark(state),
+        Cmd::SaveCells => return history::save_cells(state),
+        Cmd::ExportCells => return history::export_cells(state),
         Cmd::CycleSide => {
             state.focus = Focus::Side;
             state.side = match state.side {
@@ -292,6 +308,10 @@ pub(super) fn move_selection(state: &mut AppState, m: Mode, delta: i64) {
             state.funnel.selected = step(state.funnel.selected, n);
         }
         Mode::Hygiene | Mode::Compare => reports::scroll(state, delta),
+        Mode::Split => {
+            let n = state.split.measured.as_ref().map_or(0, |s| s.cells.len());
+            state.split.selected = step(state.split.selected, n);
+        }
         _ => {}
     }
 }

@@ -77,6 +77,8 @@ pub(super) fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect>
         rows: state.member_rows,
         overlap: (!working.is_empty()).then_some(working),
         funnel: state.view == View::Funnel,
+        split: (state.view == View::Split && !state.split.by.is_empty())
+            .then(|| (state.split.by.clone(), state.small_share)),
     };
     state.worker = WorkerState::Running { generation: state.generation, since: now };
     state.preview.stale = true;
@@ -166,6 +168,11 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
                 state.overlap.generation = resp.generation;
             }
             Part::Funnel(f) => state.funnel.set(f, resp.generation),
+            Part::Split(s) => {
+                state.split.selected = state.split.selected.min(s.cells.len().saturating_sub(1));
+                state.split.measured = Some(s);
+                state.split.generation = resp.generation;
+            }
             Part::Done => {
                 state.preview.total_ms = Some(ms);
                 state.worker = WorkerState::Idle;
