@@ -34,10 +34,16 @@ pub fn render_movement(frame: &mut Frame, area: Rect, state: &AppState, theme: &
         Some(Ok(mv)) => mv,
     };
     let flows = mv.largest_flows(6);
-    let [matrix_area, flows_area] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(flows.len() as u16 + 2)]).areas(inner);
     let places = |names: &[String]| -> Vec<Option<String>> { names.iter().cloned().map(Some).chain([None]).collect() };
     let (from, to) = (places(&mv.from), places(&mv.to));
+    // The flows right under the matrix (header, rows, a note that may say columns are hidden).
+    let matrix_h = from.len() as u16 + 4;
+    let [matrix_area, flows_area, _] = Layout::vertical([
+        Constraint::Length(matrix_h),
+        Constraint::Length(flows.len() as u16 + 1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
     let label = |p: &Option<String>| p.clone().unwrap_or_else(|| NONE.to_string());
     let name_w = from.iter().map(|p| label(p).chars().count()).max().unwrap_or(12).clamp(12, 24);
     let cell_w = to.iter().map(|p| label(p).chars().count()).max().unwrap_or(9).clamp(9, 14);
