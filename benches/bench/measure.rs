@@ -535,17 +535,23 @@ impl Db {
     /// Measurement 7: startup to first frame, and peak RSS of a session (in a child process).
     pub(super) fn startup(&mut self) -> Result<()> {
         let path = self.path.clone();
-        self.first_frame_and_rss("7", &path, "")
+        self.first_frame_and_rss("7", &path, &super::sample_options(), "")
     }
 
     /// Startup to the first frame on `path` and the peak RSS of a session on it (in a child
     /// process), as rows `id`; `what` says which kind of source when it is not the database.
-    pub(super) fn first_frame_and_rss(&mut self, id: &'static str, path: &Path, what: &str) -> Result<()> {
+    pub(super) fn first_frame_and_rss(
+        &mut self,
+        id: &'static str,
+        path: &Path,
+        opts: &seglens::engine::OpenOptions,
+        what: &str,
+    ) -> Result<()> {
         let lib = tempfile::tempdir()?;
         std::fs::write(lib.path().join(seglens::library::store::FEATURES_FILE), STARTER_FEATURES)?;
         let ms = self.t.one(&mut |_| {
             let start = Instant::now();
-            let engine = Engine::open(path, &super::sample_options())?;
+            let engine = Engine::open(path, opts)?;
             let (rt, state) =
                 tui::Runtime::start(engine, Library::open(lib.path()), Theme::default_theme(), "bench".into())?;
             let mut terminal = Terminal::new(TestBackend::new(200, 60))?;

@@ -171,21 +171,31 @@ impl VScalar for Tally {
         let cells = cells.ok_or("a seglens tally function ran outside its query")?;
         let n = input.len();
         let chunk = input.get_ptr();
-        let mut index = vec![0usize; n];
-        let mut weight = 1usize;
+        if input.num_columns() > TALLY_MAX_CLAUSES {
+            return Err("a seglens tally takes at most 6 clauses".into());
+        }
+        // Cells fit in 16 bits (3^6 = 729), so the loops below work on narrow lanes.
+        let mut index = vec![0u16; n];
+        let mut weight = 1u16;
         for col in 0..input.num_columns() {
             // SAFETY: DuckDB flattens a C API scalar function's input chunk before the call
             // (`CAPIScalarFunction`), and every argument is BOOLEAN (the signature): column `col`
             // holds `n` one-byte values, and its validity mask is null (all valid) or has a bit
-            // for each of the `n` rows. A NULL row's byte is never read.
-            unsafe {
+            // for each of the `n` rows. A NULL row's byte is read but not used.
+            let (data, valid) = unsafe {
                 let v = duckdb::ffi::duckdb_data_chunk_get_vector(chunk, col as u64);
-                let data = duckdb::ffi::duckdb_vector_get_data(v) as *const u8;
+                let data = std::slice::from_raw_parts(duckdb::ffi::duckdb_vector_get_data(v) as *const u8, n);
                 let valid = duckdb::ffi::duckdb_vector_get_validity(v);
-                for (r, cell) in index.iter_mut().enumerate() {
-                    let null = !valid.is_null() && (*valid.add(r / 64) >> (r % 64)) & 1 == 0;
-                    let state = if null { 2 } else { usize::from(*data.add(r) != 0) };
-                    *cell += state * weight;
+                (data, (!valid.is_null()).then(|| std::slice::from_raw_parts(valid, n.div_ceil(64))))
+            };
+            match valid {
+                // No NULL in this vector: a branch-free loop.
+                None => index.iter_mut().zip(data).for_each(|(cell, &d)| *cell += u16::from(d != 0) * weight),
+                Some(mask) => {
+                    for (r, (cell, &d)) in index.iter_mut().zip(data).enumerate() {
+                        let null = (mask[r / 64] >> (r % 64)) & 1 == 0;
+                        *cell += if null { 2 * weight } else { u16::from(d != 0) * weight };
+                    }
                 }
             }
             weight *= 3;
@@ -193,7 +203,7 @@ impl VScalar for Tally {
         // Counted per chunk first: threads meet on the shared cells once per chunk, not per row.
         let mut local = vec![0u64; cells.len()];
         for i in index {
-            if let Some(x) = local.get_mut(i) {
+            if let Some(x) = local.get_mut(usize::from(i)) {
                 *x += 1;
             }
         }

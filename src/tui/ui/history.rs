@@ -36,18 +36,18 @@ pub fn render_movement(frame: &mut Frame, area: Rect, state: &AppState, theme: &
     let flows = mv.largest_flows(6);
     let places = |names: &[String]| -> Vec<Option<String>> { names.iter().cloned().map(Some).chain([None]).collect() };
     let (from, to) = (places(&mv.from), places(&mv.to));
-    // The flows right under the matrix (header, rows, a note that may say columns are hidden).
-    let matrix_h = from.len() as u16 + 4;
+    let label = |p: &Option<String>| p.clone().unwrap_or_else(|| NONE.to_string());
+    let name_w = from.iter().map(|p| label(p).chars().count()).max().unwrap_or(12).clamp(12, 24);
+    let cell_w = to.iter().map(|p| label(p).chars().count()).max().unwrap_or(9).clamp(9, 14);
+    let cols = ((inner.width as usize).saturating_sub(name_w + 12) / (cell_w + 1)).min(to.len());
+    // The flows right under the matrix: its header, rows, the note, and a line when columns are hidden.
+    let matrix_h = from.len() as u16 + 2 + u16::from(cols < to.len());
     let [matrix_area, flows_area, _] = Layout::vertical([
         Constraint::Length(matrix_h),
         Constraint::Length(flows.len() as u16 + 1),
         Constraint::Min(0),
     ])
     .areas(inner);
-    let label = |p: &Option<String>| p.clone().unwrap_or_else(|| NONE.to_string());
-    let name_w = from.iter().map(|p| label(p).chars().count()).max().unwrap_or(12).clamp(12, 24);
-    let cell_w = to.iter().map(|p| label(p).chars().count()).max().unwrap_or(9).clamp(9, 14);
-    let cols = ((matrix_area.width as usize).saturating_sub(name_w + 12) / (cell_w + 1)).min(to.len());
     let mut lines = Vec::new();
     let mut head = vec![Span::styled(format!("{:<name_w$}", "was \\ is now"), theme.muted())];
     for t in &to[..cols] {
@@ -111,7 +111,7 @@ pub fn render_split(frame: &mut Frame, area: Rect, state: &AppState, theme: &The
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(s) = &sp.measured else {
-        let msg = if state.compiled.is_none() {
+        let msg = if state.compiled.is_none() || state.editor.error.is_some() {
             "No valid filter: write one in the editor (Ctrl-T returns there)."
         } else {
             "measuring…"
