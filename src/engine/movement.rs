@@ -420,12 +420,12 @@ impl Engine {
         let texts: Vec<Keys> =
             if text { from.iter().map(|(_, k)| Keys::Text(k.to_text())).collect() } else { Vec::new() };
         let lists: Vec<&Keys> = if text { texts.iter().collect() } else { from.iter().map(|(_, k)| *k).collect() };
-        let (keys, segs) = exclusive(&lists);
-        let places = Places::new(keys, segs, bits, from.len());
-        let scanned = match &places.keys {
-            Keys::Int(_) => self.places_in_scan(&places)?,
-            Keys::Text(_) => false,
-        };
+        let stored = Stored::dense(&lists).unwrap_or_else(|| {
+            let (keys, segs) = exclusive(&lists);
+            Stored::Sorted { keys, segs }
+        });
+        let places = Places::new(stored, bits, from.len());
+        let scanned = if text { false } else { self.places_in_scan(&places)? };
         if !scanned {
             let sql = format!("SELECT rowid, {} FROM {}", self.key_select(text), self.table_sql());
             let mut stmt = self.statement_conn()?.prepare(&sql).map_err(super::plain_error)?;
@@ -435,12 +435,12 @@ impl Engine {
                 let key_col = batch.column(1);
                 let mut chunk = places.chunk();
                 for i in 0..batch.num_rows() {
-                    let at = match (&places.keys, key_col.is_null(i)) {
+                    let at = match (&places.stored, key_col.is_null(i)) {
                         (_, true) => None,
-                        (Keys::Int(k), false) => {
-                            find(k, &key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint)
+                        (Stored::Sorted { keys: Keys::Text(k), .. }, false) => {
+                            find_str(k, text_at(key_col, i), &mut chunk.hint)
                         }
-                        (Keys::Text(k), false) => find_str(k, text_at(key_col, i), &mut chunk.hint),
+                        (_, false) => places.locate(key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint),
                     };
                     chunk.add(&places, rowids.value(i) as usize, at);
                 }
@@ -456,10 +456,9 @@ impl Engine {
         let Some(eacher) = self.member_cache.borrow_mut().eacher(self.conn()) else { return Ok(false) };
         let p = places.clone();
         let work: super::cache::EachChunk = Arc::new(move |rows, keys, valid| {
-            let Keys::Int(stored) = &p.keys else { return };
             let mut chunk = p.chunk();
-            for ((&r, k), &ok) in rows.iter().zip(keys).zip(valid) {
-                let at = if ok { find(stored, k, &mut chunk.hint) } else { None };
+            for ((&r, &k), &ok) in rows.iter().zip(keys).zip(valid) {
+                let at = if ok { p.locate(k, &mut chunk.hint) } else { None };
                 chunk.add(&p, r as usize, at);
             }
             chunk.flush(&p);
@@ -491,16 +490,67 @@ impl Engine {
     }
 }
 
-/// A movement to now being counted: the stored keys (the exclusive union of the lists, each with
-/// its segment), the member bitmaps now, and the counts and seen keys, filled from several of
-/// DuckDB's threads at once.
+/// The stored side of a movement as the scan looks keys up in it.
+enum Stored {
+    /// Integer keys spanning a range at most a few times their number (ids from a sequence, as
+    /// CRM keys mostly are): each key's segment by its offset from `min`, found without a search
+    /// and built without a merge. `NO_SEGMENT` where no list holds the key.
+    Dense { min: i64, seg: Vec<u16> },
+    /// Otherwise the exclusive union of the lists, sorted, with each key's segment.
+    Sorted { keys: Keys, segs: Vec<i32> },
+}
+
+const NO_SEGMENT: u16 = u16::MAX;
+
+impl Stored {
+    /// The dense form of integer `lists` (priority order), when their keys are dense enough.
+    fn dense(lists: &[&Keys]) -> Option<Stored> {
+        let ints: Vec<&[i64]> = lists
+            .iter()
+            .map(|k| if let Keys::Int(v) = k { Some(v.as_slice()) } else { None })
+            .collect::<Option<_>>()?;
+        let total: usize = ints.iter().map(|l| l.len()).sum();
+        let min = *ints.iter().filter_map(|l| l.first()).min()?;
+        let max = *ints.iter().filter_map(|l| l.last()).max()?;
+        let range = usize::try_from(max.checked_sub(min)?.checked_add(1)?).ok()?;
+        if range > total.saturating_mul(4).max(1 << 16) || range > 1 << 28 || lists.len() >= usize::from(NO_SEGMENT) {
+            return None;
+        }
+        let mut seg = vec![NO_SEGMENT; range];
+        // The last list first, so that the first list holding a key has the last word.
+        for (s, list) in ints.iter().enumerate().rev() {
+            for &k in *list {
+                seg[(k - min) as usize] = s as u16;
+            }
+        }
+        Some(Stored::Dense { min, seg })
+    }
+
+    /// Positions a seen-bit can take.
+    fn len(&self) -> usize {
+        match self {
+            Stored::Dense { seg, .. } => seg.len(),
+            Stored::Sorted { keys, .. } => keys.len(),
+        }
+    }
+
+    /// The segment at position `i` (one a lookup returned), if any list holds it.
+    fn segment(&self, i: usize) -> Option<usize> {
+        match self {
+            Stored::Dense { seg, .. } => seg.get(i).filter(|&&s| s != NO_SEGMENT).map(|&s| usize::from(s)),
+            Stored::Sorted { segs, .. } => segs.get(i).map(|&s| s as usize),
+        }
+    }
+}
+
+/// A movement to now being counted: the stored keys, the member bitmaps now, and the counts and
+/// seen keys, filled from several of DuckDB's threads at once.
 struct Places {
-    keys: Keys,
-    segs: Vec<i32>,
+    stored: Stored,
     bits: Vec<super::cache::Bits>,
     /// `counts[from * (nt + 1) + to]`; index nf / nt is "in none".
     counts: Vec<AtomicU64>,
-    /// Which stored keys a row still has.
+    /// Which stored keys a row still has, by position.
     seen: Vec<AtomicU64>,
     nf: usize,
 }
@@ -514,12 +564,11 @@ struct Chunk {
 }
 
 impl Places {
-    fn new(keys: Keys, segs: Vec<i32>, bits: Vec<super::cache::Bits>, nf: usize) -> Arc<Places> {
+    fn new(stored: Stored, bits: Vec<super::cache::Bits>, nf: usize) -> Arc<Places> {
         let cells = (nf + 1) * (bits.len() + 1);
-        let words = keys.len().div_ceil(64);
+        let words = stored.len().div_ceil(64);
         Arc::new(Places {
-            keys,
-            segs,
+            stored,
             bits,
             counts: (0..cells).map(|_| AtomicU64::new(0)).collect(),
             seen: (0..words).map(|_| AtomicU64::new(0)).collect(),
@@ -531,14 +580,28 @@ impl Places {
         Chunk { counts: vec![0; self.counts.len()], seen: Vec::new(), hint: 0 }
     }
 
+    /// The position of integer key `k` among the stored keys, if a list holds it.
+    fn locate(&self, k: i64, hint: &mut usize) -> Option<usize> {
+        match &self.stored {
+            Stored::Dense { min, .. } => {
+                let i = usize::try_from(k.checked_sub(*min)?).ok()?;
+                self.stored.segment(i).map(|_| i)
+            }
+            Stored::Sorted { keys: Keys::Int(keys), .. } => find(keys, &k, hint),
+            Stored::Sorted { .. } => None,
+        }
+    }
+
     /// The flows: every row counted, then each stored key no row has any more (a deleted
     /// customer) moved from its segment to none.
     fn flows(&self) -> Flows {
         let nt = self.bits.len();
         let mut counts: Vec<i64> = self.counts.iter().map(|c| c.load(Ordering::Relaxed) as i64).collect();
-        for (j, &seg) in self.segs.iter().enumerate() {
-            if self.seen[j / 64].load(Ordering::Relaxed) >> (j % 64) & 1 == 0 {
-                counts[seg as usize * (nt + 1) + nt] += 1;
+        for i in 0..self.stored.len() {
+            if self.seen[i / 64].load(Ordering::Relaxed) >> (i % 64) & 1 == 0
+                && let Some(seg) = self.stored.segment(i)
+            {
+                counts[seg * (nt + 1) + nt] += 1;
             }
         }
         let index = |i: usize, n: usize| (i < n).then_some(i as i32);
@@ -555,13 +618,13 @@ impl Chunk {
         let nt = p.bits.len();
         let (w, b) = (r / 64, r % 64);
         let to = p.bits.iter().position(|x| x.get(w).is_some_and(|v| v >> b & 1 == 1)).unwrap_or(nt);
-        let from = match at {
-            Some(j) => {
+        let from = match at.and_then(|j| p.stored.segment(j).map(|s| (j, s))) {
+            Some((j, seg)) => {
                 match self.seen.last_mut() {
                     Some((word, bits)) if *word == j / 64 => *bits |= 1 << (j % 64),
                     _ => self.seen.push((j / 64, 1 << (j % 64))),
                 }
-                p.segs[j] as usize
+                seg
             }
             None => p.nf,
         };
@@ -714,6 +777,24 @@ mod tests {
             let ks = k.to_string();
             assert_eq!(find_str(&texts, &ks, &mut hint_s), texts.binary_search(&ks).ok(), "{k}");
         }
+    }
+
+    #[test]
+    fn dense_stored_keys_agree_with_the_exclusive_union_and_sparse_ones_stay_sorted() {
+        let a = Keys::from_ints(vec![3, 5, 9, 10]);
+        let b = Keys::from_ints(vec![1, 5, 10, 12]);
+        let c = Keys::from_ints(vec![2, 12]);
+        let Some(Stored::Dense { min, seg }) = Stored::dense(&[&a, &b, &c]) else { panic!("dense keys") };
+        let (keys, segs) = exclusive(&[&a, &b, &c]);
+        let Keys::Int(keys) = keys else { panic!("integer keys") };
+        for (k, s) in keys.iter().zip(&segs) {
+            assert_eq!(seg[(k - min) as usize], *s as u16, "key {k}");
+        }
+        let held = seg.iter().filter(|&&s| s != NO_SEGMENT).count();
+        assert_eq!(held, keys.len(), "no other key has a segment");
+        let sparse = Keys::from_ints(vec![1, 1 << 40]);
+        assert!(Stored::dense(&[&sparse]).is_none(), "a range far wider than the keys stays sorted");
+        assert!(Stored::dense(&[&Keys::from_texts(vec!["a".into()])]).is_none());
     }
 
     #[test]
