@@ -127,20 +127,17 @@ fn kind_name(d: &crate::engine::hygiene::Duplicates) -> &'static str {
 /// A movement as `seglens movement` prints it: the matrix (rows: where customers were, columns:
 /// where they are), then the largest flows in words.
 pub fn movement(m: &Movement) -> String {
-    let name = |n: &Option<String>| n.clone().unwrap_or_else(|| NONE.into());
-    let places = |names: &[String]| -> Vec<Option<String>> { names.iter().cloned().map(Some).chain([None]).collect() };
-    let (from, to) = (places(&m.from), places(&m.to));
-    let mut header = vec!["from \\ to".to_string()];
-    header.extend(to.iter().map(name));
+    let (from, to) = (m.rows(), m.columns());
+    let mut header = vec!["from \\ to"];
+    header.extend(to.iter().map(|&t| place(t)));
     let rows: Vec<Vec<String>> = from
         .iter()
-        .map(|f| {
-            let mut row = vec![name(f)];
-            row.extend(to.iter().map(|t| m.count(f.as_deref(), t.as_deref()).map_or("—".to_string(), count)));
+        .map(|&f| {
+            let mut row = vec![place(f).to_string()];
+            row.extend(to.iter().map(|&t| m.count(f, t).map_or("—".to_string(), count)));
             row
         })
         .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut out = table(&header, &rows);
     for c in m.largest_flows(5) {
         let _ = writeln!(out, "{}", flow(c));
@@ -148,11 +145,12 @@ pub fn movement(m: &Movement) -> String {
     out
 }
 
-/// "In none of the segments", in a movement.
-pub const NONE: &str = "(none)";
+/// A place of a movement: a segment, or "(none)" for in none of them.
+pub fn place(p: Option<&str>) -> &str {
+    p.unwrap_or("(none)")
+}
 
 /// One flow in words: `2,315 at-risk → lapsed`.
 pub fn flow(c: &MovementCell) -> String {
-    let name = |n: &Option<String>| n.as_deref().unwrap_or(NONE).to_string();
-    format!("{} {} → {}", count(c.count), name(&c.from), name(&c.to))
+    format!("{} {} → {}", count(c.count), place(c.from.as_deref()), place(c.to.as_deref()))
 }

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use common::foreign::{Foreign, foreign_db};
 use common::*;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use seglens::engine::Engine;
 use seglens::export::history::ExportLog;
@@ -22,7 +20,6 @@ use seglens::library::{Library, Status, Template};
 use seglens::tui::Runtime;
 use seglens::tui::action::Action;
 use seglens::tui::state::{AppState, Dialog, Focus, SideTab, View};
-use seglens::tui::theme::Theme;
 
 fn key(code: KeyCode) -> Action {
     Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
@@ -32,38 +29,16 @@ fn ctrl(c: char) -> Action {
     Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
 }
 
-fn screen(s: &AppState) -> String {
-    let mut t = Terminal::new(TestBackend::new(s.size.0, s.size.1)).unwrap();
-    let theme = Theme::default_theme();
-    t.draw(|f| seglens::tui::ui::render(f, s, &theme)).unwrap();
-    let buf = t.backend().buffer().clone();
-    (0..buf.area.height)
-        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Saves `filter` as the next version of `name` (approved when asked), measured on `engine`.
 fn save(engine: &Engine, lib: &Library, name: &str, filter: &str, priority: i64, approve: bool) {
-    let mut t = Template::new(name, filter);
-    t.table = engine.table().into();
-    t.key = engine.key().into();
-    t.priority = priority;
-    t.snapshot = Some(seglens::library::measure::measure(engine, &compile(filter)).unwrap());
-    lib.save(t).unwrap();
+    save_measured(engine, lib, Template { priority, ..Template::new(name, filter) });
     if approve {
         lib.set_status(name, None, Status::Approved, None, "qa").unwrap();
     }
 }
 
-fn explorer(db: &Path, lib_dir: &Path, log: &Path) -> (Runtime, AppState) {
-    let engine = Engine::open(db, &Default::default()).unwrap();
-    let (mut rt, mut st) =
-        Runtime::start(engine, Library::open(lib_dir), Theme::default_theme(), "shop".into()).unwrap();
-    rt.set_export_log(ExportLog { path: log.to_path_buf(), library: lib_dir.to_path_buf() });
-    rt.apply(&mut st, Action::Resize(140, 40));
-    assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| !s.library.templates.is_empty()));
-    (rt, st)
+fn explorer_on(db: &Path, lib_dir: &Path, log: &Path) -> (Runtime, AppState) {
+    explorer(Engine::open(db, &Default::default()).unwrap(), lib_dir, log)
 }
 
 /// Opens library segment `name` in the editor, as Enter in the library does.
@@ -106,7 +81,7 @@ fn the_movement_view_matches_plain_sql_and_names_the_largest_flows() {
         save(&engine, &lib, "big", "total_spent > 4000", 1, true);
         save(&engine, &lib, "mid", "total_spent > 1500", 2, true);
     }
-    let (mut rt, mut st) = explorer(&db, &lib_dir, &log);
+    let (mut rt, mut st) = explorer_on(&db, &lib_dir, &log);
     rt.apply(&mut st, key(KeyCode::F(10)));
     assert_eq!(st.view, View::Movement);
     assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| s.movement.result.is_some()));
@@ -138,7 +113,7 @@ fn the_movement_view_matches_plain_sql_and_names_the_largest_flows() {
     }
     assert!(checked >= 4, "the data moves in several directions: {expected:?}");
     assert!(m.count(Some("big"), Some("mid")).unwrap() > 0 && m.count(Some("mid"), None).unwrap() > 0);
-    let text = screen(&st);
+    let text = screen(&st).join("\n");
     assert!(text.contains("Movement: before.manifest.json of "), "{text}");
     assert!(text.contains("largest flows"), "{text}");
     for f in m.largest_flows(3) {
@@ -160,12 +135,12 @@ fn the_movement_view_says_when_there_is_nothing_to_move_from() {
     let engine = Engine::open(&db, &Default::default()).unwrap();
     save(&engine, &Library::open(&lib_dir), "big", "total_spent > 3000", 1, true);
     drop(engine);
-    let (mut rt, mut st) = explorer(&db, &lib_dir, &sb.path().join("exports.jsonl"));
+    let (mut rt, mut st) = explorer_on(&db, &lib_dir, &sb.path().join("exports.jsonl"));
     rt.apply(&mut st, key(KeyCode::F(10)));
     assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| s.movement.result.is_some()));
     let e = st.movement.result.clone().unwrap().unwrap_err();
     assert!(e.contains("no export of this library yet"), "{e}");
-    assert!(screen(&st).contains("no export of this library yet"));
+    assert!(screen(&st).join("\n").contains("no export of this library yet"));
 }
 
 /// `SELECT CAST(a AS VARCHAR), CAST(b AS VARCHAR), count(*) FROM t WHERE f GROUP BY ALL` as a map.
@@ -192,7 +167,7 @@ fn the_split_view_counts_cells_saves_children_and_exports_them_with_a_cell_colum
         let engine = Engine::open(&db, &Default::default()).unwrap();
         save(&engine, &lib, "spenders", filter, 100, true);
     }
-    let (mut rt, mut st) = explorer(&db, &lib_dir, &sb.path().join("exports.jsonl"));
+    let (mut rt, mut st) = explorer_on(&db, &lib_dir, &sb.path().join("exports.jsonl"));
     assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| !s.preview.dimensions.is_empty()));
     open(&mut rt, &mut st, "spenders");
     rt.apply(&mut st, ctrl('t'));
@@ -223,7 +198,7 @@ fn the_split_view_counts_cells_saves_children_and_exports_them_with_a_cell_colum
         split.cells.iter().map(|c| (c.values_in(&split.by), c.size)).collect();
     assert_eq!(got, expected);
     assert!(got.keys().any(|v| v[1].is_none()), "NULL is a cell of its own");
-    let text = screen(&st);
+    let text = screen(&st).join("\n");
     assert!(text.contains("Split by home_country × segment_label"), "{text}");
     assert!(text.contains(&split.cells[0].label(&split.by)), "{text}");
 
@@ -232,8 +207,10 @@ fn the_split_view_counts_cells_saves_children_and_exports_them_with_a_cell_colum
     rt.apply(&mut st, key(KeyCode::Char(' ')));
     assert_eq!(st.split.marked.len(), 2);
     rt.apply(&mut st, key(KeyCode::Char('s')));
-    let children: Vec<String> =
-        split.cells[..2].iter().map(|c| Template::new("spenders", filter).child(&split.by, &c.values).name).collect();
+    let children: Vec<String> = split.cells[..2]
+        .iter()
+        .map(|c| Template::new("spenders", filter).child(&split.by, &c.values_in(&split.by)).name)
+        .collect();
     assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| {
         children.iter().all(|n| s.library.templates.iter().any(|t| &t.name == n))
     }));

@@ -762,12 +762,8 @@ mod tui_funnel {
         let engine = Engine::open(&db, &OpenOptions::default()).unwrap();
         let lib_dir = dir.path().join("segments");
         let lib = Library::open(&lib_dir);
-        let mut t = Template::new("big-spenders", "total_spent > 3000");
-        t.table = engine.table().into();
-        t.key = engine.key().into();
         let compiled = compile("total_spent > 3000");
-        t.snapshot = Some(seglens::library::measure::measure(&engine, &compiled).unwrap());
-        lib.save(t).unwrap();
+        crate::save_measured(&engine, &lib, Template::new("big-spenders", "total_spent > 3000"));
         lib.set_status("big-spenders", None, Status::Approved, None, "qa").unwrap();
         let expected_hygiene =
             seglens::report::hygiene(&engine.hygiene(&[("big-spenders@2".to_string(), &compiled)]).unwrap());

@@ -8,8 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use common::screen;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use seglens::engine::{Column, Engine};
 use seglens::library::{Library, SaveOutcome, Status, Template};
@@ -46,16 +45,6 @@ fn templates(n: usize) -> Vec<Template> {
 }
 
 /// The screen as text rows.
-fn screen(s: &AppState) -> Vec<String> {
-    let mut t = Terminal::new(TestBackend::new(s.size.0, s.size.1)).unwrap();
-    let theme = Theme::default_theme();
-    t.draw(|f| seglens::tui::ui::render(f, s, &theme)).unwrap();
-    let buf = t.backend().buffer().clone();
-    (0..buf.area.height)
-        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
-        .collect()
-}
-
 fn click(s: &mut AppState, column: u16, row: u16) {
     let m = MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column, row, modifiers: KeyModifiers::NONE };
     update(s, Action::Mouse(m), Instant::now());
@@ -191,11 +180,8 @@ fn a_running_export_stops_on_esc_and_ctrl_q_quits() {
     let engine = Engine::open(&db, &Default::default()).unwrap();
     let lib_dir = sandbox.path().join("lib");
     let lib = Library::open(&lib_dir);
-    let mut t = Template::new("everyone", "TRUE");
-    t.table = engine.table().into();
-    t.key = engine.key().into();
-    t.snapshot = Some(seglens::library::measure::measure(&engine, &common::compile("TRUE")).unwrap());
-    assert!(matches!(lib.save(t).unwrap(), SaveOutcome::Saved { .. }));
+    let saved = common::save_measured(&engine, &lib, Template::new("everyone", "TRUE"));
+    assert!(matches!(saved, SaveOutcome::Saved { .. }));
     lib.set_status("everyone", None, Status::Approved, None, "qa").unwrap();
     let (mut rt, mut st) =
         seglens::tui::Runtime::start(engine, Library::open(&lib_dir), Theme::default_theme(), "shop".into()).unwrap();
@@ -338,20 +324,9 @@ fn the_export_dialog_shows_adds_and_drops_since_the_last_export() {
     let engine = Engine::open(&db, &Default::default()).unwrap();
     let lib_dir = sandbox.path().join("lib");
     let lib = Library::open(&lib_dir);
-    let mut t = Template::new("spenders", "total_spent > 2000");
-    t.table = engine.table().into();
-    t.key = engine.key().into();
-    t.snapshot = Some(seglens::library::measure::measure(&engine, &common::compile("total_spent > 2000")).unwrap());
-    lib.save(t).unwrap();
+    common::save_measured(&engine, &lib, Template::new("spenders", "total_spent > 2000"));
     lib.set_status("spenders", None, Status::Approved, None, "qa").unwrap();
-    let (mut rt, mut st) =
-        seglens::tui::Runtime::start(engine, Library::open(&lib_dir), Theme::default_theme(), "shop".into()).unwrap();
-    rt.set_export_log(seglens::export::history::ExportLog {
-        path: sandbox.path().join("exports.jsonl"),
-        library: lib_dir.clone(),
-    });
-    rt.apply(&mut st, Action::Resize(120, 40));
-    assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| !s.library.templates.is_empty()));
+    let (mut rt, mut st) = common::explorer(engine, &lib_dir, &sandbox.path().join("exports.jsonl"));
     st.library.working = vec!["spenders".into()];
     let changes = |s: &AppState| match &s.dialog {
         Some(Dialog::Export { changes: Some(c), .. }) => Some(c.clone()),

@@ -36,6 +36,15 @@ pub(super) struct Db {
     pub(super) rows: Vec<Row>,
 }
 
+/// The benchmark binary, to run again as a child (the RSS probe, DuckDB as a process):
+/// /proc/self/exe still runs this binary when a concurrent build has replaced the file.
+fn this_binary() -> Result<PathBuf> {
+    match Path::new("/proc/self/exe") {
+        p if p.exists() => Ok(p.to_path_buf()),
+        _ => std::env::current_exe().context("finding the benchmark binary"),
+    }
+}
+
 /// Medians of a whole-process comparison (`Db::size_process_vs`), and the count all agreed on.
 pub(super) struct ProcessTimes {
     pub seglens: f64,
@@ -568,13 +577,11 @@ impl Db {
             None,
             Target::Under(300.0),
         );
-        // /proc/self/exe still runs this binary when a concurrent build has replaced the file.
-        let exe = match Path::new("/proc/self/exe") {
-            p if p.exists() => p.to_path_buf(),
-            _ => std::env::current_exe().context("finding the seglens binary for the RSS probe")?,
-        };
-        let out =
-            std::process::Command::new(exe).arg("--rss-probe").arg(path).output().context("running the RSS probe")?;
+        let out = std::process::Command::new(this_binary()?)
+            .arg("--rss-probe")
+            .arg(path)
+            .output()
+            .context("running the RSS probe")?;
         if !out.status.success() {
             bail!("the RSS probe failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -603,26 +610,26 @@ impl Db {
         let path = self.path.clone();
         let sql = self.engine.size_sql(&self.compile(PLAIN)?);
         let base = format!("SELECT count(*) FROM {}", self.table());
-        let p = self.size_process_vs(&path, &[sql, base])?;
-        self.push(
-            "11",
-            format!(
-                "`seglens size` as a whole process vs DuckDB in-process open + count + base count ({} match)",
-                short_share(p.count, self.n)
-            ),
-            Unit::Ms,
-            p.seglens,
-            Some(p.in_process),
-            Target::Plus(40.0),
-        );
-        self.push(
-            "11a",
-            "↳ vs DuckDB as a whole process too (a fresh process: start, open, count, base count)".into(),
-            Unit::Ms,
-            p.seglens,
-            Some(p.process),
-            Target::None,
-        );
+        self.size_process_rows(["11", "11a"], &path, &[sql, base], "", "open + count + base count")
+    }
+
+    /// Rows `ids` of `size_process_vs` on `db`: seglens against DuckDB in-process (the target,
+    /// 40 ms), then against DuckDB as a process of its own. `on` names the source, `work` what
+    /// DuckDB does.
+    pub(super) fn size_process_rows(
+        &mut self,
+        ids: [&'static str; 2],
+        db: &Path,
+        sqls: &[String],
+        on: &str,
+        work: &str,
+    ) -> Result<()> {
+        let p = self.size_process_vs(db, sqls)?;
+        let share = short_share(p.count, self.n);
+        let what = format!("`seglens size`{on} as a whole process vs DuckDB in-process {work} ({share} match)");
+        self.push(ids[0], what, Unit::Ms, p.seglens, Some(p.in_process), Target::Plus(40.0));
+        let what = format!("↳ vs DuckDB as a whole process too (a fresh process: start, {work})");
+        self.push(ids[1], what, Unit::Ms, p.seglens, Some(p.process), Target::None);
         Ok(())
     }
 
@@ -635,10 +642,7 @@ impl Db {
         let exe = PathBuf::from(env!("CARGO_BIN_EXE_seglens"));
         let (mut ours, mut theirs, mut child) = (String::new(), 0u64, 0u64);
         // The bench binary run again as plain DuckDB: the same library, linked the same way.
-        let bench = match Path::new("/proc/self/exe") {
-            p if p.exists() => p.to_path_buf(),
-            _ => std::env::current_exe().context("finding the benchmark binary")?,
-        };
+        let bench = this_binary()?;
         let m = self.t.sides(&mut [
             &mut |_| {
                 let mut cmd = std::process::Command::new(&exe);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use duckdb::{Config, Connection};
 
-use super::measure::{Db, short_share};
+use super::measure::Db;
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, count, define_today, threads};
 use seglens::engine::sandbox::literal;
@@ -21,26 +21,8 @@ impl Db {
         let read = format!("read_parquet({})", literal(&pq.to_string_lossy()));
         let sql = format!("SELECT count(*) FROM {read} WHERE ({filter})");
         let base = format!("SELECT count(*) FROM {read}");
-        let p = self.size_process_vs(&pq, &[sql.clone(), base])?;
-        self.push(
-            "13",
-            format!(
-                "`seglens size` on a Parquet file as a whole process vs DuckDB in-process count over read_parquet + base count ({} match)",
-                short_share(p.count, self.n)
-            ),
-            Unit::Ms,
-            p.seglens,
-            Some(p.in_process),
-            Target::Plus(40.0),
-        );
-        self.push(
-            "13a",
-            "↳ vs DuckDB as a whole process too (a fresh process: start, count over read_parquet, base count)".into(),
-            Unit::Ms,
-            p.seglens,
-            Some(p.process),
-            Target::None,
-        );
+        let work = "count over read_parquet + base count";
+        self.size_process_rows(["13", "13a"], &pq, &[sql.clone(), base], " on a Parquet file", work)?;
         // In the explorer: opening (what the first frame waits for) and a size per keystroke,
         // in-process, against DuckDB counting over read_parquet on its own connection. Checks
         // are remembered as the CLI remembers them (the warm-up run pays the key's scan).

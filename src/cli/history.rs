@@ -120,7 +120,7 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool)
     let engine = ctx.engine()?;
     let r = ctx.resolve(filter)?;
     let s = engine.split(&r.compiled, by, min_share)?;
-    let saved = if save { save_cells(ctx, r.template.as_ref(), &s)? } else { Vec::new() };
+    let saved = if save { save_cells(ctx, &engine, r.template.as_ref(), &s)? } else { Vec::new() };
     if ctx.g.json {
         let mut v = serde_json::to_value(&s)?;
         if save {
@@ -154,6 +154,7 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool)
 /// references saved (`NAME@V`), or unchanged ones as they stand.
 fn save_cells(
     ctx: &Ctx,
+    engine: &crate::engine::Engine,
     parent: Option<&crate::library::Template>,
     s: &crate::engine::split::Split,
 ) -> Result<Vec<String>> {
@@ -161,14 +162,13 @@ fn save_cells(
         return fail("--save saves the cells of a saved segment: name one from the library, not a filter");
     };
     let features = ctx.features();
-    let engine = ctx.engine()?;
     let mut out = Vec::new();
     for c in &s.cells {
-        let mut child = parent.child(&s.by, &c.values);
+        let mut child = parent.child(&s.by, &c.values_in(&s.by));
         child.author = crate::library::author();
         let compiled = crate::library::measure::compile(&child, &Default::default(), &features)?;
         crate::library::measure::record_features(&mut child, &compiled, &features);
-        child.snapshot = Some(crate::library::measure::measure(&engine, &compiled)?);
+        child.snapshot = Some(crate::library::measure::measure(engine, &compiled)?);
         let name = child.name.clone();
         let v = ctx.library.save(child)?.version();
         out.push(format!("{name}@{v}"));

@@ -187,6 +187,16 @@ impl Movement {
         self.cells.iter().find(|c| c.from.as_deref() == from && c.to.as_deref() == to).map(|c| c.count)
     }
 
+    /// The matrix's rows: the first side's segments, then None ("in none").
+    pub fn rows(&self) -> Vec<Option<&str>> {
+        self.from.iter().map(|n| Some(n.as_str())).chain([None]).collect()
+    }
+
+    /// The matrix's columns: the second side's segments, then None ("in none").
+    pub fn columns(&self) -> Vec<Option<&str>> {
+        self.to.iter().map(|n| Some(n.as_str())).chain([None]).collect()
+    }
+
     /// The flows between different places, largest first (for "2,315 at-risk → lapsed").
     pub fn largest_flows(&self, n: usize) -> Vec<&MovementCell> {
         let mut v: Vec<&MovementCell> = self.cells.iter().filter(|c| c.from != c.to && c.count > 0).collect();
@@ -399,8 +409,8 @@ impl Engine {
 
     /// Movement to now from the segments' member bitmaps (those the overlap uses, cached) and one
     /// scan of (rowid, key): each row's place now is the first bitmap holding its row id, its
-    /// place then the segment of its key in the exclusive union of the stored lists. No temporary
-    /// table, no join. With integer keys the lookups run inside DuckDB's parallel scan (a scalar
+    /// place then the first stored list holding its key (`Stored`: by index for dense integer
+    /// keys, else in the exclusive union of the lists). No temporary table, no join. With integer keys the lookups run inside DuckDB's parallel scan (a scalar
     /// function handed each chunk), else the pairs stream to Rust. None when the entity has no row
     /// ids (a view): the SQL way then.
     fn movement_by_bits(
@@ -438,7 +448,7 @@ impl Engine {
                     let at = match (&places.stored, key_col.is_null(i)) {
                         (_, true) => None,
                         (Stored::Sorted { keys: Keys::Text(k), .. }, false) => {
-                            find_str(k, text_at(key_col, i), &mut chunk.hint)
+                            find_str(k, text_at(key_col, i), &mut chunk.hint).and_then(|j| places.stored.held(j))
                         }
                         (_, false) => places.locate(key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint),
                     };
@@ -534,12 +544,13 @@ impl Stored {
         }
     }
 
-    /// The segment at position `i` (one a lookup returned), if any list holds it.
-    fn segment(&self, i: usize) -> Option<usize> {
-        match self {
+    /// Position `i` and its segment, if a list holds the key there.
+    fn held(&self, i: usize) -> Option<(usize, usize)> {
+        let seg = match self {
             Stored::Dense { seg, .. } => seg.get(i).filter(|&&s| s != NO_SEGMENT).map(|&s| usize::from(s)),
             Stored::Sorted { segs, .. } => segs.get(i).map(|&s| s as usize),
-        }
+        };
+        seg.map(|s| (i, s))
     }
 }
 
@@ -580,14 +591,11 @@ impl Places {
         Chunk { counts: vec![0; self.counts.len()], seen: Vec::new(), hint: 0 }
     }
 
-    /// The position of integer key `k` among the stored keys, if a list holds it.
-    fn locate(&self, k: i64, hint: &mut usize) -> Option<usize> {
+    /// The position of integer key `k` among the stored keys and its segment, if a list holds it.
+    fn locate(&self, k: i64, hint: &mut usize) -> Option<(usize, usize)> {
         match &self.stored {
-            Stored::Dense { min, .. } => {
-                let i = usize::try_from(k.checked_sub(*min)?).ok()?;
-                self.stored.segment(i).map(|_| i)
-            }
-            Stored::Sorted { keys: Keys::Int(keys), .. } => find(keys, &k, hint),
+            Stored::Dense { min, .. } => self.stored.held(usize::try_from(k.checked_sub(*min)?).ok()?),
+            Stored::Sorted { keys: Keys::Int(keys), .. } => find(keys, &k, hint).and_then(|j| self.stored.held(j)),
             Stored::Sorted { .. } => None,
         }
     }
@@ -599,7 +607,7 @@ impl Places {
         let mut counts: Vec<i64> = self.counts.iter().map(|c| c.load(Ordering::Relaxed) as i64).collect();
         for i in 0..self.stored.len() {
             if self.seen[i / 64].load(Ordering::Relaxed) >> (i % 64) & 1 == 0
-                && let Some(seg) = self.stored.segment(i)
+                && let Some((_, seg)) = self.stored.held(i)
             {
                 counts[seg * (nt + 1) + nt] += 1;
             }
@@ -613,12 +621,12 @@ impl Places {
 }
 
 impl Chunk {
-    /// Row `r`, whose key is stored key `at` (None: not stored, or NULL).
-    fn add(&mut self, p: &Places, r: usize, at: Option<usize>) {
+    /// Row `r`, whose key is at stored position `at` with its segment (None: not stored, or NULL).
+    fn add(&mut self, p: &Places, r: usize, at: Option<(usize, usize)>) {
         let nt = p.bits.len();
         let (w, b) = (r / 64, r % 64);
         let to = p.bits.iter().position(|x| x.get(w).is_some_and(|v| v >> b & 1 == 1)).unwrap_or(nt);
-        let from = match at.and_then(|j| p.stored.segment(j).map(|s| (j, s))) {
+        let from = match at {
             Some((j, seg)) => {
                 match self.seen.last_mut() {
                     Some((word, bits)) if *word == j / 64 => *bits |= 1 << (j % 64),

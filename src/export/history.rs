@@ -349,30 +349,22 @@ impl ExportLog {
 
     /// The manifest of the latest export of `segment` from this library that is still in place.
     pub fn latest(&self, segment: &str) -> Option<PathBuf> {
-        let text = std::fs::read_to_string(&self.path).ok()?;
-        let library = canonical(&self.library);
-        text.lines()
-            .rev()
-            .filter_map(|l| serde_json::from_str::<LogLine>(l).ok())
-            .filter(|l| l.library == library && l.segments.iter().any(|s| s == segment))
-            .map(|l| PathBuf::from(l.manifest))
-            .find(|p| p.is_file())
+        self.in_place().find(|e| e.segments.iter().any(|s| s == segment)).map(|e| e.manifest)
     }
 
     /// The exports from this library whose manifests are still in place, newest first.
     pub fn exports(&self) -> Vec<LoggedExport> {
-        let Ok(text) = std::fs::read_to_string(&self.path) else { return Vec::new() };
+        self.in_place().collect()
+    }
+
+    /// This library's exports, newest first, each manifest looked for only when reached.
+    fn in_place(&self) -> impl Iterator<Item = LoggedExport> {
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let library = canonical(&self.library);
-        text.lines()
-            .rev()
-            .filter_map(|l| serde_json::from_str::<LogLine>(l).ok())
-            .filter(|l| l.library == library && Path::new(&l.manifest).is_file())
-            .map(|l| LoggedExport {
-                manifest: PathBuf::from(l.manifest),
-                created_at: l.created_at,
-                segments: l.segments,
-            })
-            .collect()
+        let lines: Vec<LogLine> = text.lines().rev().filter_map(|l| serde_json::from_str::<LogLine>(l).ok()).collect();
+        lines.into_iter().filter(move |l| l.library == library && Path::new(&l.manifest).is_file()).map(|l| {
+            LoggedExport { manifest: PathBuf::from(l.manifest), created_at: l.created_at, segments: l.segments }
+        })
     }
 
     /// The latest earlier export of each of `segments` that reads back (a missing or damaged one

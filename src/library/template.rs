@@ -155,23 +155,21 @@ impl Template {
 
     /// A cell of this version's split as a child segment: the parent's filter AND the cell's
     /// values, the parent's parameters, and a record of the parent version it was cut from.
-    /// `cell` is the cell's values by dimension (None: NULL).
-    pub fn child(&self, by: &[String], cell: &BTreeMap<String, Option<String>>) -> Template {
-        let values: Vec<Option<String>> = by.iter().map(|d| cell.get(d).cloned().flatten()).collect();
-        let label = crate::engine::split::cell_label(&values);
-        let slug: String = values
+    /// `values` are the cell's, in the order of `by` (None: NULL); the name is the parent's with
+    /// the values as words (`repeat-buyers-north-india-hi`).
+    pub fn child(&self, by: &[String], values: &[Option<String>]) -> Template {
+        let label = crate::engine::split::cell_label(values);
+        let words: Vec<String> = values
             .iter()
-            .map(|v| v.as_deref().unwrap_or("null"))
-            .flat_map(|v| std::iter::once('-').chain(v.chars()))
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .flat_map(|v| v.as_deref().unwrap_or("null").split(|c: char| !c.is_ascii_alphanumeric()))
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
             .collect();
-        let mut name = format!("{}{}", self.name, slug);
-        while name.contains("--") {
-            name = name.replace("--", "-");
-        }
+        let name =
+            std::iter::once(self.name.as_str()).chain(words.iter().map(String::as_str)).collect::<Vec<_>>().join("-");
         let mut t = Template::new(
-            name.trim_end_matches('-'),
-            &format!("({}\n) AND {}", self.filter.trim_end(), crate::engine::split::cell_filter(by, &values)),
+            &name,
+            &format!("({}\n) AND {}", self.filter.trim_end(), crate::engine::split::cell_filter(by, values)),
         );
         t.intent = if self.intent.is_empty() { label.clone() } else { format!("{} — {label}", self.intent) };
         t.owner = self.owner.clone();

@@ -297,12 +297,20 @@ pub struct SplitState {
 }
 
 impl SplitState {
-    /// The marked cells still in the split, else the selected one: what s and e act on.
+    /// Every cell's values, largest cell first.
+    pub fn cells(&self) -> Vec<Vec<Option<String>>> {
+        self.measured.as_ref().map_or(Vec::new(), |m| m.cells.iter().map(|c| c.values_in(&m.by)).collect())
+    }
+
+    /// The marked cells still in the split.
+    pub fn marked_cells(&self) -> Vec<Vec<Option<String>>> {
+        self.cells().into_iter().filter(|v| self.marked.contains(v)).collect()
+    }
+
+    /// The marked cells, else the selected one: what s saves.
     pub fn chosen(&self) -> Vec<Vec<Option<String>>> {
-        let Some(m) = &self.measured else { return Vec::new() };
-        let cells: Vec<Vec<Option<String>>> = m.cells.iter().map(|c| c.values_in(&m.by)).collect();
-        let marked: Vec<Vec<Option<String>>> = cells.iter().filter(|v| self.marked.contains(v)).cloned().collect();
-        if marked.is_empty() { cells.get(self.selected).cloned().into_iter().collect() } else { marked }
+        let marked = self.marked_cells();
+        if marked.is_empty() { self.cells().into_iter().nth(self.selected).into_iter().collect() } else { marked }
     }
 }
 

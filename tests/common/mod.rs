@@ -401,3 +401,45 @@ pub fn wait_until_querying(child: &mut std::process::Child) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The explorer's screen at its current size, drawn through ratatui's TestBackend, one string a row.
+pub fn screen(s: &seglens::tui::state::AppState) -> Vec<String> {
+    let mut t =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(s.size.0, s.size.1)).expect("a test terminal");
+    let theme = seglens::tui::theme::Theme::default_theme();
+    t.draw(|f| seglens::tui::ui::render(f, s, &theme)).expect("drawing the screen");
+    let buf = t.backend().buffer().clone();
+    (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect::<String>())
+        .collect()
+}
+
+/// Saves `t` as the next version in `lib` for `engine`'s table and key, its size measured as
+/// `seglens save` measures it.
+pub fn save_measured(
+    engine: &seglens::engine::Engine,
+    lib: &seglens::library::Library,
+    mut t: seglens::library::Template,
+) -> seglens::library::SaveOutcome {
+    t.table = engine.table().into();
+    t.key = engine.key().into();
+    t.snapshot = Some(seglens::library::measure::measure(engine, &compile(&t.filter)).expect("measuring the template"));
+    lib.save(t).expect("saving the template")
+}
+
+/// The explorer on `engine` with the library in `lib_dir` and its export log at `log`, on a
+/// 140×40 screen, once the library has loaded.
+pub fn explorer(
+    engine: seglens::engine::Engine,
+    lib_dir: &Path,
+    log: &Path,
+) -> (seglens::tui::Runtime, seglens::tui::state::AppState) {
+    use seglens::tui::action::Action;
+    let library = seglens::library::Library::open(lib_dir);
+    let theme = seglens::tui::theme::Theme::default_theme();
+    let (mut rt, mut st) = seglens::tui::Runtime::start(engine, library, theme, "test".into()).expect("the explorer");
+    rt.set_export_log(seglens::export::history::ExportLog { path: log.to_path_buf(), library: lib_dir.to_path_buf() });
+    rt.apply(&mut st, Action::Resize(140, 40));
+    assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| !s.library.templates.is_empty()), "the library loads");
+    (rt, st)
+}

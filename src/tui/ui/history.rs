@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{bar, fit, panel};
 use crate::format::{count, percent};
-use crate::report::{NONE, flow};
+use crate::report::{flow, place};
 use crate::tui::state::{AppState, WorkerState};
 use crate::tui::theme::Theme;
 
@@ -34,11 +34,9 @@ pub fn render_movement(frame: &mut Frame, area: Rect, state: &AppState, theme: &
         Some(Ok(mv)) => mv,
     };
     let flows = mv.largest_flows(6);
-    let places = |names: &[String]| -> Vec<Option<String>> { names.iter().cloned().map(Some).chain([None]).collect() };
-    let (from, to) = (places(&mv.from), places(&mv.to));
-    let label = |p: &Option<String>| p.clone().unwrap_or_else(|| NONE.to_string());
-    let name_w = from.iter().map(|p| label(p).chars().count()).max().unwrap_or(12).clamp(12, 24);
-    let cell_w = to.iter().map(|p| label(p).chars().count()).max().unwrap_or(9).clamp(9, 14);
+    let (from, to) = (mv.rows(), mv.columns());
+    let name_w = from.iter().map(|&p| place(p).chars().count()).max().unwrap_or(12).clamp(12, 24);
+    let cell_w = to.iter().map(|&p| place(p).chars().count()).max().unwrap_or(9).clamp(9, 14);
     let cols = ((inner.width as usize).saturating_sub(name_w + 12) / (cell_w + 1)).min(to.len());
     // The flows right under the matrix: its header, rows, the note, and a line when columns are hidden.
     let matrix_h = from.len() as u16 + 2 + u16::from(cols < to.len());
@@ -50,16 +48,16 @@ pub fn render_movement(frame: &mut Frame, area: Rect, state: &AppState, theme: &
     .areas(inner);
     let mut lines = Vec::new();
     let mut head = vec![Span::styled(format!("{:<name_w$}", "was \\ is now"), theme.muted())];
-    for t in &to[..cols] {
-        head.push(Span::styled(format!("{:>cell_w$} ", fit(&label(t), cell_w)), theme.muted()));
+    for &t in &to[..cols] {
+        head.push(Span::styled(format!("{:>cell_w$} ", fit(place(t), cell_w)), theme.muted()));
     }
     head.push(Span::styled(format!("{:>10}", "total"), theme.muted()));
     lines.push(Line::from(head));
-    for f in &from {
-        let total: u64 = to.iter().filter_map(|t| mv.count(f.as_deref(), t.as_deref())).sum();
-        let mut row = vec![Span::styled(format!("{:<name_w$}", fit(&label(f), name_w)), theme.text())];
-        for t in &to[..cols] {
-            match mv.count(f.as_deref(), t.as_deref()) {
+    for &f in &from {
+        let total: u64 = to.iter().filter_map(|&t| mv.count(f, t)).sum();
+        let mut row = vec![Span::styled(format!("{:<name_w$}", fit(place(f), name_w)), theme.text())];
+        for &t in &to[..cols] {
+            match mv.count(f, t) {
                 // Shaded by the row's own total: where the customers of that place went.
                 Some(n) => {
                     let ratio = if total == 0 { 0.0 } else { n as f64 / total as f64 };

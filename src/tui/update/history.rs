@@ -158,8 +158,7 @@ pub(super) fn save_cells(state: &mut AppState) -> Vec<Effect> {
     let mut effects = Vec::new();
     let mut names = Vec::new();
     for values in chosen {
-        let cell = by.iter().cloned().zip(values).collect();
-        let mut child = parent.child(&by, &cell);
+        let mut child = parent.child(&by, &values);
         child.status = Status::Draft;
         child.author = state.author.clone();
         let compiled = match measure::compile(&child, &Default::default(), &state.library.features) {
@@ -183,11 +182,10 @@ pub(super) fn save_cells(state: &mut AppState) -> Vec<Effect> {
 
 /// e: the marked cells (or every cell) of the saved segment, to one file with a cell column.
 pub(super) fn export_cells(state: &mut AppState) -> Vec<Effect> {
-    let Some(m) = state.split.measured.clone() else { return Vec::new() };
+    let Some(by) = state.split.measured.as_ref().map(|m| m.by.clone()) else { return Vec::new() };
     let Some(parent) = parent(state) else { return Vec::new() };
-    let all: Vec<Vec<Option<String>>> = m.cells.iter().map(|c| c.values_in(&m.by)).collect();
-    let marked: Vec<Vec<Option<String>>> = all.iter().filter(|v| state.split.marked.contains(v)).cloned().collect();
-    let values = if marked.is_empty() { all } else { marked };
-    let cells = Cells { by: m.by.clone(), values };
+    let marked = state.split.marked_cells();
+    let values = if marked.is_empty() { state.split.cells() } else { marked };
+    let cells = Cells { by, values };
     super::dialogs::open_export_cells(state, &parent.name, cells)
 }
