@@ -243,18 +243,19 @@ fn funnel_uses_the_clause_cache_and_gives_the_same_figures() {
     let text = "engagement_score > 30 AND EXISTS (SELECT 1 FROM events ev WHERE ev.customer_id = customers.customer_id AND ev.event_type = 'cart_add')";
     let f = compile(text);
     let cold = e.funnel(&f).unwrap();
-    e.size(&f).unwrap(); // fills the cache for the EXISTS clause
-    assert!(e.cache_summary().starts_with("1 cached"), "{}", e.cache_summary());
+    // The funnel recorded both clauses' outcomes; the size query reuses the EXISTS one.
+    assert!(e.cache_summary().starts_with("2 cached"), "{}", e.cache_summary());
+    e.size(&f).unwrap();
+    assert!(e.cache_summary().starts_with("2 cached"), "{}", e.cache_summary());
     let warm = e.funnel(&f).unwrap();
     assert_eq!(cold, warm);
+    let exists = &text["engagement_score > 30 AND ".len()..];
     let c = plain(db);
-    check_funnel(
-        &c,
-        "customers",
-        &warm,
-        &["engagement_score > 30", &text["engagement_score > 30 AND ".len()..]],
-        &["engagement_score > 30", &text["engagement_score > 30 AND ".len()..]],
-    );
+    check_funnel(&c, "customers", &warm, &["engagement_score > 30", exists], &["engagement_score > 30", exists]);
+    // Nudging the score evaluates that clause alone; the EXISTS outcome is read back.
+    let nudged = e.funnel(&compile(&text.replace("> 30", "> 31"))).unwrap();
+    assert!(e.cache_summary().starts_with("3 cached"), "{}", e.cache_summary());
+    check_funnel(&c, "customers", &nudged, &["engagement_score > 31", exists], &["engagement_score > 31", exists]);
 }
 
 #[test]
@@ -282,6 +283,24 @@ fn funnel_on_foreign_schemas() {
         let fun = e.funnel(&compile(&parts.join(" AND "))).unwrap_or_else(|err| panic!("{kind:?}: {err}"));
         check_funnel(&c, kind.table_sql(), &fun, &parts, &parts);
         assert!(fun.clauses[0].unknown > 0, "{kind:?}: the first clause reads a column with NULLs");
+        // Nudging one clause: the other clauses' recorded outcomes (NULLs included) are read back.
+        let later = exists.replace("2026-01-01", "2026-03-01");
+        let mut nudged = parts.clone();
+        *nudged.last_mut().unwrap() = later.as_str();
+        let fun = e.funnel(&compile(&nudged.join(" AND "))).unwrap();
+        check_funnel(&c, kind.table_sql(), &fun, &nudged, &nudged);
+        // A subquery clause that can be NULL, cached first by a size query (which only knows where
+        // it holds): the funnel still counts the rows it cannot judge.
+        let latest = format!(
+            "(SELECT max(r.{date}) FROM {related} r WHERE r.{key} = {t}.{key}) >= DATE '2026-01-01'",
+            key = kind.key(),
+            t = kind.table_sql()
+        );
+        let maybe_null = [parts[0], latest.as_str()];
+        e.size(&compile(&maybe_null.join(" AND "))).unwrap();
+        let fun = e.funnel(&compile(&maybe_null.join(" AND "))).unwrap();
+        check_funnel(&c, kind.table_sql(), &fun, &maybe_null, &maybe_null);
+        assert!(fun.clauses[1].unknown > 0, "{kind:?}: members without a related row");
         let branches: Vec<&str> = kind.filter().split(" AND ").collect();
         let fun = e.funnel(&compile(&branches.join(" OR "))).unwrap();
         check_funnel(&c, kind.table_sql(), &fun, &branches, &branches);

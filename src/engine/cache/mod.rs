@@ -5,7 +5,10 @@
 //!   looks each row id up in its bitmap (`__seglens_clause_3(rowid)`), a few nanoseconds a row,
 //!   instead of running the subquery again;
 //! - a whole segment of an overlap: editing one segment of a working set re-evaluates that one
-//!   filter, and the rest of the overlap is bit arithmetic (engine/bitmap.rs).
+//!   filter, and the rest of the overlap is bit arithmetic (engine/bitmap.rs);
+//! - a clause of a funnel, with the rows where it is NULL: the funnel's tally records each
+//!   clause's outcome while it counts, so when the user nudges one clause the next funnel
+//!   evaluates that one and looks the others up.
 //!
 //! A bitmap is filled by `SELECT count(*), sum(__seglens_mark_N(rowid)) FROM t WHERE <expr>`:
 //! DuckDB pushes the expression into the scan as it does for a size query, and the volatile
@@ -27,7 +30,7 @@ use super::sandbox::ReadOnly as Connection;
 mod udf;
 
 use super::{Compiled, EngineError, Result, ident};
-pub use udf::{EachChunk, Eacher, Marker, TALLY_MAX_CLAUSES, Tallier};
+pub use udf::{Counted, EachChunk, Eacher, Marker, Source, TALLY_MAX_CLAUSES, Tallier};
 use udf::{Lookup, Lookups, Mark, NEXT_FUNCTION, Target};
 
 /// Bytes of bitmaps kept: a 64-segment working set at 10M customers, plus a few clauses.
@@ -39,6 +42,9 @@ pub type Bits = Arc<Vec<u64>>;
 struct Entry {
     expr: String,
     bits: Bits,
+    /// The rows where the expression is NULL, when a funnel recorded them (a size query's
+    /// bitmap only knows where it holds).
+    null: Option<Bits>,
     members: u64,
     last_used: u64,
     /// The number of the lookup function answering this expression as a clause, once registered.
@@ -160,9 +166,25 @@ impl MemberCache {
         bits
     }
 
+    /// Keeps the outcome a funnel recorded for `clause` (rows where it holds, rows where it is
+    /// NULL), replacing what a size query cached for it; `keep` are the funnel's other clauses.
+    pub fn insert_outcome(&mut self, clause: &str, yes: Vec<u64>, null: Vec<u64>, keep: &[&str]) {
+        if let Some(i) = self.entries.iter().position(|e| e.expr == clause) {
+            self.forget(i);
+        }
+        let members = yes.iter().map(|w| u64::from(w.count_ones())).sum();
+        self.add(clause, yes, members);
+        if let Some(e) = self.entries.last_mut() {
+            e.null = Some(Arc::new(null));
+        }
+        self.evict(keep);
+    }
+
     fn add(&mut self, expr: &str, bits: Vec<u64>, members: u64) -> Bits {
         let bits = Arc::new(bits);
-        self.entries.push(Entry { expr: expr.to_string(), bits: bits.clone(), members, last_used: 0, lookup: None });
+        let entry =
+            Entry { expr: expr.to_string(), bits: bits.clone(), null: None, members, last_used: 0, lookup: None };
+        self.entries.push(entry);
         self.touch(self.entries.len() - 1);
         bits
     }
@@ -232,14 +254,16 @@ impl MemberCache {
         self.eacher.get_or_insert_with(|| Eacher::register(conn)).clone()
     }
 
-    /// The lookup call answering `clause` from its cached bitmap, when the cache holds one (a
-    /// funnel reuses what a size query of the same filter filled); never fills.
-    pub fn cached_lookup(&mut self, conn: &Connection, clause: &str) -> Option<String> {
+    /// The outcome of `clause` an earlier funnel recorded (rows where it holds, rows where it is
+    /// NULL), when the cache holds one. A size query's bitmap does not do: it cannot tell NULL
+    /// from false.
+    pub fn outcome(&mut self, clause: &str) -> Option<Source> {
         if self.disabled {
             return None;
         }
-        self.get(clause)?;
-        self.lookup(conn, clause).map(|n| format!("__seglens_clause_{n}(rowid)"))
+        let i = self.entries.iter().position(|e| e.expr == clause && e.null.is_some())?;
+        let e = self.touch(i);
+        Some(Source::Recorded { yes: e.bits.clone(), null: e.null.clone()? })
     }
 
     /// The lookup function of cached `expr`, registered on first use.
@@ -279,7 +303,7 @@ impl MemberCache {
     }
 
     fn bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.bits.len() * 8).sum()
+        self.entries.iter().map(|e| (e.bits.len() + e.null.as_ref().map_or(0, |n| n.len())) * 8).sum()
     }
 
     pub fn clear(&mut self) {
@@ -362,11 +386,33 @@ mod tests {
             .unwrap();
         let tally = Tallier::register(&conn).expect("registers");
         let args = ["CAST(d = 1 AS BOOLEAN)".to_string(), "CAST(i < 2500 AS BOOLEAN)".to_string()];
-        let sql = tally.select(&args, "t");
-        let cells = tally
-            .run(2, || Ok(conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()))
+        let sql = tally.select("rowid", &args, "t");
+        let words = 10_000 / 64 + 1;
+        let sources = || vec![Source::Argument { record: true }, Source::Argument { record: false }];
+        let counted = tally
+            .run(sources(), words, || Ok(conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap()))
             .unwrap()
             .expect("the cells add up to the count");
+        // The first clause's outcome, recorded by row id (row ids of this table are 0..10000).
+        let (yes, null) = counted.recorded[0].clone().expect("recorded and checked");
+        assert!(counted.recorded[1].is_none(), "not asked for");
+        let rows = |bits: &[u64]| (0..10_000usize).filter(|&r| bits[r / 64] >> (r % 64) & 1 == 1).collect::<Vec<_>>();
+        let ids = |filter: &str| -> Vec<usize> {
+            let mut s = conn.prepare(&format!("SELECT rowid FROM t WHERE {filter} ORDER BY rowid")).unwrap();
+            s.query_map([], |r| r.get::<_, i64>(0)).unwrap().map(|r| r.unwrap() as usize).collect()
+        };
+        assert_eq!(rows(&yes), ids("d = 1"));
+        assert_eq!(rows(&null), ids("d IS NULL"));
+        // The same counts without recording (a view has no row ids: any constant in its place).
+        let plain = tally.select("0", &args, "t");
+        let again = tally
+            .run(vec![Source::Argument { record: false }, Source::Argument { record: false }], 0, || {
+                Ok(conn.query_row(&plain, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap())
+            })
+            .unwrap()
+            .expect("adds up");
+        assert_eq!(again.cells, counted.cells);
+        let cells = counted.cells;
         for (cell, &n) in cells.iter().enumerate() {
             let cond = |state: usize, expr: &str| match state {
                 0 => format!("({expr}) = false"),

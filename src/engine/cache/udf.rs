@@ -125,6 +125,11 @@ pub struct Marker {
 }
 
 impl Marker {
+    /// Words of the bitmaps over this table's row ids.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
     /// The SQL that fills a bitmap with the rows of `table` where `expr` holds:
     /// `SELECT count(*), sum(mark(rowid)) FROM table WHERE <expr>`, expr appended by the caller.
     pub fn select(&self, table: &str) -> String {
@@ -149,14 +154,102 @@ impl Marker {
     }
 }
 
-/// Rows per combination of a funnel's clause outcomes: cell `Σ state_i · 3^i` with false 0,
-/// true 1, NULL 2.
-pub(super) type TallyTarget = Arc<RwLock<Option<Arc<Vec<AtomicU64>>>>>;
+/// How a tally learns a clause's outcome.
+pub enum Source {
+    /// From the next BOOLEAN argument of the function; recorded by row id when `record`.
+    Argument { record: bool },
+    /// From an earlier recording: the rows where the clause holds, and where it is NULL.
+    Recorded { yes: Bits, null: Bits },
+}
 
-/// `__seglens_tally_N(k0, k1, …) -> BIGINT`: adds each row to the cell of its combination of
-/// clause outcomes in the funnel being counted; returns 1. A funnel counts its outcome table in
-/// the scan this way, not with a GROUP BY over the clauses (measured at 10M customers: the hash
-/// aggregate over k booleans costs about 1.5 size queries on top of evaluating the clauses).
+/// A clause of a running tally: a recording being filled for an argument, or one being read.
+enum Clause {
+    Argument(Option<Recording>),
+    Recorded { yes: Bits, null: Bits },
+}
+
+/// One clause's outcome over the table, filled by the tally while it counts: one bit per row
+/// id where the clause holds, and one where it is NULL.
+struct Recording {
+    yes: Vec<AtomicU64>,
+    null: Vec<AtomicU64>,
+}
+
+impl Recording {
+    fn new(words: usize) -> Recording {
+        let zeros = || (0..words).map(|_| AtomicU64::new(0)).collect();
+        Recording { yes: zeros(), null: zeros() }
+    }
+
+    fn load(&self) -> (Vec<u64>, Vec<u64>) {
+        let load = |words: &[AtomicU64]| words.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+        (load(&self.yes), load(&self.null))
+    }
+}
+
+/// What a running tally fills: rows per combination of the clauses' outcomes (cell
+/// `Σ state_i · 3^i` with false 0, true 1, NULL 2), and the recordings it was asked for.
+pub(super) struct TallyRun {
+    clauses: Vec<Clause>,
+    cells: Vec<AtomicU64>,
+    /// A row id fell outside the recordings' bitmaps: they are not kept.
+    outside: AtomicBool,
+}
+
+pub(super) type TallyTarget = Arc<RwLock<Option<Arc<TallyRun>>>>;
+
+/// Is bit `r` set? (false past the end)
+fn bit(bits: &[u64], r: usize) -> u64 {
+    bits.get(r / 64).map_or(0, |w| (w >> (r % 64)) & 1)
+}
+
+/// The bits of a block's rows: bit i of the result is row `rows[i]`'s. A table scan hands over
+/// row ids that run on by one (`first..`): then the block is two words shifted, else a lookup
+/// per row.
+fn gather(bits: &[u64], rows: &[i64], first: Option<usize>) -> u64 {
+    match first {
+        Some(r) => {
+            let word = |i: usize| bits.get(i).copied().unwrap_or(0);
+            let (w, off) = (r / 64, r % 64);
+            let high = if off == 0 { 0 } else { word(w + 1) << (64 - off) };
+            ((word(w) >> off) | high) & (u64::MAX >> (64 - rows.len()))
+        }
+        None => rows.iter().enumerate().fold(0, |acc, (i, &r)| acc | bit(bits, r as usize) << i),
+    }
+}
+
+/// The first row id of a block whose row ids run on by one, else None.
+fn run_start(rows: &[i64]) -> Option<usize> {
+    let first = *rows.first()?;
+    (first >= 0 && rows.iter().zip(first..).all(|(&r, want)| r == want)).then_some(first as usize)
+}
+
+/// Adds `rows` (a bit per row of a block) to the cells of their combinations of outcomes:
+/// `planes` holds per clause the block's rows where it holds and where it is NULL. Splitting
+/// the rows three ways per clause and counting what is left with a popcount costs a few
+/// operations per block of 64 rows, where a cell index per row costs a few per row and clause.
+fn count_block(planes: &[(u64, u64)], rows: u64, cell: usize, weight: usize, cells: &mut [u64]) {
+    let Some((&(yes, null), rest)) = planes.split_first() else {
+        if let Some(c) = cells.get_mut(cell) {
+            *c += u64::from(rows.count_ones());
+        }
+        return;
+    };
+    for (state, set) in [(0, !(yes | null)), (1, yes), (2, null)] {
+        let r = rows & set;
+        if r != 0 {
+            count_block(rest, r, cell + state * weight, weight * 3, cells);
+        }
+    }
+}
+
+/// `__seglens_tally_N(rowid, k0, k1, …) -> BOOLEAN`: adds each row to the cell of its combination
+/// of clause outcomes in the funnel being counted and returns true. A clause's outcome comes from
+/// its argument (recorded by row id when asked) or from an earlier recording looked up by row id,
+/// so a funnel where the user nudged one clause evaluates that one only. A funnel counts its
+/// outcome table in the scan this way, not with a GROUP BY over the clauses (measured at 10M
+/// customers: the hash aggregate over k booleans costs about 1.5 size queries on top of
+/// evaluating the clauses).
 struct Tally;
 
 impl VScalar for Tally {
@@ -167,65 +260,116 @@ impl VScalar for Tally {
         input: &mut DataChunkHandle,
         output: &mut dyn WritableVector,
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let cells = target.read().map_err(|_| "funnel tally poisoned")?.clone();
-        let cells = cells.ok_or("a seglens tally function ran outside its query")?;
+        let run = target.read().map_err(|_| "funnel tally poisoned")?.clone();
+        let run = run.ok_or("a seglens tally function ran outside its query")?;
         let n = input.len();
         let chunk = input.get_ptr();
-        if input.num_columns() > TALLY_MAX_CLAUSES {
-            return Err("a seglens tally takes at most 6 clauses".into());
+        let arguments = run.clauses.iter().filter(|c| matches!(c, Clause::Argument(_))).count();
+        if input.num_columns() != arguments + 1 {
+            return Err("a seglens tally was called with other arguments than its funnel's".into());
         }
-        // Cells fit in 16 bits (3^6 = 729), so the loops below work on narrow lanes.
-        let mut index = vec![0u16; n];
-        let mut weight = 1u16;
-        for col in 0..input.num_columns() {
-            // SAFETY: DuckDB flattens a C API scalar function's input chunk before the call
-            // (`CAPIScalarFunction`), and every argument is BOOLEAN (the signature): column `col`
-            // holds `n` one-byte values, and its validity mask is null (all valid) or has a bit
-            // for each of the `n` rows. A NULL row's byte is read but not used.
-            let (data, valid) = unsafe {
-                let v = duckdb::ffi::duckdb_data_chunk_get_vector(chunk, col as u64);
-                let data = std::slice::from_raw_parts(duckdb::ffi::duckdb_vector_get_data(v) as *const u8, n);
-                let valid = duckdb::ffi::duckdb_vector_get_validity(v);
-                (data, (!valid.is_null()).then(|| std::slice::from_raw_parts(valid, n.div_ceil(64))))
-            };
-            match valid {
-                // No NULL in this vector: a branch-free loop.
-                None => index.iter_mut().zip(data).for_each(|(cell, &d)| *cell += u16::from(d != 0) * weight),
-                Some(mask) => {
-                    for (r, (cell, &d)) in index.iter_mut().zip(data).enumerate() {
-                        let null = (mask[r / 64] >> (r % 64)) & 1 == 0;
-                        *cell += if null { 2 * weight } else { u16::from(d != 0) * weight };
-                    }
+        let rowids = input.flat_vector(0);
+        let rowids = unsafe { rowids.as_slice_with_len::<i64>(n) };
+        // Each argument's values and validity words.
+        let columns: Vec<(&[u8], Option<&[u64]>)> = (0..arguments)
+            .map(|a| {
+                // SAFETY: DuckDB flattens a C API scalar function's input chunk before the call
+                // (`CAPIScalarFunction`), and every argument after the row id is BOOLEAN (the
+                // signatures): the column holds `n` one-byte values, 0 or 1 (C++ `bool`), and its
+                // validity mask is null (all valid) or has a bit for each of the `n` rows. A NULL
+                // row's byte is read but not used. The chunk outlives this call.
+                unsafe {
+                    let v = duckdb::ffi::duckdb_data_chunk_get_vector(chunk, a as u64 + 1);
+                    let data = std::slice::from_raw_parts(duckdb::ffi::duckdb_vector_get_data(v) as *const u8, n);
+                    let valid = duckdb::ffi::duckdb_vector_get_validity(v);
+                    (data, (!valid.is_null()).then(|| std::slice::from_raw_parts(valid, n.div_ceil(64))))
                 }
-            }
-            weight *= 3;
-        }
+            })
+            .collect();
         // Counted per chunk first: threads meet on the shared cells once per chunk, not per row.
-        let mut local = vec![0u64; cells.len()];
-        for i in index {
-            if let Some(x) = local.get_mut(usize::from(i)) {
-                *x += 1;
+        let mut local = vec![0u64; run.cells.len()];
+        let mut planes = vec![(0u64, 0u64); run.clauses.len()];
+        for (block, rows) in rowids.chunks(64).enumerate() {
+            let start = block * 64;
+            let live = u64::MAX >> (64 - rows.len());
+            let first = run_start(rows);
+            let mut argument = 0;
+            for (clause, plane) in run.clauses.iter().zip(planes.iter_mut()) {
+                *plane = match clause {
+                    Clause::Argument(recording) => {
+                        let (data, valid) = columns[argument];
+                        argument += 1;
+                        let null = valid.map_or(0, |m| !m[block]) & live;
+                        // Without branches on the values: they are mispredicted on about every
+                        // other row (measured: they cost more than the rest of the funnel).
+                        let set = data[start..start + rows.len()]
+                            .iter()
+                            .enumerate()
+                            .fold(0u64, |w, (i, &d)| w | (u64::from(d & 1) << i));
+                        let yes = set & !null;
+                        if let Some(recording) = recording {
+                            record(recording, rows, first, (yes, null), &run.outside);
+                        }
+                        (yes, null)
+                    }
+                    Clause::Recorded { yes, null } => (gather(yes, rows, first), gather(null, rows, first)),
+                };
             }
+            count_block(&planes, live, 0, 1, &mut local);
         }
-        for (cell, l) in cells.iter().zip(local) {
+        for (cell, l) in run.cells.iter().zip(local) {
             if l > 0 {
                 cell.fetch_add(l, Ordering::Relaxed);
             }
         }
         let mut out = output.flat_vector();
-        unsafe { out.as_mut_slice_with_len::<i64>(n) }.fill(1);
+        unsafe { out.as_mut_slice_with_len::<bool>(n) }.fill(true);
         Ok(())
     }
 
+    /// The row id (BIGINT; any constant when nothing is recorded nor read), then up to 6 clauses.
     fn signatures() -> Vec<ScalarFunctionSignature> {
-        vec![ScalarFunctionSignature::variadic(
-            LogicalTypeHandle::from(LogicalTypeId::Boolean),
-            LogicalTypeHandle::from(LogicalTypeId::Bigint),
-        )]
+        (0..=TALLY_MAX_CLAUSES)
+            .map(|k| {
+                let mut args = vec![LogicalTypeHandle::from(LogicalTypeId::Bigint)];
+                args.extend((0..k).map(|_| LogicalTypeHandle::from(LogicalTypeId::Boolean)));
+                ScalarFunctionSignature::exact(args, LogicalTypeHandle::from(LogicalTypeId::Boolean))
+            })
+            .collect()
     }
 
     fn volatile() -> bool {
         true
+    }
+}
+
+/// Sets the recording's bits for a block's rows (`rows` their row ids, `first` as `run_start`
+/// gives it; `planes` a bit per row of the block where the clause holds and where it is NULL).
+fn record(recording: &Recording, rows: &[i64], first: Option<usize>, planes: (u64, u64), outside: &AtomicBool) {
+    let set = |words: &[AtomicU64], word: usize, bits: u64| {
+        if bits != 0 {
+            match words.get(word) {
+                Some(w) => _ = w.fetch_or(bits, Ordering::Relaxed),
+                None => outside.store(true, Ordering::Relaxed),
+            }
+        }
+    };
+    for (words, plane) in [(&recording.yes, planes.0), (&recording.null, planes.1)] {
+        match first {
+            // Row ids that run on by one: the block's bits shifted into one or two words.
+            Some(r) => {
+                let (w, off) = (r / 64, r % 64);
+                set(words, w, plane << off);
+                if off > 0 {
+                    set(words, w + 1, plane >> (64 - off));
+                }
+            }
+            None => {
+                for (i, &r) in rows.iter().enumerate() {
+                    set(words, r as usize / 64, ((plane >> i) & 1) << (r as usize % 64));
+                }
+            }
+        }
     }
 }
 
@@ -236,9 +380,16 @@ pub struct Tallier {
     pub(super) target: TallyTarget,
 }
 
-/// Funnels of at most this many clauses are tallied (3^6 = 729 cells a chunk); longer ones are
-/// counted with a GROUP BY.
+/// Funnels of at most this many clauses are tallied (3^6 = 729 cells); longer ones are counted
+/// with a GROUP BY.
 pub const TALLY_MAX_CLAUSES: usize = 6;
+
+/// What a tally counted: rows per cell (see `TallyRun`), and per clause the outcome it recorded
+/// (rows where it holds, rows where it is NULL) when asked to and the bits agree with the cells.
+pub struct Counted {
+    pub cells: Vec<u64>,
+    pub recorded: Vec<Option<(Vec<u64>, Vec<u64>)>>,
+}
 
 impl Tallier {
     /// Registers the tally function on `conn`; None when DuckDB refuses it.
@@ -249,22 +400,63 @@ impl Tallier {
         Some(Tallier { name, target })
     }
 
-    /// `SELECT count(*), sum(tally(args))::BIGINT FROM table`: the statement `run` expects.
-    pub fn select(&self, args: &[String], table: &str) -> String {
-        format!("SELECT count(*), sum({}({}))::BIGINT FROM {table}", self.name, args.join(", "))
+    /// `SELECT count(*), count(tally(rowid, args))::BIGINT FROM table`: the statement `run`
+    /// expects, `args` the BOOLEAN arguments of the `Source::Argument` clauses in order. `rowid`
+    /// is the row id column when outcomes are recorded or read, else any BIGINT constant.
+    pub fn select(&self, rowid: &str, args: &[String], table: &str) -> String {
+        let args: String = args.iter().map(|a| format!(", {a}")).collect();
+        format!("SELECT count(*), count({}({rowid}{args}))::BIGINT FROM {table}", self.name)
     }
 
-    /// Runs `query` (the statement from `select` over `k` clauses) with a fresh table of 3^k
-    /// cells; returns the cells, or None when they do not add up to DuckDB's count.
-    pub fn run(&self, k: usize, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<Option<Vec<u64>>> {
-        let cells: Arc<Vec<AtomicU64>> = Arc::new((0..3usize.pow(k as u32)).map(|_| AtomicU64::new(0)).collect());
-        *self.target.write().map_err(|_| poisoned())? = Some(cells.clone());
+    /// Runs `query` (the statement from `select`) with a fresh table of cells for `sources`,
+    /// recordings over `words` words of row ids. None when the cells do not add up to DuckDB's
+    /// count; a recording is dropped when its bits do not agree with the cells (row ids that are
+    /// not what the cache assumes).
+    pub fn run(
+        &self,
+        sources: Vec<Source>,
+        words: usize,
+        query: impl FnOnce() -> Result<(i64, Option<i64>)>,
+    ) -> Result<Option<Counted>> {
+        let k = sources.len();
+        let clauses = sources
+            .into_iter()
+            .map(|s| match s {
+                Source::Argument { record } => Clause::Argument(record.then(|| Recording::new(words))),
+                Source::Recorded { yes, null } => Clause::Recorded { yes, null },
+            })
+            .collect();
+        let run = Arc::new(TallyRun {
+            clauses,
+            cells: (0..3usize.pow(k as u32)).map(|_| AtomicU64::new(0)).collect(),
+            outside: AtomicBool::new(false),
+        });
+        *self.target.write().map_err(|_| poisoned())? = Some(run.clone());
         let figures = query();
         self.target.write().map_err(|_| poisoned())?.take();
         let (count, tallied) = figures?;
-        let cells: Vec<u64> = cells.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        let agrees = tallied.unwrap_or(0) == count && cells.iter().sum::<u64>() == count as u64;
-        Ok(agrees.then_some(cells))
+        let cells: Vec<u64> = run.cells.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        if tallied.unwrap_or(0) != count || cells.iter().sum::<u64>() != count as u64 {
+            return Ok(None);
+        }
+        let outside = run.outside.load(Ordering::Relaxed);
+        // Rows where clause `i` is in `state`, by the cells.
+        let in_state = |i: usize, state: usize| -> u64 {
+            let of = |cell: usize| cell / 3usize.pow(i as u32) % 3;
+            cells.iter().enumerate().filter(|&(cell, _)| of(cell) == state).map(|(_, &n)| n).sum()
+        };
+        let ones = |bits: &[u64]| bits.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
+        let recorded = run
+            .clauses
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let Clause::Argument(Some(recording)) = c else { return None };
+                let (yes, null) = recording.load();
+                (!outside && ones(&yes) == in_state(i, 1) && ones(&null) == in_state(i, 2)).then_some((yes, null))
+            })
+            .collect();
+        Ok(Some(Counted { cells, recorded }))
     }
 }
 
