@@ -760,7 +760,10 @@ mod tui_funnel {
         let mut t = Terminal::new(TestBackend::new(120, 30)).unwrap();
         t.draw(|fr| ui::render(fr, &state, &theme)).unwrap();
         let screen: String = t.backend().buffer().content().iter().map(|c| c.symbol()).collect();
-        assert!(screen.contains("what-if: 1 clause off"), "{screen}");
+        // The change against the measured size, signed and grouped like every other count.
+        let measured = state.funnel.measured.as_ref().unwrap().size;
+        let delta = seglens::format::count(f.size - measured);
+        assert!(screen.contains(&format!("what-if: 1 clause off (+{delta} against")), "{screen}");
         // F1 help lists the funnel keys from the key map.
         let help: Vec<String> = ui::help_lines(&theme).iter().map(|l| l.to_string()).collect();
         assert!(help.iter().any(|l| l.contains("F7") && l.contains("funnel")), "{help:?}");

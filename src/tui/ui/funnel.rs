@@ -44,11 +44,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         theme.accent(),
     )];
     if off > 0 {
-        let delta = f.size as i64 - measured as i64;
+        let sign = if f.size >= measured { '+' } else { '-' };
         head.push(Span::styled(
             format!(
-                "   what-if: {off} clause{} off ({delta:+} against {})",
+                "   what-if: {off} clause{} off ({sign}{} against {})",
                 if off == 1 { "" } else { "s" },
+                count(f.size.abs_diff(measured)),
                 count(measured)
             ),
             theme.warn(),

@@ -179,10 +179,9 @@ pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effec
             state.preview_due = Some(now);
         }
         Cmd::ToggleFunnel => {
+            // Without a valid filter the funnel panel says so itself: a status line would stay
+            // after the filter is fixed.
             state.view = if state.view == View::Funnel { View::Explore } else { View::Funnel };
-            if state.view == View::Funnel && state.compiled.is_none() {
-                state.status = Some((Level::Info, "no valid filter to split: write one in the editor first".into()));
-            }
             state.preview_due = Some(now);
         }
         Cmd::ToggleClause => state.funnel.toggle(),
