@@ -153,6 +153,16 @@ fn open_nudge_and_the_screen_follow_the_engine() {
     su.state.focus = Focus::Params;
     snap!("explore_120x40", draw(&su.state, &theme, 120, 40));
     snap!("explore_80x24", draw(&su.state, &theme, 80, 24));
+    // The message of the last action is never cut off by the context before it (slow previews
+    // have longer timings): at 80 columns the table, key and base count give way.
+    let before = (su.state.status.clone(), su.state.preview.total_ms);
+    su.state.status = Some((seglens::tui::state::Level::Info, "approved lapsed-high-value@3".into()));
+    su.state.preview.total_ms = Some(1234);
+    let t = draw(&su.state, &theme, 80, 24);
+    let line: String = (0..80).map(|x| t.backend().buffer()[(x, 22)].symbol().to_string()).collect();
+    assert!(line.contains("approved lapsed-high-value@3"), "{line}");
+    assert!(line.contains("preview 1234 ms"), "{line}");
+    (su.state.status, su.state.preview.total_ms) = before;
     // The side panel's other tabs.
     su.state.side = SideTab::Schema;
     snap!("schema_120x40", draw(&su.state, &theme, 120, 40));

@@ -14,17 +14,22 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let mut top = vec![
         Span::styled(format!(" {} ", state.db_label), theme.accent()),
         Span::styled(format!("· {} by {} · {} customers · ", state.table, state.key, count(state.base)), theme.muted()),
-        Span::styled(worker, if failed { theme.error() } else { theme.text() }),
     ];
+    // What the user's last action did comes before the timings, whose length varies, and the
+    // context gives way when the two do not fit: the message is never cut off.
     if let Some((level, msg)) = &state.status {
         let style = match level {
             Level::Info => theme.ok(),
             Level::Warn => theme.warn(),
             Level::Error => theme.error(),
         };
-        top.push(Span::raw("  "));
         top.push(Span::styled(msg.clone(), style));
+        top.push(Span::raw("  "));
+        if top.iter().map(Span::width).sum::<usize>() > area.width as usize {
+            top.remove(1);
+        }
     }
+    top.push(Span::styled(worker, if failed { theme.error() } else { theme.text() }));
     let mut hints = vec![Span::raw(" ")];
     for (key, what) in keymap::hints(state.panel_mode()) {
         hints.push(Span::styled(key, theme.accent()));
