@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::foreign::{Foreign, foreign_db};
@@ -20,6 +20,14 @@ use seglens::library::{Library, Status, Template};
 use seglens::tui::Runtime;
 use seglens::tui::action::Action;
 use seglens::tui::state::{AppState, Dialog, Focus, SideTab, View};
+
+/// A Shop database of `n` shoppers in the sandbox, and the library folder beside it.
+fn shop(sb: &Sandbox, n: u64) -> (PathBuf, PathBuf, Library) {
+    let db = foreign_db(sb.path(), Foreign::Shop, n);
+    let lib_dir = sb.path().join("lib");
+    let lib = Library::open(&lib_dir);
+    (db, lib_dir, lib)
+}
 
 fn key(code: KeyCode) -> Action {
     Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
@@ -53,9 +61,7 @@ fn open(rt: &mut Runtime, st: &mut AppState, name: &str) {
 #[test]
 fn the_movement_view_matches_plain_sql_and_names_the_largest_flows() {
     let sb = Sandbox::new();
-    let db = foreign_db(sb.path(), Foreign::Shop, 5_000);
-    let lib_dir = sb.path().join("lib");
-    let lib = Library::open(&lib_dir);
+    let (db, lib_dir, lib) = shop(&sb, 5_000);
     let log = sb.path().join("exports.jsonl");
     {
         let engine = Engine::open(&db, &Default::default()).unwrap();
@@ -130,10 +136,9 @@ fn the_movement_view_matches_plain_sql_and_names_the_largest_flows() {
 #[test]
 fn the_movement_view_says_when_there_is_nothing_to_move_from() {
     let sb = Sandbox::new();
-    let db = foreign_db(sb.path(), Foreign::Shop, 500);
-    let lib_dir = sb.path().join("lib");
+    let (db, lib_dir, lib) = shop(&sb, 500);
     let engine = Engine::open(&db, &Default::default()).unwrap();
-    save(&engine, &Library::open(&lib_dir), "big", "total_spent > 3000", 1, true);
+    save(&engine, &lib, "big", "total_spent > 3000", 1, true);
     drop(engine);
     let (mut rt, mut st) = explorer_on(&db, &lib_dir, &sb.path().join("exports.jsonl"));
     rt.apply(&mut st, key(KeyCode::F(10)));
@@ -159,9 +164,7 @@ fn group_by(conn: &duckdb::Connection, table: &str, by: &[&str], filter: &str) -
 #[test]
 fn the_split_view_counts_cells_saves_children_and_exports_them_with_a_cell_column() {
     let sb = Sandbox::new();
-    let db = foreign_db(sb.path(), Foreign::Shop, 5_000);
-    let lib_dir = sb.path().join("lib");
-    let lib = Library::open(&lib_dir);
+    let (db, lib_dir, lib) = shop(&sb, 5_000);
     let filter = "total_spent > 1000";
     {
         let engine = Engine::open(&db, &Default::default()).unwrap();

@@ -172,7 +172,8 @@ impl Engine {
         let marker = cache.marker(self.conn(), &self.table)?;
         let (mut sources, mut args) = (Vec::with_capacity(parts.len()), Vec::new());
         for (part, col) in parts.iter().zip(cols) {
-            match marker.as_ref().and_then(|_| cache.outcome(part)) {
+            // Without row ids the cache is off and holds no outcome.
+            match cache.outcome(part) {
                 Some(recorded) => sources.push(recorded),
                 None => {
                     sources.push(cache::Source::Argument { record: marker.is_some() });
@@ -204,13 +205,10 @@ impl Engine {
 
 /// The outcome table from a tally's cells (cell `Σ state_i · 3^i`; false 0, true 1, NULL 2).
 fn outcomes(cells: &[u64], k: usize) -> Vec<Outcome> {
-    let state = |cell: usize, i: usize| match cell / 3usize.pow(i as u32) % 3 {
-        0 => Some(false),
-        1 => Some(true),
-        _ => None,
-    };
     let counted = cells.iter().enumerate().filter(|&(_, &rows)| rows > 0);
-    counted.map(|(cell, &rows)| Outcome { states: (0..k).map(|i| state(cell, i)).collect(), rows }).collect()
+    counted
+        .map(|(cell, &rows)| Outcome { states: (0..k).map(|i| cache::cell_state(cell, i)).collect(), rows })
+        .collect()
 }
 
 /// Reads every figure from the outcome table, with the clauses marked in `on` switched on.

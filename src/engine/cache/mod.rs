@@ -30,7 +30,7 @@ use super::sandbox::ReadOnly as Connection;
 mod udf;
 
 use super::{Compiled, EngineError, Result, ident};
-pub use udf::{Counted, EachChunk, Eacher, Marker, Source, TALLY_MAX_CLAUSES, Tallier};
+pub use udf::{Counted, EachChunk, Eacher, Marker, Source, TALLY_MAX_CLAUSES, Tallier, cell_state};
 use udf::{Lookup, Lookups, Mark, NEXT_FUNCTION, Target};
 
 /// Bytes of bitmaps kept: a 64-segment working set at 10M customers, plus a few clauses.
@@ -161,7 +161,7 @@ impl MemberCache {
 
     /// Keeps a filled bitmap for `expr`, then drops old ones beyond the budget.
     pub fn insert(&mut self, expr: &str, bits: Vec<u64>, members: u64) -> Bits {
-        let bits = self.add(expr, bits, members);
+        let bits = self.add(expr, bits, members, None);
         self.evict(&[expr]);
         bits
     }
@@ -173,17 +173,14 @@ impl MemberCache {
             self.forget(i);
         }
         let members = yes.iter().map(|w| u64::from(w.count_ones())).sum();
-        self.add(clause, yes, members);
-        if let Some(e) = self.entries.last_mut() {
-            e.null = Some(Arc::new(null));
-        }
+        self.add(clause, yes, members, Some(null));
         self.evict(keep);
     }
 
-    fn add(&mut self, expr: &str, bits: Vec<u64>, members: u64) -> Bits {
+    fn add(&mut self, expr: &str, bits: Vec<u64>, members: u64, null: Option<Vec<u64>>) -> Bits {
         let bits = Arc::new(bits);
-        let entry =
-            Entry { expr: expr.to_string(), bits: bits.clone(), null: None, members, last_used: 0, lookup: None };
+        let null = null.map(Arc::new);
+        let entry = Entry { expr: expr.to_string(), bits: bits.clone(), null, members, last_used: 0, lookup: None };
         self.entries.push(entry);
         self.touch(self.entries.len() - 1);
         bits
@@ -224,7 +221,7 @@ impl MemberCache {
                     .fill(|| conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error))
                 {
                     // Added without evicting: an earlier clause of this filter must stay.
-                    Ok(Some((bits, members))) => _ = self.add(c, bits, members),
+                    Ok(Some((bits, members))) => _ = self.add(c, bits, members, None),
                     Ok(None) => {
                         self.disable();
                         return Ok(None);

@@ -17,6 +17,24 @@ use crate::engine::{EngineError, Result, ident};
 /// Function names are unique in the process: connections to one database share its catalog.
 pub(super) static NEXT_FUNCTION: AtomicU64 = AtomicU64::new(1);
 
+/// What the running query's function works on: set by the caller for the query's duration
+/// (`while_running`), read by the function on DuckDB's threads (`current`).
+pub(super) type Slot<T> = Arc<RwLock<Option<T>>>;
+
+/// The value in `slot` while a query of the function `what` runs; an error outside one.
+fn current<T: Clone>(slot: &Slot<T>, what: &str) -> std::result::Result<T, Box<dyn std::error::Error>> {
+    let value = slot.read().map_err(|_| format!("{what} poisoned"))?.clone();
+    Ok(value.ok_or_else(|| format!("a {what} function ran outside its query"))?)
+}
+
+/// Runs `query` with `value` in `slot`, emptied again whatever the query returns.
+fn while_running<T, R>(slot: &Slot<T>, value: T, query: impl FnOnce() -> Result<R>) -> Result<R> {
+    *slot.write().map_err(|_| poisoned())? = Some(value);
+    let result = query();
+    slot.write().map_err(|_| poisoned())?.take();
+    result
+}
+
 /// Bitmaps of clauses by lookup function number, shared with the functions: an evicted bitmap
 /// is freed although DuckDB cannot unregister its function.
 pub(super) type Lookups = Arc<RwLock<HashMap<u64, Bits>>>;
@@ -61,7 +79,7 @@ pub(super) struct Filling {
     outside: AtomicBool,
 }
 
-pub(super) type Target = Arc<RwLock<Option<Arc<Filling>>>>;
+pub(super) type Target = Slot<Arc<Filling>>;
 
 /// `__seglens_mark_N(rowid) -> BIGINT`: sets the row's bit in the bitmap being filled; returns 1.
 pub(super) struct Mark;
@@ -75,8 +93,7 @@ impl VScalar for Mark {
         output: &mut dyn WritableVector,
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
         let n = input.len();
-        let filling = target.read().map_err(|_| "member cache poisoned")?.clone();
-        let filling = filling.ok_or("a seglens mark function ran outside its query")?;
+        let filling = current(target, "seglens mark")?;
         let rows = input.flat_vector(0);
         let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
         // DuckDB runs the function on several threads at once. Row ids of a chunk mostly ascend:
@@ -142,10 +159,7 @@ impl Marker {
     pub fn fill(&self, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<Option<(Vec<u64>, u64)>> {
         let filling =
             Arc::new(Filling { bits: (0..self.words).map(|_| AtomicU64::new(0)).collect(), ..Default::default() });
-        *self.target.write().map_err(|_| poisoned())? = Some(filling.clone());
-        let figures = query();
-        self.target.write().map_err(|_| poisoned())?.take();
-        let (count, marked) = figures?;
+        let (count, marked) = while_running(&self.target, filling.clone(), query)?;
         let outside = filling.outside.load(Ordering::Relaxed);
         let bits: Vec<u64> = filling.bits.iter().map(|w| w.load(Ordering::Relaxed)).collect();
         let set: u64 = bits.iter().map(|w| w.count_ones() as u64).sum();
@@ -196,7 +210,7 @@ pub(super) struct TallyRun {
     outside: AtomicBool,
 }
 
-pub(super) type TallyTarget = Arc<RwLock<Option<Arc<TallyRun>>>>;
+pub(super) type TallyTarget = Slot<Arc<TallyRun>>;
 
 /// Is bit `r` set? (false past the end)
 fn bit(bits: &[u64], r: usize) -> u64 {
@@ -260,8 +274,7 @@ impl VScalar for Tally {
         input: &mut DataChunkHandle,
         output: &mut dyn WritableVector,
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let run = target.read().map_err(|_| "funnel tally poisoned")?.clone();
-        let run = run.ok_or("a seglens tally function ran outside its query")?;
+        let run = current(target, "seglens tally")?;
         let n = input.len();
         let chunk = input.get_ptr();
         let arguments = run.clauses.iter().filter(|c| matches!(c, Clause::Argument(_))).count();
@@ -384,6 +397,16 @@ pub struct Tallier {
 /// with a GROUP BY.
 pub const TALLY_MAX_CLAUSES: usize = 6;
 
+/// Clause `clause`'s outcome in tally cell `cell` (`Σ state_i · 3^i` with false 0, true 1, NULL
+/// 2): Some(value), or None for NULL.
+pub fn cell_state(cell: usize, clause: usize) -> Option<bool> {
+    match cell / 3usize.pow(clause as u32) % 3 {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
+}
+
 /// What a tally counted: rows per cell (see `TallyRun`), and per clause the outcome it recorded
 /// (rows where it holds, rows where it is NULL) when asked to and the bits agree with the cells.
 pub struct Counted {
@@ -431,19 +454,15 @@ impl Tallier {
             cells: (0..3usize.pow(k as u32)).map(|_| AtomicU64::new(0)).collect(),
             outside: AtomicBool::new(false),
         });
-        *self.target.write().map_err(|_| poisoned())? = Some(run.clone());
-        let figures = query();
-        self.target.write().map_err(|_| poisoned())?.take();
-        let (count, tallied) = figures?;
+        let (count, tallied) = while_running(&self.target, run.clone(), query)?;
         let cells: Vec<u64> = run.cells.iter().map(|c| c.load(Ordering::Relaxed)).collect();
         if tallied.unwrap_or(0) != count || cells.iter().sum::<u64>() != count as u64 {
             return Ok(None);
         }
         let outside = run.outside.load(Ordering::Relaxed);
         // Rows where clause `i` is in `state`, by the cells.
-        let in_state = |i: usize, state: usize| -> u64 {
-            let of = |cell: usize| cell / 3usize.pow(i as u32) % 3;
-            cells.iter().enumerate().filter(|&(cell, _)| of(cell) == state).map(|(_, &n)| n).sum()
+        let in_state = |i: usize, state: Option<bool>| -> u64 {
+            cells.iter().enumerate().filter(|&(cell, _)| cell_state(cell, i) == state).map(|(_, &n)| n).sum()
         };
         let ones = |bits: &[u64]| bits.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
         let recorded = run
@@ -453,7 +472,8 @@ impl Tallier {
             .map(|(i, c)| {
                 let Clause::Argument(Some(recording)) = c else { return None };
                 let (yes, null) = recording.load();
-                (!outside && ones(&yes) == in_state(i, 1) && ones(&null) == in_state(i, 2)).then_some((yes, null))
+                (!outside && ones(&yes) == in_state(i, Some(true)) && ones(&null) == in_state(i, None))
+                    .then_some((yes, null))
             })
             .collect();
         Ok(Some(Counted { cells, recorded }))
@@ -464,7 +484,7 @@ impl Tallier {
 /// keys are not NULL. Called on DuckDB's threads, several at once.
 pub type EachChunk = Arc<dyn Fn(&[i64], &[i64], &[bool]) + Send + Sync>;
 
-type EachTarget = Arc<RwLock<Option<EachChunk>>>;
+type EachTarget = Slot<EachChunk>;
 
 /// `__seglens_each_N(rowid, key) -> BIGINT`: passes each chunk to the work of the running query
 /// (`Eacher::run`); returns 1. So work over every row (a movement's lookups) runs inside DuckDB's
@@ -479,8 +499,7 @@ impl VScalar for Each {
         input: &mut DataChunkHandle,
         output: &mut dyn WritableVector,
     ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let work = target.read().map_err(|_| "seglens scan poisoned")?.clone();
-        let work = work.ok_or("a seglens scan function ran outside its query")?;
+        let work = current(target, "seglens scan")?;
         let n = input.len();
         let rows = input.flat_vector(0);
         let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
@@ -529,10 +548,7 @@ impl Eacher {
     /// Runs `query` (the statement from `select`) with `work` given every chunk; false when the
     /// function did not see every row DuckDB counted.
     pub fn run(&self, work: EachChunk, query: impl FnOnce() -> Result<(i64, Option<i64>)>) -> Result<bool> {
-        *self.target.write().map_err(|_| poisoned())? = Some(work);
-        let figures = query();
-        self.target.write().map_err(|_| poisoned())?.take();
-        let (count, seen) = figures?;
+        let (count, seen) = while_running(&self.target, work, query)?;
         Ok(seen.unwrap_or(0) == count)
     }
 }
