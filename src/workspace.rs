@@ -11,8 +11,14 @@
 //! ```
 //!
 //! Found, in order: from the current directory upward; else beside the database named with
-//! `--db`. A workspace found upward applies only when `--db` is not given or names its database.
-//! The sample database is a workspace of its own in the user data directory.
+//! `--db`. A workspace applies only to its own database: found upward, only when `--db` is not
+//! given or names its database; beside the database, only when it names it. With `--db`, a
+//! workspace file that cannot be read names no database seglens can tell, so it is passed over
+//! with a warning instead of stopping the command. The database may be anywhere (it is only
+//! read); a library or metrics file outside the workspace's folder (and outside seglens' data
+//! directory, where `metrics --init` keeps the library it found) is used, and named in a warning
+//! every time (`outside`). The sample database is a workspace of its own in the user data
+//! directory.
 
 use std::path::{Path, PathBuf};
 
@@ -74,28 +80,56 @@ impl Workspace {
         })
     }
 
-    /// The workspace for this run: upward from `cwd` (when it fits `db`), else beside `db`.
-    pub fn find(cwd: &Path, db: Option<&Path>) -> Result<Option<Workspace>, WorkspaceError> {
-        for dir in cwd.ancestors() {
-            let candidate = dir.join(FILE);
-            if candidate.is_file() {
-                let ws = Workspace::read(&candidate)?;
-                if db.is_none_or(|d| same_file(d, &ws.database)) {
-                    return Ok(Some(ws));
-                }
-                break;
+    /// The workspace for this run: upward from `cwd` (when it fits `db`), else beside `db`; and
+    /// the warnings to print (a workspace file passed over because it cannot be read).
+    pub fn find(cwd: &Path, db: Option<&Path>) -> Result<Found, WorkspaceError> {
+        let mut warnings = Vec::new();
+        // With --db, an unreadable file may name any database: it is not this run's to fix.
+        let mut read = |path: &Path| match Workspace::read(path) {
+            Ok(ws) => Ok(Some(ws)),
+            Err(e) if db.is_some() => {
+                warnings.push(format!("{e} (passed over: --db names the database)"));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        };
+        let upward = cwd.ancestors().map(|dir| dir.join(FILE)).find(|c| c.is_file());
+        let mut workspace = None;
+        if let Some(candidate) = &upward
+            && let Some(ws) = read(candidate)?
+            && db.is_none_or(|d| same_file(d, &ws.database))
+        {
+            workspace = Some(ws);
+        } else if let Some(d) = db {
+            let beside = d.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(FILE);
+            let seen = upward.as_deref().is_some_and(|u| same_file(u, &beside));
+            if !seen
+                && beside.is_file()
+                && let Some(ws) = read(&beside)?
+                && same_file(d, &ws.database)
+            {
+                workspace = Some(ws);
             }
         }
-        if let Some(d) = db {
-            let beside = d.parent().unwrap_or(Path::new(".")).join(FILE);
-            if beside.is_file() {
-                let ws = Workspace::read(&beside)?;
-                if same_file(d, &ws.database) {
-                    return Ok(Some(ws));
-                }
-            }
+        Ok(Found { workspace, warnings })
+    }
+
+    /// A warning when `path` (this workspace's `what`: library, metrics) resolves outside the
+    /// workspace's folder and outside seglens' data directory: it is used, and named each time
+    /// (symbolic links and `..` resolved, so neither hides where saves go).
+    pub fn outside(&self, what: &str, path: &Path) -> Option<String> {
+        let dir = resolved(self.path.parent().unwrap_or(Path::new(".")));
+        let real = resolved(path);
+        if real.starts_with(&dir) || real.starts_with(resolved(&crate::config::data_dir())) {
+            return None;
         }
-        Ok(None)
+        Some(format!(
+            "{}: {what} {} resolves to {}, outside the workspace folder {}; it is used as written (keep it inside the folder, or name it with --{what})",
+            self.path.display(),
+            path.display(),
+            real.display(),
+            dir.display()
+        ))
     }
 
     /// Writes a workspace file with create-new semantics (never replaces one).
@@ -120,6 +154,34 @@ pub fn write_new(path: &Path, text: &str) -> Result<(), WorkspaceError> {
     tmp.as_file().sync_all().map_err(io)?;
     std::fs::hard_link(tmp.path(), path).map_err(io)?;
     Ok(())
+}
+
+/// What `Workspace::find` found.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub workspace: Option<Workspace>,
+    /// Workspace files passed over (one line each, for stderr).
+    pub warnings: Vec<String>,
+}
+
+/// `path` absolute, with symbolic links and `..` resolved as far as it exists (a library folder
+/// may not exist yet).
+fn resolved(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest = Vec::new();
+    let mut at = abs.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (at.file_name(), at.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                at = parent;
+            }
+            _ => return abs,
+        }
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::foreign::{Foreign, foreign_db};
-use common::{CUSTOMERS, Sandbox, count_where, plain, private_db, q_f64, read, run, s, sha256_file, shared_db};
+use common::{
+    CUSTOMERS, Sandbox, count_where, plain, private_db, q_f64, read, run, s, sha256_file, shared_db, snapshot,
+};
 use seglens::engine::{Engine, OpenOptions};
 use seglens::library::Library;
 
@@ -52,24 +54,6 @@ fn hand_written(sb: &Sandbox, name: &str, file: &str, version: u64, status: &str
          priority = {priority}\nfilter = '''{filter}'''\n"
     );
     std::fs::write(dir.join(file), text).unwrap();
-}
-
-/// Bytes of every file under `dir` (recursively), to show that nothing there changed.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::foreign::{Foreign, foreign_db};
-use common::{Sandbox, q_i64, s};
+use common::{Sandbox, q_i64, s, snapshot};
 
 const AS_OF: &str = "2026-03-01";
 const ROWS: u64 = 4000;
@@ -71,25 +71,6 @@ impl Layouts {
 fn size(sb: &Sandbox, db: &str, filter: &str) -> (u64, u64) {
     let j = sb.seglens(&["size", "--db", db, "--as-of", AS_OF, "--json", "--", filter]).ok().json();
     (j["size"].as_u64().unwrap(), j["base"].as_u64().unwrap())
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.push((p.clone(), Vec::new()));
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// A file, a folder of four files, a glob (that leaves a decoy out), a hive dataset and a folder of

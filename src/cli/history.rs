@@ -31,6 +31,14 @@ fn since_json(stored: &StoredExport) -> serde_json::Value {
            "as_of": stored.info.as_of})
 }
 
+/// Prints each warning on stderr (one line each) and returns them for `--json`'s `warnings`.
+fn warn(warnings: Vec<String>) -> Vec<String> {
+    for w in &warnings {
+        super::warning(w);
+    }
+    warnings
+}
+
 pub fn changes(ctx: &Ctx, name: &str, since: Option<&Path>, examples: usize, suppress: bool) -> Result<()> {
     let manifest: PathBuf = match since {
         Some(p) => p.to_path_buf(),
@@ -55,11 +63,15 @@ pub fn changes(ctx: &Ctx, name: &str, since: Option<&Path>, examples: usize, sup
     // a higher-priority segment took then is not "added" when that segment releases them).
     let names = if stored.info.exclusive { stored.segment_names() } else { vec![name.to_string()] };
     let engine = ctx.engine()?;
+    stored.check_key(&engine)?;
     let filters = now_filters(ctx, &names, suppress, stored.info.exclusive)?;
     let Some((_, f)) = filters.iter().find(|(n, _)| n == name) else {
         return fail(format!("{name} is not among the segments to export now"));
     };
     let c = engine.changes(f, &before, examples)?;
+    // None of the export in the data now implies none kept: only then is it worth a scan.
+    let presence = if c.kept == 0 { Some(stored.presence(&engine)?) } else { None };
+    let warnings = warn(stored.warnings(&engine, presence));
     let since = stored.since(name);
     if ctx.g.json {
         return ctx.print_json(&json!({
@@ -69,6 +81,7 @@ pub fn changes(ctx: &Ctx, name: &str, since: Option<&Path>, examples: usize, sup
             "added": c.added, "dropped": c.dropped, "kept": c.kept,
             "examples": c.examples,
             "as_of": engine.today().to_string(),
+            "warnings": warnings,
         }));
     }
     let day = since.created_at.get(..10).unwrap_or(&since.created_at);
@@ -100,6 +113,15 @@ pub fn movement(ctx: &Ctx, from: &Path, to: Option<&Path>, suppress: bool) -> Re
         Some(b) => history::movement(&engine, &a, To::Export(b))?,
         None => history::movement(&engine, &a, To::Now(&now_filters(ctx, &a.segment_names(), suppress, false)?))?,
     };
+    // To now, none of the export in the data implies none of it in a segment now: only then is
+    // it worth a scan. Between two exports the data is not compared.
+    let in_none = m.cells.iter().all(|c| c.from.is_none() || c.to.is_none() || c.count == 0);
+    let presence = if b.is_none() && in_none { Some(a.presence(&engine)?) } else { None };
+    let mut found = a.warnings(&engine, presence);
+    if let Some(b) = &b {
+        found.extend(b.warnings(&engine, None));
+    }
+    let warnings = warn(found);
     if ctx.g.json {
         let to_json = match &b {
             Some(b) => since_json(b),
@@ -107,6 +129,7 @@ pub fn movement(ctx: &Ctx, from: &Path, to: Option<&Path>, suppress: bool) -> Re
         };
         return ctx.print_json(&json!({
             "from": since_json(&a), "to": to_json, "segments": m.segments, "cells": m.cells,
+            "warnings": warnings,
         }));
     }
     print!("{}", crate::report::movement(&m));

@@ -434,10 +434,22 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(g: Global) -> Result<Ctx> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let found = Workspace::find(&cwd, g.db.as_deref()).map_err(|e| UserError(e.to_string()))?;
+        let crate::workspace::Found { workspace: found, warnings } =
+            Workspace::find(&cwd, g.db.as_deref()).map_err(|e| UserError(e.to_string()))?;
         let workspace = found.clone().or_else(|| g.db.is_none().then(starter::sample_workspace));
         let library = Library::open(library_dir(&g, found.as_ref(), workspace.as_ref()));
-        Ok(Ctx { g, workspace, library, cancelled: Arc::new(AtomicBool::new(false)) })
+        let ctx = Ctx { g, workspace, library, cancelled: Arc::new(AtomicBool::new(false)) };
+        // The workspace's own paths in use that lie outside it (README "Workspaces").
+        let outside = ctx.workspace.as_ref().map_or_else(Vec::new, |w| {
+            let library = (ctx.library.dir() == w.library).then(|| w.outside("library", &w.library));
+            // Read from there, or written there by `metrics --init`, unless --metrics names another.
+            let metrics = ctx.g.metrics.is_none().then(|| w.outside("metrics", &w.metrics));
+            library.into_iter().chain(metrics).flatten().collect()
+        });
+        for w in warnings.iter().chain(&outside) {
+            warning(w);
+        }
+        Ok(ctx)
     }
 
     /// `--as-of`, checked.
@@ -460,6 +472,7 @@ impl Ctx {
     pub fn open_options(&self) -> Result<OpenOptions> {
         let metrics = match self.metrics_path() {
             Some(p) => {
+                crate::engine::source::regular_file(&p)?;
                 let text = std::fs::read_to_string(&p)
                     .map_err(|e| UserError(format!("reading metrics file {}: {e}", p.display())))?;
                 let file = crate::engine::profile::parse_metrics(&text)
@@ -638,6 +651,11 @@ pub struct Resolved {
     pub compiled: Compiled,
     pub values: BTreeMap<String, ParamValue>,
     pub template: Option<Template>,
+}
+
+/// One line on stderr that the command goes on despite (stdout stays data).
+pub(crate) fn warning(text: &str) {
+    eprintln!("seglens: warning: {text}");
 }
 
 pub(crate) fn user(msg: impl Into<String>) -> anyhow::Error {

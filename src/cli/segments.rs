@@ -86,8 +86,11 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
             s
         }
         // A missing or unreadable file is the user's to fix: exit 2, one line.
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| UserError(format!("reading the filter file {}: {e}", path.display())))?,
+        (None, Some(path)) => {
+            crate::engine::source::regular_file(path)?;
+            std::fs::read_to_string(path)
+                .map_err(|e| UserError(format!("reading the filter file {}: {e}", path.display())))?
+        }
         (None, None) => match &latest {
             Some(t) => t.filter.clone(),
             None => {

@@ -66,6 +66,16 @@ pub enum EngineError {
     NotADatabase { path: PathBuf, detail: String },
     #[error("{path}: cannot read it as Parquet ({detail})")]
     NotParquet { path: PathBuf, detail: String },
+    /// A file of a Parquet table whose columns are not its first file's (`source::same_columns`).
+    #[error(
+        "{path}: its columns differ from those of {first} ({what}); the files of one table must have the same columns"
+    )]
+    ColumnsDiffer { path: PathBuf, first: PathBuf, what: String },
+    /// A named pipe, socket or device where seglens reads a file (`source::regular_file`).
+    #[error("{path}: {what}, not a regular file; seglens reads only regular files")]
+    NotRegular { path: PathBuf, what: &'static str },
+    #[error("{0}: the file is empty (0 bytes): there is no table in it")]
+    EmptyFile(PathBuf),
     #[error(
         "{0}: the database is locked by another process (a writer has it open); close it there, or open a copy: cp {0:?} /tmp/copy.duckdb"
     )]

@@ -11,6 +11,8 @@ impl Engine {
     /// then runs with external access off (Parquet: only its files readable) and the
     /// configuration locked, and only single SELECT statements reach DuckDB (sandbox.rs).
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Engine> {
+        // A pipe or device would block or mislead DuckDB; an empty file has no table to find.
+        source::check_named(path)?;
         let kind = source::kind_of(path);
         if kind != SourceKind::Parquet {
             let meta = std::fs::metadata(path).map_err(|_| EngineError::NotFound(path.to_path_buf()))?;

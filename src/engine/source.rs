@@ -22,6 +22,7 @@
 //! `.tmp`), never beside the user's data. A session holds a lock on its folder; a later session
 //! removes the folders whose lock nobody holds (a killed session's spill files).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -49,6 +50,52 @@ pub enum Source {
     Csv(PathBuf),
     /// Tables read in place; `files` of all tables are what DuckDB may read.
     Parquet(Vec<ParquetTable>),
+}
+
+/// Refuses a path that exists but is neither a regular file nor a folder: a named pipe, a socket,
+/// a device. Opening a FIFO waits for a writer, for good, before any query runs, so `--timeout`
+/// cannot end it; a device is no file of data. Every place seglens reads a file the user named
+/// calls this first. It only stats (never opens); a path that does not exist, or a folder, passes
+/// to its reader, which says what it expected.
+pub fn regular_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    let t = meta.file_type();
+    let what = if t.is_file() || t.is_dir() {
+        return Ok(());
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    };
+    Err(EngineError::NotRegular { path: path.to_path_buf(), what })
+}
+
+/// What `--db` names, checked before DuckDB is given it: a regular file that is not empty, a
+/// folder, or a glob (which names no file).
+pub fn check_named(path: &Path) -> Result<()> {
+    regular_file(path)?;
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Err(EngineError::EmptyFile(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// The folders an export must never write into: the folder named as the data, or the folder a
+/// glob's pattern starts in. A file written there could be read as part of the data by the next
+/// session (a CSV under a `.parquet` name breaks it). A single file names no folder.
+pub fn data_folders(named: &Path) -> Vec<PathBuf> {
+    if named.is_dir() {
+        vec![named.to_path_buf()]
+    } else if is_glob(named) {
+        vec![glob_base(named)]
+    } else {
+        Vec::new()
+    }
 }
 
 /// True when `path` is a glob pattern rather than a file name (and no such file exists).
@@ -189,6 +236,7 @@ impl Source {
                 // Metadata read once per file, not once per query of a session.
                 conn.execute_batch("SET parquet_metadata_cache = true")?;
                 for t in tables {
+                    same_columns(conn, named, t)?;
                     let files: Vec<String> = t.files.iter().map(|f| literal(&f.to_string_lossy())).collect();
                     let list = if files.len() == 1 { files[0].clone() } else { format!("[{}]", files.join(", ")) };
                     let sql = format!(
@@ -202,6 +250,63 @@ impl Source {
             }
         }
     }
+}
+
+/// Every file of a table reads as Parquet (a damaged one is named) and has the same columns
+/// (names and Parquet types, in any order) as its first file. DuckDB binds a dataset by its first
+/// file alone: a damaged later file failed only at the first query that reached it, as an
+/// internal error naming no file, and a file with other columns was read silently by the first
+/// file's (its own columns dropped; the first's missing ones an error later, or NULL with
+/// `union_by_name`). seglens refuses both at open, naming the file: files that disagree are not
+/// one table. One query reads every footer (about 0.15 ms a file); the leaf columns are compared
+/// (a nested column by its fields).
+fn same_columns(conn: &Connection, named: &Path, t: &ParquetTable) -> Result<()> {
+    type Columns = Vec<(String, String)>;
+    let list = |files: &[PathBuf]| {
+        format!("[{}]", files.iter().map(|f| literal(&f.to_string_lossy())).collect::<Vec<_>>().join(", "))
+    };
+    let read = |files: &[PathBuf]| -> duckdb::Result<BTreeMap<String, Columns>> {
+        let sql = format!("SELECT file_name, name, type FROM parquet_schema({}) WHERE type IS NOT NULL", list(files));
+        let mut s = conn.prepare(&sql)?;
+        let mut by_file: BTreeMap<String, Columns> = BTreeMap::new();
+        for row in s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))? {
+            let (file, name, ty) = row?;
+            by_file.entry(file).or_default().push((name, ty));
+        }
+        Ok(by_file)
+    };
+    let mut by_file = match read(&t.files) {
+        Ok(m) => m,
+        Err(e) => {
+            // One query for all: find the file it failed on, to name it.
+            let bad = t.files.iter().find_map(|f| read(std::slice::from_ref(f)).err().map(|e| (f, e)));
+            let (path, e) = bad.map_or((named, e), |(f, e)| (f.as_path(), e));
+            return Err(not_parquet(path, &DuckMessage::parse(&e).headline()));
+        }
+    };
+    let mut columns = |f: &Path| {
+        let mut c = by_file.remove(&*f.to_string_lossy()).unwrap_or_default();
+        c.sort();
+        c
+    };
+    let first = &t.files[0];
+    let want = columns(first);
+    for f in &t.files[1..] {
+        let have = columns(f);
+        if have != want {
+            let show = |a: &Columns, b: &Columns| {
+                a.iter().filter(|c| !b.contains(c)).map(|(n, ty)| format!("{n} {ty}")).collect::<Vec<_>>().join(", ")
+            };
+            let (extra, missing) = (show(&have, &want), show(&want, &have));
+            let what = match (extra.is_empty(), missing.is_empty()) {
+                (false, false) => format!("it has {extra} and lacks {missing}"),
+                (false, true) => format!("it has {extra} besides"),
+                _ => format!("it lacks {missing}"),
+            };
+            return Err(EngineError::ColumnsDiffer { path: f.clone(), first: first.clone(), what });
+        }
+    }
+    Ok(())
 }
 
 /// Runs `sql` (a CSV load) on a second connection, on a thread of its own, while this thread
@@ -302,6 +407,7 @@ fn folder_tables(dir: &Path, table: Option<&str>) -> Result<Vec<ParquetTable>> {
         let (name, files) = if p.is_dir() {
             (p.file_name().map_or_else(|| "data".to_string(), table_name_of), parquet_files(&p)?)
         } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+            regular_file(&p)?;
             (p.file_stem().map_or_else(|| "data".to_string(), table_name_of), vec![p.clone()])
         } else {
             continue;
@@ -334,6 +440,7 @@ fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
         if p.is_dir() {
             out.extend(parquet_files(&p)?);
         } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+            regular_file(&p)?;
             out.push(std::fs::canonicalize(&p).unwrap_or(p));
         }
     }

@@ -46,8 +46,9 @@ fn manifest_file_of(path: &Path) -> Option<String> {
 }
 
 /// Refuses, before anything is written, a target that is the open database, its WAL, the source
-/// file, a file inside the template library, another export's manifest, or a file another
-/// export's manifest lists. Paths are compared resolved, so a symlink or `..` does not get around it.
+/// file, a file inside a folder read as the data (`source::data_folders`) or inside the template
+/// library, another export's manifest, or a file another export's manifest lists. Paths are
+/// compared resolved, so a symlink or `..` does not get around it.
 pub(super) fn check_targets<'a>(
     db: &Path,
     sources: &[PathBuf],
@@ -62,7 +63,18 @@ pub(super) fn check_targets<'a>(
     // Each file of a Parquet dataset (a folder or a glob).
     files.extend(sources.iter().map(|p| (p.as_path(), "a file of the data seglens reads")));
     let files: Vec<(PathBuf, &Path, &str)> = files.iter().map(|(p, why)| (canonical(p), *p, *why)).collect();
-    let dirs: Vec<(PathBuf, &PathBuf)> = protected.iter().map(|d| (canonical(d), d)).collect();
+    let data = crate::engine::source::data_folders(db);
+    let dirs: Vec<(PathBuf, String)> = protected
+        .iter()
+        .map(|d| (canonical(d), format!("this is inside the template library {}", d.display())))
+        .chain(data.iter().map(|d| {
+            let why = format!(
+                "this is inside {}, a folder seglens reads as the data (the next session would read the file as part of it)",
+                d.display()
+            );
+            (canonical(d), why)
+        }))
+        .collect();
     let refuse = |path: &Path, why: String| Err(ExportError::Protected { path: path.to_path_buf(), why });
     for csv in csvs {
         let manifest = manifest_path(csv);
@@ -79,9 +91,9 @@ pub(super) fn check_targets<'a>(
                     return refuse(target, format!("this is {why}"));
                 }
             }
-            for (c, original) in &dirs {
+            for (c, why) in &dirs {
                 if canon.starts_with(c) {
-                    return refuse(target, format!("this is inside the template library {}", original.display()));
+                    return refuse(target, why.clone());
                 }
             }
         }

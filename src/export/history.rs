@@ -233,6 +233,16 @@ pub struct ManifestInfo {
     pub segments: Vec<ManifestSegmentInfo>,
     #[serde(default)]
     pub members: Option<MembersRef>,
+    /// The database the export was of (absent in manifests written before it was recorded).
+    #[serde(default)]
+    pub database: Option<ManifestDatabase>,
+}
+
+/// The parts of a manifest's `database` fingerprint that say which data it was.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestDatabase {
+    pub path: String,
+    pub table: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +264,7 @@ impl StoredExport {
     /// Reads a manifest and its members file, checking the file's SHA-256 against the manifest.
     pub fn open(manifest: &Path) -> Result<StoredExport, ExportError> {
         let bad = |why: String| ExportError::History { path: manifest.to_path_buf(), why };
+        crate::engine::source::regular_file(manifest)?;
         let text = std::fs::read_to_string(manifest).map_err(|e| bad(format!("cannot read it: {e}")))?;
         let info: ManifestInfo =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a seglens export manifest: {e}")))?;
@@ -262,6 +273,7 @@ impl StoredExport {
         })?;
         let dir = manifest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let path = dir.join(&members.file);
+        crate::engine::source::regular_file(&path)?;
         let bytes = std::fs::read(&path).map_err(|e| bad(format!("its members file {}: {e}", path.display())))?;
         let sha: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
         if sha != members.sha256 {
@@ -289,17 +301,99 @@ impl StoredExport {
         }
     }
 
-    /// Segment names in the export's priority order.
+    /// Segment names in the export's priority order, each once (an export of a split's cells
+    /// lists its segment once per cell). Linear: a manifest may list millions.
     pub fn segment_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        // An export of a split's cells lists its segment once per cell.
-        for s in &self.info.segments {
-            if !names.contains(&s.name) {
-                names.push(s.name.clone());
-            }
-        }
-        names
+        let mut seen = std::collections::HashSet::new();
+        self.info.segments.iter().filter(|s| seen.insert(s.name.as_str())).map(|s| s.name.clone()).collect()
     }
+
+    /// Each segment's keys (all its arms or cells together), in priority order: `keys_of` for
+    /// every segment, from one pass over the lists.
+    pub fn segment_keys(&self) -> Vec<(String, Keys)> {
+        let mut parts: std::collections::HashMap<&str, Vec<&Keys>> = std::collections::HashMap::new();
+        for l in &self.lists {
+            parts.entry(l.segment.as_str()).or_default().push(&l.keys);
+        }
+        self.segment_names()
+            .into_iter()
+            .filter_map(|n| {
+                let keys = match parts.get(n.as_str())?.as_slice() {
+                    [one] => (*one).clone(),
+                    many => Keys::union(many),
+                };
+                Some((n, keys))
+            })
+            .collect()
+    }
+
+    /// Whether the members were stored as integers (else as text): the members file's key kind.
+    pub fn integer_keys(&self) -> bool {
+        self.lists.first().is_none_or(|l| matches!(l.keys, Keys::Int(_)))
+    }
+
+    /// Refuses an export whose key is not this data's (another column, or integers against text):
+    /// its members would be compared with keys of another kind and read as everyone moved.
+    pub fn check_key(&self, engine: &crate::engine::Engine) -> Result<(), ExportError> {
+        let Some(members) = &self.info.members else { return Ok(()) };
+        let kind = |int: bool| if int { "integer" } else { "text" };
+        let (theirs, ours) = (kind(self.integer_keys()), kind(engine.key_is_integer()));
+        // DuckDB's identifiers are case-insensitive.
+        if !members.key.eq_ignore_ascii_case(engine.key()) || theirs != ours {
+            return Err(ExportError::History {
+                path: self.manifest_path.clone(),
+                why: format!(
+                    "its members are keyed by {} ({theirs}), this data by {} ({ours}): it is an export of other data; compare an export only with the data it came from",
+                    members.key,
+                    engine.key(),
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// What to warn about comparing this export with `engine`'s data: it was of another database
+    /// or table; or none of its keys is in the data now (`presence`, when counted).
+    pub fn warnings(&self, engine: &crate::engine::Engine, presence: Option<Presence>) -> Vec<String> {
+        let mut out = Vec::new();
+        let name = self.manifest_path.display();
+        let fp = engine.fingerprint();
+        if let Some(db) = &self.info.database
+            && (db.path != fp.path || db.table != fp.table)
+        {
+            out.push(format!(
+                "{name} is an export of {} (table {}), not of {} (table {}): its members may be other customers",
+                db.path, db.table, fp.path, fp.table
+            ));
+        }
+        if let Some(p) = presence
+            && p.stored > 0
+            && p.present == 0
+        {
+            out.push(format!(
+                "none of the {} customers in {name} is in {} now: it is an export of other data, or all of them were deleted",
+                crate::format::count(p.stored),
+                fp.table
+            ));
+        }
+        out
+    }
+
+    /// How many of this export's customers are in `engine`'s table now: one scan of the key
+    /// column, asked for only when a comparison found none of them in a segment now (none being
+    /// in the data implies that, so the warning is never missed).
+    pub fn presence(&self, engine: &crate::engine::Engine) -> Result<Presence, ExportError> {
+        let all = Keys::union(&self.lists.iter().map(|l| &l.keys).collect::<Vec<_>>());
+        let everyone = crate::engine::Compiled::raw("TRUE").map_err(crate::engine::EngineError::from)?;
+        Ok(Presence { stored: all.len() as u64, present: engine.changes(&everyone, &all, 0)?.kept })
+    }
+}
+
+/// An export's customers (its distinct keys) and how many of them the data holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presence {
+    pub stored: u64,
+    pub present: u64,
 }
 
 /// Where the export log lives, and for which library it records.
@@ -416,9 +510,11 @@ pub fn movement(
     to: To<'_>,
 ) -> Result<crate::engine::movement::Movement, ExportError> {
     use crate::engine::movement::Side;
-    let lists = |e: &StoredExport| -> Vec<(String, Keys)> {
-        e.segment_names().into_iter().filter_map(|n| e.keys_of(&n).map(|k| (n, k))).collect()
-    };
+    from.check_key(engine)?;
+    if let To::Export(e) = &to {
+        e.check_key(engine)?;
+    }
+    let lists = StoredExport::segment_keys;
     let a = lists(from);
     let from_side = Side::Stored(a.iter().map(|(n, k)| (n.clone(), k)).collect());
     let b = match &to {
@@ -468,6 +564,41 @@ pub fn changes_before_export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(segments: &[&str], lists: Vec<MemberList>) -> StoredExport {
+        let segments =
+            segments.iter().map(|n| ManifestSegmentInfo { name: n.to_string(), version: 1, rows: 0 }).collect();
+        let info = ManifestInfo {
+            file: "x.csv".into(),
+            created_at: String::new(),
+            exclusive: false,
+            as_of: String::new(),
+            segments,
+            members: None,
+            database: None,
+        };
+        StoredExport { manifest_path: PathBuf::from("x.manifest.json"), info, lists }
+    }
+
+    fn list(segment: &str, label: &str, keys: Vec<i64>) -> MemberList {
+        MemberList { segment: segment.into(), label: label.into(), keys: Keys::Int(keys) }
+    }
+
+    #[test]
+    fn segments_keep_priority_order_with_their_cells_together() {
+        // A split's export lists its segment once per cell.
+        let e =
+            stored(&["b", "a", "b"], vec![list("b", "n", vec![1, 3]), list("a", "", vec![2]), list("b", "s", vec![4])]);
+        assert_eq!(e.segment_names(), ["b", "a"]);
+        assert_eq!(
+            e.segment_keys(),
+            [("b".to_string(), Keys::Int(vec![1, 3, 4])), ("a".to_string(), Keys::Int(vec![2]))]
+        );
+        // A segment the manifest lists without a members list has no keys to compare.
+        let e = stored(&["a", "z"], vec![list("a", "", vec![2])]);
+        assert_eq!(e.segment_names(), ["a", "z"]);
+        assert_eq!(e.segment_keys(), [("a".to_string(), Keys::Int(vec![2]))]);
+    }
 
     #[test]
     fn lists_round_trip_through_the_format() {

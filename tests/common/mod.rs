@@ -172,6 +172,27 @@ pub fn sha256_file(path: &Path) -> String {
     sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Every file under `dir` (recursively) with its bytes, and every folder (with none), sorted: to
+/// show that nothing there changed.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("listing {}: {e}", d.display())).flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.push((p.clone(), Vec::new()));
+                stack.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// What a run of the binary gave back.
 #[derive(Debug, Clone)]
 pub struct Out {
