@@ -21,14 +21,22 @@ impl Engine {
             return Err(EngineError::NotFound(path.to_path_buf()));
         }
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let memory = opts.memory_limit.clone().unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.to_string());
         // Spill files go to this session's folder in seglens' cache, never the current directory.
         let temp = source::SessionTemp::create(&crate::config::cache_dir().join("tmp")).map(Arc::new);
         let temp_directory = source::temp_directory(temp.as_deref());
         let base_config = || -> Result<Config> {
-            Ok(Config::default()
-                .threads(threads as i64)?
-                .max_memory(&memory)?
+            let config = Config::default().threads(threads as i64)?;
+            // DuckDB's own default (80% of RAM) unless the user sets one: a cap below what the
+            // work needs turns a right answer into an error (`DEFAULT_MEMORY_LIMIT`).
+            let config = match &opts.memory_limit {
+                Some(m) => config.max_memory(m)?,
+                None => config,
+            };
+            Ok(config
+                // Query progress for long work (the rollup build), read from another thread;
+                // never printed by DuckDB itself.
+                .with("enable_progress_bar", "true")?
+                .with("enable_progress_bar_print", "false")?
                 .enable_autoload_extension(false)?
                 .with("autoinstall_known_extensions", "false")?
                 .with("errors_as_json", "true")?
@@ -80,6 +88,7 @@ impl Engine {
             }
             other => other,
         };
+        conn.attach_kept()?;
         let today = opts.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
         define_today_as(conn.setup(), today).map_err(damaged)?;
         let remembered = entity::Remembered::with_version(opts.checks_dir.as_deref(), src.version(path));
@@ -130,6 +139,7 @@ impl Engine {
             pinned: opts.as_of.is_some(),
             memo: RefCell::new(profile::Memo::default()),
             member_cache,
+            kept: Arc::default(),
             today: Cell::new(today),
             cancel,
             began: Cell::new(None),
@@ -168,6 +178,7 @@ impl Engine {
             pinned: self.pinned,
             memo: RefCell::new(self.memo.borrow().clone()),
             member_cache: RefCell::new(member_cache_for(&self.columns)),
+            kept: Arc::clone(&self.kept),
             today: Cell::new(self.today.get()),
         })
     }

@@ -28,7 +28,9 @@
 //! The only statements that bypass the wrapper are seglens' own date macros (`define_today_as`
 //! in mod.rs, through `setup`), whose text is fixed but for a date chrono formats, and the
 //! temporary key tables of movement over a view (`temp_keys`): a generated name, a fixed type,
-//! filled through the appender API; DuckDB's temp catalog is in memory, never a user's file.
+//! filled through the appender API; DuckDB's temp catalog is in memory, never a user's file; and
+//! the kept rollups (`attach_kept`, `keep`): an in-memory database of seglens' own, filled by a
+//! `CREATE TABLE r_N AS SELECT * FROM query('<the rollup's select>')`.
 
 use duckdb::vscalar::VScalar;
 use duckdb::{Connection, InterruptHandle, Params, Row, Statement};
@@ -99,6 +101,31 @@ impl ReadOnly {
         let ty = if text { "VARCHAR" } else { "BIGINT" };
         self.conn.execute_batch(&format!("CREATE TEMP TABLE {name} (k {ty}, s INTEGER)"))?;
         self.conn.appender_to_catalog_and_db(name, "temp", "main")
+    }
+
+    /// Attaches the in-memory database that holds kept rollups (`rollup.rs`): DuckDB's own
+    /// memory, never a file (external access is off), shared by every connection of the instance.
+    pub(crate) fn attach_kept(&self) -> duckdb::Result<()> {
+        self.conn.execute_batch(&format!("ATTACH ':memory:' AS {} (READ_WRITE)", super::rollup::KEPT_DB))
+    }
+
+    /// Keeps the result of `select` as the kept rollup table `name` (`r_N`, seglens' own). The
+    /// select, which may hold a metrics file's aggregates, reaches DuckDB only through `query()`,
+    /// so it is one SELECT like every other statement; the CREATE around it is seglens' own text.
+    pub(crate) fn keep(&self, name: &str, select: &str) -> duckdb::Result<()> {
+        if !(name.starts_with("r_") && name[2..].chars().all(|c| c.is_ascii_digit())) {
+            return Err(duckdb::Error::InvalidParameterName(name.to_string()));
+        }
+        self.conn.execute_batch(&format!(
+            "CREATE OR REPLACE TABLE {}.main.{name} AS {}",
+            super::rollup::KEPT_DB,
+            Self::statement(select)
+        ))
+    }
+
+    /// Reads how far the running statement is, from another thread.
+    pub(crate) fn progress_handle(&self) -> duckdb::ProgressHandle {
+        self.conn.progress_handle()
     }
 
     /// Drops a table `temp_keys` made.
