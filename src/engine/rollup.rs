@@ -108,6 +108,16 @@ impl Engine {
         (!related.eq_ignore_ascii_case(&entity)).then_some(entity)
     }
 
+    /// Each kept rollup's table and the SELECT that fills it, as seglens runs them: for a benchmark
+    /// that builds the same tables in another DuckDB and then runs `profile_sql` there.
+    pub fn rollup_statements(&self) -> Vec<(String, String)> {
+        self.rollups()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (kept_table(i), rollup_select(r, self.rollup_key_cast(r).as_deref())))
+            .collect()
+    }
+
     /// Where the kept rollups are, without waiting or building.
     pub fn rollup_status(&self) -> RollupStatus {
         if self.rollups().is_empty() {
