@@ -9,21 +9,23 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
+
 use common::*;
 use seglens::engine::arms::Arms;
 use seglens::engine::{Engine, MetricSet, MetricSource, MetricsFile, OpenOptions};
 use sha2::Digest;
 
 /// 100 accounts `acct_no` 1..100 (INTEGER) with a `total` column of their own (a name a rollup
-/// also has) and a region; `touches` keyed by VARCHAR: every account once as its plain number,
+/// also has), a money column `spend` and a region; `touches` keyed by VARCHAR: every account once as its plain number,
 /// 15 more rows spelling some accounts `'0NN'` or `' NN'`, one `'n/a'` and one `'999'` (no such
 /// account).
 fn text_keyed(dir: &Path) -> PathBuf {
     let path = dir.join("odd keys.duckdb");
     let conn = duckdb::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "CREATE TABLE accounts (acct_no INTEGER PRIMARY KEY, region VARCHAR, total DECIMAL(10,2), opened DATE);
-         INSERT INTO accounts SELECT i, ['North','South','East','West'][1 + i % 4], 100 + i, DATE '2026-01-01' - CAST(i AS INTEGER)
+        "CREATE TABLE accounts (acct_no INTEGER PRIMARY KEY, region VARCHAR, total DECIMAL(10,2), spend DECIMAL(10,2), opened DATE);
+         INSERT INTO accounts SELECT i, ['North','South','East','West'][1 + i % 4], 100 + i, 3 * i + 0.5, DATE '2026-01-01' - CAST(i AS INTEGER)
            FROM range(1, 101) t(i);
          UPDATE accounts SET region = NULL WHERE acct_no % 10 = 0;
          CREATE TABLE touches (acct_no VARCHAR, amount DECIMAL(10,2), touched_on DATE);
@@ -71,7 +73,8 @@ fn a_text_keyed_related_table_counts_each_customer_once_and_every_figure_matches
     let p = engine.profile(&all).unwrap();
     assert_eq!((p.size, p.base), (100, 100), "the segment never exceeds the base");
     // The entity's own column, summed once per account (not once per matching group).
-    close(metric(&p, "total_total"), q_f64(&conn, "SELECT sum(total) FROM accounts"), "total");
+    close(metric(&p, "total_spend"), q_f64(&conn, "SELECT sum(spend) FROM accounts"), "total spend");
+    close(metric(&p, "avg_spend"), q_f64(&conn, "SELECT avg(spend) FROM accounts"), "average spend");
     let per = format!("SELECT a.acct_no, r.n, r.s, r.last FROM accounts a LEFT JOIN ({PER_ACCOUNT}) r ON r.k = a.acct_no");
     close(metric(&p, "touches_per_customer"), q_f64(&conn, &format!("SELECT avg(coalesce(n, 0)) FROM ({per})")), "rows");
     close(
@@ -174,7 +177,7 @@ fn an_integer_related_key_beside_a_text_entity_key_matches_by_the_entitys_text()
     conn.execute_batch(
         "CREATE TABLE \"Member List\" (ref VARCHAR PRIMARY KEY, tier VARCHAR);
          INSERT INTO \"Member List\" SELECT CAST(i AS VARCHAR), CASE WHEN i % 3 = 0 THEN 'gold' END FROM range(1, 51) t(i);
-         CREATE TABLE visits (ref BIGINT, spent DOUBLE, at TIMESTAMP);
+         CREATE TABLE visits (ref BIGINT, spent DOUBLE, seen_at TIMESTAMP);
          INSERT INTO visits SELECT 1 + i % 60, i, TIMESTAMP '2026-02-01 10:00:00' FROM range(0, 300) t(i);
          CHECKPOINT;",
     )
@@ -257,4 +260,116 @@ fn the_cli_answers_on_odd_keys_with_default_settings_and_a_starved_memory_limit_
     let v = sb.seglens(&["profile", "TRUE", "--db", s(&db), "--as-of", "2026-03-01", "--json"]).ok().json();
     assert_eq!(v["size"], 100, "{v}");
     assert_eq!(v["base"], 100, "{v}");
+}
+
+#[test]
+fn a_memory_limit_too_small_for_the_work_gives_one_line_that_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big touches.duckdb");
+    let conn = duckdb::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE accounts AS SELECT CAST(i AS INTEGER) AS acct_no, i % 7 AS band FROM range(1, 200001) t(i);
+         CREATE TABLE touches AS SELECT CAST(1 + i % 200000 AS VARCHAR) AS acct_no, CAST(i AS DECIMAL(12,2)) AS amount
+           FROM range(0, 1000000) t(i);
+         CHECKPOINT;",
+    )
+    .unwrap();
+    drop(conn);
+    let sb = Sandbox::new();
+    let out = sb.seglens(&["profile", "band = 3", "--db", s(&path), "--memory-limit", "1MB", "--as-of", "2026-03-01"]);
+    out.user_error(&["ran out of memory", "--memory-limit"]);
+}
+
+fn key(c: char) -> seglens::tui::action::Action {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    seglens::tui::action::Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+#[test]
+fn the_engagement_panel_says_how_far_the_rollup_is_then_shows_the_kept_rollups_figures() {
+    use seglens::engine::rollup::RollupStatus;
+    use seglens::tui::action::Action;
+    use seglens::tui::worker::{Part, Response};
+
+    // The panel while the rollup is built elsewhere, drawn from state alone.
+    let cols = vec![seglens::engine::Column { name: "acct_no".into(), ty: "INTEGER".into() }];
+    let mut st = seglens::tui::state::AppState::new("x.duckdb".into(), "accounts".into(), "acct_no".into(), 100, cols, "dark".into());
+    let t0 = std::time::Instant::now();
+    for c in "acct_no > 5".chars() {
+        seglens::tui::update::update(&mut st, key(c), t0);
+    }
+    seglens::tui::update::update(&mut st, Action::Tick(t0 + std::time::Duration::from_secs(1)), t0);
+    let generation = st.generation;
+    let waits = RollupStatus::Building { table: "touches".into(), percent: Some(40.0) };
+    let resp = Response::preview(generation, std::time::Duration::ZERO, Ok(Part::ProfileWaits(waits)));
+    seglens::tui::update::update(&mut st, Action::Worker(resp), t0);
+    assert!(
+        screen(&st).iter().any(|row| row.contains("computing the touches rollup (40%)")),
+        "{}",
+        screen(&st).join("\n")
+    );
+    // The build's end asks for the preview again.
+    let done = Response { reply: seglens::tui::worker::Reply::Background, ..Response::preview(0, std::time::Duration::ZERO, Ok(Part::Rollups(RollupStatus::Ready))) };
+    seglens::tui::update::update(&mut st, Action::Worker(done), t0);
+    assert_eq!(st.preview_due, Some(t0), "the profile is measured once the rollup is kept");
+
+    // The real explorer on data that is not ours: the profile arrives, from the kept rollup.
+    let dir = tempfile::tempdir().unwrap();
+    let db = text_keyed(dir.path());
+    let engine = Engine::open(&db, &opts(None)).unwrap();
+    let library = seglens::library::Library::open(&dir.path().join("lib"));
+    let theme = seglens::tui::theme::Theme::default_theme();
+    let (mut rt, mut st) = seglens::tui::Runtime::start(engine, library, theme, "test".into()).unwrap();
+    rt.apply(&mut st, Action::Resize(140, 40));
+    for c in "region = 'North'".chars() {
+        rt.apply(&mut st, key(c));
+    }
+    assert!(
+        rt.pump_until(&mut st, std::time::Duration::from_secs(60), |s| s.preview.profile.is_some() && !s.preview.stale),
+        "the profile arrives"
+    );
+    assert_eq!(st.preview.rollups, Some(RollupStatus::Ready));
+    let conn = plain(&db);
+    let p = st.preview.profile.clone().unwrap();
+    assert_eq!(p.size, q_u64(&conn, "SELECT count(*) FROM accounts WHERE region = 'North'"));
+    let per = format!("SELECT a.acct_no, a.region, r.n FROM accounts a LEFT JOIN ({PER_ACCOUNT}) r ON r.k = a.acct_no");
+    close(
+        metric(&p, "touches_per_customer"),
+        q_f64(&conn, &format!("SELECT avg(coalesce(n, 0)) FROM ({per}) WHERE region = 'North'")),
+        "explorer's touches per account",
+    );
+}
+
+#[test]
+fn inferred_metrics_read_right_on_a_purchase_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("purchases.duckdb");
+    let conn = duckdb::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE buyers (buyer_id BIGINT, total_amount DECIMAL(12,2), avg_order_value DOUBLE, last_purchase DATE);
+         INSERT INTO buyers SELECT i * 7, i * 10, i, DATE '1997-06-30' - CAST(i AS INTEGER) FROM range(1, 201) t(i);
+         CHECKPOINT;",
+    )
+    .unwrap();
+    drop(conn);
+    let stale = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+    let engine = Engine::open(&path, &OpenOptions { as_of: Some(stale), ..Default::default() }).unwrap();
+    let p = engine.profile(&compile("total_amount > 1000")).unwrap();
+    let labels: Vec<&str> = p.metrics.iter().map(|m| m.label.as_str()).collect();
+    assert!(labels.contains(&"Total amount") && labels.contains(&"Avg order value"), "{labels:?}");
+    assert!(!labels.iter().any(|l| l.contains("Total Total") || l.contains("Avg Avg")), "{labels:?}");
+    assert!(
+        !engine.metrics().iter().any(|m| m.sql.contains("sum(\"avg_order_value\")")),
+        "no sum of a column that is itself an average: {:?}",
+        engine.metrics()
+    );
+    let total = p.metrics.iter().find(|m| m.label == "Total amount").unwrap();
+    assert!(total.segment.is_some() && total.lift.is_none(), "a total has no lift: {total:?}");
+    let notes: Vec<&String> = p.notes.iter().filter(|n| n.contains("--as-of 1997-06-29")).collect();
+    assert_eq!(notes.len(), 1, "the stale data is named once, with --as-of: {:?}", p.notes);
+    // Pinned to the data's end, the note goes.
+    let pinned = NaiveDate::from_ymd_opt(1997, 7, 1).unwrap();
+    let engine = Engine::open(&path, &OpenOptions { as_of: Some(pinned), ..Default::default() }).unwrap();
+    let p = engine.profile(&compile("total_amount > 1000")).unwrap();
+    assert!(!p.notes.iter().any(|n| n.contains("--as-of")), "{:?}", p.notes);
 }

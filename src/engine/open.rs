@@ -33,16 +33,12 @@ impl Engine {
                 None => config,
             };
             Ok(config
-                // Query progress for long work (the rollup build), read from another thread;
-                // never printed by DuckDB itself.
-                .with("enable_progress_bar", "true")?
-                .with("enable_progress_bar_print", "false")?
                 .enable_autoload_extension(false)?
                 .with("autoinstall_known_extensions", "false")?
                 .with("errors_as_json", "true")?
                 .with("temp_directory", &temp_directory)?)
         };
-        let (conn, src) = match kind {
+        let ((conn, progress_conn), src) = match kind {
             // DuckDB names the database after its file and fails on a name that is not UTF-8.
             SourceKind::Duckdb if path.file_stem().is_some_and(|s| s.to_str().is_none()) => {
                 return Err(EngineError::Config(format!(
@@ -51,15 +47,13 @@ impl Engine {
                 )));
             }
             SourceKind::Duckdb => {
-                let config = base_config()?
-                    .access_mode(AccessMode::ReadOnly)?
-                    .enable_external_access(false)?
-                    .with("lock_configuration", "true")?;
+                // The configuration is locked once the progress connection exists (`lock`).
+                let config = base_config()?.access_mode(AccessMode::ReadOnly)?.enable_external_access(false)?;
                 // Through a symlink DuckDB looks for the WAL beside the link's target, which the
                 // sandbox (external access off) refuses: open the real path.
                 let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
                 let conn = Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?;
-                (sandbox::ReadOnly::new(conn), source::Source::Duckdb(path.to_path_buf()))
+                (sandbox::ReadOnly::lock(conn, &[])?, source::Source::Duckdb(path.to_path_buf()))
             }
             SourceKind::Csv | SourceKind::Parquet => {
                 let conn = Connection::open_in_memory_with_flags(base_config()?)?;
@@ -91,6 +85,7 @@ impl Engine {
         conn.attach_kept()?;
         let today = opts.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
         define_today_as(conn.setup(), today).map_err(damaged)?;
+        define_today_as(progress_conn.setup(), today).map_err(damaged)?;
         let remembered = entity::Remembered::with_version(opts.checks_dir.as_deref(), src.version(path));
         let (table, key) =
             entity::detect(&conn, opts.table.as_deref(), opts.key.as_deref(), &remembered).map_err(damaged)?;
@@ -139,7 +134,7 @@ impl Engine {
             pinned: opts.as_of.is_some(),
             memo: RefCell::new(profile::Memo::default()),
             member_cache,
-            kept: Arc::default(),
+            kept: Arc::new(rollup::Kept::new(progress_conn)),
             today: Cell::new(today),
             cancel,
             began: Cell::new(None),

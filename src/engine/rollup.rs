@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::profile::Rollup;
+use super::sandbox::ReadOnly;
 use super::schema::columns;
 use super::{Engine, Result, SqlBuilder, ident};
 
@@ -31,12 +32,25 @@ pub(crate) const KEPT_DB: &str = "__seglens_kept";
 const ROWS: &str = "__rows";
 
 /// Kept rollups, shared by every connection (clone) of one engine's database.
-#[derive(Default)]
 pub(crate) struct Kept {
     state: Mutex<State>,
     changed: Condvar,
     /// How far the running build is, in tenths of a percent (`u32::MAX`: unknown).
     progress: AtomicU32,
+    /// The connection that builds them: made before the configuration was locked, so it
+    /// reports its statement's progress (a per-connection setting; `ReadOnly::lock`).
+    conn: Mutex<Option<ReadOnly>>,
+}
+
+impl Kept {
+    pub(crate) fn new(conn: ReadOnly) -> Kept {
+        Kept {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            progress: AtomicU32::new(u32::MAX),
+            conn: Mutex::new(Some(conn)),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -179,31 +193,7 @@ impl Engine {
             *self.kept.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Building { table: r.table.clone() };
             let select = rollup_select(r, self.rollup_key_cast(r).as_deref());
             let share = |p: Option<f64>| p.map(|p| (i as f64 + p / 100.0) / n * 100.0);
-            let handle = self.conn().progress_handle();
-            let kept: &Kept = &self.kept;
-            // Dropped when the statement ends, which ends the poller at once.
-            let (running, ended) = std::sync::mpsc::channel::<()>();
-            let result = std::thread::scope(|s| {
-                // DuckDB's estimate of the GROUP BY, polled while it runs.
-                s.spawn(move || {
-                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                        ended.recv_timeout(std::time::Duration::from_millis(200))
-                    {
-                        let p = share(handle.query_progress().percentage());
-                        kept.progress.store(p.map_or(u32::MAX, |p| (p * 10.0) as u32), Ordering::Relaxed);
-                        progress(&r.table, p);
-                    }
-                });
-                let result = self
-                    .statement_conn()
-                    .and_then(|c| c.keep(&format!("r_{i}"), &select).map_err(|e| SqlBuilder::new(self).map_error(e)));
-                drop(running);
-                result
-            });
-            if matches!(result, Err(super::EngineError::Cancelled)) {
-                self.cancel.clear();
-            }
-            result?;
+            self.keep_with_progress(&format!("r_{i}"), &select, &|p| progress(&r.table, share(p)))?;
             let unmatched = format!(
                 "SELECT CAST(coalesce(sum(k.{ROWS}), 0) AS BIGINT) FROM {} AS k WHERE NOT EXISTS (SELECT 1 FROM {} AS e WHERE e.{} = k.__key)",
                 kept_table(i),
@@ -218,6 +208,44 @@ impl Engine {
         }
         self.kept.progress.store(u32::MAX, Ordering::Relaxed);
         Ok(Arc::new(built))
+    }
+
+    /// Runs `select` into the kept table `name` on the build connection, polling DuckDB's estimate
+    /// of how far it is (and passing on this engine's cancel, which interrupts only its own
+    /// connection) until it ends.
+    fn keep_with_progress(&self, name: &str, select: &str, progress: &(dyn Fn(Option<f64>) + Sync)) -> Result<()> {
+        let kept: &Kept = &self.kept;
+        let guard = kept.conn.lock().unwrap_or_else(|e| e.into_inner());
+        // The build connection is in use only while the state says Building, by one builder.
+        let Some(conn) = guard.as_ref() else {
+            return self.statement_conn()?.keep(name, select).map_err(|e| SqlBuilder::new(self).map_error(e));
+        };
+        self.cancel.check()?;
+        let (handle, interrupt) = (conn.progress_handle(), conn.interrupt_handle());
+        let cancel = self.cancel.clone();
+        // Dropped when the statement ends, which ends the poller at once.
+        let (running, ended) = std::sync::mpsc::channel::<()>();
+        let result = std::thread::scope(|s| {
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    ended.recv_timeout(std::time::Duration::from_millis(100))
+                {
+                    if cancel.requested() {
+                        interrupt.interrupt();
+                    }
+                    let p = handle.query_progress().percentage();
+                    kept.progress.store(p.map_or(u32::MAX, |p| (p * 10.0) as u32), Ordering::Relaxed);
+                    progress(p);
+                }
+            });
+            let result = conn.keep(name, select).map_err(|e| SqlBuilder::new(self).map_error(e));
+            drop(running);
+            result
+        });
+        if matches!(result, Err(super::EngineError::Cancelled)) {
+            self.cancel.clear();
+        }
+        result
     }
 
     /// The LEFT JOINs of the kept rollups to the entity rows (named after the entity table), built

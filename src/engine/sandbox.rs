@@ -41,20 +41,21 @@ pub struct ReadOnly {
 }
 
 impl ReadOnly {
-    /// Wraps a connection whose configuration is already locked with external access off.
-    pub(crate) fn new(conn: Connection) -> ReadOnly {
-        ReadOnly { conn }
-    }
-
-    /// Closes the sandbox of an in-memory connection (a CSV loaded, Parquet views defined): only
-    /// `allowed` files stay readable, external access goes off, the configuration is locked.
-    pub(crate) fn lock(conn: Connection, allowed: &[String]) -> duckdb::Result<ReadOnly> {
+    /// Closes the sandbox of a fresh connection: only `allowed` files stay readable (a DuckDB
+    /// file's connection allows none), external access goes off, the configuration is locked.
+    /// Also returns a second connection to the same database that reports how far its statement
+    /// is (for the rollup build's progress): that is a per-connection setting, which the lock
+    /// would refuse afterwards, so it is made here, before the lock.
+    pub(crate) fn lock(conn: Connection, allowed: &[String]) -> duckdb::Result<(ReadOnly, ReadOnly)> {
         if !allowed.is_empty() {
             let list: Vec<String> = allowed.iter().map(|p| literal(p)).collect();
             conn.execute_batch(&format!("SET allowed_paths = [{}]", list.join(", ")))?;
         }
-        conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
-        Ok(ReadOnly { conn })
+        conn.execute_batch("SET enable_external_access = false;")?;
+        let progress = conn.try_clone()?;
+        progress.execute_batch("SET enable_progress_bar = true; SET enable_progress_bar_print = false;")?;
+        conn.execute_batch("SET lock_configuration = true;")?;
+        Ok((ReadOnly { conn }, ReadOnly { conn: progress }))
     }
 
     /// The text DuckDB receives for `sql`.
@@ -166,7 +167,7 @@ mod tests {
             literal(f)
         ))
         .unwrap();
-        let ro = ReadOnly::lock(conn, &[f.to_string()]).unwrap();
+        let (ro, _) = ReadOnly::lock(conn, &[f.to_string()]).unwrap();
         (dir, file, ro)
     }
 

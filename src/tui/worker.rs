@@ -168,7 +168,9 @@ fn start_rollups(
     let builder = engine.try_clone().ok()?;
     let cancel = builder.canceller();
     building.store(true, Ordering::SeqCst);
+    let flag = Arc::clone(&building);
     let thread = std::thread::Builder::new().name("seglens-rollups".into()).spawn(move || {
+        let building = flag;
         let start = Instant::now();
         let reply = |r: Result<Part, WorkerError>| out(respond(Reply::Background, 0, start, r, None));
         if !builder.rollups().is_empty() {
