@@ -5,6 +5,8 @@
 //! text (`'10'`, `'010'`, `' 20'`, `'n/a'`, an id no account has), and the mirror case (a VARCHAR
 //! entity key beside an integer related key).
 
+#![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -44,7 +46,8 @@ fn opts(metrics: Option<MetricSet>) -> OpenOptions {
 }
 
 /// Per account, its touches by the documented rule: the text key converted to the account's key.
-const PER_ACCOUNT: &str = "SELECT TRY_CAST(acct_no AS INTEGER) AS k, count(*) AS n, sum(amount) AS s, max(touched_on) AS last
+const PER_ACCOUNT: &str =
+    "SELECT TRY_CAST(acct_no AS INTEGER) AS k, count(*) AS n, sum(amount) AS s, max(touched_on) AS last
     FROM touches GROUP BY 1";
 
 fn q_u64(conn: &duckdb::Connection, sql: &str) -> u64 {
@@ -75,8 +78,13 @@ fn a_text_keyed_related_table_counts_each_customer_once_and_every_figure_matches
     // The entity's own column, summed once per account (not once per matching group).
     close(metric(&p, "total_spend"), q_f64(&conn, "SELECT sum(spend) FROM accounts"), "total spend");
     close(metric(&p, "avg_spend"), q_f64(&conn, "SELECT avg(spend) FROM accounts"), "average spend");
-    let per = format!("SELECT a.acct_no, r.n, r.s, r.last FROM accounts a LEFT JOIN ({PER_ACCOUNT}) r ON r.k = a.acct_no");
-    close(metric(&p, "touches_per_customer"), q_f64(&conn, &format!("SELECT avg(coalesce(n, 0)) FROM ({per})")), "rows");
+    let per =
+        format!("SELECT a.acct_no, r.n, r.s, r.last FROM accounts a LEFT JOIN ({PER_ACCOUNT}) r ON r.k = a.acct_no");
+    close(
+        metric(&p, "touches_per_customer"),
+        q_f64(&conn, &format!("SELECT avg(coalesce(n, 0)) FROM ({per})")),
+        "rows",
+    );
     close(
         metric(&p, "touches_amount_per_customer"),
         q_f64(&conn, &format!("SELECT avg(coalesce(s, 0)) FROM ({per})")),
@@ -192,7 +200,9 @@ fn an_integer_related_key_beside_a_text_entity_key_matches_by_the_entitys_text()
         metric(&p, "visits_per_customer"),
         q_f64(
             &conn,
-            &format!("SELECT avg(coalesce(n, 0)) FROM \"Member List\" m LEFT JOIN ({per}) r ON r.k = m.ref WHERE tier = 'gold'"),
+            &format!(
+                "SELECT avg(coalesce(n, 0)) FROM \"Member List\" m LEFT JOIN ({per}) r ON r.k = m.ref WHERE tier = 'gold'"
+            ),
         ),
         "visits",
     );
@@ -293,7 +303,14 @@ fn the_engagement_panel_says_how_far_the_rollup_is_then_shows_the_kept_rollups_f
 
     // The panel while the rollup is built elsewhere, drawn from state alone.
     let cols = vec![seglens::engine::Column { name: "acct_no".into(), ty: "INTEGER".into() }];
-    let mut st = seglens::tui::state::AppState::new("x.duckdb".into(), "accounts".into(), "acct_no".into(), 100, cols, "dark".into());
+    let mut st = seglens::tui::state::AppState::new(
+        "x.duckdb".into(),
+        "accounts".into(),
+        "acct_no".into(),
+        100,
+        cols,
+        "dark".into(),
+    );
     let t0 = std::time::Instant::now();
     for c in "acct_no > 5".chars() {
         seglens::tui::update::update(&mut st, key(c), t0);
@@ -309,7 +326,10 @@ fn the_engagement_panel_says_how_far_the_rollup_is_then_shows_the_kept_rollups_f
         screen(&st).join("\n")
     );
     // The build's end asks for the preview again.
-    let done = Response { reply: seglens::tui::worker::Reply::Background, ..Response::preview(0, std::time::Duration::ZERO, Ok(Part::Rollups(RollupStatus::Ready))) };
+    let done = Response {
+        reply: seglens::tui::worker::Reply::Background,
+        ..Response::preview(0, std::time::Duration::ZERO, Ok(Part::Rollups(RollupStatus::Ready)))
+    };
     seglens::tui::update::update(&mut st, Action::Worker(done), t0);
     assert_eq!(st.preview_due, Some(t0), "the profile is measured once the rollup is kept");
 
@@ -317,7 +337,7 @@ fn the_engagement_panel_says_how_far_the_rollup_is_then_shows_the_kept_rollups_f
     let dir = tempfile::tempdir().unwrap();
     let db = text_keyed(dir.path());
     let engine = Engine::open(&db, &opts(None)).unwrap();
-    let library = seglens::library::Library::open(&dir.path().join("lib"));
+    let library = seglens::library::Library::open(dir.path().join("lib"));
     let theme = seglens::tui::theme::Theme::default_theme();
     let (mut rt, mut st) = seglens::tui::Runtime::start(engine, library, theme, "test".into()).unwrap();
     rt.apply(&mut st, Action::Resize(140, 40));

@@ -292,8 +292,7 @@ pub(crate) fn open_raw(path: &Path) -> Result<Connection> {
         .access_mode(AccessMode::ReadOnly)?
         // As the engine: no extension is fetched (binding `current_date` would try ICU).
         .enable_autoload_extension(false)?
-        .threads(threads() as i64)?
-;
+        .threads(threads() as i64)?;
     let conn =
         Connection::open_with_flags(path, config).with_context(|| format!("opening {} with DuckDB", path.display()))?;
     define_today(&conn)?;

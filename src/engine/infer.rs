@@ -44,11 +44,7 @@ const TOTALS: &[&str] = &["total", "sum"];
 fn prefixed(aggregate: &str, column: &str) -> String {
     let first = words(column).into_iter().next().unwrap_or_default();
     let says = if aggregate == "Total" { TOTALS } else { AVERAGES };
-    if says.contains(&first.as_str()) {
-        humanize(column)
-    } else {
-        format!("{aggregate} {}", humanize(column))
-    }
+    if says.contains(&first.as_str()) { humanize(column) } else { format!("{aggregate} {}", humanize(column)) }
 }
 
 fn words(name: &str) -> Vec<String> {
@@ -119,12 +115,7 @@ fn column_metrics(entity: &[Column], key: &str) -> Vec<MetricDef> {
         }
     }
     for c in cols.iter().filter(|c| is_numeric(&c.ty) && has_word(&c.name, MONEY)) {
-        out.push(metric(
-            slug(&["avg", &c.name]),
-            prefixed("Avg", &c.name),
-            format!("avg({})", ident(&c.name)),
-            Money,
-        ));
+        out.push(metric(slug(&["avg", &c.name]), prefixed("Avg", &c.name), format!("avg({})", ident(&c.name)), Money));
         // A column that is itself an average (`avg_order_value`) has no meaningful sum.
         if !words(&c.name).iter().any(|w| AVERAGES.contains(&w.as_str())) {
             out.push(metric(
@@ -136,12 +127,7 @@ fn column_metrics(entity: &[Column], key: &str) -> Vec<MetricDef> {
         }
     }
     for c in cols.iter().filter(|c| is_numeric(&c.ty) && has_word(&c.name, COUNTS) && !has_word(&c.name, MONEY)) {
-        out.push(metric(
-            slug(&["avg", &c.name]),
-            prefixed("Avg", &c.name),
-            format!("avg({})", ident(&c.name)),
-            Number,
-        ));
+        out.push(metric(slug(&["avg", &c.name]), prefixed("Avg", &c.name), format!("avg({})", ident(&c.name)), Number));
         out.push(metric(
             slug(&["any", &c.name]),
             format!("Share with {}", humanize(&c.name)),
@@ -150,12 +136,7 @@ fn column_metrics(entity: &[Column], key: &str) -> Vec<MetricDef> {
         ));
     }
     for c in cols.iter().filter(|c| is_numeric(&c.ty) && has_word(&c.name, SCORES)) {
-        out.push(metric(
-            slug(&["avg", &c.name]),
-            prefixed("Avg", &c.name),
-            format!("avg({})", ident(&c.name)),
-            Number,
-        ));
+        out.push(metric(slug(&["avg", &c.name]), prefixed("Avg", &c.name), format!("avg({})", ident(&c.name)), Number));
     }
     for c in cols.iter().filter(|c| is_integer(&c.ty) && words(&c.name).iter().any(|w| w == "days")) {
         out.push(metric(

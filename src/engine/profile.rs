@@ -194,7 +194,8 @@ impl Engine {
             }
         }
         // Bound against each rollup's own select (nothing runs: LIMIT 0), before any is kept.
-        let inline = self.joins(&out.rollups, |_, r| format!("({})", rollup_select(r, self.rollup_key_cast(r).as_deref())));
+        let inline =
+            self.joins(&out.rollups, |_, r| format!("({})", rollup_select(r, self.rollup_key_cast(r).as_deref())));
         let (before, after) = around_filter(&self.table_sql(), &inline);
         let from = format!("{before}TRUE{after}");
         for d in set.file.metric {
@@ -287,7 +288,13 @@ impl Engine {
                 },
             })
             .collect();
-        Ok(Profile { size, base: self.base_size(), metrics, notes: self.profile_notes()?, source: self.metric_source().clone() })
+        Ok(Profile {
+            size,
+            base: self.base_size(),
+            metrics,
+            notes: self.profile_notes()?,
+            source: self.metric_source().clone(),
+        })
     }
 
     /// What a profile says beside its figures: metrics left out, related rows no customer owns.
@@ -418,7 +425,11 @@ pub fn is_total(sql: &str) -> bool {
 /// (before, after) around a filter: the entity rows passing it, named after the entity table,
 /// then `joins`; no subquery when nothing is joined.
 fn around_filter(t: &str, joins: &str) -> (String, String) {
-    if joins.is_empty() { (format!("{t} WHERE "), String::new()) } else { (format!("(SELECT * FROM {t} WHERE "), format!(") AS {t}{joins}")) }
+    if joins.is_empty() {
+        (format!("{t} WHERE "), String::new())
+    } else {
+        (format!("(SELECT * FROM {t} WHERE "), format!(") AS {t}{joins}"))
+    }
 }
 
 fn read_metrics(engine: &Engine, sql: &str, n: usize) -> Result<(u64, Vec<Option<f64>>)> {

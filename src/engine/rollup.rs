@@ -58,7 +58,9 @@ enum State {
     #[default]
     NotBuilt,
     /// A connection is building them; `table` is the related table being aggregated.
-    Building { table: String },
+    Building {
+        table: String,
+    },
     Built(Arc<Built>),
 }
 

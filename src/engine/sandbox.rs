@@ -41,6 +41,12 @@ pub struct ReadOnly {
 }
 
 impl ReadOnly {
+    /// Wraps a connection as it is (unit tests of code that takes the wrapper).
+    #[cfg(test)]
+    pub(crate) fn new(conn: Connection) -> ReadOnly {
+        ReadOnly { conn }
+    }
+
     /// Closes the sandbox of a fresh connection: only `allowed` files stay readable (a DuckDB
     /// file's connection allows none), external access goes off, the configuration is locked.
     /// Also returns a second connection to the same database that reports how far its statement

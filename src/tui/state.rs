@@ -150,7 +150,10 @@ impl PreviewState {
         self.profile.is_none()
             && matches!(
                 self.rollups,
-                Some(crate::engine::rollup::RollupStatus::Building { .. } | crate::engine::rollup::RollupStatus::NotBuilt)
+                Some(
+                    crate::engine::rollup::RollupStatus::Building { .. }
+                        | crate::engine::rollup::RollupStatus::NotBuilt
+                )
             )
     }
 

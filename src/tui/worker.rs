@@ -14,9 +14,9 @@ use crate::engine::breakdown::Breakdown;
 use crate::engine::members::RowSet;
 use crate::engine::overlap::{Overlap, OverlapInput};
 use crate::engine::profile::{Profile, Unsegmentable};
+use crate::engine::rollup::RollupStatus;
 use crate::engine::schema::Schema;
 use crate::engine::size::Size;
-use crate::engine::rollup::RollupStatus;
 use crate::engine::{Canceller, Compiled, Engine, EngineError};
 use crate::library::{Library, LibraryError, SaveOutcome, Template, measure};
 
