@@ -119,6 +119,7 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool)
     }
     let engine = ctx.engine()?;
     let r = ctx.resolve(filter)?;
+    super::rollups(&engine)?;
     let s = engine.split(&r.compiled, by, min_share)?;
     let saved = if save { save_cells(ctx, &engine, r.template.as_ref(), &s)? } else { Vec::new() };
     if ctx.g.json {
@@ -184,6 +185,7 @@ pub fn arms(ctx: &Ctx, filter: &str, spec: Option<&str>, salt: Option<&str>) -> 
         (_, _, Some(a)) => a,
         _ => return fail(format!("{} declares no arms: give --arms control=0.1,treatment=0.9 --salt NAME", r.label)),
     };
+    super::rollups(&engine)?;
     let report = engine.arms(&r.compiled, &arms)?;
     if ctx.g.json {
         return ctx.print_json(&report);

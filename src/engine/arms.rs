@@ -179,7 +179,7 @@ impl Engine {
         let metrics = self.metrics().to_vec();
         let mut cols = vec![format!("{arm}"), "count(*)".to_string()];
         cols.extend(metrics.iter().map(|m| format!("CAST(({}) AS DOUBLE)", m.sql)));
-        let (before, after) = self.profile_from();
+        let (before, after) = self.profile_from()?;
         let mut q = SqlBuilder::new(self);
         q.push(&format!("SELECT {} FROM {before}", cols.join(", ")));
         q.filter_cached(self, f)?;

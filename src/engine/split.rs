@@ -81,7 +81,7 @@ impl Engine {
         let mut select = dims.clone();
         select.push("count(*)".into());
         select.extend(metrics.iter().map(|m| format!("CAST(({}) AS DOUBLE)", m.sql)));
-        let (before, after) = self.profile_from();
+        let (before, after) = self.profile_from()?;
         let mut q = SqlBuilder::new(self);
         q.push(&format!("SELECT {} FROM {before}", select.join(", ")));
         q.filter_cached(self, f)?;
