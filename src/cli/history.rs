@@ -122,6 +122,7 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool,
     }
     let engine = ctx.engine()?;
     let r = ctx.resolve(filter)?;
+    super::rollups(&engine)?;
     let s = engine.split_top(&r.compiled, by, min_share, Some(max_cells))?;
     if s.more_cells > 0 {
         return fail(format!(
@@ -204,6 +205,7 @@ pub fn arms(ctx: &Ctx, filter: &str, spec: Option<&str>, salt: Option<&str>) -> 
         (_, _, Some(a)) => a,
         _ => return fail(format!("{} declares no arms: give --arms control=0.1,treatment=0.9 --salt NAME", r.label)),
     };
+    super::rollups(&engine)?;
     let report = engine.arms(&r.compiled, &arms)?;
     if ctx.g.json {
         return ctx.print_json(&report);

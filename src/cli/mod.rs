@@ -103,7 +103,7 @@ pub struct Global {
     /// Give up on a query after this many seconds
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
-    /// DuckDB memory limit (e.g. 512MB)
+    /// DuckDB memory limit (e.g. 8GB; default: 80% of RAM, spilling to disk beyond it)
     #[arg(long, global = true, value_name = "SIZE")]
     pub memory_limit: Option<String>,
     /// DuckDB worker threads (default: all cores)
@@ -657,6 +657,28 @@ pub(crate) fn user(msg: impl Into<String>) -> anyhow::Error {
 
 pub(crate) fn fail<T>(msg: impl Into<String>) -> Result<T> {
     bail!(UserError(msg.into()))
+}
+
+/// Builds the related tables' rollups before a command that reads them, with a progress bar on
+/// stderr (hidden when stderr is not a terminal): at 100M events the GROUP BY takes seconds.
+pub(crate) fn rollups(engine: &Engine) -> Result<()> {
+    if engine.rollups().is_empty() {
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("computing {msg} [{bar:30}] {percent}%")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let shown = bar.clone();
+    engine.kept_rollups(&move |table, percent| {
+        shown.set_message(format!("the {table} rollup"));
+        if let Some(p) = percent {
+            shown.set_position((p * 10.0) as u64);
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// A progress bar on stderr while a big CSV loads into memory (hidden when stderr is not a

@@ -97,7 +97,7 @@ impl Engine {
         let mut select: Vec<String> = dims.iter().enumerate().map(|(i, d)| format!("{d} AS d{i}")).collect();
         select.push("count(*) AS n".into());
         select.extend(metrics.iter().enumerate().map(|(i, m)| format!("CAST(({}) AS DOUBLE) AS m{i}", m.sql)));
-        let (before, after) = self.profile_from();
+        let (before, after) = self.profile_from()?;
         let mut q = SqlBuilder::new(self);
         q.push(&format!("WITH g AS (SELECT {} FROM {before}", select.join(", ")));
         q.filter_cached(self, f)?;
