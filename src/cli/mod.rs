@@ -250,6 +250,9 @@ pub enum Command {
         /// Save every cell as a draft segment of its own that records its parent and version (FILTER must name a saved segment)
         #[arg(long)]
         save: bool,
+        /// Refuse a split of more cells than this (each cell is a line, and with --save a segment)
+        #[arg(long, default_value_t = crate::engine::split::MAX_CELLS)]
+        max_cells: usize,
     },
     /// The profile metrics in use (inferred from the schema or read from a file); --init writes them out to edit
     Metrics {
@@ -408,7 +411,9 @@ pub fn run() -> Result<()> {
                 Command::Movement { from, to, no_suppress } => {
                     history::movement(&ctx, &from, to.as_deref(), !no_suppress)
                 }
-                Command::Split { filter, by, min_share, save } => history::split(&ctx, &filter, &by, min_share, save),
+                Command::Split { filter, by, min_share, save, max_cells } => {
+                    history::split(&ctx, &filter, &by, min_share, save, max_cells)
+                }
                 Command::Arms { filter, arms, salt } => history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref()),
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),
@@ -602,8 +607,14 @@ impl Ctx {
         Ok(Resolved { label: text.trim().to_string(), compiled, values, template: None })
     }
 
+    /// Written as it is serialized: a large answer (a split of many cells) is never held twice,
+    /// once as data and once as text.
     pub fn print_json(&self, v: &impl serde::Serialize) -> Result<()> {
-        println!("{}", serde_json::to_string_pretty(v)?);
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, v)?;
+        writeln!(out)?;
+        out.flush()?;
         Ok(())
     }
 }

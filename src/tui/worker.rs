@@ -20,6 +20,9 @@ use crate::engine::size::Size;
 use crate::engine::{Canceller, Compiled, Engine, EngineError};
 use crate::library::{Library, LibraryError, SaveOutcome, Template, measure};
 
+/// The most cells the split view lists (largest first); it counts the rest as "(n more)".
+pub const SPLIT_CELLS: usize = 1000;
+
 /// A segment in the overlap working set.
 #[derive(Debug, Clone)]
 pub struct OverlapMember {
@@ -39,7 +42,8 @@ pub struct PreviewRequest {
     pub overlap: Option<Vec<OverlapMember>>,
     /// Measure the funnel too (the funnel view is open), right after the size.
     pub funnel: bool,
-    /// Split the segment by these columns, cells under this share flagged (the split view is open).
+    /// Split the segment by these columns, cells under this share flagged (the split view is open);
+    /// the largest `SPLIT_CELLS` cells are listed, the rest counted.
     pub split: Option<(Vec<String>, f64)>,
 }
 
@@ -430,7 +434,7 @@ impl Worker {
                 part!(|e| e.funnel(f), Part::Funnel);
             }
             if let Some((by, min_share)) = &p.split {
-                part!(|e| e.split(f, by, *min_share), Part::Split);
+                part!(|e| e.split_top(f, by, *min_share, Some(SPLIT_CELLS)), Part::Split);
             }
         }
         if let Some(members) = &p.overlap {
