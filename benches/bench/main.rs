@@ -23,7 +23,7 @@ use duckdb::{AccessMode, Config, Connection};
 use measure::Db;
 use report::{report, write_section};
 use seglens::engine::define_today as seglens_define_today;
-use seglens::engine::{DEFAULT_MEMORY_LIMIT, Engine, FeatureSet, OpenOptions};
+use seglens::engine::{Engine, FeatureSet, OpenOptions};
 use seglens::format::count as thousands;
 use session::rss_probe;
 
@@ -292,8 +292,7 @@ pub(crate) fn open_raw(path: &Path) -> Result<Connection> {
         .access_mode(AccessMode::ReadOnly)?
         // As the engine: no extension is fetched (binding `current_date` would try ICU).
         .enable_autoload_extension(false)?
-        .threads(threads() as i64)?
-        .max_memory(DEFAULT_MEMORY_LIMIT)?;
+        .threads(threads() as i64)?;
     let conn =
         Connection::open_with_flags(path, config).with_context(|| format!("opening {} with DuckDB", path.display()))?;
     define_today(&conn)?;

@@ -159,7 +159,7 @@ impl Db {
     pub(super) fn profiles(&mut self) -> Result<()> {
         for (label, text) in [("plain columns", PLAIN), ("feature macros", FEATURE)] {
             let f = self.compile(text)?;
-            let psql = self.engine.profile_sql(&f);
+            let psql = self.engine.profile_sql(&f)?;
             let bsql = format!(
                 "SELECT CAST(region AS VARCHAR) AS v, count(*) AS c FROM {} WHERE (\n{}\n) GROUP BY 1 ORDER BY c DESC",
                 self.table(),
@@ -396,9 +396,9 @@ impl Db {
     pub(super) fn keystrokes(&mut self) -> Result<()> {
         let mut s = Session::start(&self.path, &self.features)?;
         let size_sql = self.engine.size_sql(&self.compile(PLAIN)?);
-        let profile_sql = self.engine.profile_sql(&self.compile(PLAIN)?);
+        let profile_sql = self.engine.profile_sql(&self.compile(PLAIN)?)?;
         let exists = self.compile(EXISTS_30)?;
-        let exists_sql = [self.engine.size_sql(&exists), self.engine.profile_sql(&exists)];
+        let exists_sql = [self.engine.size_sql(&exists), self.engine.profile_sql(&exists)?];
         let raw = &self.raw;
         let (mut debounce, mut number, mut profile, mut full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut sup, mut waited, mut key_us) = (Vec::new(), Vec::new(), Vec::new());

@@ -12,7 +12,7 @@ use super::measure::Db;
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, count, define_today, threads};
 use seglens::engine::sandbox::literal;
-use seglens::engine::{DEFAULT_MEMORY_LIMIT, Engine, OpenOptions};
+use seglens::engine::{Engine, OpenOptions};
 
 impl Db {
     pub(super) fn parquet(&mut self) -> Result<()> {
@@ -82,10 +82,7 @@ impl Db {
 
 /// DuckDB as a script would use it on Parquet: in memory, extensions not fetched.
 pub(super) fn in_memory() -> Result<Connection> {
-    let config = Config::default()
-        .enable_autoload_extension(false)?
-        .threads(threads() as i64)?
-        .max_memory(DEFAULT_MEMORY_LIMIT)?;
+    let config = Config::default().enable_autoload_extension(false)?.threads(threads() as i64)?;
     let conn = Connection::open_in_memory_with_flags(config)?;
     define_today(&conn)?;
     Ok(conn)

@@ -99,6 +99,7 @@ pub fn size(ctx: &Ctx, arg: &str) -> Result<()> {
 pub fn profile(ctx: &Ctx, arg: &str, by: Option<&str>, top: usize) -> Result<()> {
     let engine = ctx.engine()?;
     let r = ctx.resolve(arg)?;
+    super::rollups(&engine)?;
     let p = engine.profile(&r.compiled)?;
     let breakdown = by.map(|col| engine.breakdown(&r.compiled, col, top)).transpose()?;
     let unseg = engine.unsegmentable(&r.compiled)?;

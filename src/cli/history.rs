@@ -136,20 +136,36 @@ pub fn movement(ctx: &Ctx, from: &Path, to: Option<&Path>, suppress: bool) -> Re
     Ok(())
 }
 
-pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool) -> Result<()> {
+pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool, max_cells: usize) -> Result<()> {
     if !(0.0..=1.0).contains(&min_share) {
         return fail(format!("--min-share {min_share}: expected a share between 0 and 1"));
     }
+    if max_cells == 0 {
+        return fail("--max-cells 0: expected at least one cell");
+    }
     let engine = ctx.engine()?;
     let r = ctx.resolve(filter)?;
-    let s = engine.split(&r.compiled, by, min_share)?;
+    super::rollups(&engine)?;
+    let s = engine.split_top(&r.compiled, by, min_share, Some(max_cells))?;
+    if s.more_cells > 0 {
+        return fail(format!(
+            "{} split by {} has {} cells, more than --max-cells {}: split by coarser columns, or raise --max-cells",
+            r.label,
+            s.by.join(", "),
+            count(s.cells.len() as u64 + s.more_cells),
+            count(max_cells as u64)
+        ));
+    }
     let saved = if save { save_cells(ctx, &engine, r.template.as_ref(), &s)? } else { Vec::new() };
     if ctx.g.json {
-        let mut v = serde_json::to_value(&s)?;
-        if save {
-            v["saved"] = json!(saved);
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            split: &'a crate::engine::split::Split,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            saved: Option<&'a [String]>,
         }
-        return ctx.print_json(&v);
+        return ctx.print_json(&Out { split: &s, saved: save.then_some(saved.as_slice()) });
     }
     for line in &saved {
         println!("saved {line}");
@@ -173,8 +189,9 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool)
     Ok(())
 }
 
-/// `split --save`: each cell as a draft child of the named template (`Template::child`); the
-/// references saved (`NAME@V`), or unchanged ones as they stand.
+/// `split --save`: each cell as a draft child of the named template (`Template::children`); the
+/// references saved (`NAME@V`), or unchanged ones as they stand. Every name is checked before
+/// anything is written, so a collision saves nothing.
 fn save_cells(
     ctx: &Ctx,
     engine: &crate::engine::Engine,
@@ -184,10 +201,14 @@ fn save_cells(
     let Some(parent) = parent else {
         return fail("--save saves the cells of a saved segment: name one from the library, not a filter");
     };
+    let cells: Vec<Vec<Option<String>>> = s.cells.iter().map(|c| c.values_in(&s.by)).collect();
+    let children = parent.children(&s.by, &cells).map_err(super::UserError)?;
+    for child in &children {
+        ctx.library.check_cell(child)?;
+    }
     let features = ctx.features();
     let mut out = Vec::new();
-    for c in &s.cells {
-        let mut child = parent.child(&s.by, &c.values_in(&s.by));
+    for mut child in children {
         child.author = crate::library::author();
         let compiled = crate::library::measure::compile(&child, &Default::default(), &features)?;
         crate::library::measure::record_features(&mut child, &compiled, &features);
@@ -207,6 +228,7 @@ pub fn arms(ctx: &Ctx, filter: &str, spec: Option<&str>, salt: Option<&str>) -> 
         (_, _, Some(a)) => a,
         _ => return fail(format!("{} declares no arms: give --arms control=0.1,treatment=0.9 --salt NAME", r.label)),
     };
+    super::rollups(&engine)?;
     let report = engine.arms(&r.compiled, &arms)?;
     if ctx.g.json {
         return ctx.print_json(&report);

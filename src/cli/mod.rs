@@ -103,7 +103,7 @@ pub struct Global {
     /// Give up on a query after this many seconds
     #[arg(long, global = true, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
-    /// DuckDB memory limit (e.g. 512MB)
+    /// DuckDB memory limit (e.g. 8GB; default: 80% of RAM, spilling to disk beyond it)
     #[arg(long, global = true, value_name = "SIZE")]
     pub memory_limit: Option<String>,
     /// DuckDB worker threads (default: all cores)
@@ -250,6 +250,9 @@ pub enum Command {
         /// Save every cell as a draft segment of its own that records its parent and version (FILTER must name a saved segment)
         #[arg(long)]
         save: bool,
+        /// Refuse a split of more cells than this (each cell is a line, and with --save a segment)
+        #[arg(long, default_value_t = crate::engine::split::MAX_CELLS)]
+        max_cells: usize,
     },
     /// The profile metrics in use (inferred from the schema or read from a file); --init writes them out to edit
     Metrics {
@@ -408,7 +411,9 @@ pub fn run() -> Result<()> {
                 Command::Movement { from, to, no_suppress } => {
                     history::movement(&ctx, &from, to.as_deref(), !no_suppress)
                 }
-                Command::Split { filter, by, min_share, save } => history::split(&ctx, &filter, &by, min_share, save),
+                Command::Split { filter, by, min_share, save, max_cells } => {
+                    history::split(&ctx, &filter, &by, min_share, save, max_cells)
+                }
                 Command::Arms { filter, arms, salt } => history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref()),
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),
@@ -615,8 +620,14 @@ impl Ctx {
         Ok(Resolved { label: text.trim().to_string(), compiled, values, template: None })
     }
 
+    /// Written as it is serialized: a large answer (a split of many cells) is never held twice,
+    /// once as data and once as text.
     pub fn print_json(&self, v: &impl serde::Serialize) -> Result<()> {
-        println!("{}", serde_json::to_string_pretty(v)?);
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, v)?;
+        writeln!(out)?;
+        out.flush()?;
         Ok(())
     }
 }
@@ -664,6 +675,28 @@ pub(crate) fn user(msg: impl Into<String>) -> anyhow::Error {
 
 pub(crate) fn fail<T>(msg: impl Into<String>) -> Result<T> {
     bail!(UserError(msg.into()))
+}
+
+/// Builds the related tables' rollups before a command that reads them, with a progress bar on
+/// stderr (hidden when stderr is not a terminal): at 100M events the GROUP BY takes seconds.
+pub(crate) fn rollups(engine: &Engine) -> Result<()> {
+    if engine.rollups().is_empty() {
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("computing {msg} [{bar:30}] {percent}%")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let shown = bar.clone();
+    engine.kept_rollups(&move |table, percent| {
+        shown.set_message(format!("the {table} rollup"));
+        if let Some(p) = percent {
+            shown.set_position((p * 10.0) as u64);
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(())
 }
 
 /// A progress bar on stderr while a big CSV loads into memory (hidden when stderr is not a

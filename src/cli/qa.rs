@@ -148,6 +148,7 @@ pub fn compare(ctx: &Ctx, a: &str, b: &str) -> Result<()> {
     let only = |text: &str| raw.iter().filter(|(n, _)| uses(text, n)).cloned().collect::<Vec<_>>();
     let ra = ctx.resolve_with(a, &features, &only(&ta))?;
     let rb = ctx.resolve_with(b, &features, &only(&tb))?;
+    super::rollups(&engine)?;
     let c = engine.compare((ra.label.as_str(), &ra.compiled), (rb.label.as_str(), &rb.compiled))?;
     let ma = warn_size(ctx, &ra.label, c.a.size, c.base)?;
     let mb = warn_size(ctx, &rb.label, c.b.size, c.base)?;

@@ -3,14 +3,14 @@
 //! segment as a dbt-style model with a test of the count seglens measured locally.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
 use super::{Ctx, UserError, fail};
-use crate::dialect::{Catalog, Dialect, Target};
+use crate::dialect::{Catalog, Dialect, Target, dbt_literal};
 use crate::engine::{Engine, FeatureSet, filter};
 use crate::format::count;
 use crate::library::measure;
@@ -31,6 +31,9 @@ pub struct SqlArgs {
     /// suppressions subtracted) and tests/<segment>_count.sql to
     #[arg(long, value_name = "DIR", requires = "all_approved")]
     pub out: Option<PathBuf>,
+    /// With --all-approved: replace models and tests of the same names already in --out
+    #[arg(long, requires = "all_approved")]
+    pub force: bool,
 }
 
 fn parse_dialect(s: &str) -> std::result::Result<Dialect, String> {
@@ -49,7 +52,7 @@ pub fn sql(ctx: &Ctx, a: SqlArgs) -> Result<()> {
     let catalog = Catalog::of(&engine)?;
     if a.all_approved {
         let out = a.out.as_deref().ok_or_else(|| UserError("--all-approved needs --out DIR".into()))?;
-        return all_approved(ctx, &engine, &catalog, a.dialect, out);
+        return all_approved(ctx, &engine, &catalog, a.dialect, out, a.force);
     }
     let arg = a.filter.as_deref().unwrap_or("-");
     let r = ctx.resolve(arg)?;
@@ -65,7 +68,12 @@ pub fn sql(ctx: &Ctx, a: SqlArgs) -> Result<()> {
                 r.label
             ));
         }
-        Some(arms) => crate::dialect::pin_current_date(&engine.select_sql_with_arms(&r.compiled, arms), engine.today()),
+        Some(arms) => {
+            // Shares that do not add up are refused here as `arms` and `export` refuse them.
+            let sql =
+                engine.select_sql_with_arms(&r.compiled, arms).map_err(|e| UserError(format!("{}: {e}", r.label)))?;
+            crate::dialect::pin_current_date(&sql, engine.today())
+        }
         None => t.select(&r.compiled.sql).map_err(|e| UserError(e.to_string()))?,
     };
     if ctx.g.json {
@@ -90,12 +98,15 @@ struct Model {
     count: u64,
 }
 
-fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect, out: &Path) -> Result<()> {
-    let library_dir = std::fs::canonicalize(ctx.library.dir()).unwrap_or_else(|_| ctx.library.dir().to_path_buf());
-    let out_abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-    if out_abs.starts_with(&library_dir) {
-        return fail(format!("--out {} is inside the template library; choose another directory", out.display()));
-    }
+fn all_approved(
+    ctx: &Ctx,
+    engine: &Engine,
+    catalog: &Catalog,
+    dialect: Dialect,
+    out: &Path,
+    force: bool,
+) -> Result<()> {
+    check_out(out, ctx.library.dir())?;
     let features = ctx.features();
     let t = target(engine, catalog, dialect);
     let mut compiled_all = Vec::new();
@@ -135,20 +146,47 @@ fn all_approved(ctx: &Ctx, engine: &Engine, catalog: &Catalog, dialect: Dialect,
             models.push(Model { file, template: tpl.clone(), params, suppressed, sql, count });
         }
     }
+    check_names(&models)?;
     let db = ctx.db_path()?;
+    let paths: Vec<(PathBuf, PathBuf)> = models
+        .iter()
+        .map(|m| {
+            (
+                out.join("models").join(format!("{}.sql", m.file)),
+                out.join("tests").join(format!("{}_count.sql", m.file)),
+            )
+        })
+        .collect();
+    for path in paths.iter().flat_map(|(model, test)| [model, test]) {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return fail(format!("{} is a directory; move it out of --out", path.display()));
+            }
+            Ok(_) if !force => {
+                return fail(format!(
+                    "{} already exists; pass --force to replace the models and tests in {}",
+                    path.display(),
+                    out.display()
+                ));
+            }
+            _ => {}
+        }
+    }
     let mut written = Vec::new();
-    for m in &models {
-        let file = &m.file;
+    for (m, (model, test)) in models.iter().zip(paths) {
+        // Everything but the `ref()` of the count test goes through `dbt_literal`: dbt renders
+        // both files as Jinja before any SQL runs, and the header and SQL hold template text.
         let header = header(m, dialect, engine, &db);
-        let model = out.join("models").join(format!("{file}.sql"));
-        write_file(&model, &format!("{header}{}\n", m.sql))?;
-        let test = out.join("tests").join(format!("{file}_count.sql"));
+        write_file(&model, &dbt_literal(&format!("{header}{}\n", m.sql)))?;
         let test_sql = format!(
-            "-- Fails (returns a row) when the warehouse selects another number of customers than seglens\n\
-             -- measured locally for {} as of {}.\n{}\n",
-            m.template.reference(),
-            engine.today(),
-            crate::dialect::dbt_count_test(file, m.count)
+            "{}{}\n",
+            dbt_literal(&format!(
+                "-- Fails (returns a row) when the warehouse selects another number of customers than seglens\n\
+                 -- measured locally for {} as of {}.\n",
+                m.template.reference(),
+                engine.today(),
+            )),
+            crate::dialect::dbt_count_test(&m.file, m.count)
         );
         write_file(&test, &test_sql)?;
         written.push((m, model, test));
@@ -182,14 +220,85 @@ fn model_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
 }
 
+/// Refuses two segments that become the same model (`a-b` and `a_b`; `x--net` and the net model
+/// of `x`): one file would silently replace the other while both were listed as written.
+fn check_names(models: &[Model]) -> Result<()> {
+    let mut seen: BTreeMap<&str, &Model> = BTreeMap::new();
+    for m in models {
+        if let Some(first) = seen.insert(&m.file, m) {
+            let what = |m: &Model| {
+                if m.suppressed.is_empty() {
+                    m.template.name.clone()
+                } else {
+                    format!("{} (its net model)", m.template.name)
+                }
+            };
+            return fail(format!(
+                "segments {} and {} would both be written as models/{}.sql; rename one of them (seglens save NEW-NAME, then retire the old one)",
+                what(first),
+                what(m),
+                m.file
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `--out` must be a directory (or not exist yet) outside the template library. Compared as the
+/// file system will resolve it, links and `..` included: `nothere/../library/x` or a link to the
+/// library is the library.
+fn check_out(out: &Path, library: &Path) -> Result<()> {
+    let library = std::fs::canonicalize(library).unwrap_or_else(|_| library.to_path_buf());
+    for dir in [out.to_path_buf(), out.join("models"), out.join("tests")] {
+        if std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+            return fail(format!("--out: {} is a file, not a directory; name a directory", dir.display()));
+        }
+        let real = resolved(&dir).map_err(|e| UserError(format!("--out {}: {e} (a dangling link?)", dir.display())))?;
+        if real.starts_with(&library) {
+            return fail(format!(
+                "--out {} is inside the template library {}; choose another directory",
+                out.display(),
+                library.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `path` as creating it would resolve it: absolute, each existing component's links followed,
+/// and `..` taken from the real parent. A component that does not exist yet will be created as
+/// a plain directory, so `..` after it goes back lexically. (`std::path::absolute` keeps `..`
+/// and links as written; `canonicalize` fails on a path that does not exist yet.)
+fn resolved(path: &Path) -> std::io::Result<PathBuf> {
+    let mut out = std::fs::canonicalize(std::env::current_dir()?)?;
+    for c in path.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir => out.push(c),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => {
+                out.push(name);
+                if std::fs::symlink_metadata(&out).is_ok() {
+                    out = std::fs::canonicalize(&out)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn header(m: &Model, dialect: Dialect, engine: &Engine, db: &Path) -> String {
     let t = &m.template;
+    // Each line is a `--` comment: a line break in template text (a string default holding one)
+    // would end the comment and turn the rest of the line into SQL.
+    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let params = if m.params.is_empty() {
         "none".to_string()
     } else {
-        m.params.iter().map(|(k, v)| format!("{k}={}", v.to_input())).collect::<Vec<_>>().join(", ")
+        m.params.iter().map(|(k, v)| format!("{k}={}", one_line(&v.to_input()))).collect::<Vec<_>>().join(", ")
     };
-    let one_line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut h = String::new();
     h.push_str(&format!(
         "-- seglens segment {} ({} {}), {dialect} SQL\n",
@@ -205,7 +314,7 @@ fn header(m: &Model, dialect: Dialect, engine: &Engine, db: &Path) -> String {
         "-- expected count: {} of {} customers, measured by seglens on {}\n",
         m.count,
         engine.base_size(),
-        db.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+        db.file_name().map(|f| one_line(&f.to_string_lossy())).unwrap_or_default()
     ));
     h.push_str(&format!("-- filter: {}\n", one_line(&t.filter)));
     if !m.suppressed.is_empty() {

@@ -235,6 +235,25 @@ pub fn dbt_count_test(model: &str, expected: u64) -> String {
     format!("SELECT count(*) AS customers FROM {{{{ ref('{model}') }}}} HAVING count(*) <> {expected}")
 }
 
+/// `text` as dbt's Jinja renders it back: each `{{`, `{%` and `{#` becomes an expression that
+/// prints it (`{{ '{%' }}`), so nothing in it runs. dbt renders every model and test file before
+/// any SQL is sent, comments and string literals included: a template's intent, a string default
+/// or a `{{param}}` in a filter would otherwise be Jinja, run with the deployer's credentials.
+pub fn dbt_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek().copied()) {
+            ('{', Some(n @ ('{' | '%' | '#'))) => {
+                chars.next();
+                out.push_str(&format!("{{{{ '{{{n}' }}}}"));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// DuckDB text with `current_date`, `current_date()` and `today()` replaced by the as-of date as a
 /// literal, so the SQL selects the same customers whenever it runs. Strings, comments and quoted
 /// names are left alone (the lexer knows them).
@@ -284,6 +303,25 @@ mod tests {
             pin_current_date(sql, d("2026-03-01")),
             "a < DATE '2026-03-01' - to_days(3) AND b = DATE '2026-03-01' AND c = 'current_date' AND \"current_date\" > DATE '2026-03-01'"
         );
+    }
+
+    #[test]
+    fn dbt_literal_leaves_no_jinja_delimiter_but_its_own() {
+        let text = "-- {% do run_query('x') %} {{ y }} {# z #} {{{ {{% {#{ a{b }} %} #} {% endraw %} {";
+        let out = dbt_literal(text);
+        assert_eq!(dbt_literal("a {{s}} {%x%} {#c#}"), "a {{ '{{' }}s}} {{ '{%' }}x%} {{ '{#' }}c#}");
+        // Take out the printing expressions: no delimiter is left for Jinja to read.
+        let mut rest = out.clone();
+        for n in ["{{ '{{' }}", "{{ '{%' }}", "{{ '{#' }}"] {
+            rest = rest.replace(n, "");
+        }
+        assert!(!rest.contains("{{") && !rest.contains("{%") && !rest.contains("{#"), "{out}");
+        // Rendered (each expression prints its string), the text comes back as it was.
+        let mut back = out;
+        for n in ["{{", "{%", "{#"] {
+            back = back.replace(&format!("{{{{ '{n}' }}}}"), n);
+        }
+        assert_eq!(back, text);
     }
 
     #[test]

@@ -113,15 +113,16 @@ impl Arms {
         format!("((('0x' || left(sha256({salt} || CAST({key_sql} AS VARCHAR)), 8))::UBIGINT * {BUCKETS}) >> 32)")
     }
 
-    /// The arm name of `key_sql` in DuckDB SQL.
-    pub fn arm_sql(&self, key_sql: &str) -> String {
+    /// The arm name of `key_sql` in DuckDB SQL; arms that `bounds` refuses (shares not adding up
+    /// to 1, written by hand) are refused here too, never emitted as a CASE that misplaces customers.
+    pub fn arm_sql(&self, key_sql: &str) -> std::result::Result<String, String> {
         let b = self.bucket_sql(key_sql);
         let mut case = String::from("CASE");
-        for (name, _, to) in self.bounds().unwrap_or_default() {
+        for (name, _, to) in self.bounds()? {
             case.push_str(&format!(" WHEN {b} < {to} THEN {}", ParamValue::String(name).to_sql()));
         }
         case.push_str(" END");
-        case
+        Ok(case)
     }
 }
 
@@ -164,20 +165,21 @@ pub struct ArmReport {
 
 impl Engine {
     /// `select_sql` with the arm beside the key: `SELECT key, CASE … END AS arm FROM …`.
-    pub fn select_sql_with_arms(&self, f: &Compiled, arms: &Arms) -> String {
+    pub fn select_sql_with_arms(&self, f: &Compiled, arms: &Arms) -> Result<String> {
         let key = ident(self.key());
-        format!("SELECT {key}, {} AS arm FROM {} WHERE (\n{}\n)", arms.arm_sql(&key), self.table_sql(), f.sql)
+        let arm = arms.arm_sql(&key).map_err(EngineError::Param)?;
+        Ok(format!("SELECT {key}, {arm} AS arm FROM {} WHERE (\n{}\n)", self.table_sql(), f.sql))
     }
 
     /// The arm of every member of `f`, counted, with the profile metrics per arm: one GROUP BY.
     pub fn arms(&self, f: &Compiled, arms: &Arms) -> Result<ArmReport> {
         let bounds = arms.bounds().map_err(EngineError::Param)?;
         let t = self.table_sql();
-        let arm = arms.arm_sql(&format!("{t}.{}", ident(self.key())));
+        let arm = arms.arm_sql(&format!("{t}.{}", ident(self.key()))).map_err(EngineError::Param)?;
         let metrics = self.metrics().to_vec();
         let mut cols = vec![format!("{arm}"), "count(*)".to_string()];
         cols.extend(metrics.iter().map(|m| format!("CAST(({}) AS DOUBLE)", m.sql)));
-        let (before, after) = self.profile_from();
+        let (before, after) = self.profile_from()?;
         let mut q = SqlBuilder::new(self);
         q.push(&format!("SELECT {} FROM {before}", cols.join(", ")));
         q.filter_cached(self, f)?;
@@ -304,7 +306,8 @@ mod tests {
             // Arms need a salt; the bucket of an empty one is still specified.
             if !salt.is_empty() {
                 assert_eq!(arms.arm_of(key).as_deref(), Some(arm));
-                let a: String = conn.query_row(&format!("SELECT {}", arms.arm_sql(&lit)), [], |r| r.get(0)).unwrap();
+                let a: String =
+                    conn.query_row(&format!("SELECT {}", arms.arm_sql(&lit).unwrap()), [], |r| r.get(0)).unwrap();
                 assert_eq!(a, arm, "DuckDB: {salt:?} {key:?}");
             }
         }
@@ -320,5 +323,11 @@ mod tests {
         assert!(Arms::parse("a=0.5,b=0.5", "").unwrap_err().contains("salt"));
         let b = Arms::parse("a=0.2, b=0.3, c=0.5", "s").unwrap().bounds().unwrap();
         assert_eq!(b, vec![("a".into(), 0, 2000), ("b".into(), 2000, 5000), ("c".into(), 5000, 10000)]);
+        // Written by hand past `parse`: the SQL is refused too, not emitted as an empty CASE.
+        let hand = Arms {
+            salt: "s".into(),
+            arm: vec![Arm { name: "a".into(), share: 0.5 }, Arm { name: "b".into(), share: 0.6 }],
+        };
+        assert!(hand.arm_sql("k").unwrap_err().contains("add up to 1.1"));
     }
 }

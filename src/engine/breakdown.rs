@@ -38,13 +38,18 @@ const MAX_VALUES_UNBINNED: f64 = 12.0;
 /// The round-number width (1, 2, 2.5 or 5 times a power of ten) that cuts `lo..=hi` into at most
 /// about ten bins; whole numbers for integer columns.
 pub fn bin_width(lo: f64, hi: f64, integer: bool) -> f64 {
-    let raw = ((hi - lo) / 10.0).max(f64::MIN_POSITIVE);
+    // Each bound divided first: hi - lo of two large finite bounds can overflow to infinity.
+    let raw = (hi / 10.0 - lo / 10.0).max(f64::MIN_POSITIVE);
     let magnitude = 10f64.powf(raw.log10().floor());
     let w = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * magnitude).find(|w| *w >= raw).unwrap_or(10.0 * magnitude);
     if integer { w.ceil().max(1.0) } else { w }
 }
 
 fn bin_label(lo: f64, width: f64, integer: bool) -> String {
+    // Infinities and NaN are bins of their own (`grouping`): `inf`, `-inf`, `NaN`.
+    if !lo.is_finite() {
+        return lo.to_string();
+    }
     // As many decimals as the width needs: floor(x / 0.1) * 0.1 is 0.30000000000000004.
     let dp = if width >= 1.0 { 0 } else { (-width.log10().floor()) as usize + 1 };
     let n = |x: f64| {
@@ -70,22 +75,36 @@ impl Engine {
             return Ok((format!("CAST({c} AS VARCHAR)"), None));
         }
         let integer = ty.to_ascii_uppercase().contains("INT");
-        let floor = |w: f64| format!("floor(CAST({c} AS DOUBLE) / {w:?}) * {w:?}");
+        // A DOUBLE column may hold ±inf and NaN: each stays a group of its own, as its value
+        // (no bin holds it, and `floor(inf / w)` is no bound).
+        let floor = |w: f64| {
+            let x = format!("CAST({c} AS DOUBLE)");
+            let bin = format!("floor({x} / {w:?}) * {w:?}");
+            if integer { bin } else { format!("CASE WHEN isfinite({x}) THEN {bin} ELSE {x} END") }
+        };
         if let Some(bins) = self.memo.borrow().bins.get(col) {
             return Ok(match bins {
                 Some((w, i)) => (floor(*w), Some((*w, *i))),
                 None => (format!("CAST({c} AS VARCHAR)"), None),
             });
         }
+        // The bins span the finite values: a width from an infinite bound would be infinite,
+        // and `inf` written into SQL reads as a column name.
+        let finite = format!("FILTER (WHERE isfinite(CAST({c} AS DOUBLE)))");
         let (lo, hi): (Option<f64>, Option<f64>) = self
             .statement_conn()?
-            .query_row(&format!("SELECT min({c})::DOUBLE, max({c})::DOUBLE FROM {}", self.table_sql()), [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                &format!(
+                    "SELECT CAST(min({c}) {finite} AS DOUBLE), CAST(max({c}) {finite} AS DOUBLE) FROM {}",
+                    self.table_sql()
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(|e| SqlBuilder::new(self).map_error(e))?;
         let bins = match (lo, hi) {
             (Some(lo), Some(hi)) if hi - lo > MAX_VALUES_UNBINNED || (!integer && hi > lo) => {
-                Some((bin_width(lo, hi, integer), integer))
+                Some((bin_width(lo, hi, integer), integer)).filter(|(w, _)| w.is_finite() && *w > 0.0)
             }
             _ => None,
         };

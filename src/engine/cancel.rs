@@ -31,6 +31,11 @@ impl Canceller {
         self.requested.store(false, Ordering::SeqCst);
     }
 
+    /// A cancel is asked for and not yet spent (looked at without spending it).
+    pub(crate) fn requested(&self) -> bool {
+        self.requested.load(Ordering::SeqCst)
+    }
+
     /// Err(Cancelled) once a cancel was asked for and not cleared. The cancel is then spent, as
     /// DuckDB's interrupt is once it stopped a statement: the engine answers the next call.
     pub fn check(&self) -> Result<(), super::EngineError> {

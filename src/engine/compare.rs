@@ -62,21 +62,25 @@ impl Engine {
             .iter()
             .map(|m| if m.format == MetricFormat::Percent { None } else { averaged_expr(&m.sql) })
             .collect();
+        // Each filter is evaluated once, over the entity's own columns inside the subquery (as in
+        // a size query): outside it, a rollup's `total` or `rows` would make an entity column of
+        // that name ambiguous.
+        let (in_a, in_b) = ("__seglens_in_a", "__seglens_in_b");
         let mut q = SqlBuilder::new(self);
-        q.push("SELECT count(*) FILTER (WHERE ");
-        q.filter(a.1);
-        q.push(" AND ");
-        q.filter(b.1);
-        q.push(")");
+        q.push(&format!("SELECT count(*) FILTER (WHERE {in_a} AND {in_b})"));
         for expr in spreads.iter().flatten() {
-            for f in [a.1, b.1] {
-                q.push(&format!(", stddev_samp(CAST(({expr}) AS DOUBLE)) FILTER (WHERE "));
-                q.filter(f);
-                q.push(")");
+            for flag in [in_a, in_b] {
+                q.push(&format!(", stddev_samp(CAST(({expr}) AS DOUBLE)) FILTER (WHERE {flag})"));
             }
         }
-        // The profile's FROM: metrics may read rollups of related tables.
-        q.push(&format!(" FROM {}", self.profile_from_filter("TRUE")));
+        let t = self.table_sql();
+        q.push(" FROM (SELECT *, ");
+        q.filter(a.1);
+        q.push(&format!(" AS {in_a}, "));
+        q.filter(b.1);
+        q.push(&format!(" AS {in_b} FROM {t}) AS {t}"));
+        // The profile's joins: metrics may read rollups of related tables.
+        q.push(&self.rollup_joins()?);
         let n = spreads.iter().flatten().count();
         let (both, sds) = q.prepare(self, |s| {
             s.query_row([], |r| {

@@ -99,6 +99,12 @@ pub enum EngineError {
     /// DuckDB could not read the data it opened: a truncated or damaged file (exit 2, not a bug).
     #[error("the database could not be read ({0}); the file looks truncated or damaged: open an intact copy")]
     Damaged(String),
+    /// DuckDB could not fit the work in its memory limit, even spilling to disk: the user can
+    /// raise the limit (exit 2: a setting, not a bug).
+    #[error(
+        "DuckDB ran out of memory ({0}); raise the limit with --memory-limit (e.g. --memory-limit 16GB; the default is 80% of RAM) or free memory on this machine"
+    )]
+    OutOfMemory(String),
     #[error("DuckDB: {}", DuckMessage::parse(.0).headline())]
     Db(duckdb::Error),
 }
@@ -111,6 +117,8 @@ impl From<duckdb::Error> for EngineError {
             EngineError::Cancelled
         } else if m.is_damaged_file() {
             EngineError::Damaged(m.headline())
+        } else if m.is_out_of_memory() {
+            EngineError::OutOfMemory(m.message.lines().next().unwrap_or("").trim().to_string())
         } else {
             EngineError::Db(e)
         }
@@ -152,6 +160,10 @@ impl DuckMessage {
 
     pub fn is_interrupt(&self) -> bool {
         self.kind.eq_ignore_ascii_case("interrupt") || self.message.contains("Interrupted")
+    }
+
+    pub fn is_out_of_memory(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("Out of Memory")
     }
 
     /// Errors that DuckDB raises because of the SQL itself (as opposed to I/O or internal failures).
@@ -233,7 +245,8 @@ mod tests {
         let e = EngineError::from(failure(
             r#"{"exception_type":"Out of Memory","exception_message":"could not allocate"}"#,
         ));
-        assert_eq!(e.to_string(), "DuckDB: Out of Memory error: could not allocate");
+        assert!(matches!(e, EngineError::OutOfMemory(_)) && e.is_user_error(), "{e:?}");
+        assert!(e.to_string().contains("--memory-limit") && !e.to_string().contains("Out of Memory error"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,8 @@ use super::{Column, Compiled, Engine, Result, SqlBuilder, ident};
 pub const CATEGORICAL_MAX: u64 = 1000;
 /// Duplicate examples listed per identity column.
 pub const EXAMPLES: usize = 5;
+/// Identity and categorical columns grouped by one scan (see `Engine::hygiene`).
+const SETS_PER_SCAN: usize = 32;
 /// The share of the base a segment cannot judge above which it is flagged (the sources' alarm level).
 pub const UNJUDGED_ALARM: f64 = 0.2;
 
@@ -253,9 +255,13 @@ impl Engine {
                 })
             })
             .collect();
-        if !sets.is_empty() {
-            for (s, v, n, key, repeating, involved) in self.group_sets(&sets)? {
-                let set = &sets[s];
+        // A few sets per scan: one GROUP BY GROUPING SETS costs DuckDB about the square of its
+        // sets (measured on 2,000 rows: 100 sets 0.6 s, 200 sets 2 s), so 1,000 text columns in
+        // one scan took minutes; in scans of `SETS_PER_SCAN` they take seconds, and a table of
+        // fewer columns is still one scan, as before.
+        for (first, chunk) in sets.chunks(SETS_PER_SCAN).enumerate().map(|(i, c)| (i * SETS_PER_SCAN, c)) {
+            for (s, v, n, key, repeating, involved) in self.group_sets(chunk)? {
+                let set = &sets[first + s];
                 match set.identity {
                     Some(_) => {
                         if let Some(d) = duplicates.iter_mut().find(|d| d.column == set.column) {
@@ -311,7 +317,8 @@ impl Engine {
         })
     }
 
-    /// Scan 2: (set index, value, count, fingerprint key, repeating values, rows involved) rows —
+    /// Scan 2 over `sets` (identity sets first): (index in `sets`, value, count, fingerprint
+    /// key, repeating values, rows involved) rows —
     /// for identity sets their top repeated values (with the set's totals), for categorical
     /// sets every value whose fingerprint key it shares with another value.
     fn group_sets(&self, sets: &[Set]) -> Result<Vec<GroupRow>> {

@@ -35,6 +35,17 @@ const MONEY: &[&str] = &["spend", "spent", "amount", "revenue", "value", "sales"
 const COUNTS: &[&str] = &["orders", "purchases", "count", "visits", "transactions", "frequency", "sessions"];
 const SCORES: &[&str] = &["score", "risk", "propensity", "probability"];
 const SENDS: &[&str] = &["sends", "sent", "send", "delivered", "deliveries"];
+/// Words that say a column already holds an aggregate.
+const AVERAGES: &[&str] = &["avg", "average", "mean", "median"];
+const TOTALS: &[&str] = &["total", "sum"];
+
+/// "Avg" + "order_value" → "Avg Order value", but "Avg" + "avg_order_value" → "Avg order value"
+/// (not "Avg avg order value"): a column whose name already says the aggregate keeps its name.
+fn prefixed(aggregate: &str, column: &str) -> String {
+    let first = words(column).into_iter().next().unwrap_or_default();
+    let says = if aggregate == "Total" { TOTALS } else { AVERAGES };
+    if says.contains(&first.as_str()) { humanize(column) } else { format!("{aggregate} {}", humanize(column)) }
+}
 
 fn words(name: &str) -> Vec<String> {
     name.to_ascii_lowercase()
@@ -104,26 +115,19 @@ fn column_metrics(entity: &[Column], key: &str) -> Vec<MetricDef> {
         }
     }
     for c in cols.iter().filter(|c| is_numeric(&c.ty) && has_word(&c.name, MONEY)) {
-        out.push(metric(
-            slug(&["avg", &c.name]),
-            format!("Avg {}", humanize(&c.name)),
-            format!("avg({})", ident(&c.name)),
-            Money,
-        ));
-        out.push(metric(
-            slug(&["total", &c.name]),
-            format!("Total {}", humanize(&c.name)),
-            format!("sum({})", ident(&c.name)),
-            Money,
-        ));
+        out.push(metric(slug(&["avg", &c.name]), prefixed("Avg", &c.name), format!("avg({})", ident(&c.name)), Money));
+        // A column that is itself an average (`avg_order_value`) has no meaningful sum.
+        if !words(&c.name).iter().any(|w| AVERAGES.contains(&w.as_str())) {
+            out.push(metric(
+                slug(&["total", &c.name]),
+                prefixed("Total", &c.name),
+                format!("sum({})", ident(&c.name)),
+                Money,
+            ));
+        }
     }
     for c in cols.iter().filter(|c| is_numeric(&c.ty) && has_word(&c.name, COUNTS) && !has_word(&c.name, MONEY)) {
-        out.push(metric(
-            slug(&["avg", &c.name]),
-            format!("Avg {}", humanize(&c.name)),
-            format!("avg({})", ident(&c.name)),
-            Number,
-        ));
+        out.push(metric(slug(&["avg", &c.name]), prefixed("Avg", &c.name), format!("avg({})", ident(&c.name)), Number));
         out.push(metric(
             slug(&["any", &c.name]),
             format!("Share with {}", humanize(&c.name)),
@@ -132,12 +136,7 @@ fn column_metrics(entity: &[Column], key: &str) -> Vec<MetricDef> {
         ));
     }
     for c in cols.iter().filter(|c| is_numeric(&c.ty) && has_word(&c.name, SCORES)) {
-        out.push(metric(
-            slug(&["avg", &c.name]),
-            format!("Avg {}", humanize(&c.name)),
-            format!("avg({})", ident(&c.name)),
-            Number,
-        ));
+        out.push(metric(slug(&["avg", &c.name]), prefixed("Avg", &c.name), format!("avg({})", ident(&c.name)), Number));
     }
     for c in cols.iter().filter(|c| is_integer(&c.ty) && words(&c.name).iter().any(|w| w == "days")) {
         out.push(metric(

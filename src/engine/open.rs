@@ -23,20 +23,24 @@ impl Engine {
             return Err(EngineError::NotFound(path.to_path_buf()));
         }
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let memory = opts.memory_limit.clone().unwrap_or_else(|| DEFAULT_MEMORY_LIMIT.to_string());
         // Spill files go to this session's folder in seglens' cache, never the current directory.
         let temp = source::SessionTemp::create(&crate::config::cache_dir().join("tmp")).map(Arc::new);
         let temp_directory = source::temp_directory(temp.as_deref());
         let base_config = || -> Result<Config> {
-            Ok(Config::default()
-                .threads(threads as i64)?
-                .max_memory(&memory)?
+            let config = Config::default().threads(threads as i64)?;
+            // DuckDB's own default (80% of RAM) unless the user sets one: a cap below what the
+            // work needs turns a right answer into an error (`DEFAULT_MEMORY_LIMIT`).
+            let config = match &opts.memory_limit {
+                Some(m) => config.max_memory(m)?,
+                None => config,
+            };
+            Ok(config
                 .enable_autoload_extension(false)?
                 .with("autoinstall_known_extensions", "false")?
                 .with("errors_as_json", "true")?
                 .with("temp_directory", &temp_directory)?)
         };
-        let (conn, src) = match kind {
+        let ((conn, progress_conn), src) = match kind {
             // DuckDB names the database after its file and fails on a name that is not UTF-8.
             SourceKind::Duckdb if path.file_stem().is_some_and(|s| s.to_str().is_none()) => {
                 return Err(EngineError::Config(format!(
@@ -45,15 +49,13 @@ impl Engine {
                 )));
             }
             SourceKind::Duckdb => {
-                let config = base_config()?
-                    .access_mode(AccessMode::ReadOnly)?
-                    .enable_external_access(false)?
-                    .with("lock_configuration", "true")?;
+                // The configuration is locked once the progress connection exists (`lock`).
+                let config = base_config()?.access_mode(AccessMode::ReadOnly)?.enable_external_access(false)?;
                 // Through a symlink DuckDB looks for the WAL beside the link's target, which the
                 // sandbox (external access off) refuses: open the real path.
                 let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
                 let conn = Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?;
-                (sandbox::ReadOnly::new(conn), source::Source::Duckdb(path.to_path_buf()))
+                (sandbox::ReadOnly::lock(conn, &[])?, source::Source::Duckdb(path.to_path_buf()))
             }
             SourceKind::Csv | SourceKind::Parquet => {
                 let conn = Connection::open_in_memory_with_flags(base_config()?)?;
@@ -82,8 +84,10 @@ impl Engine {
             }
             other => other,
         };
+        conn.attach_kept()?;
         let today = opts.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
         define_today_as(conn.setup(), today).map_err(damaged)?;
+        define_today_as(progress_conn.setup(), today).map_err(damaged)?;
         let remembered = entity::Remembered::with_version(opts.checks_dir.as_deref(), src.version(path));
         let (table, key) =
             entity::detect(&conn, opts.table.as_deref(), opts.key.as_deref(), &remembered).map_err(damaged)?;
@@ -132,6 +136,7 @@ impl Engine {
             pinned: opts.as_of.is_some(),
             memo: RefCell::new(profile::Memo::default()),
             member_cache,
+            kept: Arc::new(rollup::Kept::new(progress_conn)),
             today: Cell::new(today),
             cancel,
             began: Cell::new(None),
@@ -170,6 +175,7 @@ impl Engine {
             pinned: self.pinned,
             memo: RefCell::new(self.memo.borrow().clone()),
             member_cache: RefCell::new(member_cache_for(&self.columns)),
+            kept: Arc::clone(&self.kept),
             today: Cell::new(self.today.get()),
         })
     }

@@ -75,6 +75,13 @@ impl Engine {
             )));
         }
         self.member_cache.borrow_mut().begin_overlap();
+        let overlap = self.overlap_bits(inputs);
+        // On every path, errors and cancels included: what is cached later counts against the budget.
+        self.member_cache.borrow_mut().end_overlap();
+        overlap
+    }
+
+    fn overlap_bits(&self, inputs: &[OverlapInput<'_>]) -> Result<Overlap> {
         let mut bits = Vec::with_capacity(inputs.len());
         for input in inputs {
             match self.member_bits(input.filter)? {

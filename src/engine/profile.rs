@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::rollup::rollup_select;
 use super::{Compiled, Engine, Result, SqlBuilder, ident};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +155,12 @@ pub struct Memo {
     /// Per numeric column: its bin width (and whether it is an integer), or None for no bins.
     pub bins: BTreeMap<String, Option<(f64, bool)>>,
     pub schema: Option<super::schema::Schema>,
+    /// The data's latest date, once looked for (None inside: the data has no dates).
+    pub latest_date: Option<Option<chrono::NaiveDate>>,
 }
+
+/// Data whose latest date is more than a year before today gets a note naming `--as-of`.
+const STALE_DAYS: i64 = 365;
 
 impl Engine {
     /// The metrics in use, bound on first use (inferred from the schema when none were given).
@@ -178,7 +184,7 @@ impl Engine {
                 out.notes.push(format!("rollup {} left out: a column is not one expression: {e}", r.name));
                 continue;
             }
-            let sql = format!("SELECT * FROM {} LIMIT 0", rollup_sql(&r));
+            let sql = format!("SELECT * FROM ({}) LIMIT 0", rollup_select(&r, self.rollup_key_cast(&r).as_deref()));
             match self.conn().prepare(&sql) {
                 Ok(_) => out.rollups.push(r),
                 Err(e) => {
@@ -187,7 +193,11 @@ impl Engine {
                 }
             }
         }
-        let from = self.profile_from_with(&out.rollups, "TRUE");
+        // Bound against each rollup's own select (nothing runs: LIMIT 0), before any is kept.
+        let inline =
+            self.joins(&out.rollups, |_, r| format!("({})", rollup_select(r, self.rollup_key_cast(r).as_deref())));
+        let (before, after) = around_filter(&self.table_sql(), &inline);
+        let from = format!("{before}TRUE{after}");
         for d in set.file.metric {
             // Never give DuckDB a metric that is not one expression: `prepare` would run its extra
             // statements, and a `)` closing the wrapper would shift every later column.
@@ -215,49 +225,29 @@ impl Engine {
 
     /// The FROM clause of a profile around its filter, as (before, after): the entity rows
     /// passing the filter (kept under the table's own name, so metrics may qualify columns with
-    /// it), joined to each rollup. With rollups the filter runs in its own subquery, exactly as in
-    /// a size query, so a rollup's columns can never make a column of the filter ambiguous.
-    pub(crate) fn profile_from(&self) -> (String, String) {
-        self.profile_from_parts(self.rollups())
+    /// it), joined to each kept rollup (built first if need be). With rollups the filter runs in
+    /// its own subquery, exactly as in a size query, so a rollup's columns can never make a column
+    /// of the filter ambiguous.
+    pub(crate) fn profile_from(&self) -> Result<(String, String)> {
+        let joins = self.rollup_joins()?;
+        Ok(around_filter(&self.table_sql(), &joins))
     }
 
-    fn profile_from_parts(&self, rollups: &[Rollup]) -> (String, String) {
-        let t = self.table_sql();
-        if rollups.is_empty() {
-            return (format!("{t} WHERE "), String::new());
-        }
-        let mut after = format!(") AS {t}");
-        for r in rollups {
-            after.push_str(&format!(
-                " LEFT JOIN {} AS {n} ON {n}.__key = {t}.{k}",
-                rollup_sql(r),
-                n = ident(&r.name),
-                k = ident(self.key())
-            ));
-        }
-        (format!("(SELECT * FROM {t} WHERE "), after)
-    }
-
-    fn profile_from_with(&self, rollups: &[Rollup], filter: &str) -> String {
-        let (before, after) = self.profile_from_parts(rollups);
-        format!("{before}{filter}{after}")
-    }
-
-    pub(crate) fn profile_from_filter(&self, filter: &str) -> String {
-        let (before, after) = self.profile_from();
-        format!("{before}{filter}{after}")
+    pub(crate) fn profile_from_filter(&self, filter: &str) -> Result<String> {
+        let (before, after) = self.profile_from()?;
+        Ok(format!("{before}{filter}{after}"))
     }
 
     /// The SQL `profile` runs for the segment (for benchmarks against DuckDB).
-    pub fn profile_sql(&self, f: &Compiled) -> String {
-        format!("SELECT {} FROM {}", self.metric_select(), self.profile_from_filter(&format!("(\n{}\n)", f.sql)))
+    pub fn profile_sql(&self, f: &Compiled) -> Result<String> {
+        Ok(format!("SELECT {} FROM {}", self.metric_select(), self.profile_from_filter(&format!("(\n{}\n)", f.sql))?))
     }
 
     fn base_profile(&self) -> Result<Vec<Option<f64>>> {
         if let Some(p) = &self.memo.borrow().base_profile {
             return Ok(p.clone());
         }
-        let sql = format!("SELECT {} FROM {}", self.metric_select(), self.profile_from_filter("TRUE"));
+        let sql = format!("SELECT {} FROM {}", self.metric_select(), self.profile_from_filter("TRUE")?);
         let values = read_metrics(self, &sql, self.metrics().len())?.1;
         self.memo.borrow_mut().base_profile = Some(values.clone());
         Ok(values)
@@ -267,7 +257,7 @@ impl Engine {
     /// base profile is computed once per engine).
     pub fn profile(&self, f: &Compiled) -> Result<Profile> {
         let mut q = SqlBuilder::new(self);
-        let (before, after) = self.profile_from();
+        let (before, after) = self.profile_from()?;
         q.push(&format!("SELECT {} FROM {before}", self.metric_select()));
         q.filter_cached(self, f)?;
         q.push(&after);
@@ -291,6 +281,8 @@ impl Engine {
                 segment: s,
                 base: b,
                 lift: match (s, b) {
+                    // A segment's total against the base total is its share, not a lift.
+                    _ if is_total(&d.sql) => None,
                     (Some(s), Some(b)) if b != 0.0 => Some(s / b),
                     _ => None,
                 },
@@ -300,9 +292,85 @@ impl Engine {
             size,
             base: self.base_size(),
             metrics,
-            notes: self.metric_notes().to_vec(),
+            notes: self.profile_notes()?,
             source: self.metric_source().clone(),
         })
+    }
+
+    /// What a profile says beside its figures: metrics left out, related rows no customer owns.
+    pub fn profile_notes(&self) -> Result<Vec<String>> {
+        let mut notes = self.metric_notes().to_vec();
+        if !self.rollups().is_empty() {
+            notes.extend(self.kept_rollups(&|_, _| {})?.notes());
+        }
+        let today = self.today.get();
+        if let Some(latest) = self.latest_date()?
+            && (today - latest).num_days() > STALE_DAYS
+        {
+            notes.push(format!(
+                "the data's latest date is {latest}, {} days before {today}: days-since figures count from {today}; --as-of {latest} measures them as of the data's end",
+                crate::format::count((today - latest).num_days() as u64)
+            ));
+        }
+        Ok(notes)
+    }
+
+    /// The latest date in the data: over the entity's DATE and TIMESTAMP columns and the kept
+    /// rollups' date columns (a related table's last row). Computed once per engine.
+    fn latest_date(&self) -> Result<Option<chrono::NaiveDate>> {
+        if let Some(d) = self.memo.borrow().latest_date {
+            return Ok(d);
+        }
+        let dated = |ty: &str| {
+            let t = ty.to_ascii_uppercase();
+            t == "DATE" || t.starts_with("TIMESTAMP")
+        };
+        let mut parts: Vec<String> = self
+            .columns()
+            .iter()
+            .filter(|c| dated(&c.ty))
+            .map(|c| format!("(SELECT max(CAST({} AS DATE)) FROM {})", ident(&c.name), self.table_sql()))
+            .collect();
+        for (i, r) in self.rollups().iter().enumerate() {
+            let kept = super::rollup::kept_table(i);
+            let cols = match self.kept_columns(i) {
+                Ok(cols) => cols,
+                Err(super::EngineError::Cancelled) => return Err(super::EngineError::Cancelled),
+                Err(_) => continue,
+            };
+            parts.extend(
+                cols.iter()
+                    .filter(|c| dated(&c.ty) && r.columns.contains_key(&c.name))
+                    .map(|c| format!("(SELECT max(CAST({} AS DATE)) FROM {kept})", ident(&c.name))),
+            );
+        }
+        let latest = if parts.is_empty() {
+            None
+        } else {
+            let sql = format!("SELECT CAST(greatest({}) AS VARCHAR)", parts.join(", "));
+            let text = self.statement_conn()?.query_row(&sql, [], |r| r.get::<_, Option<String>>(0));
+            match text.map_err(|e| SqlBuilder::new(self).map_error(e)) {
+                Ok(text) => text.and_then(|t| chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()),
+                Err(super::EngineError::Cancelled) => return Err(super::EngineError::Cancelled),
+                // A column DuckDB cannot turn into a date here: no note, never a failed profile.
+                Err(_) => None,
+            }
+        };
+        self.memo.borrow_mut().latest_date = Some(latest);
+        Ok(latest)
+    }
+
+    /// The columns of the `i`-th kept rollup table.
+    fn kept_columns(&self, i: usize) -> Result<Vec<super::Column>> {
+        let sql = format!(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = '{}' AND table_name = 'r_{i}'",
+            super::rollup::KEPT_DB
+        );
+        let mut s = self.statement_conn()?.prepare(&sql)?;
+        let cols = s
+            .query_map([], |r| Ok(super::Column { name: r.get(0)?, ty: r.get(1)? }))?
+            .collect::<duckdb::Result<Vec<_>>>()?;
+        Ok(cols)
     }
 
     /// Rows of the base where any column the filter reads is NULL.
@@ -330,10 +398,38 @@ impl Engine {
     }
 }
 
-/// The per-customer aggregate a rollup joins.
-fn rollup_sql(r: &Rollup) -> String {
-    let cols: Vec<String> = r.columns.iter().map(|(name, sql)| format!("{sql} AS {}", ident(name))).collect();
-    format!("(SELECT {} AS __key, {} FROM {} GROUP BY 1)", ident(&r.key), cols.join(", "), ident(&r.table))
+/// A metric that adds up over customers (`sum(x)`, `count(*)`): it grows with the segment, so it
+/// has no lift against the base.
+pub fn is_total(sql: &str) -> bool {
+    let s = sql.trim().to_ascii_lowercase();
+    let Some(open) = ["sum(", "count("].iter().find_map(|f| s.starts_with(f).then_some(f.len() - 1)) else {
+        return false;
+    };
+    // The call's own closing parenthesis ends the expression (not `sum(a) / sum(b)`).
+    let mut depth = 0;
+    for (i, c) in s.char_indices().skip(open) {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == s.len() - 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// (before, after) around a filter: the entity rows passing it, named after the entity table,
+/// then `joins`; no subquery when nothing is joined.
+fn around_filter(t: &str, joins: &str) -> (String, String) {
+    if joins.is_empty() {
+        (format!("{t} WHERE "), String::new())
+    } else {
+        (format!("(SELECT * FROM {t} WHERE "), format!(") AS {t}{joins}"))
+    }
 }
 
 fn read_metrics(engine: &Engine, sql: &str, n: usize) -> Result<(u64, Vec<Option<f64>>)> {

@@ -28,7 +28,9 @@
 //! The only statements that bypass the wrapper are seglens' own date macros (`define_today_as`
 //! in mod.rs, through `setup`), whose text is fixed but for a date chrono formats, and the
 //! temporary key tables of movement over a view (`temp_keys`): a generated name, a fixed type,
-//! filled through the appender API; DuckDB's temp catalog is in memory, never a user's file.
+//! filled through the appender API; DuckDB's temp catalog is in memory, never a user's file; and
+//! the kept rollups (`attach_kept`, `keep`): an in-memory database of seglens' own, filled by a
+//! `CREATE TABLE r_N AS SELECT * FROM query('<the rollup's select>')`.
 
 use duckdb::vscalar::VScalar;
 use duckdb::{Connection, InterruptHandle, Params, Row, Statement};
@@ -39,20 +41,27 @@ pub struct ReadOnly {
 }
 
 impl ReadOnly {
-    /// Wraps a connection whose configuration is already locked with external access off.
+    /// Wraps a connection as it is (unit tests of code that takes the wrapper).
+    #[cfg(test)]
     pub(crate) fn new(conn: Connection) -> ReadOnly {
         ReadOnly { conn }
     }
 
-    /// Closes the sandbox of an in-memory connection (a CSV loaded, Parquet views defined): only
-    /// `allowed` files stay readable, external access goes off, the configuration is locked.
-    pub(crate) fn lock(conn: Connection, allowed: &[String]) -> duckdb::Result<ReadOnly> {
+    /// Closes the sandbox of a fresh connection: only `allowed` files stay readable (a DuckDB
+    /// file's connection allows none), external access goes off, the configuration is locked.
+    /// Also returns a second connection to the same database that reports how far its statement
+    /// is (for the rollup build's progress): that is a per-connection setting, which the lock
+    /// would refuse afterwards, so it is made here, before the lock.
+    pub(crate) fn lock(conn: Connection, allowed: &[String]) -> duckdb::Result<(ReadOnly, ReadOnly)> {
         if !allowed.is_empty() {
             let list: Vec<String> = allowed.iter().map(|p| literal(p)).collect();
             conn.execute_batch(&format!("SET allowed_paths = [{}]", list.join(", ")))?;
         }
-        conn.execute_batch("SET enable_external_access = false; SET lock_configuration = true;")?;
-        Ok(ReadOnly { conn })
+        conn.execute_batch("SET enable_external_access = false;")?;
+        let progress = conn.try_clone()?;
+        progress.execute_batch("SET enable_progress_bar = true; SET enable_progress_bar_print = false;")?;
+        conn.execute_batch("SET lock_configuration = true;")?;
+        Ok((ReadOnly { conn }, ReadOnly { conn: progress }))
     }
 
     /// The text DuckDB receives for `sql`.
@@ -101,6 +110,31 @@ impl ReadOnly {
         self.conn.appender_to_catalog_and_db(name, "temp", "main")
     }
 
+    /// Attaches the in-memory database that holds kept rollups (`rollup.rs`): DuckDB's own
+    /// memory, never a file (external access is off), shared by every connection of the instance.
+    pub(crate) fn attach_kept(&self) -> duckdb::Result<()> {
+        self.conn.execute_batch(&format!("ATTACH ':memory:' AS {} (READ_WRITE)", super::rollup::KEPT_DB))
+    }
+
+    /// Keeps the result of `select` as the kept rollup table `name` (`r_N`, seglens' own). The
+    /// select, which may hold a metrics file's aggregates, reaches DuckDB only through `query()`,
+    /// so it is one SELECT like every other statement; the CREATE around it is seglens' own text.
+    pub(crate) fn keep(&self, name: &str, select: &str) -> duckdb::Result<()> {
+        if !(name.starts_with("r_") && name[2..].chars().all(|c| c.is_ascii_digit())) {
+            return Err(duckdb::Error::InvalidParameterName(name.to_string()));
+        }
+        self.conn.execute_batch(&format!(
+            "CREATE OR REPLACE TABLE {}.main.{name} AS {}",
+            super::rollup::KEPT_DB,
+            Self::statement(select)
+        ))
+    }
+
+    /// Reads how far the running statement is, from another thread.
+    pub(crate) fn progress_handle(&self) -> duckdb::ProgressHandle {
+        self.conn.progress_handle()
+    }
+
     /// Drops a table `temp_keys` made.
     pub(crate) fn drop_temp_keys(&self, name: &str) {
         if is_temp_keys(name) {
@@ -139,7 +173,7 @@ mod tests {
             literal(f)
         ))
         .unwrap();
-        let ro = ReadOnly::lock(conn, &[f.to_string()]).unwrap();
+        let (ro, _) = ReadOnly::lock(conn, &[f.to_string()]).unwrap();
         (dir, file, ro)
     }
 

@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::params::ParamValue;
 use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
 
+/// The most cells `seglens split` lists unless told otherwise (`--max-cells`).
+pub const MAX_CELLS: usize = 10_000;
+
 /// One group of a split's query: values, count, metrics.
 type Grouped = (Vec<Option<String>>, u64, Vec<Option<f64>>);
 
@@ -61,16 +64,28 @@ pub fn cell_label(values: &[Option<String>]) -> String {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Split {
+    /// The segment's size (every cell's, listed or not).
     pub size: u64,
     pub by: Vec<String>,
     pub min_share: f64,
-    /// Largest first (ties by values).
+    /// Largest first (ties by values in the order of `by`, NULL first); at most the number
+    /// asked for (`split_top`).
     pub cells: Vec<SplitCell>,
+    /// Cells beyond those listed (smaller, or as large and later by values), and their customers.
+    pub more_cells: u64,
+    pub more_size: u64,
 }
 
 impl Engine {
-    /// `f` split by the columns `by` (at most 8): one GROUP BY over the segment's rows.
+    /// `f` split by the columns `by` (at most 8): one GROUP BY over the segment's rows, every cell.
     pub fn split(&self, f: &Compiled, by: &[String], min_share: f64) -> Result<Split> {
+        self.split_top(f, by, min_share, None)
+    }
+
+    /// Like `split`, listing only the `max` largest cells (None: all): DuckDB counts every cell
+    /// and hands over the largest, so a split by a near-unique column holds `max` cells here,
+    /// not one a customer.
+    pub fn split_top(&self, f: &Compiled, by: &[String], min_share: f64, max: Option<usize>) -> Result<Split> {
         if by.is_empty() || by.len() > 8 {
             return Err(EngineError::Param(format!("split takes 1 to 8 columns, got {}", by.len())));
         }
@@ -78,26 +93,43 @@ impl Engine {
         let t = self.table_sql();
         let dims: Vec<String> = cols.iter().map(|c| format!("CAST({t}.{} AS VARCHAR)", ident(c))).collect();
         let metrics = self.metrics().to_vec();
-        let mut select = dims.clone();
-        select.push("count(*)".into());
-        select.extend(metrics.iter().map(|m| format!("CAST(({}) AS DOUBLE)", m.sql)));
-        let (before, after) = self.profile_from();
-        let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {} FROM {before}", select.join(", ")));
-        q.filter_cached(self, f)?;
-        q.push(&format!("{after} GROUP BY {}", (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
         let (nd, nm) = (dims.len(), metrics.len());
+        let mut select: Vec<String> = dims.iter().enumerate().map(|(i, d)| format!("{d} AS d{i}")).collect();
+        select.push("count(*) AS n".into());
+        select.extend(metrics.iter().enumerate().map(|(i, m)| format!("CAST(({}) AS DOUBLE) AS m{i}", m.sql)));
+        let (before, after) = self.profile_from()?;
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("WITH g AS (SELECT {} FROM {before}", select.join(", ")));
+        q.filter_cached(self, f)?;
+        q.push(&format!("{after} GROUP BY {})", (1..=nd).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
+        // Every cell's count and customers ride along on each row listed (window totals).
+        let order: Vec<String> = (0..nd).map(|i| format!("d{i} NULLS FIRST")).collect();
+        q.push(&format!(
+            " SELECT *, count(*) OVER (), CAST(sum(n) OVER () AS BIGINT) FROM g ORDER BY n DESC, {}{}",
+            order.join(", "),
+            max.map_or(String::new(), |m| format!(" LIMIT {m}"))
+        ));
+        let mut totals = (0u64, 0u64);
         let rows: Vec<Grouped> = q.prepare(self, |s| {
             s.query_map([], |r| {
                 let values = (0..nd).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
                 let n: i64 = r.get(nd)?;
                 let m = (0..nm).map(|i| r.get::<_, Option<f64>>(nd + 1 + i)).collect::<duckdb::Result<Vec<_>>>()?;
-                Ok((values, n as u64, m))
+                let (cells, size): (i64, i64) = (r.get(nd + 1 + nm)?, r.get(nd + 2 + nm)?);
+                Ok(((values, n as u64, m), (cells as u64, size as u64)))
             })?
+            .map(|row| {
+                row.map(|(g, t)| {
+                    totals = t;
+                    g
+                })
+            })
             .collect()
         })?;
-        let size: u64 = rows.iter().map(|r| r.1).sum();
-        let mut cells: Vec<SplitCell> = rows
+        let (all_cells, size) = totals;
+        let listed: u64 = rows.iter().map(|r| r.1).sum();
+        // In DuckDB's order: largest first, ties by values in the order of `by`, NULL first.
+        let cells: Vec<SplitCell> = rows
             .into_iter()
             .map(|(values, n, m)| {
                 let share = if size == 0 { 0.0 } else { n as f64 / size as f64 };
@@ -110,8 +142,8 @@ impl Engine {
                 }
             })
             .collect();
-        cells.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.values.cmp(&b.values)));
-        Ok(Split { size, by: cols, min_share, cells })
+        let more_cells = all_cells.saturating_sub(cells.len() as u64);
+        Ok(Split { size, by: cols, min_share, cells, more_cells, more_size: size.saturating_sub(listed) })
     }
 
     /// The plain SQL of a split's counts, for tests and benchmarks against DuckDB.

@@ -15,6 +15,9 @@ pub enum LibraryError {
     BadRef(String),
     #[error("segment {0:?} already exists")]
     Exists(String),
+    /// A split cell whose name is taken by another cell or segment (`Template::takes_cell`).
+    #[error("{0}")]
+    CellTaken(String),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }

@@ -241,6 +241,7 @@ impl Library {
         // An approved version carries the hash of what was approved; any other status none. The
         // callers write Approved only when approving (or keeping an approval whose hash matched).
         t.approval_sha256 = (t.status == Status::Approved).then(|| t.content_hash());
+        self.check_cell(&t)?;
         // Another process may take a number between our look and our link: then take the next.
         for _ in 0..1000 {
             let versions = self.versions(&t.name)?;
@@ -278,6 +279,18 @@ impl Library {
             }
         }
         Err(LibraryError::Io { path: dir, source: std::io::Error::other("could not find a free version number") })
+    }
+
+    /// Ok unless `t` is a split cell whose name the latest version of another cell or segment
+    /// holds: saving it would make it a newer version of that one (`Template::takes_cell`).
+    pub fn check_cell(&self, t: &Template) -> Result<(), LibraryError> {
+        if t.split_of.is_none() {
+            return Ok(());
+        }
+        match self.versions(&t.name)?.last() {
+            Some(&v) => self.read(&t.name, v)?.takes_cell(t).map_err(LibraryError::CellTaken),
+            None => Ok(()),
+        }
     }
 
     /// Writes a new version of `name` (from `version`, or the latest) with the status changed.

@@ -49,6 +49,18 @@ pub struct SplitOf {
     pub version: u32,
     /// The cell, as its values read: `North × hi`.
     pub cell: String,
+    /// The cell as a filter of its columns and exact values (`split::cell_filter`): what tells
+    /// two cells apart where their labels and names may not (`North` and `north`, NULL and
+    /// `'(null)'`, the same value of two columns). Empty in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cell_filter: String,
+}
+
+impl SplitOf {
+    /// The same cell of the same parent (any version of it): a later split may version it.
+    pub fn same_cell(&self, other: &SplitOf) -> bool {
+        self.name == other.name && !self.cell_filter.is_empty() && self.cell_filter == other.cell_filter
+    }
 }
 
 /// What was measured when a version was saved, and on which data.
@@ -156,21 +168,25 @@ impl Template {
     /// A cell of this version's split as a child segment: the parent's filter AND the cell's
     /// values, the parent's parameters, and a record of the parent version it was cut from.
     /// `values` are the cell's, in the order of `by` (None: NULL); the name is the parent's with
-    /// the values as words (`repeat-buyers-north-india-hi`).
+    /// each column and its value as words (`repeat-buyers-region-north-language-hi`). Words lose
+    /// case and punctuation, so two cells of one split can share that name: `children` tells
+    /// them apart.
     pub fn child(&self, by: &[String], values: &[Option<String>]) -> Template {
         let label = crate::engine::split::cell_label(values);
-        let words: Vec<String> = values
+        let cell_filter = crate::engine::split::cell_filter(by, values);
+        let words: Vec<String> = by
             .iter()
-            .flat_map(|v| v.as_deref().unwrap_or("null").split(|c: char| !c.is_ascii_alphanumeric()))
+            .zip(values)
+            .flat_map(|(column, v)| [column.as_str(), v.as_deref().unwrap_or("null")])
+            .flat_map(|s| s.split(|c: char| !c.is_ascii_alphanumeric()))
             .filter(|w| !w.is_empty())
             .map(str::to_ascii_lowercase)
             .collect();
         let name =
             std::iter::once(self.name.as_str()).chain(words.iter().map(String::as_str)).collect::<Vec<_>>().join("-");
-        let mut t = Template::new(
-            &name,
-            &format!("({}\n) AND {}", self.filter.trim_end(), crate::engine::split::cell_filter(by, values)),
-        );
+        // Past the longest name the library takes: cut, and made distinct by its exact values.
+        let name = if name.len() > MAX_NAME { with_hash(&name, &cell_filter) } else { name };
+        let mut t = Template::new(&name, &format!("({}\n) AND {cell_filter}", self.filter.trim_end()));
         t.intent = if self.intent.is_empty() { label.clone() } else { format!("{} — {label}", self.intent) };
         t.owner = self.owner.clone();
         t.tags = self
@@ -184,8 +200,65 @@ impl Template {
         t.key = self.key.clone();
         t.params = self.params.clone();
         t.arms = self.arms.clone();
-        t.split_of = Some(SplitOf { name: self.name.clone(), version: self.version, cell: label });
+        t.split_of = Some(SplitOf { name: self.name.clone(), version: self.version, cell: label, cell_filter });
         t
+    }
+
+    /// Every cell of a split (`cells`: values in the order of `by`) as a child, in the same
+    /// order, each under a name of its own: cells whose words read alike (`North`, `north`)
+    /// take a short hash of their exact values after the words. The names depend on the cells
+    /// of the split, not on which of them are saved. Err names two cells that still share a
+    /// name (a hash collision, or a value that reads like another cell's hashed name).
+    pub fn children(&self, by: &[String], cells: &[Vec<Option<String>>]) -> Result<Vec<Template>, String> {
+        let mut out: Vec<Template> = cells.iter().map(|v| self.child(by, v)).collect();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for t in &out {
+            *seen.entry(t.name.clone()).or_default() += 1;
+        }
+        for t in &mut out {
+            if seen[&t.name] > 1
+                && let Some(cell) = &t.split_of
+            {
+                t.name = with_hash(&t.name, &cell.cell_filter);
+            }
+        }
+        let mut taken: BTreeMap<&str, &Template> = BTreeMap::new();
+        for t in &out {
+            if let Some(other) = taken.insert(&t.name, t) {
+                let cell = |t: &Template| t.split_of.as_ref().map_or(String::new(), |s| s.cell.clone());
+                return Err(format!(
+                    "the cells {:?} and {:?} of {} by {} would both be saved as {}: nothing was saved",
+                    cell(other),
+                    cell(t),
+                    self.name,
+                    by.join(", "),
+                    t.name
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ok when `child`, a split cell, may be saved as the next version of this segment (the
+    /// latest version of its name): only when this is the same cell of the same parent, or the
+    /// same record changed (an approval). Anything else would make the cell a newer version of
+    /// another cell, or of a segment of the user's.
+    pub fn takes_cell(&self, child: &Template) -> Result<(), String> {
+        let (Some(new), mine) = (&child.split_of, &self.split_of) else { return Ok(()) };
+        // The same record (an approval of the cell, an edit of it) or the same cell split again.
+        if mine.as_ref().is_some_and(|m| m == new || m.same_cell(new)) {
+            return Ok(());
+        }
+        let what = match mine {
+            Some(m) if m.cell_filter.is_empty() => format!("a cell of {} saved by an older seglens", m.name),
+            Some(m) => format!("the cell {:?} of {}, where {}", m.cell, m.name, m.cell_filter),
+            None => "not a cell of a split".to_string(),
+        };
+        Err(format!(
+            "segment {:?} already exists ({what}), so the cell {:?} of {} is not saved over it: \
+             rename or remove that segment first",
+            self.name, new.cell, new.name
+        ))
     }
 
     /// SHA-256 (hex) of what an approval covers: the filter, the parameter declarations, the
@@ -260,6 +333,18 @@ impl Template {
     }
 }
 
+/// The longest segment name (`is_slug`).
+pub const MAX_NAME: usize = 80;
+
+/// `name` made distinct by 8 hex digits of the SHA-256 of `exact` (cut to fit `MAX_NAME`).
+fn with_hash(name: &str, exact: &str) -> String {
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(exact.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    // Names are ASCII (lowercase words), so any byte is a character boundary.
+    let head = name[..name.len().min(MAX_NAME - hash.len() - 1)].trim_end_matches('-');
+    format!("{head}-{hash}")
+}
+
 /// `NAME` or `NAME@VERSION` (`NAME@v3` also accepted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRef {
@@ -279,7 +364,7 @@ impl TemplateRef {
 
 pub fn is_slug(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 80
+        && s.len() <= MAX_NAME
         && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
 }

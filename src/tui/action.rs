@@ -11,6 +11,8 @@ use crate::export::{ExportedFile, Progress};
 pub enum Action {
     /// A key; `update` maps it through the keymap, and the editor takes what the keymap does not.
     Key(KeyEvent),
+    /// Pasted text, whole (bracketed paste): text for the input that has focus, never commands.
+    Paste(String),
     Mouse(MouseEvent),
     Resize(u16, u16),
     /// Time passes: due previews are sent.

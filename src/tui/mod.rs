@@ -14,7 +14,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use ratatui::crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, KeyEventKind,
+};
 use ratatui::crossterm::execute;
 
 use action::{Action, Effect, LibrarySnapshot, Report};
@@ -28,14 +30,34 @@ use crate::export::history::{StoredExport, To};
 use crate::library::{Library, Status, measure};
 
 /// Restores the terminal when dropped, so every exit path (errors included) leaves it usable;
-/// ratatui's panic hook covers panics.
+/// `leave_modes` in a panic hook covers panics (ratatui's own hook restores the rest).
 struct TerminalGuard;
+
+impl TerminalGuard {
+    /// Turns on mouse reports and bracketed paste (a paste arrives whole, not as keys), and
+    /// installs the panic hook that turns them off.
+    fn enter() -> TerminalGuard {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            leave_modes();
+            previous(info);
+        }));
+        let _ = execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste);
+        TerminalGuard
+    }
+}
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        leave_modes();
         ratatui::restore();
     }
+}
+
+/// Off again what `TerminalGuard::enter` turned on: a shell left with bracketed paste on wraps
+/// every later paste in escape codes.
+fn leave_modes() {
+    let _ = execute!(std::io::stdout(), DisableBracketedPaste, DisableMouseCapture);
 }
 
 /// What the explorer needs, resolved by the front end that starts it (`main` through the CLI's
@@ -79,8 +101,7 @@ pub fn run(opts: TuiOptions) -> Result<()> {
             "cannot start the explorer ({e}): it needs a terminal; use the commands instead (seglens --help)"
         ))
     })?;
-    let _guard = TerminalGuard;
-    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    let _guard = TerminalGuard::enter();
     if let Ok(size) = terminal.size() {
         rt.pending.push(Action::Resize(size.width, size.height));
     }
@@ -115,15 +136,7 @@ fn spawn_input(tx: Sender<Action>) {
                     Event::Key(k) if k.kind != KeyEventKind::Release => Action::Key(k),
                     Event::Mouse(m) => Action::Mouse(m),
                     Event::Resize(w, h) => Action::Resize(w, h),
-                    Event::Paste(text) => {
-                        for c in text.chars() {
-                            let code = if c == '\n' { event::KeyCode::Enter } else { event::KeyCode::Char(c) };
-                            if tx.send(Action::Key(event::KeyEvent::new(code, event::KeyModifiers::NONE))).is_err() {
-                                return;
-                            }
-                        }
-                        continue;
-                    }
+                    Event::Paste(text) => Action::Paste(text),
                     _ => continue,
                 };
                 if tx.send(action).is_err() {

@@ -140,9 +140,23 @@ pub struct PreviewState {
     pub members_offset: usize,
     /// Columns shown in the members table (a default pick when empty).
     pub columns: Vec<String>,
+    /// The related tables' rollups, as last heard (None: nothing heard yet).
+    pub rollups: Option<crate::engine::rollup::RollupStatus>,
 }
 
 impl PreviewState {
+    /// The profile is missing because the rollups are still being built.
+    pub fn waits_for_rollups(&self) -> bool {
+        self.profile.is_none()
+            && matches!(
+                self.rollups,
+                Some(
+                    crate::engine::rollup::RollupStatus::Building { .. }
+                        | crate::engine::rollup::RollupStatus::NotBuilt
+                )
+            )
+    }
+
     pub fn dimension_name(&self) -> Option<&str> {
         self.dimensions.get(self.dimension).map(String::as_str)
     }

@@ -14,10 +14,14 @@ use crate::engine::breakdown::Breakdown;
 use crate::engine::members::RowSet;
 use crate::engine::overlap::{Overlap, OverlapInput};
 use crate::engine::profile::{Profile, Unsegmentable};
+use crate::engine::rollup::RollupStatus;
 use crate::engine::schema::Schema;
 use crate::engine::size::Size;
 use crate::engine::{Canceller, Compiled, Engine, EngineError};
 use crate::library::{Library, LibraryError, SaveOutcome, Template, measure};
+
+/// The most cells the split view lists (largest first); it counts the rest as "(n more)".
+pub const SPLIT_CELLS: usize = 1000;
 
 /// A segment in the overlap working set.
 #[derive(Debug, Clone)]
@@ -38,7 +42,8 @@ pub struct PreviewRequest {
     pub overlap: Option<Vec<OverlapMember>>,
     /// Measure the funnel too (the funnel view is open), right after the size.
     pub funnel: bool,
-    /// Split the segment by these columns, cells under this share flagged (the split view is open).
+    /// Split the segment by these columns, cells under this share flagged (the split view is open);
+    /// the largest `SPLIT_CELLS` cells are listed, the rest counted.
     pub split: Option<(Vec<String>, f64)>,
 }
 
@@ -76,6 +81,10 @@ pub enum Part {
     Rows(RowSet),
     Overlap(Overlap),
     Funnel(crate::engine::funnel::Funnel),
+    /// The profile waits for the related tables' rollups, which another connection builds.
+    ProfileWaits(RollupStatus),
+    /// How far the rollup build is (a background reply), or that it is done.
+    Rollups(RollupStatus),
     Split(crate::engine::split::Split),
     /// Every part of this generation has been answered.
     Done,
@@ -146,11 +155,62 @@ pub struct WorkerHandle {
     in_task: Arc<AtomicBool>,
     cancel: Canceller,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The rollup build's own connection and thread (`start_rollups`).
+    rollups: Option<(Canceller, std::thread::JoinHandle<()>)>,
+}
+
+type OnResponse = Arc<dyn Fn(Response) + Send + Sync>;
+
+/// Builds the kept rollups on a connection of their own, so the size the user watches never
+/// waits behind the related tables' GROUP BY; progress and the end arrive as background replies.
+/// `building` is set until it ends: the worker's profile waits for it rather than building too.
+fn start_rollups(
+    engine: &Engine,
+    out: OnResponse,
+    building: Arc<AtomicBool>,
+) -> Option<(Canceller, std::thread::JoinHandle<()>)> {
+    let builder = engine.try_clone().ok()?;
+    let cancel = builder.canceller();
+    building.store(true, Ordering::SeqCst);
+    let flag = Arc::clone(&building);
+    let thread = std::thread::Builder::new().name("seglens-rollups".into()).spawn(move || {
+        let building = flag;
+        let start = Instant::now();
+        let reply = |r: Result<Part, WorkerError>| out(respond(Reply::Background, 0, start, r, None));
+        if !builder.rollups().is_empty() {
+            let progress = |table: &str, percent: Option<f64>| {
+                reply(Ok(Part::Rollups(RollupStatus::Building { table: table.to_string(), percent })))
+            };
+            let result = builder.kept_rollups(&progress);
+            building.store(false, Ordering::SeqCst);
+            match result {
+                Ok(_) => reply(Ok(Part::Rollups(RollupStatus::Ready))),
+                // Quitting: nothing to say.
+                Err(EngineError::Cancelled) => {}
+                Err(e) => reply(Err(e.into())),
+            }
+        }
+        building.store(false, Ordering::SeqCst);
+    });
+    match thread {
+        Ok(t) => Some((cancel, t)),
+        Err(_) => {
+            building.store(false, Ordering::SeqCst);
+            None
+        }
+    }
 }
 
 impl WorkerHandle {
     /// Starts the worker on `engine`; responses arrive through `on_response`.
-    pub fn start(engine: Engine, library: Library, on_response: impl Fn(Response) + Send + 'static) -> WorkerHandle {
+    pub fn start(
+        engine: Engine,
+        library: Library,
+        on_response: impl Fn(Response) + Send + Sync + 'static,
+    ) -> WorkerHandle {
+        let out: OnResponse = Arc::new(on_response);
+        let rollups_building = Arc::new(AtomicBool::new(false));
+        let rollups = start_rollups(&engine, Arc::clone(&out), Arc::clone(&rollups_building));
         let (tx, rx) = std::sync::mpsc::channel();
         let latest = Arc::new(AtomicU64::new(0));
         let in_background = Arc::new(AtomicBool::new(false));
@@ -163,12 +223,13 @@ impl WorkerHandle {
             in_background: in_background.clone(),
             in_task: in_task.clone(),
             rx,
-            out: Box::new(on_response),
+            out,
+            rollups_building,
             tasks: VecDeque::new(),
             background: VecDeque::from([Background::VerifyKey, Background::Schema]),
         };
         let thread = std::thread::Builder::new().name("seglens-worker".into()).spawn(move || worker.run()).ok();
-        WorkerHandle { tx, latest, in_background, in_task, cancel, thread }
+        WorkerHandle { tx, latest, in_background, in_task, cancel, thread, rollups }
     }
 
     pub fn send(&self, req: Request) {
@@ -197,7 +258,13 @@ impl Drop for WorkerHandle {
     fn drop(&mut self) {
         let _ = self.tx.send(Request::Shutdown);
         self.cancel.cancel();
+        if let Some((cancel, _)) = &self.rollups {
+            cancel.cancel();
+        }
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some((_, t)) = self.rollups.take() {
             let _ = t.join();
         }
     }
@@ -217,7 +284,9 @@ struct Worker {
     in_background: Arc<AtomicBool>,
     in_task: Arc<AtomicBool>,
     rx: Receiver<Request>,
-    out: Box<dyn Fn(Response) + Send>,
+    out: OnResponse,
+    /// The rollup build runs on its own connection (`start_rollups`).
+    rollups_building: Arc<AtomicBool>,
     tasks: VecDeque<(u64, Task)>,
     background: VecDeque<Background>,
 }
@@ -365,7 +434,7 @@ impl Worker {
                 part!(|e| e.funnel(f), Part::Funnel);
             }
             if let Some((by, min_share)) = &p.split {
-                part!(|e| e.split(f, by, *min_share), Part::Split);
+                part!(|e| e.split_top(f, by, *min_share, Some(SPLIT_CELLS)), Part::Split);
             }
         }
         if let Some(members) = &p.overlap {
@@ -381,7 +450,13 @@ impl Worker {
             );
         }
         if let Some(f) = &p.filter {
-            part!(|e| e.profile(f), Part::Profile);
+            // While the rollups are built elsewhere the panel says how far; the build's end asks
+            // for the preview again. (Without a builder, the profile builds them itself.)
+            match self.engine.rollup_status() {
+                RollupStatus::Ready => part!(|e| e.profile(f), Part::Profile),
+                status if self.rollups_building.load(Ordering::SeqCst) => send(Ok(Part::ProfileWaits(status))),
+                _ => part!(|e| e.profile(f), Part::Profile),
+            }
             if let Some(d) = &p.dimension {
                 part!(|e| e.breakdown(f, d, 12), Part::Breakdown);
             }

@@ -13,6 +13,12 @@ pub struct Tmux {
 
 impl Tmux {
     pub fn start(name: &str, env: &[(&str, &Path)], args: &[&str], w: u16, h: u16) -> Tmux {
+        Tmux::start_then(name, env, args, w, h, "")
+    }
+
+    /// Like `start`, with a shell command run in the pane after the binary exits (`cat -v` to
+    /// see what the terminal sends once the explorer has restored it).
+    pub fn start_then(name: &str, env: &[(&str, &Path)], args: &[&str], w: u16, h: u16, then: &str) -> Tmux {
         let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
         assert!(ok, "tmux is required for the end-to-end tests (apt-get install tmux)");
         let socket = format!("seglens-e2e-{name}-{}", std::process::id());
@@ -23,6 +29,9 @@ impl Tmux {
         cmd.push_str(&format!(" '{BIN}'"));
         for a in args {
             cmd.push_str(&format!(" '{a}'"));
+        }
+        if !then.is_empty() {
+            cmd.push_str(&format!("; {then}"));
         }
         let status = Command::new("tmux")
             .args(["-L", &socket, "new-session", "-d", "-x", &w.to_string(), "-y", &h.to_string(), &cmd])
@@ -46,6 +55,18 @@ impl Tmux {
                 .unwrap()
                 .success()
         );
+    }
+
+    /// Pastes `text` as a terminal does: wrapped in bracketed-paste codes when the program in
+    /// the pane asked for them (`paste-buffer -p`), as keystrokes otherwise.
+    pub fn paste(&self, text: &str) {
+        let tmux = |args: &[&str]| {
+            let mut all = vec!["-L", &self.socket];
+            all.extend_from_slice(args);
+            assert!(Command::new("tmux").args(&all).status().unwrap().success(), "tmux {args:?}");
+        };
+        tmux(&["set-buffer", "-b", "seglens-paste", "--", text]);
+        tmux(&["paste-buffer", "-p", "-d", "-b", "seglens-paste", "-t", "0"]);
     }
 
     /// Deletes `n` characters before the cursor.

@@ -20,7 +20,8 @@
 //! at most `BUDGET` bytes of bitmaps (10M rows: 1.25 MB each), least recently used dropped first.
 //! The bitmaps of the latest overlap are kept even beyond that (its segments hold them while it
 //! runs anyway): on a table so large that a working set does not fit, dropping them would make
-//! every later overlap of that working set compute all of them again.
+//! every later overlap of that working set compute all of them again. Only the bitmaps the
+//! overlap used while it ran are kept so: what is cached after it ends counts against the budget.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -49,6 +50,8 @@ struct Entry {
     last_used: u64,
     /// The number of the lookup function answering this expression as a clause, once registered.
     lookup: Option<u64>,
+    /// Used by the latest overlap while it ran: never evicted until the next overlap starts.
+    overlap: bool,
 }
 
 pub struct MemberCache {
@@ -60,8 +63,8 @@ pub struct MemberCache {
     lookups: Lookups,
     marker: Option<Marker>,
     clock: u64,
-    /// Entries used at or after this tick belong to the latest overlap: never evicted.
-    overlap_epoch: Option<u64>,
+    /// An overlap is running: the entries it uses are marked `overlap` (kept beyond the budget).
+    overlap_running: bool,
     /// Set when the entity has no row ids (a view) or functions cannot be registered: off.
     disabled: bool,
     /// Bytes of bitmaps kept (`BUDGET`; smaller in tests).
@@ -77,7 +80,7 @@ impl Default for MemberCache {
             lookups: Lookups::default(),
             marker: None,
             clock: 0,
-            overlap_epoch: None,
+            overlap_running: false,
             disabled: false,
             budget: BUDGET,
         }
@@ -112,9 +115,19 @@ impl MemberCache {
         self.clear();
     }
 
-    /// Starts an overlap: the bitmaps it uses are kept until the next one starts.
+    /// Starts an overlap: the bitmaps it uses until `end_overlap` are kept until the next one
+    /// starts (and no longer those of the one before).
     pub fn begin_overlap(&mut self) {
-        self.overlap_epoch = Some(self.clock + 1);
+        for e in &mut self.entries {
+            e.overlap = false;
+        }
+        self.overlap_running = true;
+    }
+
+    /// Ends the running overlap: bitmaps used from now on count against the budget. Without this
+    /// every bitmap cached after an overlap would be kept beyond it.
+    pub fn end_overlap(&mut self) {
+        self.overlap_running = false;
     }
 
     /// The mark function, registered on first use; None when the entity has no row ids.
@@ -180,7 +193,15 @@ impl MemberCache {
     fn add(&mut self, expr: &str, bits: Vec<u64>, members: u64, null: Option<Vec<u64>>) -> Bits {
         let bits = Arc::new(bits);
         let null = null.map(Arc::new);
-        let entry = Entry { expr: expr.to_string(), bits: bits.clone(), null, members, last_used: 0, lookup: None };
+        let entry = Entry {
+            expr: expr.to_string(),
+            bits: bits.clone(),
+            null,
+            members,
+            last_used: 0,
+            lookup: None,
+            overlap: false,
+        };
         self.entries.push(entry);
         self.touch(self.entries.len() - 1);
         bits
@@ -190,6 +211,7 @@ impl MemberCache {
         self.clock += 1;
         let e = &mut self.entries[i];
         e.last_used = self.clock;
+        e.overlap |= self.overlap_running;
         e
     }
 
@@ -283,9 +305,7 @@ impl MemberCache {
     /// overlap's. A dropped clause's lookup function stays registered but is never named again.
     fn evict(&mut self, keep: &[&str]) {
         while self.bytes() > self.budget {
-            let kept = |e: &Entry| {
-                keep.contains(&e.expr.as_str()) || self.overlap_epoch.is_some_and(|epoch| e.last_used >= epoch)
-            };
+            let kept = |e: &Entry| keep.contains(&e.expr.as_str()) || e.overlap;
             let candidates = self.entries.iter().enumerate().filter(|(_, e)| !kept(e));
             let Some((i, _)) = candidates.min_by_key(|(_, e)| e.last_used) else { return };
             self.forget(i);
@@ -499,6 +519,36 @@ mod tests {
         assert!(c.get("a").is_none() && c.get("e").is_some() && c.get("f").is_some(), "{}", c.summary());
         assert_eq!(held.len(), words, "a caller's bitmap outlives its eviction");
         assert!(c.bytes() <= BUDGET);
+    }
+
+    #[test]
+    fn bitmaps_cached_after_an_overlap_ends_count_against_the_budget() {
+        let words = 16;
+        let mut c = MemberCache::default();
+        c.budget = 4 * words * 8; // four bitmaps
+        c.begin_overlap();
+        for name in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+            c.insert(name, vec![0; words], 0);
+        }
+        c.end_overlap();
+        assert_eq!(c.entries.len(), 6, "the overlap's six stay, beyond the budget: {}", c.summary());
+        // Then the library is measured: a hundred more bitmaps, one at a time.
+        for i in 0..100 {
+            c.insert(&format!("m{i}"), vec![0; words], 0);
+        }
+        let kept: Vec<&str> = c.entries.iter().map(|e| e.expr.as_str()).collect();
+        assert_eq!(kept, ["s1", "s2", "s3", "s4", "s5", "s6", "m99"], "only the one in use beside the overlap's");
+        // The next overlap uses two of them: the other four may go, and what follows it too.
+        c.begin_overlap();
+        c.get("s1");
+        c.get("s2");
+        c.end_overlap();
+        for i in 0..10 {
+            c.insert(&format!("n{i}"), vec![0; words], 0);
+        }
+        let kept: Vec<&str> = c.entries.iter().map(|e| e.expr.as_str()).collect();
+        assert_eq!(kept, ["s1", "s2", "n8", "n9"]);
+        assert!(c.bytes() <= c.budget, "{}", c.summary());
     }
 
     #[test]

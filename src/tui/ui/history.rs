@@ -118,7 +118,10 @@ pub fn render_split(frame: &mut Frame, area: Rect, state: &AppState, theme: &The
         return;
     };
     let mut lines = vec![Line::from(vec![
-        Span::styled(format!("{} customers in {} cells", count(s.size), s.cells.len()), theme.accent()),
+        Span::styled(
+            format!("{} customers in {} cells", count(s.size), count(s.cells.len() as u64 + s.more_cells)),
+            theme.accent(),
+        ),
         Span::styled(format!("   cells under {} of the segment are marked small", percent(s.min_share)), theme.muted()),
     ])];
     let labels: Vec<String> = s.cells.iter().map(|c| c.label(&s.by)).collect();
@@ -136,6 +139,16 @@ pub fn render_split(frame: &mut Frame, area: Rect, state: &AppState, theme: &The
             Span::styled(bar(c.size as f64 / max as f64, 20), theme.bar_segment()),
             Span::styled(if c.small { "  ▫ small" } else { "" }, theme.warn()),
         ]));
+    }
+    if s.more_cells > 0 {
+        lines.push(Line::styled(
+            format!(
+                "({} more cells, holding {} customers: split by coarser columns to list them)",
+                count(s.more_cells),
+                count(s.more_size)
+            ),
+            theme.muted(),
+        ));
     }
     let marked = sp.marked.len();
     let hint = if marked == 0 {

@@ -5,6 +5,7 @@
 use ratatui::Frame;
 
 use crate::engine::MetricSource;
+use crate::engine::rollup::RollupStatus;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
@@ -96,7 +97,17 @@ pub fn render_profile(frame: &mut Frame, area: Rect, state: &AppState, theme: &T
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(p) = &state.preview.profile else {
-        frame.render_widget(Paragraph::new(Line::styled("—", theme.muted())), inner);
+        let text = match &state.preview.rollups {
+            Some(RollupStatus::Building { table, percent }) if state.preview.waits_for_rollups() => {
+                let what = if table.is_empty() { "rollups".to_string() } else { format!("the {table} rollup") };
+                match percent {
+                    Some(p) => format!("computing {what} ({p:.0}%)"),
+                    None => format!("computing {what}"),
+                }
+            }
+            _ => "—".to_string(),
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, theme.muted())), inner);
         return;
     };
     let stale = state.preview.stale;

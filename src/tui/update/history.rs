@@ -155,10 +155,29 @@ pub(super) fn save_cells(state: &mut AppState) -> Vec<Effect> {
         return Vec::new();
     }
     let Some(parent) = parent(state) else { return Vec::new() };
+    // Named among all the split's cells, so a cell's name does not depend on which are chosen;
+    // checked against the library before any is sent, so a collision saves none.
+    let cells = state.split.cells();
+    let children = parent.children(&by, &cells).and_then(|all| {
+        let chosen: Vec<Template> =
+            cells.iter().zip(all).filter(|(values, _)| chosen.contains(values)).map(|(_, t)| t).collect();
+        for child in &chosen {
+            if let Some(held) = state.library.templates.iter().find(|t| t.name == child.name) {
+                held.takes_cell(child)?;
+            }
+        }
+        Ok(chosen)
+    });
+    let children = match children {
+        Ok(c) => c,
+        Err(e) => {
+            state.status = Some((Level::Error, e));
+            return Vec::new();
+        }
+    };
     let mut effects = Vec::new();
     let mut names = Vec::new();
-    for values in chosen {
-        let mut child = parent.child(&by, &values);
+    for mut child in children {
         child.status = Status::Draft;
         child.author = state.author.clone();
         let compiled = match measure::compile(&child, &Default::default(), &state.library.features) {
@@ -185,6 +204,18 @@ pub(super) fn export_cells(state: &mut AppState) -> Vec<Effect> {
     let Some(by) = state.split.measured.as_ref().map(|m| m.by.clone()) else { return Vec::new() };
     let Some(parent) = parent(state) else { return Vec::new() };
     let marked = state.split.marked_cells();
+    let more = state.split.measured.as_ref().map_or(0, |m| m.more_cells);
+    if marked.is_empty() && more > 0 {
+        // "Every cell" would leave out those the view does not list.
+        state.status = Some((
+            Level::Warn,
+            format!(
+                "{} cells are not listed: mark the cells to export (Space), or split by coarser columns",
+                crate::format::count(more)
+            ),
+        ));
+        return Vec::new();
+    }
     let values = if marked.is_empty() { state.split.cells() } else { marked };
     let cells = Cells { by, values };
     super::dialogs::open_export_cells(state, &parent.name, cells)

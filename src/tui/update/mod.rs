@@ -3,7 +3,7 @@
 //! "What happens on X" lives in a file named X: `edit` (the filter and its parameters), `preview`
 //! (asking the worker and reading its answers), `complete` (Tab in the editor), `library` (the
 //! side panel's segments and the working set), `dialogs` (save, export, history, quit), `mouse`,
-//! `reports` (hygiene, compare) and `history` (movement, split).
+//! `paste`, `reports` (hygiene, compare) and `history` (movement, split).
 
 mod complete;
 mod dialogs;
@@ -11,6 +11,7 @@ mod edit;
 mod history;
 mod library;
 mod mouse;
+mod paste;
 mod preview;
 mod reports;
 
@@ -57,6 +58,7 @@ pub fn update(state: &mut AppState, action: Action, now: Instant) -> Vec<Effect>
 pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Vec<Effect> {
     match action {
         Action::Key(key) => on_key(state, key, now),
+        Action::Paste(text) => paste::on_paste(state, &text, now),
         Action::Mouse(m) => on_mouse(state, m),
         Action::Resize(w, h) => {
             state.size = (w, h);

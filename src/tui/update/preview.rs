@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::dialogs::saved;
+use crate::engine::rollup::RollupStatus;
 use crate::library::measure::{self, Fit};
 use crate::tui::action::Effect;
 use crate::tui::state::*;
@@ -103,6 +104,15 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
             return Vec::new();
         }
         Ok(Part::Saved(..)) => return saved(state, resp),
+        Ok(Part::Rollups(status)) => {
+            let ready = *status == RollupStatus::Ready;
+            // The profile waited for them: measure it now.
+            if ready && state.preview.waits_for_rollups() && state.compiled.is_some() {
+                state.preview_due = Some(now);
+            }
+            state.preview.rollups = Some(status.clone());
+            return Vec::new();
+        }
         Ok(Part::LibrarySizes { id, sizes }) => {
             // An older measurement's answer: a newer one is on its way.
             if *id == state.library.measure_id {
@@ -160,6 +170,15 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
                 state.editor.error = None;
             }
             Part::Profile(p) => state.preview.profile = Some(p),
+            Part::ProfileWaits(status) => {
+                state.preview.profile = None;
+                // The build ended after the worker looked: measure again rather than wait.
+                if state.preview.rollups == Some(RollupStatus::Ready) {
+                    state.preview_due = Some(now);
+                } else {
+                    state.preview.rollups = Some(status);
+                }
+            }
             Part::Breakdown(b) => state.preview.breakdown = Some(b),
             Part::Unsegmentable(u) => state.preview.unsegmentable = Some(u),
             Part::Rows(r) => state.preview.rows = Some(r),
@@ -177,7 +196,7 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
                 state.preview.total_ms = Some(ms);
                 state.worker = WorkerState::Idle;
             }
-            Part::Schema(..) | Part::Saved(..) | Part::LibrarySizes { .. } => {}
+            Part::Schema(..) | Part::Saved(..) | Part::LibrarySizes { .. } | Part::Rollups(_) => {}
         },
         Err(e) => {
             state.worker = WorkerState::Idle;
