@@ -460,7 +460,11 @@ fn the_engine_reaches_duckdb_only_through_the_read_only_wrapper() {
     let module = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
     assert!(module.contains("    conn: sandbox::ReadOnly,"), "the engine's connection is the wrapper");
     let count = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().matches(".setup()").count();
-    assert_eq!(count("open.rs"), 3, "open (the engine's and the rollup build's connections) and try_clone define the date macros");
+    assert_eq!(
+        count("open.rs"),
+        3,
+        "open (the engine's and the rollup build's connections) and try_clone define the date macros"
+    );
     assert_eq!(count("today.rs"), 1, "set_today moves them on");
 }
 
