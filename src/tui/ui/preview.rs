@@ -101,6 +101,8 @@ pub fn render_profile(frame: &mut Frame, area: Rect, state: &AppState, theme: &T
             Some(RollupStatus::Building { table, percent }) if state.preview.waits_for_rollups() => {
                 let what = if table.is_empty() { "rollups".to_string() } else { format!("the {table} rollup") };
                 match percent {
+                    // DuckDB's estimate follows the scan, which ends before the aggregate does.
+                    Some(p) if *p >= 99.5 => format!("computing {what} (finishing)"),
                     Some(p) => format!("computing {what} ({p:.0}%)"),
                     None => format!("computing {what}"),
                 }
