@@ -75,18 +75,9 @@ impl Engine {
             return Err(EngineError::Param(format!("split takes 1 to 8 columns, got {}", by.len())));
         }
         let cols: Vec<String> = by.iter().map(|c| self.column_named(c)).collect::<Result<_>>()?;
-        let t = self.table_sql();
-        let dims: Vec<String> = cols.iter().map(|c| format!("CAST({t}.{} AS VARCHAR)", ident(c))).collect();
         let metrics = self.metrics().to_vec();
-        let mut select = dims.clone();
-        select.push("count(*)".into());
-        select.extend(metrics.iter().map(|m| format!("CAST(({}) AS DOUBLE)", m.sql)));
-        let (before, after) = self.profile_from()?;
-        let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {} FROM {before}", select.join(", ")));
-        q.filter_cached(self, f)?;
-        q.push(&format!("{after} GROUP BY {}", (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
-        let (nd, nm) = (dims.len(), metrics.len());
+        let q = self.split_query(f, &cols, true)?;
+        let (nd, nm) = (cols.len(), metrics.len());
         let rows: Vec<Grouped> = q.prepare(self, |s| {
             s.query_map([], |r| {
                 let values = (0..nd).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
@@ -112,6 +103,28 @@ impl Engine {
             .collect();
         cells.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.values.cmp(&b.values)));
         Ok(Split { size, by: cols, min_share, cells })
+    }
+
+    /// One GROUP BY over the segment's rows (kept rollups joined): per cell of `cols`, its values,
+    /// count and profile metrics.
+    fn split_query<'a>(&self, f: &'a Compiled, cols: &[String], cached: bool) -> Result<SqlBuilder<'a>> {
+        let t = self.table_sql();
+        let mut select: Vec<String> = cols.iter().map(|c| format!("CAST({t}.{} AS VARCHAR)", ident(c))).collect();
+        select.push("count(*)".into());
+        select.extend(self.metrics().iter().map(|m| format!("CAST(({}) AS DOUBLE)", m.sql)));
+        let (before, after) = self.profile_from()?;
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT {} FROM {before}", select.join(", ")));
+        q.filter_as(self, f, cached)?;
+        q.push(&format!("{after} GROUP BY {}", (1..=cols.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
+        Ok(q)
+    }
+
+    /// The SQL `split` runs (values, count and profile metrics per cell), without the clause
+    /// cache: for benchmarks against DuckDB, which need the kept rollups (`rollup_statements`).
+    pub fn split_metrics_sql(&self, f: &Compiled, by: &[String]) -> Result<String> {
+        let cols: Vec<String> = by.iter().map(|c| self.column_named(c)).collect::<Result<_>>()?;
+        Ok(self.split_query(f, &cols, false)?.sql)
     }
 
     /// The plain SQL of a split's counts, for tests and benchmarks against DuckDB.
