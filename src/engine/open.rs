@@ -32,11 +32,11 @@ impl Engine {
                 Some(m) => config.max_memory(m)?,
                 None => config,
             };
+            // No query progress: `enable_progress_bar` is a per-connection setting DuckDB refuses
+            // in a database's configuration ("set enable_progress_bar:true error": no database
+            // opened), and a locked configuration refuses it on each connection; the rollup
+            // build's progress reads as unknown.
             Ok(config
-                // Query progress for long work (the rollup build), read from another thread;
-                // never printed by DuckDB itself.
-                .with("enable_progress_bar", "true")?
-                .with("enable_progress_bar_print", "false")?
                 .enable_autoload_extension(false)?
                 .with("autoinstall_known_extensions", "false")?
                 .with("errors_as_json", "true")?

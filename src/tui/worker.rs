@@ -14,9 +14,9 @@ use crate::engine::breakdown::Breakdown;
 use crate::engine::members::RowSet;
 use crate::engine::overlap::{Overlap, OverlapInput};
 use crate::engine::profile::{Profile, Unsegmentable};
+use crate::engine::rollup::RollupStatus;
 use crate::engine::schema::Schema;
 use crate::engine::size::Size;
-use crate::engine::rollup::RollupStatus;
 use crate::engine::{Canceller, Compiled, Engine, EngineError};
 use crate::library::{Library, LibraryError, SaveOutcome, Template, measure};
 
@@ -168,6 +168,7 @@ fn start_rollups(
     let builder = engine.try_clone().ok()?;
     let cancel = builder.canceller();
     building.store(true, Ordering::SeqCst);
+    let ended = Arc::clone(&building);
     let thread = std::thread::Builder::new().name("seglens-rollups".into()).spawn(move || {
         let start = Instant::now();
         let reply = |r: Result<Part, WorkerError>| out(respond(Reply::Background, 0, start, r, None));
@@ -176,7 +177,7 @@ fn start_rollups(
                 reply(Ok(Part::Rollups(RollupStatus::Building { table: table.to_string(), percent })))
             };
             let result = builder.kept_rollups(&progress);
-            building.store(false, Ordering::SeqCst);
+            ended.store(false, Ordering::SeqCst);
             match result {
                 Ok(_) => reply(Ok(Part::Rollups(RollupStatus::Ready))),
                 // Quitting: nothing to say.
@@ -184,7 +185,7 @@ fn start_rollups(
                 Err(e) => reply(Err(e.into())),
             }
         }
-        building.store(false, Ordering::SeqCst);
+        ended.store(false, Ordering::SeqCst);
     });
     match thread {
         Ok(t) => Some((cancel, t)),
