@@ -9,7 +9,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::measure::templates;
 use super::server::peak_kb;
-use super::{EXISTS_30, FEATURE, NUDGE, PLAIN, ROLLUP_TIMEOUT, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
+use super::{BACKGROUND_TIMEOUT, EXISTS_30, FEATURE, NUDGE, PLAIN, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
 use seglens::engine::rollup::RollupStatus;
 use seglens::engine::{Engine, FeatureSet, OpenOptions};
 use seglens::library::Library;
@@ -82,7 +82,7 @@ impl Session {
         };
         s.apply(Action::LibraryLoaded(snapshot));
         // The worker starts with the schema (the breakdown dimensions come with it).
-        let deadline = Instant::now() + WORKER_TIMEOUT;
+        let deadline = Instant::now() + BACKGROUND_TIMEOUT;
         while s.state.schema.schema.is_none() {
             s.recv(deadline)?;
         }
@@ -91,7 +91,7 @@ impl Session {
 
     /// Waits until the worker's rollup build has ended (its failure is an error).
     pub(super) fn wait_for_rollups(&mut self) -> Result<()> {
-        let deadline = Instant::now() + ROLLUP_TIMEOUT;
+        let deadline = Instant::now() + BACKGROUND_TIMEOUT;
         while self.state.preview.rollups != Some(RollupStatus::Ready) {
             self.recv(deadline)?;
         }
