@@ -61,6 +61,10 @@ pub struct BenchArgs {
     /// Internal: run a session on DB in this (child) process and print its peak RSS
     #[arg(long, hide = true, value_name = "DB")]
     pub rss_probe: Option<PathBuf>,
+    /// Internal: an explorer session on measurement 14's DB in this (child) process (its rollup
+    /// build, previews); print its peak RSS
+    #[arg(long, hide = true, value_name = "DB")]
+    pub scale_rss_probe: Option<PathBuf>,
     /// Internal: open DB (a DuckDB file, or in memory for a Parquet file) as plain DuckDB, run
     /// each --sql and print the first count: DuckDB as a whole process
     #[arg(long, hide = true, value_name = "DB")]
@@ -162,6 +166,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     if let Some(db) = &a.duckdb_count {
         println!("{}", duckdb_count(db, &a.sql)?);
+        return Ok(());
+    }
+    if let Some(db) = &a.scale_rss_probe {
+        println!("vmhwm_kb {}", scale::rss_probe(db)?);
         return Ok(());
     }
     if let Some(config) = &a.duckdb_serve {

@@ -45,6 +45,21 @@ pub(super) fn this_binary() -> Result<PathBuf> {
     }
 }
 
+/// Runs this binary again with `flag PATH` (an RSS probe: a session in a process of its own) and
+/// returns the peak resident size it printed, in kB.
+pub(super) fn rss_probe_kb(flag: &str, path: &Path) -> Result<f64> {
+    let out =
+        std::process::Command::new(this_binary()?).arg(flag).arg(path).output().context("running the RSS probe")?;
+    if !out.status.success() {
+        bail!("the RSS probe failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("vmhwm_kb "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow!("the RSS probe printed no figure: {text}"))
+}
+
 /// Medians of a whole-process comparison (`Db::size_process_vs`), and the count all agreed on.
 pub(super) struct ProcessTimes {
     pub seglens: f64,
@@ -551,20 +566,7 @@ impl Db {
             None,
             Target::Under(300.0),
         );
-        let out = std::process::Command::new(this_binary()?)
-            .arg("--rss-probe")
-            .arg(path)
-            .output()
-            .context("running the RSS probe")?;
-        if !out.status.success() {
-            bail!("the RSS probe failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let kb: f64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("vmhwm_kb "))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| anyhow!("the RSS probe printed no figure: {text}"))?;
+        let kb = rss_probe_kb("--rss-probe", path)?;
         self.push(
             id,
             format!("peak RSS of a session (previews, 16-segment overlap, clause cache){what}"),

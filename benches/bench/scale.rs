@@ -79,6 +79,8 @@ SELECT
 FROM (SELECT j, (hash(j) % (getvariable('n') * 85 // 100 + 1))::BIGINT AS c, hash(j * 7 + 3) AS g
       FROM range(0, getvariable('m')) r(j))";
 
+/// Previews of the session in a process of its own (`rss_probe`).
+const SESSION_PREVIEWS: usize = 3;
 /// Typed in the explorer (keystroke rows).
 const PREVIEW: &str = "plan_tier IN ('plus', 'family', 'business') AND churn_risk > 0.6 AND lifetime_value >= 1000";
 /// Four clauses: a list, a number, an OR with a NULL-able flag, a timestamp window.
@@ -127,6 +129,29 @@ pub(super) struct ScaleData {
 }
 
 impl ScaleData {
+    /// The generated database at `path`, as its description beside it says.
+    pub fn of(path: &Path) -> Result<ScaleData> {
+        let about = path.with_extension("json");
+        let text = std::fs::read_to_string(&about).with_context(|| format!("reading {}", about.display()))?;
+        let mut data: ScaleData =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", about.display()))?;
+        data.path = path.to_path_buf();
+        Ok(data)
+    }
+
+    /// seglens' options: the defaults but for the date, pinned to the data's day as every side
+    /// pins it, the memory limit of every side, and where checks are remembered.
+    pub fn open_options(&self, checks: Option<PathBuf>) -> Result<OpenOptions> {
+        let as_of = NaiveDate::parse_from_str(&self.as_of, "%Y-%m-%d")
+            .with_context(|| format!("the as-of date {:?}", self.as_of))?;
+        Ok(OpenOptions {
+            as_of: Some(as_of),
+            memory_limit: self.memory_limit(),
+            checks_dir: checks,
+            ..Default::default()
+        })
+    }
+
     /// One memory limit for each of the three DuckDBs (seglens', the wheel's, the crate's), which
     /// run side by side: DuckDB's own default (80% of RAM each) up to 10M subscribers, where the
     /// work fits; above, three defaults would add up to 2.4 times the machine, so each gets a
@@ -170,14 +195,9 @@ fn total_memory_mb() -> u64 {
 /// description is saved, so a killed run leaves no half database under the final name.
 pub(super) fn database(dir: &Path, n: u64) -> Result<ScaleData> {
     let path = dir.join(format!("scale-{n}.duckdb"));
-    let about = dir.join(format!("scale-{n}.json"));
-    if path.exists()
-        && let Ok(text) = std::fs::read_to_string(&about)
-    {
-        let mut data: ScaleData =
-            serde_json::from_str(&text).with_context(|| format!("reading {}", about.display()))?;
-        data.path = path;
-        return Ok(data);
+    let about = path.with_extension("json");
+    if path.exists() && about.exists() {
+        return ScaleData::of(&path);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = dir.join(format!("scale-{n}.duckdb.tmp"));
@@ -329,16 +349,8 @@ same version (`python3 -m pip install duckdb=={}`)",
         );
     }
     let version = servers[1].version.clone();
-    // Default settings but for the date, pinned to the data's day as every side pins it.
     let checks = tempfile::tempdir()?;
-    let as_of = NaiveDate::parse_from_str(&data.as_of, "%Y-%m-%d")
-        .with_context(|| format!("the as-of date {:?}", data.as_of))?;
-    let opts = OpenOptions {
-        as_of: Some(as_of),
-        memory_limit: data.memory_limit(),
-        checks_dir: Some(checks.path().to_path_buf()),
-        ..Default::default()
-    };
+    let opts = data.open_options(Some(checks.path().to_path_buf()))?;
     let mut s = Scale { data, t, servers, opts, _checks: checks, rows: Vec::new() };
     s.first_frame()?;
     let engine = s.rollup_build()?;
@@ -347,7 +359,7 @@ same version (`python3 -m pip install duckdb=={}`)",
     s.split(&engine)?;
     s.export(&engine)?;
     s.keystrokes(engine)?;
-    s.peaks();
+    s.peaks()?;
     let memory = s.memory()?;
     out.append(&mut s.rows);
     drop(s);
@@ -773,8 +785,9 @@ impl Scale<'_> {
         Ok(())
     }
 
-    /// The highest peak of every row, per side: the whole measurement's peak RSS.
-    fn peaks(&mut self) {
+    /// The peak RSS of an explorer session alone, and the highest peak of every row, per side.
+    fn peaks(&mut self) -> Result<()> {
+        let session = super::measure::rss_probe_kb("--scale-rss-probe", &self.data.path)? / 1024.0;
         let mut seglens = 0f64;
         let mut duckdb = [0f64; 2];
         // Rows come in pairs: against the wheel, then against the crate.
@@ -786,10 +799,17 @@ impl Scale<'_> {
             }
         }
         let applies = self.data.subscribers >= TARGET_SIZE;
+        let what = format!(
+            "peak RSS of an explorer session in a process of its own ({SESSION_PREVIEWS} previews after its rollup build) against DuckDB as released over the rows above"
+        );
+        self.push(what, Unit::Mb, session, duckdb[0], Target::None, applies, (session, duckdb[0]));
+        let what = "↳ the same against the bundled crate's DuckDB";
+        self.push(what.into(), Unit::Mb, session, duckdb[1], Target::None, applies, (session, duckdb[1]));
         let what = "peak RSS over the rows above: seglens (this process: engine, worker, kept rollup) against DuckDB as released (its own process)";
         self.push(what.into(), Unit::Mb, seglens, duckdb[0], Target::None, applies, (seglens, duckdb[0]));
         let what = "↳ the same against the bundled crate's DuckDB";
         self.push(what.into(), Unit::Mb, seglens, duckdb[1], Target::None, applies, (seglens, duckdb[1]));
+        Ok(())
     }
 
     /// Where DuckDB as released holds its memory after the rows above (the same work, the same
@@ -920,4 +940,16 @@ answer is checked against seglens'.",
         "- the 16 overlap segments: {}",
         SEGMENTS.iter().map(|(n, t)| format!("{n} `{t}`")).collect::<Vec<_>>().join(", ")
     );
+}
+
+/// The child process of `Scale::peaks`: an explorer session on `db` (a generated database) as a
+/// user has it: open, the rollup build, previews; then its peak resident size in kB.
+pub(super) fn rss_probe(db: &Path) -> Result<u64> {
+    let data = ScaleData::of(db)?;
+    let mut s = Session::start_with(db, &data.open_options(None)?, &FeatureSet::default(), Vec::new())?;
+    s.wait_for_rollups()?;
+    for _ in 0..SESSION_PREVIEWS {
+        s.preview(PREVIEW)?;
+    }
+    peak_kb()
 }
