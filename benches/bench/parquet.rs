@@ -82,10 +82,7 @@ impl Db {
 
 /// DuckDB as a script would use it on Parquet: in memory, extensions not fetched.
 pub(super) fn in_memory() -> Result<Connection> {
-    let config = Config::default()
-        .enable_autoload_extension(false)?
-        .threads(threads() as i64)?
-;
+    let config = Config::default().enable_autoload_extension(false)?.threads(threads() as i64)?;
     let conn = Connection::open_in_memory_with_flags(config)?;
     define_today(&conn)?;
     Ok(conn)
