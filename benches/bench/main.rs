@@ -139,7 +139,7 @@ const SEGMENTS: [(&str, &str); 16] = [
     ("clickers", "email_clicks_90d >= 3"),
 ];
 
-/// Measurements are numbered 1 to this; the last one (`scale.rs`) has databases of its own.
+/// Measurements are numbered 1 to this; the last one (`scale/`) has databases of its own.
 const MEASUREMENTS: u8 = 14;
 const SCALE: u8 = 14;
 

@@ -1,6 +1,6 @@
 """DuckDB as released (the Python wheel, the official build) for `cargo xbench` measurement 14.
 
-One long-lived process per database, started by benches/bench/scale.rs as
+One long-lived process per database, started by benches/bench/scale/ as
 `python3 -c <this file> <config JSON>`; the bench binary's `--duckdb-serve` is the same server
 over the bundled crate's DuckDB and answers the same protocol, so both DuckDBs are measured alike.
 
