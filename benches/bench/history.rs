@@ -18,7 +18,7 @@ impl Db {
         let stored: Vec<Keys> = filters.iter().map(|f| self.engine.member_keys(f)).collect::<Result<_, _>>()?;
         let names: Vec<String> = SEGMENTS[..8].iter().map(|(n, _)| n.to_string()).collect();
         let engine = &self.engine;
-        let inputs = named(&filters);
+        let inputs = named(&SEGMENTS[..8], &filters);
         let from = Side::Stored(names.iter().cloned().zip(stored.iter()).collect());
         let to = Side::Now(names.iter().cloned().zip(filters.iter()).collect());
         let (mut kept, mut exclusive) = (0u64, 0u64);

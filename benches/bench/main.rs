@@ -12,6 +12,8 @@ mod measure;
 mod parquet;
 mod qa;
 mod report;
+mod scale;
+mod server;
 mod session;
 
 use std::path::{Path, PathBuf};
@@ -49,18 +51,29 @@ pub struct BenchArgs {
     /// Markdown file whose generated section is rewritten (default: BENCHMARKS.md, unless --smoke or --only)
     #[arg(long, value_name = "FILE")]
     pub write: Option<PathBuf>,
-    /// Only these measurements (1-13), comma-separated
+    /// Subscribers in measurement 14's database of another schema (10x as many transactions),
+    /// comma-separated; 100000000 is the optional large size
+    #[arg(long, value_delimiter = ',', default_value = "10000000")]
+    pub scale_sizes: Vec<u64>,
+    /// Only these measurements (1-14), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "N")]
     pub only: Vec<u8>,
     /// Internal: run a session on DB in this (child) process and print its peak RSS
     #[arg(long, hide = true, value_name = "DB")]
     pub rss_probe: Option<PathBuf>,
+    /// Internal: an explorer session on measurement 14's DB in this (child) process (its rollup
+    /// build, previews); print its peak RSS
+    #[arg(long, hide = true, value_name = "DB")]
+    pub scale_rss_probe: Option<PathBuf>,
     /// Internal: open DB (a DuckDB file, or in memory for a Parquet file) as plain DuckDB, run
     /// each --sql and print the first count: DuckDB as a whole process
     #[arg(long, hide = true, value_name = "DB")]
     pub duckdb_count: Option<PathBuf>,
     #[arg(long, hide = true, value_name = "SQL")]
     pub sql: Vec<String>,
+    /// Internal: serve DuckDB requests on stdin with the bundled DuckDB (`server.rs`)
+    #[arg(long, hide = true, value_name = "CONFIG")]
+    pub duckdb_serve: Option<String>,
     /// Passed by `cargo bench` to every bench target; nothing to do here.
     #[arg(long, hide = true)]
     pub bench: bool,
@@ -126,8 +139,9 @@ const SEGMENTS: [(&str, &str); 16] = [
     ("clickers", "email_clicks_90d >= 3"),
 ];
 
-/// Measurements are numbered 1 to this.
-const MEASUREMENTS: u8 = 13;
+/// Measurements are numbered 1 to this; the last one (`scale/`) has databases of its own.
+const MEASUREMENTS: u8 = 14;
+const SCALE: u8 = 14;
 
 const STARTER_FEATURES: &str = include_str!("../../sample-data/features.toml");
 const SMOKE_CUSTOMERS: u64 = 10_000;
@@ -136,6 +150,9 @@ const RENDER_FRAMES: usize = 200;
 const SUPERSEDED_PER_RUN: usize = 4;
 /// How long the worker may take for one answer before the benchmark gives up (a real error).
 const WORKER_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a session's background work (schema statistics, the rollup build) may take: over
+/// 1B transactions it takes many minutes on 2 cores.
+const BACKGROUND_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
 
 // ---------------------------------------------------------------------------------------------
 // Entry
@@ -151,22 +168,27 @@ pub fn run(a: BenchArgs) -> Result<()> {
         println!("{}", duckdb_count(db, &a.sql)?);
         return Ok(());
     }
+    if let Some(db) = &a.scale_rss_probe {
+        println!("vmhwm_kb {}", scale::rss_probe(db)?);
+        return Ok(());
+    }
+    if let Some(config) = &a.duckdb_serve {
+        return server::serve(config);
+    }
     let plan = Plan::from_args(&a)?;
     let features = FeatureSet::from_toml(STARTER_FEATURES).context("parsing the starter features.toml")?;
     let mut rows = Vec::new();
     let mut databases = Vec::new();
     let mut duckdb_version = String::new();
-    for &n in &plan.sizes {
+    let sample_sizes: &[u64] = if (1..SCALE).any(|s| plan.runs(s)) { &plan.sizes } else { &[] };
+    for &n in sample_sizes {
         let path = database(&plan.data, n)?;
         let engine = Engine::open(&path, &sample_options()).with_context(|| format!("opening {}", path.display()))?;
         duckdb_version = engine.duckdb_version()?;
         databases.push((n, path.clone()));
         let raw = open_raw(&path)?;
         let mut db = Db { path, n, engine, raw, features: features.clone(), t: plan.timer, rows: Vec::new() };
-        for step in 1..=MEASUREMENTS {
-            if !plan.only.is_empty() && !plan.only.contains(&step) {
-                continue;
-            }
+        for step in (1..SCALE).filter(|s| plan.runs(*s)) {
             eprintln!("bench: {} customers, measurement {step}", thousands(n));
             let start = Instant::now();
             match step {
@@ -188,7 +210,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
         rows.append(&mut db.rows);
     }
-    let section = report(&plan, &rows, &databases, &duckdb_version);
+    let mut scaled = Vec::new();
+    let scale_sizes: &[u64] = if plan.runs(SCALE) { &plan.scale_sizes } else { &[] };
+    for &n in scale_sizes {
+        let mut data = scale::database(&plan.data, n)?;
+        eprintln!("bench: {} subscribers, measurement {SCALE}", thousands(n));
+        let start = Instant::now();
+        duckdb_version = scale::measure(plan.timer, &mut data, &mut rows)?;
+        eprintln!("bench:   ({:.1} s)", start.elapsed().as_secs_f64());
+        scaled.push(data);
+    }
+    let section = report(&plan, &rows, &databases, &scaled, &duckdb_version);
     println!("{section}");
     if let Some(path) = &plan.write {
         write_section(path, &section)?;
@@ -199,6 +231,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
 
 struct Plan {
     sizes: Vec<u64>,
+    scale_sizes: Vec<u64>,
     timer: Timer,
     data: PathBuf,
     write: Option<PathBuf>,
@@ -219,6 +252,7 @@ impl Plan {
                 .unwrap_or_else(|| "bench-data".into());
             return Ok(Plan {
                 sizes: vec![SMOKE_CUSTOMERS],
+                scale_sizes: vec![scale::SMOKE_SUBSCRIBERS],
                 timer: Timer { runs: 1, warm: false },
                 data,
                 write: a.write.clone().or_else(|| a.out.as_ref().map(|o| o.join("BENCHMARKS.md"))),
@@ -226,11 +260,14 @@ impl Plan {
                 smoke: true,
             });
         }
-        if a.runs == 0 || a.sizes.is_empty() || a.sizes.contains(&0) {
-            bail!(seglens::error::UserError("--runs and every --sizes value must be at least 1".into()));
+        if a.runs == 0 || [&a.sizes, &a.scale_sizes].iter().any(|s| s.is_empty() || s.contains(&0)) {
+            bail!(seglens::error::UserError(
+                "--runs and every --sizes and --scale-sizes value must be at least 1".into()
+            ));
         }
         Ok(Plan {
             sizes: a.sizes.clone(),
+            scale_sizes: a.scale_sizes.clone(),
             timer: Timer { runs: a.runs, warm: true },
             data: a.data.clone().unwrap_or_else(|| "bench-data".into()),
             // A partial run (--only) prints its rows but leaves BENCHMARKS.md alone unless asked.
@@ -242,6 +279,13 @@ impl Plan {
             only: a.only.clone(),
             smoke: false,
         })
+    }
+}
+
+impl Plan {
+    /// Whether measurement `step` runs.
+    fn runs(&self, step: u8) -> bool {
+        self.only.is_empty() || self.only.contains(&step)
     }
 }
 

@@ -38,11 +38,26 @@ pub(super) struct Db {
 
 /// The benchmark binary, to run again as a child (the RSS probe, DuckDB as a process):
 /// /proc/self/exe still runs this binary when a concurrent build has replaced the file.
-fn this_binary() -> Result<PathBuf> {
+pub(super) fn this_binary() -> Result<PathBuf> {
     match Path::new("/proc/self/exe") {
         p if p.exists() => Ok(p.to_path_buf()),
         _ => std::env::current_exe().context("finding the benchmark binary"),
     }
+}
+
+/// Runs this binary again with `flag PATH` (an RSS probe: a session in a process of its own) and
+/// returns the peak resident size it printed, in kB.
+pub(super) fn rss_probe_kb(flag: &str, path: &Path) -> Result<f64> {
+    let out =
+        std::process::Command::new(this_binary()?).arg(flag).arg(path).output().context("running the RSS probe")?;
+    if !out.status.success() {
+        bail!("the RSS probe failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("vmhwm_kb "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow!("the RSS probe printed no figure: {text}"))
 }
 
 /// Medians of a whole-process comparison (`Db::size_process_vs`), and the count all agreed on.
@@ -82,7 +97,7 @@ impl Db {
         target: Target,
         applies: bool,
     ) {
-        let row = Row { id, what, customers: self.n, unit, seglens, duckdb, target, applies };
+        let row = Row { id, what, customers: self.n, unit, seglens, duckdb, target, applies, rss: None };
         eprintln!(
             "bench:   {id} {} | seglens {} | DuckDB {} | {}",
             row.what,
@@ -220,8 +235,8 @@ impl Db {
                 Ok(f)
             })
             .collect::<Result<_>>()?;
-        let inputs = named(&filters);
-        let edited_inputs: Vec<Vec<OverlapInput<'_>>> = edited.iter().map(|f| named(f)).collect();
+        let inputs = named(&SEGMENTS, &filters);
+        let edited_inputs: Vec<Vec<OverlapInput<'_>>> = edited.iter().map(|f| named(&SEGMENTS, f)).collect();
         let refs: Vec<&Compiled> = filters.iter().collect();
         let table = self.table();
         let overlap_sql = self.engine.overlap_sql(&refs);
@@ -317,23 +332,7 @@ impl Db {
         let plain_path = dir.path().join("plain.csv");
         let copy_sql =
             format!("COPY ({members_sql}) TO '{}' (HEADER)", copy_path.to_string_lossy().replace('\'', "''"));
-        let req = ExportRequest {
-            segments: vec![ExportSegment {
-                name: "engaged-push".into(),
-                version: 1,
-                filter: f.clone(),
-                params: BTreeMap::new(),
-                arms: None,
-                cell: None,
-            }],
-            suppressions: Vec::new(),
-            exclusive: false,
-            columns: Vec::new(),
-            out: ours_path,
-            force: true,
-            excel_safe: false,
-            protected: Vec::new(),
-        };
+        let req = export_request("engaged-push", &f, ours_path);
         let (engine, raw) = (&self.engine, &self.raw);
         let (mut ours, mut theirs, mut streamed) = (0, 0, 0);
         let m = self.t.sides(&mut [
@@ -558,17 +557,7 @@ impl Db {
     ) -> Result<()> {
         let lib = tempfile::tempdir()?;
         std::fs::write(lib.path().join(seglens::library::store::FEATURES_FILE), STARTER_FEATURES)?;
-        let ms = self.t.one(&mut |_| {
-            let start = Instant::now();
-            let engine = Engine::open(path, opts)?;
-            let (rt, state) =
-                tui::Runtime::start(engine, Library::open(lib.path()), Theme::default_theme(), "bench".into())?;
-            let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
-            terminal.draw(|f| ui::render(f, &state, rt.theme()))?;
-            let elapsed = start.elapsed();
-            drop(rt);
-            Ok(elapsed)
-        })?;
+        let ms = self.t.one(&mut |_| first_frame(path, opts, lib.path()))?;
         self.push(
             id,
             format!("startup to first frame (open, worker, library, first render){what}"),
@@ -577,20 +566,7 @@ impl Db {
             None,
             Target::Under(300.0),
         );
-        let out = std::process::Command::new(this_binary()?)
-            .arg("--rss-probe")
-            .arg(path)
-            .output()
-            .context("running the RSS probe")?;
-        if !out.status.success() {
-            bail!("the RSS probe failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let kb: f64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("vmhwm_kb "))
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| anyhow!("the RSS probe printed no figure: {text}"))?;
+        let kb = rss_probe_kb("--rss-probe", path)?;
         self.push(
             id,
             format!("peak RSS of a session (previews, 16-segment overlap, clause cache){what}"),
@@ -731,6 +707,42 @@ pub(super) fn short_share(n: u64, base: u64) -> String {
     format!("{} = {:.1}%", thousands(n), if base == 0 { 0.0 } else { n as f64 * 100.0 / base as f64 })
 }
 
+/// An export of the segment `name` (`f`) alone to the CSV file `out`, every column, as the CLI
+/// exports it by default.
+pub(super) fn export_request(name: &str, f: &Compiled, out: PathBuf) -> ExportRequest {
+    ExportRequest {
+        segments: vec![ExportSegment {
+            name: name.into(),
+            version: 1,
+            filter: f.clone(),
+            params: BTreeMap::new(),
+            arms: None,
+            cell: None,
+        }],
+        suppressions: Vec::new(),
+        exclusive: false,
+        columns: Vec::new(),
+        out,
+        force: true,
+        excel_safe: false,
+        protected: Vec::new(),
+    }
+}
+
+/// Startup to the first frame at 200x60 on `path` (open, worker, library in `library`, first
+/// render), as the explorer starts; the worker's background work (the rollup build) is stopped
+/// after, untimed.
+pub(super) fn first_frame(path: &Path, opts: &seglens::engine::OpenOptions, library: &Path) -> Result<Duration> {
+    let start = Instant::now();
+    let engine = Engine::open(path, opts)?;
+    let (rt, state) = tui::Runtime::start(engine, Library::open(library), Theme::default_theme(), "bench".into())?;
+    let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
+    terminal.draw(|f| ui::render(f, &state, rt.theme()))?;
+    let elapsed = start.elapsed();
+    drop(rt);
+    Ok(elapsed)
+}
+
 /// Median microseconds of drawing `state` at 200x60 through TestBackend.
 pub(super) fn frame_us(state: &AppState, theme: &Theme) -> Result<f64> {
     let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
@@ -745,9 +757,9 @@ pub(super) fn frame_us(state: &AppState, theme: &Theme) -> Result<f64> {
     Ok(median(samples))
 }
 
-/// The 16 overlap segments as overlap inputs, `filters` compiled from their texts.
-pub(super) fn named(filters: &[Compiled]) -> Vec<OverlapInput<'_>> {
-    SEGMENTS
+/// `segments` (name, text) as overlap inputs, `filters` compiled from their texts.
+pub(super) fn named<'a>(segments: &[(&str, &str)], filters: &'a [Compiled]) -> Vec<OverlapInput<'a>> {
+    segments
         .iter()
         .zip(filters)
         .map(|((name, _), f)| OverlapInput { name: name.to_string(), filter: f, suppression: false })

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use seglens::format::count;
 
+use super::scale::ScaleData;
 use super::{EXTRA_ROUNDS, FUNNEL, NUDGE, Plan, QUICK, SEGMENTS, SIZE_FILTERS, threads};
 use seglens::engine::DEFAULT_MEMORY_LIMIT;
 
@@ -43,6 +44,8 @@ pub(super) struct Row {
     pub(super) target: Target,
     /// Whether the target applies at this size (some are set for 10M customers).
     pub(super) applies: bool,
+    /// Peak resident memory in MB of seglens and of the DuckDB compared (measurement 14).
+    pub(super) rss: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -59,6 +62,25 @@ impl Row {
             (Target::Faster(k), Some(d)) => Some(s * k <= d),
             (_, None) => None,
         }
+    }
+
+    /// The row's cells up to `met?`, as a table line without its closing bar.
+    pub(super) fn cells(&self) -> String {
+        let met = match self.met() {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {met}",
+            self.id,
+            self.what.replace('|', "\\|"),
+            short_count(self.customers),
+            value(self.seglens, self.unit),
+            self.duckdb.map_or("–".into(), |d| value(d, self.unit)),
+            self.duckdb.map_or("–".into(), |d| ratio_text(self.seglens, d)),
+            self.target_text(),
+        )
     }
 
     pub(super) fn target_text(&self) -> String {
@@ -112,7 +134,13 @@ pub(super) fn short_count(n: u64) -> String {
 pub(super) const BEGIN: &str = "<!-- bench:begin -->";
 pub(super) const END: &str = "<!-- bench:end -->";
 
-pub(super) fn report(plan: &Plan, rows: &[Row], databases: &[(u64, PathBuf)], duckdb_version: &str) -> String {
+pub(super) fn report(
+    plan: &Plan,
+    rows: &[Row],
+    databases: &[(u64, PathBuf)],
+    scale: &[ScaleData],
+    duckdb_version: &str,
+) -> String {
     // `cargo bench` adds --bench; the command to rerun is the alias with the user's own arguments.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let mut s = String::new();
@@ -141,7 +169,12 @@ read-only, threads = {} (the cores), memory_limit = {DEFAULT_MEMORY_LIMIT} (segl
             QUICK.as_secs()
         )
     };
-    let _ = writeln!(s, "- Runs: {runs}; seglens and DuckDB interleaved run by run, in one process");
+    let processes = match (databases.is_empty(), scale.is_empty()) {
+        (_, true) => "in one process",
+        (true, false) => "each DuckDB in a process of its own",
+        (false, false) => "in one process (14: each DuckDB in a process of its own)",
+    };
+    let _ = writeln!(s, "- Runs: {runs}; seglens and DuckDB interleaved run by run, {processes}");
     for (n, path) in databases {
         let day = std::fs::metadata(path)
             .and_then(|m| m.modified())
@@ -155,37 +188,30 @@ read-only, threads = {} (the cores), memory_limit = {DEFAULT_MEMORY_LIMIT} (segl
             seglens::sample::DEFAULT_SEED
         );
     }
-    let _ = writeln!(s, "\n| # | measurement | customers | seglens | DuckDB | ratio | target | met? |");
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|---|");
-    for r in rows {
-        let met = match r.met() {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "–",
-        };
+    let (sample, at_scale): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.rss.is_none());
+    if !sample.is_empty() {
+        let _ = writeln!(s, "\n| # | measurement | customers | seglens | DuckDB | ratio | target | met? |");
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|---|");
+        for r in sample {
+            let _ = writeln!(s, "{} |", r.cells());
+        }
+    }
+    if !databases.is_empty() {
+        let _ = writeln!(s, "\nFilters (sample schema, starter `features.toml`):\n");
+        for (label, text) in SIZE_FILTERS {
+            let _ = writeln!(s, "- {label}: `{text}`");
+        }
+        let _ = writeln!(s, "- clause cache (8): `{NUDGE}`");
+        let _ = writeln!(s, "- funnel (9): `{FUNNEL}`");
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {met} |",
-            r.id,
-            r.what.replace('|', "\\|"),
-            short_count(r.customers),
-            value(r.seglens, r.unit),
-            r.duckdb.map_or("–".into(), |d| value(d, r.unit)),
-            r.duckdb.map_or("–".into(), |d| ratio_text(r.seglens, d)),
-            r.target_text(),
+            "- the 16 overlap segments: {}",
+            SEGMENTS.iter().map(|(n, t)| format!("{n} `{t}`")).collect::<Vec<_>>().join(", ")
         );
     }
-    let _ = writeln!(s, "\nFilters (sample schema, starter `features.toml`):\n");
-    for (label, text) in SIZE_FILTERS {
-        let _ = writeln!(s, "- {label}: `{text}`");
+    if !scale.is_empty() {
+        super::scale::report(&mut s, &at_scale, scale, duckdb_version);
     }
-    let _ = writeln!(s, "- clause cache (8): `{NUDGE}`");
-    let _ = writeln!(s, "- funnel (9): `{FUNNEL}`");
-    let _ = writeln!(
-        s,
-        "- the 16 overlap segments: {}",
-        SEGMENTS.iter().map(|(n, t)| format!("{n} `{t}`")).collect::<Vec<_>>().join(", ")
-    );
     let _ = write!(s, "{END}");
     s
 }

@@ -4,13 +4,16 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, bail};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::measure::templates;
-use super::{EXISTS_30, FEATURE, NUDGE, PLAIN, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
-use seglens::engine::{Engine, FeatureSet};
+use super::server::peak_kb;
+use super::{BACKGROUND_TIMEOUT, EXISTS_30, FEATURE, NUDGE, PLAIN, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
+use seglens::engine::rollup::RollupStatus;
+use seglens::engine::{Engine, FeatureSet, OpenOptions};
 use seglens::library::Library;
+use seglens::library::template::Template;
 use seglens::tui::action::{Action, Effect, LibrarySnapshot};
 use seglens::tui::state::{AppState, WorkerState};
 use seglens::tui::theme::Theme;
@@ -51,7 +54,17 @@ pub(super) struct PreviewTimes {
 
 impl Session {
     pub(super) fn start(path: &Path, features: &FeatureSet) -> Result<Session> {
-        let engine = Engine::open(path, &super::sample_options())?;
+        Session::start_with(path, &super::sample_options(), features, templates())
+    }
+
+    /// A session on `path` opened with `opts`, its library holding `templates`.
+    pub(super) fn start_with(
+        path: &Path,
+        opts: &OpenOptions,
+        features: &FeatureSet,
+        templates: Vec<Template>,
+    ) -> Result<Session> {
+        let engine = Engine::open(path, opts)?;
         let theme = Theme::default_theme();
         let state = tui::initial_state(&engine, "bench".into(), &theme);
         let dir = tempfile::tempdir()?;
@@ -63,17 +76,26 @@ impl Session {
         s.apply(Action::Resize(200, 60));
         let snapshot = LibrarySnapshot {
             dir: s.library_dir.path().display().to_string(),
-            templates: templates(),
+            templates,
             features: features.clone(),
             ..LibrarySnapshot::default()
         };
         s.apply(Action::LibraryLoaded(snapshot));
         // The worker starts with the schema (the breakdown dimensions come with it).
-        let deadline = Instant::now() + WORKER_TIMEOUT;
+        let deadline = Instant::now() + BACKGROUND_TIMEOUT;
         while s.state.schema.schema.is_none() {
             s.recv(deadline)?;
         }
         Ok(s)
+    }
+
+    /// Waits until the worker's rollup build has ended (its failure is an error).
+    pub(super) fn wait_for_rollups(&mut self) -> Result<()> {
+        let deadline = Instant::now() + BACKGROUND_TIMEOUT;
+        while self.state.preview.rollups != Some(RollupStatus::Ready) {
+            self.recv(deadline)?;
+        }
+        Ok(())
     }
 
     pub(super) fn apply(&mut self, a: Action) {
@@ -118,7 +140,7 @@ impl Session {
     pub(super) fn recv(&mut self, deadline: Instant) -> Result<Seen> {
         match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(resp) => self.handle(resp),
-            Err(RecvTimeoutError::Timeout) => bail!("the worker gave no answer within {} s", WORKER_TIMEOUT.as_secs()),
+            Err(RecvTimeoutError::Timeout) => bail!("the worker gave no answer before its deadline"),
             Err(RecvTimeoutError::Disconnected) => bail!("the worker stopped"),
         }
     }
@@ -213,10 +235,5 @@ pub(super) fn rss_probe(db: &Path) -> Result<u64> {
         s.preview(&NUDGE.replace("{{n}}", "50"))?;
         s.preview(&NUDGE.replace("{{n}}", "51"))?;
     }
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| anyhow!("no VmHWM in /proc/self/status"))
+    peak_kb()
 }

@@ -123,13 +123,7 @@ impl Engine {
         if let Some((width, integer)) = bins {
             return self.binned_breakdown(f, &col, &expr, width, integer);
         }
-        let mut q = SqlBuilder::new(self);
-        q.push(&format!(
-            "SELECT v, c, sum(c) OVER () AS total, count(*) OVER () AS groups FROM (SELECT {expr} AS v, count(*) AS c FROM {} WHERE ",
-            self.table_sql()
-        ));
-        q.filter_cached(self, f)?;
-        q.push(&format!(" GROUP BY 1) ORDER BY c DESC, v NULLS LAST LIMIT {top}"));
+        let q = self.breakdown_query(f, &expr, bins, top, true)?;
         let rows: Vec<(Option<String>, i64, f64, i64)> = q.prepare(self, |s| {
             s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)?, r.get(3)?)))?.collect()
         })?;
@@ -157,12 +151,42 @@ impl Engine {
         })
     }
 
+    /// The statement of a breakdown by `expr` (`grouping`): the `top` values with the segment's
+    /// size and number of values, or every bin lowest first when `bins`.
+    fn breakdown_query<'a>(
+        &self,
+        f: &'a Compiled,
+        expr: &str,
+        bins: Option<(f64, bool)>,
+        top: usize,
+        cached: bool,
+    ) -> Result<SqlBuilder<'a>> {
+        let mut q = SqlBuilder::new(self);
+        let t = self.table_sql();
+        if bins.is_some() {
+            q.push(&format!("SELECT {expr} AS b, count(*) AS c FROM {t} WHERE "));
+            q.filter_as(self, f, cached)?;
+            q.push(" GROUP BY 1 ORDER BY 1 NULLS LAST");
+        } else {
+            q.push(&format!(
+                "SELECT v, c, sum(c) OVER () AS total, count(*) OVER () AS groups FROM (SELECT {expr} AS v, count(*) AS c FROM {t} WHERE "
+            ));
+            q.filter_as(self, f, cached)?;
+            q.push(&format!(" GROUP BY 1) ORDER BY c DESC, v NULLS LAST LIMIT {top}"));
+        }
+        Ok(q)
+    }
+
+    /// The SQL `breakdown` runs for `f` without the clause cache: what the benchmarks hand to DuckDB.
+    pub fn breakdown_sql(&self, f: &Compiled, column: &str, top: usize) -> Result<String> {
+        let col = self.column_named(column)?;
+        let (expr, bins) = self.grouping(&col)?;
+        Ok(self.breakdown_query(f, &expr, bins, top, false)?.sql)
+    }
+
     /// Every bin of the segment, lowest first (at most about ten, and NULL).
     fn binned_breakdown(&self, f: &Compiled, col: &str, expr: &str, width: f64, integer: bool) -> Result<Breakdown> {
-        let mut q = SqlBuilder::new(self);
-        q.push(&format!("SELECT {expr} AS b, count(*) AS c FROM {} WHERE ", self.table_sql()));
-        q.filter_cached(self, f)?;
-        q.push(" GROUP BY 1 ORDER BY 1 NULLS LAST");
+        let q = self.breakdown_query(f, expr, Some((width, integer)), 0, true)?;
         let rows: Vec<(Option<f64>, i64)> =
             q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
         let base = self.base_bins(col, expr)?;

@@ -82,7 +82,7 @@ impl Engine {
             .collect::<Vec<_>>()
             .join(", ");
         let n = cols.len();
-        let rows = self.first_members(f, &list, limit)?.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit, true)?.prepare(self, |s| {
             s.query_map([], |r| {
                 (0..n).map(|i| r.get::<_, duckdb::types::Value>(i).map(cell)).collect::<duckdb::Result<Vec<_>>>()
             })?
@@ -93,12 +93,12 @@ impl Engine {
 
     /// `list` of the first `limit` members by key. The first keys, then their rows: the top-N
     /// runs over the key alone (DuckDB's late materialisation of wide top-N queries trips over
-    /// the clause cache's rowid lookups).
-    fn first_members<'a>(&self, f: &'a Compiled, list: &str, limit: usize) -> Result<SqlBuilder<'a>> {
+    /// the clause cache's rowid lookups). `cached` false: the plain filter (`SqlBuilder::filter_as`).
+    fn first_members<'a>(&self, f: &'a Compiled, list: &str, limit: usize, cached: bool) -> Result<SqlBuilder<'a>> {
         let mut q = SqlBuilder::new(self);
         let (k, t) = (ident(self.key()), self.table_sql());
         q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
-        q.filter_cached(self, f)?;
+        q.filter_as(self, f, cached)?;
         q.push(&format!(" ORDER BY {k} LIMIT {limit}) ORDER BY {k}"));
         Ok(q)
     }
@@ -118,11 +118,17 @@ impl Engine {
     pub fn rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<RowSet> {
         let (cols, list) = self.select_list(columns)?;
         let n = cols.len();
-        let rows = self.first_members(f, &list, limit)?.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit, true)?.prepare(self, |s| {
             s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?
                 .collect()
         })?;
         Ok(RowSet { columns: cols, rows })
+    }
+
+    /// The SQL `rows` runs, without the clause cache (for benchmarks against DuckDB).
+    pub fn rows_sql(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<String> {
+        let (_, list) = self.select_list(columns)?;
+        Ok(self.first_members(f, &list, limit, false)?.sql)
     }
 
     /// The SQL `for_each_member` runs (for benchmarks against DuckDB's COPY).

@@ -34,6 +34,8 @@ impl Engine {
                 Some(m) => config.max_memory(m)?,
                 None => config,
             };
+            // Query progress is a per-connection setting, refused here and once the configuration
+            // is locked: the rollup build's connection sets it before the lock (`ReadOnly::lock`).
             Ok(config
                 .enable_autoload_extension(false)?
                 .with("autoinstall_known_extensions", "false")?

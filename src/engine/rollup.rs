@@ -134,6 +134,17 @@ impl Engine {
             .collect()
     }
 
+    /// The count of the `i`-th kept table's related rows that no customer owns, which the build
+    /// runs after filling it (for the notes); public for benchmarks that build the same.
+    pub fn rollup_unmatched_sql(&self, i: usize) -> String {
+        format!(
+            "SELECT CAST(coalesce(sum(k.{ROWS}), 0) AS BIGINT) FROM {} AS k WHERE NOT EXISTS (SELECT 1 FROM {} AS e WHERE e.{} = k.__key)",
+            kept_table(i),
+            self.table_sql(),
+            ident(self.key())
+        )
+    }
+
     /// Where the kept rollups are, without waiting or building.
     pub fn rollup_status(&self) -> RollupStatus {
         if self.rollups().is_empty() {
@@ -196,15 +207,9 @@ impl Engine {
             let select = rollup_select(r, self.rollup_key_cast(r).as_deref());
             let share = |p: Option<f64>| p.map(|p| (i as f64 + p / 100.0) / n * 100.0);
             self.keep_with_progress(&format!("r_{i}"), &select, &|p| progress(&r.table, share(p)))?;
-            let unmatched = format!(
-                "SELECT CAST(coalesce(sum(k.{ROWS}), 0) AS BIGINT) FROM {} AS k WHERE NOT EXISTS (SELECT 1 FROM {} AS e WHERE e.{} = k.__key)",
-                kept_table(i),
-                self.table_sql(),
-                ident(self.key())
-            );
             let rows = self
                 .statement_conn()?
-                .query_row(&unmatched, [], |row| row.get::<_, i64>(0))
+                .query_row(&self.rollup_unmatched_sql(i), [], |row| row.get::<_, i64>(0))
                 .map_err(|e| SqlBuilder::new(self).map_error(e))?;
             built.unmatched.push((r.table.clone(), rows.max(0) as u64));
         }

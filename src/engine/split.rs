@@ -90,18 +90,12 @@ impl Engine {
             return Err(EngineError::Param(format!("split takes 1 to 8 columns, got {}", by.len())));
         }
         let cols: Vec<String> = by.iter().map(|c| self.column_named(c)).collect::<Result<_>>()?;
-        let t = self.table_sql();
-        let dims: Vec<String> = cols.iter().map(|c| format!("CAST({t}.{} AS VARCHAR)", ident(c))).collect();
         let metrics = self.metrics().to_vec();
-        let (nd, nm) = (dims.len(), metrics.len());
-        let mut select: Vec<String> = dims.iter().enumerate().map(|(i, d)| format!("{d} AS d{i}")).collect();
-        select.push("count(*) AS n".into());
-        select.extend(metrics.iter().enumerate().map(|(i, m)| format!("CAST(({}) AS DOUBLE) AS m{i}", m.sql)));
-        let (before, after) = self.profile_from()?;
+        let (nd, nm) = (cols.len(), metrics.len());
         let mut q = SqlBuilder::new(self);
-        q.push(&format!("WITH g AS (SELECT {} FROM {before}", select.join(", ")));
-        q.filter_cached(self, f)?;
-        q.push(&format!("{after} GROUP BY {})", (1..=nd).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
+        q.push("WITH g AS (");
+        self.split_query(&mut q, f, &cols, true)?;
+        q.push(")");
         // Every cell's count and customers ride along on each row listed (window totals).
         let order: Vec<String> = (0..nd).map(|i| format!("d{i} NULLS FIRST")).collect();
         q.push(&format!(
@@ -144,6 +138,30 @@ impl Engine {
             .collect();
         let more_cells = all_cells.saturating_sub(cells.len() as u64);
         Ok(Split { size, by: cols, min_share, cells, more_cells, more_size: size.saturating_sub(listed) })
+    }
+
+    /// One GROUP BY over the segment's rows (kept rollups joined): per cell of `cols`, its values,
+    /// count and profile metrics.
+    fn split_query<'a>(&self, q: &mut SqlBuilder<'a>, f: &'a Compiled, cols: &[String], cached: bool) -> Result<()> {
+        let t = self.table_sql();
+        let mut select: Vec<String> =
+            cols.iter().enumerate().map(|(i, c)| format!("CAST({t}.{} AS VARCHAR) AS d{i}", ident(c))).collect();
+        select.push("count(*) AS n".into());
+        select.extend(self.metrics().iter().enumerate().map(|(i, m)| format!("CAST(({}) AS DOUBLE) AS m{i}", m.sql)));
+        let (before, after) = self.profile_from()?;
+        q.push(&format!("SELECT {} FROM {before}", select.join(", ")));
+        q.filter_as(self, f, cached)?;
+        q.push(&format!("{after} GROUP BY {}", (1..=cols.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
+        Ok(())
+    }
+
+    /// The SQL `split` runs (values, count and profile metrics per cell), without the clause
+    /// cache: for benchmarks against DuckDB, which need the kept rollups (`rollup_statements`).
+    pub fn split_metrics_sql(&self, f: &Compiled, by: &[String]) -> Result<String> {
+        let cols: Vec<String> = by.iter().map(|c| self.column_named(c)).collect::<Result<_>>()?;
+        let mut q = SqlBuilder::new(self);
+        self.split_query(&mut q, f, &cols, false)?;
+        Ok(q.sql)
     }
 
     /// The plain SQL of a split's counts, for tests and benchmarks against DuckDB.

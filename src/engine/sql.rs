@@ -49,6 +49,12 @@ impl<'a> SqlBuilder<'a> {
         }
     }
 
+    /// `filter_cached` where the engine runs the statement, plain `filter` where a benchmark
+    /// hands the same statement to another DuckDB (`cached` false).
+    pub fn filter_as(&mut self, engine: &Engine, f: &'a Compiled, cached: bool) -> Result<&mut Self> {
+        if cached { self.filter_cached(engine, f) } else { Ok(self.filter(f)) }
+    }
+
     /// Prepares and runs the statement through `run`, mapping DuckDB errors.
     pub fn prepare<T>(
         &self,
