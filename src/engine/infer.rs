@@ -64,7 +64,7 @@ fn is_integer(ty: &str) -> bool {
     t.contains("INT") && !t.contains("INTERVAL")
 }
 
-fn is_temporal(ty: &str) -> bool {
+pub(crate) fn is_temporal(ty: &str) -> bool {
     let t = ty.to_ascii_uppercase();
     t == "DATE" || t.starts_with("TIMESTAMP")
 }

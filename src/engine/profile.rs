@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::rollup::rollup_select;
 use super::{Compiled, Engine, Result, SqlBuilder, ident};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,15 +177,20 @@ impl Engine {
     /// with a note naming them (a metric over a column this data lacks is not an error).
     fn install_metrics(&self, set: MetricSet) -> Installed {
         let mut out = Installed { source: set.source, ..Default::default() };
+        // Each kept rollup's SELECT, computed once here (it looks up the related key's type).
+        let mut selects = Vec::new();
         for r in set.file.rollup {
             // Every SQL fragment from a file is one expression, or DuckDB never sees it.
             if let Some(e) = r.columns.values().find_map(|sql| super::filter::check_fragment(sql).err()) {
                 out.notes.push(format!("rollup {} left out: a column is not one expression: {e}", r.name));
                 continue;
             }
-            let sql = format!("SELECT * FROM ({}) LIMIT 0", rollup_select(&r, self.rollup_key_cast(&r).as_deref()));
-            match self.conn().prepare(&sql) {
-                Ok(_) => out.rollups.push(r),
+            let select = self.rollup_query(&r);
+            match self.conn().prepare(&format!("SELECT * FROM ({select}) LIMIT 0")) {
+                Ok(_) => {
+                    out.rollups.push(r);
+                    selects.push(select);
+                }
                 Err(e) => {
                     let why = super::error::DuckMessage::parse(&e).headline();
                     out.notes.push(format!("rollup {} left out: {why}", r.name));
@@ -194,8 +198,7 @@ impl Engine {
             }
         }
         // Bound against each rollup's own select (nothing runs: LIMIT 0), before any is kept.
-        let inline =
-            self.joins(&out.rollups, |_, r| format!("({})", rollup_select(r, self.rollup_key_cast(r).as_deref())));
+        let inline = self.joins(&out.rollups, |i, _| format!("({})", selects[i]));
         let (before, after) = around_filter(&self.table_sql(), &inline);
         let from = format!("{before}TRUE{after}");
         for d in set.file.metric {
@@ -321,10 +324,7 @@ impl Engine {
         if let Some(d) = self.memo.borrow().latest_date {
             return Ok(d);
         }
-        let dated = |ty: &str| {
-            let t = ty.to_ascii_uppercase();
-            t == "DATE" || t.starts_with("TIMESTAMP")
-        };
+        let dated = super::infer::is_temporal;
         let mut parts: Vec<String> = self
             .columns()
             .iter()

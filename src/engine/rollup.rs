@@ -101,7 +101,7 @@ pub enum RollupStatus {
 
 /// The per-customer aggregate of `r`, keyed by the entity key converted to `key_type` (`None`:
 /// the related key already has that type).
-pub(crate) fn rollup_select(r: &Rollup, convert_to: Option<&str>) -> String {
+fn rollup_select(r: &Rollup, convert_to: Option<&str>) -> String {
     let key = match convert_to {
         Some(ty) => format!("TRY_CAST({} AS {ty})", ident(&r.key)),
         None => ident(&r.key),
@@ -118,20 +118,21 @@ pub(crate) fn kept_table(i: usize) -> String {
 
 impl Engine {
     /// The type the `r`'s key converts to before grouping, when it differs from the entity key's.
-    pub(crate) fn rollup_key_cast(&self, r: &Rollup) -> Option<String> {
+    fn rollup_key_cast(&self, r: &Rollup) -> Option<String> {
         let entity = self.columns().iter().find(|c| c.name == self.key())?.ty.clone();
         let related = columns(self.conn(), &r.table).ok()?.into_iter().find(|c| c.name == r.key)?.ty;
         (!related.eq_ignore_ascii_case(&entity)).then_some(entity)
     }
 
+    /// The SELECT that fills `r`'s kept table, keyed by the customer key's type.
+    pub(crate) fn rollup_query(&self, r: &Rollup) -> String {
+        rollup_select(r, self.rollup_key_cast(r).as_deref())
+    }
+
     /// Each kept rollup's table and the SELECT that fills it, as seglens runs them: for a benchmark
     /// that builds the same tables in another DuckDB and then runs `profile_sql` there.
     pub fn rollup_statements(&self) -> Vec<(String, String)> {
-        self.rollups()
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (kept_table(i), rollup_select(r, self.rollup_key_cast(r).as_deref())))
-            .collect()
+        self.rollups().iter().enumerate().map(|(i, r)| (kept_table(i), self.rollup_query(r))).collect()
     }
 
     /// The count of the `i`-th kept table's related rows that no customer owns, which the build
@@ -204,7 +205,7 @@ impl Engine {
         let mut built = Built::default();
         for (i, r) in rollups.iter().enumerate() {
             *self.kept.state.lock().unwrap_or_else(|e| e.into_inner()) = State::Building { table: r.table.clone() };
-            let select = rollup_select(r, self.rollup_key_cast(r).as_deref());
+            let select = self.rollup_query(r);
             let share = |p: Option<f64>| p.map(|p| (i as f64 + p / 100.0) / n * 100.0);
             self.keep_with_progress(&format!("r_{i}"), &select, &|p| progress(&r.table, share(p)))?;
             let rows = self

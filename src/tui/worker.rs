@@ -177,20 +177,17 @@ fn start_rollups(
         let building = flag;
         let start = Instant::now();
         let reply = |r: Result<Part, WorkerError>| out(respond(Reply::Background, 0, start, r, None));
-        if !builder.rollups().is_empty() {
-            let progress = |table: &str, percent: Option<f64>| {
-                reply(Ok(Part::Rollups(RollupStatus::Building { table: table.to_string(), percent })))
-            };
-            let result = builder.kept_rollups(&progress);
-            building.store(false, Ordering::SeqCst);
-            match result {
-                Ok(_) => reply(Ok(Part::Rollups(RollupStatus::Ready))),
-                // Quitting: nothing to say.
-                Err(EngineError::Cancelled) => {}
-                Err(e) => reply(Err(e.into())),
-            }
-        }
+        let progress = |table: &str, percent: Option<f64>| {
+            reply(Ok(Part::Rollups(RollupStatus::Building { table: table.to_string(), percent })))
+        };
+        let result = (!builder.rollups().is_empty()).then(|| builder.kept_rollups(&progress));
         building.store(false, Ordering::SeqCst);
+        match result {
+            Some(Ok(_)) => reply(Ok(Part::Rollups(RollupStatus::Ready))),
+            // Nothing to build, or quitting: nothing to say.
+            None | Some(Err(EngineError::Cancelled)) => {}
+            Some(Err(e)) => reply(Err(e.into())),
+        }
     });
     match thread {
         Ok(t) => Some((cancel, t)),
