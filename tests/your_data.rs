@@ -470,9 +470,11 @@ fn the_real_binary_in_tmux_on_foreign_data() {
     assert_eq!(want, count_in(&c, Foreign::Shop, filter));
     let shown = seglens::format::count(want);
     let screen = t.wait("the size of the typed filter", |s| {
-        s.contains(&format!("{shown} of 3,000 customers")) && s.contains("By segment_label")
+        // The size comes first and the engagement panel after it (parts-first): wait for both.
+        s.contains(&format!("{shown} of 3,000 customers"))
+            && s.contains("By segment_label")
+            && s.contains("Engagement (inferred")
     });
-    assert!(screen.contains("Engagement (inferred"), "{screen}");
     assert!(!screen.contains("Binder") && !screen.contains("left out"), "{screen}");
     t.quit();
 }
