@@ -14,6 +14,7 @@
 //! Uniqueness is checked by a scan, except where DuckDB enforces it; the result is remembered in
 //! the cache directory under the file's path, size and modification time.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use super::sandbox::{ReadOnly as Connection, literal};
@@ -56,6 +57,9 @@ struct Known {
 pub struct Remembered {
     dir: Option<PathBuf>,
     file: Option<FileVersion>,
+    /// The entry as read from disk (or last written), read once: detection and the key check
+    /// both ask.
+    read: RefCell<Option<Option<Known>>>,
 }
 
 impl Remembered {
@@ -65,7 +69,7 @@ impl Remembered {
 
     /// Checks remembered for a version given (a dataset of several files: source.rs).
     pub fn with_version(dir: Option<&Path>, file: Option<FileVersion>) -> Remembered {
-        Remembered { dir: dir.map(Path::to_path_buf), file }
+        Remembered { dir: dir.map(Path::to_path_buf), file, read: RefCell::new(None) }
     }
 
     fn entry_path(&self) -> Option<PathBuf> {
@@ -76,9 +80,12 @@ impl Remembered {
     }
 
     fn load(&self) -> Option<Known> {
-        let text = std::fs::read_to_string(self.entry_path()?).ok()?;
-        let known: Known = serde_json::from_str(&text).ok()?;
-        (Some(&known.file) == self.file.as_ref()).then_some(known)
+        let read = || {
+            let text = std::fs::read_to_string(self.entry_path()?).ok()?;
+            let known: Known = serde_json::from_str(&text).ok()?;
+            (Some(&known.file) == self.file.as_ref()).then_some(known)
+        };
+        self.read.borrow_mut().get_or_insert_with(read).clone()
     }
 
     /// The entity table and key found for this very file version, if any.
@@ -105,6 +112,7 @@ impl Remembered {
             Ok(())
         };
         let _ = write();
+        *self.read.borrow_mut() = Some(Some(known));
     }
 }
 

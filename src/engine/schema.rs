@@ -1,7 +1,7 @@
 //! What is in the database: tables, columns, types, null shares, distinct estimates, top values;
 //! and which table holds one row per customer.
 
-use super::sandbox::{ReadOnly as Connection, literal};
+use super::sandbox::ReadOnly as Connection;
 use serde::Serialize;
 
 use super::{Column, Engine, EngineError, Result, SqlBuilder, ident};
@@ -54,10 +54,9 @@ pub(crate) fn tables(conn: &Connection) -> duckdb::Result<Vec<String>> {
 }
 
 pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<Column>> {
-    let mut s = conn.prepare(&format!(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = {} ORDER BY ordinal_position",
-        literal(table)
-    ))?;
+    // DESCRIBE binds this one table. information_schema.columns lists every column of every
+    // catalog, binding DuckDB's built-in views on its first use: ~50 ms of every headless command.
+    let mut s = conn.prepare(&format!("SELECT column_name, column_type FROM (DESCRIBE {})", ident(table)))?;
     let cols =
         s.query_map([], |r| Ok(Column { name: r.get(0)?, ty: r.get(1)? }))?.collect::<duckdb::Result<Vec<_>>>()?;
     Ok(cols)

@@ -47,10 +47,20 @@ pub fn define_today(conn: &Connection) -> Result<()> {
 
 pub(super) fn define_today_as(conn: &Connection, date: NaiveDate) -> Result<()> {
     // A built-in `current_date` (a build with ICU) binds before seglens defines anything; then it
-    // is left alone. Binding is a cheap check: listing duckdb_functions() costs ~40 ms a query,
+    // is left alone. Binding is the cheap check: listing duckdb_functions() costs ~40 ms a query,
     // which every headless command would pay. Once seglens' temp macro exists, it is replaced.
-    for name in ["current_date", "today"] {
-        let ours = conn.prepare(&format!("SELECT {name}()")).is_err() || macro_is_ours(conn, name);
+    // A bind that failed once means the build has no such function, so later connections skip
+    // the check: each failure costs DuckDB's "did you mean" search over every function name.
+    static MISSING: [std::sync::OnceLock<()>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    for (name, missing) in ["current_date", "today"].into_iter().zip(&MISSING) {
+        let unbound = || {
+            let failed = conn.prepare(&format!("SELECT {name}()")).is_err();
+            if failed {
+                let _ = missing.set(());
+            }
+            failed
+        };
+        let ours = missing.get().is_some() || unbound() || macro_is_ours(conn, name);
         if ours {
             conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{date}'"))?;
         }
