@@ -92,6 +92,30 @@ fn dbt(project: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
+/// `dbt build` of the project in `out` (what `--all-approved` wrote) against the DuckDB file
+/// `warehouse`, which must succeed: its log and `run_results.json`.
+fn dbt_build(out: &Path, warehouse: &Path) -> (String, serde_json::Value) {
+    std::fs::write(
+        out.join("dbt_project.yml"),
+        "name: seglens_models\nversion: \"1.0\"\nconfig-version: 2\nprofile: seglens_models\n\
+         model-paths: [\"models\"]\ntest-paths: [\"tests\"]\nflags:\n  send_anonymous_usage_stats: false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        out.join("profiles.yml"),
+        format!(
+            "seglens_models:\n  target: local\n  outputs:\n    local:\n      type: duckdb\n      path: '{}'\n      threads: 1\n",
+            s(warehouse)
+        ),
+    )
+    .unwrap();
+    let run = dbt(out, &["build"]);
+    let log = format!("{}\n{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "dbt build failed:\n{log}");
+    let results = std::fs::read_to_string(out.join("target/run_results.json")).unwrap();
+    (log, serde_json::from_str(&results).unwrap())
+}
+
 /// Hostile template text reaches every place of a model and its test: the intent (`{% do %}`,
 /// `{{ }}`, `{# #}`), a string default (in the header and, bound, in the SQL), a `{{param}}` in the
 /// filter, a string literal of a suppression's filter (in every net model), a default holding a
@@ -139,27 +163,9 @@ fn dbt_runs_nothing_a_template_says_and_every_model_builds_with_its_count() {
     assert!(header.iter().all(|l| l.starts_with("-- ")), "{newline}");
     assert!(header.iter().any(|l| l.contains("home=UK AND FALSE")), "{newline}");
 
-    std::fs::write(
-        out.join("dbt_project.yml"),
-        "name: seglens_models\nversion: \"1.0\"\nconfig-version: 2\nprofile: seglens_models\n\
-         model-paths: [\"models\"]\ntest-paths: [\"tests\"]\nflags:\n  send_anonymous_usage_stats: false\n",
-    )
-    .unwrap();
-    std::fs::write(
-        out.join("profiles.yml"),
-        format!(
-            "seglens_models:\n  target: local\n  outputs:\n    local:\n      type: duckdb\n      path: '{}'\n      threads: 1\n",
-            s(&warehouse)
-        ),
-    )
-    .unwrap();
-    let run = dbt(&out, &["build"]);
-    let log = format!("{}\n{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert!(run.status.success(), "dbt build failed:\n{log}");
+    let (log, results) = dbt_build(&out, &warehouse);
 
     // Every model built and every count test ran and passed.
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("target/run_results.json")).unwrap()).unwrap();
     let status = |kind: &str, want: &str| {
         results["results"]
             .as_array()
@@ -189,8 +195,8 @@ fn dbt_runs_nothing_a_template_says_and_every_model_builds_with_its_count() {
     assert!(compiled("hostile_default__net").contains(r#"'{{ run_query("CREATE TABLE canary_literal"#));
 }
 
-/// `a-b` and `a_b` are both model `a_b`; a segment `x--net` is the net model of `x`. Refused
-/// before anything is written, naming both segments.
+/// `a-b` and `a_b` are both model `a_b`; a segment `x--net` is the net model of `x`; arms `p-q`
+/// and `p_q` both test `p_q`. Refused before anything is written, naming both.
 #[test]
 fn colliding_model_names_are_refused_before_anything_is_written() {
     let (sb, db) = shop();
@@ -207,8 +213,14 @@ fn colliding_model_names_are_refused_before_anything_is_written() {
     emit(&sb, &db, &out, &[]).user_error(&["x--net", "x (its net model)", "models/x__net.sql"]);
     assert!(!out.exists(), "nothing is written");
 
-    // Apart, each writes its own model.
+    // Arms `p-q` and `p_q` of one segment would share a test file.
     sb.seglens(&["retire", "x--net"]).ok();
+    approved(&sb, &db, "split", "purchase_count > 1", &["--arms", "p-q=0.5,p_q=0.5", "--salt", "s"]);
+    emit(&sb, &db, &out, &[]).user_error(&["arm p-q of split", "arm p_q of split", "tests/split__arm_p_q_count.sql"]);
+    assert!(!out.exists(), "nothing is written");
+
+    // Apart, each writes its own model.
+    sb.seglens(&["retire", "split"]).ok();
     emit(&sb, &db, &out, &[]).ok();
     assert!(out.join("models/a_b.sql").exists() && out.join("models/x__net.sql").exists());
 }
@@ -279,8 +291,100 @@ fn sql_refuses_arms_whose_shares_do_not_add_up() {
     let at = text.rfind("share = 0.5").expect("the treatment's share");
     std::fs::write(&file, format!("{}share = 0.6{}", &text[..at], &text[at + "share = 0.5".len()..])).unwrap();
 
-    let o =
-        sb.seglens(&["sql", "holdout", "--db", s(&db), "--as-of", &as_of]).user_error(&["holdout", "add up to 1.1"]);
-    assert!(o.stdout.is_empty(), "{o:?}");
+    for dialect in ["duckdb", "spark", "postgres"] {
+        let o = sb
+            .seglens(&["sql", "holdout", "--db", s(&db), "--as-of", &as_of, "--dialect", dialect])
+            .user_error(&["holdout", "add up to 1.1"]);
+        assert!(o.stdout.is_empty(), "{o:?}");
+        sb.seglens(&["arms", "holdout", "--db", s(&db), "--as-of", &as_of, "--dialect", dialect])
+            .user_error(&["add up to 1.1"]);
+    }
     sb.seglens(&["arms", "holdout", "--db", s(&db), "--as-of", &as_of]).user_error(&["add up to 1.1"]);
+}
+
+/// A key that is neither an integer nor text (here a UUID) prints differently from engine to
+/// engine, so its hash would too: arms on it are refused for other engines with one line, and
+/// still given for DuckDB, whose text of it seglens hashes.
+#[test]
+fn arms_on_a_key_whose_text_differs_between_engines_are_refused_for_other_engines() {
+    let sb = Sandbox::new();
+    let db = sb.path().join("accounts.duckdb");
+    let conn = duckdb::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE accounts AS SELECT ('00000000-0000-4000-8000-' || lpad(i::VARCHAR, 12, '0'))::UUID AS account_id, \
+         i % 7 AS score FROM range(1, 301) t(i)",
+    )
+    .unwrap();
+    drop(conn);
+    let as_of = as_of();
+    let base = ["--db", s(&db), "--key", "account_id", "--as-of", &as_of];
+    let save = ["save", "uuid-holdout", "--filter", "score > 1", "--arms", "control=0.5,treatment=0.5", "--salt", "s"];
+    sb.seglens(&[&save[..], &base[..]].concat()).ok();
+    for dialect in ["spark", "postgres", "snowflake"] {
+        for cmd in ["sql", "arms"] {
+            let o = sb.seglens(&[&[cmd, "uuid-holdout", "--dialect", dialect][..], &base[..]].concat()).user_error(&[
+                "arms on the key account_id",
+                "neither an integer nor text",
+                dialect,
+            ]);
+            assert!(o.stdout.is_empty(), "{o:?}");
+        }
+    }
+    let duck = sb.seglens(&[&["sql", "uuid-holdout"][..], &base[..]].concat()).ok().stdout;
+    assert!(duck.contains("CAST(\"account_id\" AS VARCHAR)") && duck.contains("AS arm FROM"), "{duck}");
+}
+
+/// A template with arms on the warehouse through real dbt: its model (and net model) carries the
+/// arm column, and each arm's test passes, so dbt-duckdb puts in every arm the number of customers
+/// seglens counted. The salt holds Jinja and a quote: dbt renders it back as written (no canary
+/// table), so the arms it computes are the ones seglens computed with that salt.
+#[test]
+fn dbt_builds_each_arm_with_the_count_seglens_measured() {
+    let (sb, db) = shop();
+    let warehouse = sb.path().join("warehouse.duckdb");
+    std::fs::copy(&db, &warehouse).unwrap();
+    let salt = r#"o'neil {{ run_query("CREATE TABLE canary_salt AS SELECT 1 AS x") }}"#;
+    approved(
+        &sb,
+        &db,
+        "spring-holdout",
+        Foreign::Shop.filter(),
+        &["--arms", "control=0.2,offer-a=0.3,offer_b=0.5", "--salt", salt],
+    );
+    approved(&sb, &db, "opt-outs", "newsletter_opens = 0", &["--kind", "suppression"]);
+    let out = sb.path().join("project");
+    let j = emit(&sb, &db, &out, &["--json"]).ok().json();
+    let as_of = as_of();
+    for seg in j["segments"].as_array().unwrap().iter().filter(|m| m["name"] == "spring-holdout") {
+        let arms = seg["arms"].as_array().unwrap();
+        let names: Vec<&str> = arms.iter().map(|a| a["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["control", "offer-a", "offer_b"], "{j}");
+        let total: u64 = arms.iter().map(|a| a["count"].as_u64().unwrap()).sum();
+        assert_eq!(Some(total), seg["count"].as_u64(), "{j}");
+        assert!(arms.iter().all(|a| a["count"].as_u64() > Some(0)), "{j}");
+        let model = std::fs::read_to_string(seg["model"].as_str().unwrap()).unwrap();
+        assert!(model.contains(" AS arm FROM ") && model.contains("-- expected per arm: control "), "{model}");
+        if seg["suppressed"].as_array().unwrap().is_empty() {
+            // The counts are the ones `seglens arms` gives.
+            let report =
+                sb.seglens(&["arms", "spring-holdout", "--db", s(&db), "--as-of", &as_of, "--json"]).ok().json();
+            let sizes: Vec<u64> =
+                report["arms"].as_array().unwrap().iter().map(|a| a["size"].as_u64().unwrap()).collect();
+            assert_eq!(sizes, arms.iter().map(|a| a["count"].as_u64().unwrap()).collect::<Vec<_>>());
+        }
+    }
+    let (log, results) = dbt_build(&out, &warehouse);
+    let passed: Vec<&str> = results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "pass")
+        .map(|r| r["unique_id"].as_str().unwrap())
+        .collect();
+    // Two models of the segment (plain and net), three arms each, and a count test per model.
+    assert_eq!(passed.iter().filter(|t| t.contains("__arm_")).count(), 6, "{log}");
+    assert_eq!(passed.len(), 6 + 3, "{log}");
+    let canaries =
+        q_i64(&plain(&warehouse), "SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'canary%'");
+    assert_eq!(canaries, 0, "a run_query from the salt ran:\n{log}");
 }

@@ -220,7 +220,13 @@ fn save_cells(
     Ok(out)
 }
 
-pub fn arms(ctx: &Ctx, filter: &str, spec: Option<&str>, salt: Option<&str>) -> Result<()> {
+pub fn arms(
+    ctx: &Ctx,
+    filter: &str,
+    spec: Option<&str>,
+    salt: Option<&str>,
+    dialect: Option<crate::dialect::Dialect>,
+) -> Result<()> {
     let engine = ctx.engine()?;
     let r = ctx.resolve(filter)?;
     let arms = match (spec, salt, r.template.as_ref().and_then(|t| t.arms.clone())) {
@@ -228,6 +234,9 @@ pub fn arms(ctx: &Ctx, filter: &str, spec: Option<&str>, salt: Option<&str>) -> 
         (_, _, Some(a)) => a,
         _ => return fail(format!("{} declares no arms: give --arms control=0.1,treatment=0.9 --salt NAME", r.label)),
     };
+    if let Some(d) = dialect {
+        return super::warehouse::arms_sql(ctx, &engine, &r, &arms, d);
+    }
     super::rollups(&engine)?;
     let report = engine.arms(&r.compiled, &arms)?;
     if ctx.g.json {

@@ -237,6 +237,10 @@ pub enum Command {
         arms: Option<String>,
         #[arg(long, requires = "arms")]
         salt: Option<String>,
+        /// Print the SQL that assigns the arms on this engine (spark, postgres, trino, bigquery,
+        /// snowflake, duckdb) and a statement that checks its hash, instead of the sizes
+        #[arg(long, value_parser = warehouse::parse_dialect)]
+        dialect: Option<crate::dialect::Dialect>,
     },
     /// A segment split by columns: each combination's size, share and metrics, from one scan
     Split {
@@ -414,7 +418,9 @@ pub fn run() -> Result<()> {
                 Command::Split { filter, by, min_share, save, max_cells } => {
                     history::split(&ctx, &filter, &by, min_share, save, max_cells)
                 }
-                Command::Arms { filter, arms, salt } => history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref()),
+                Command::Arms { filter, arms, salt, dialect } => {
+                    history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref(), dialect)
+                }
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),
                 Command::Hygiene => qa::hygiene(&ctx),

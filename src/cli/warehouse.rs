@@ -1,6 +1,8 @@
 //! `seglens sql`: the SQL a segment runs, in DuckDB's dialect or a warehouse's (`--dialect`), with
 //! `current_date` bound to the as-of date; `--all-approved --out DIR` writes every approved
-//! segment as a dbt-style model with a test of the count seglens measured locally.
+//! segment as a dbt-style model with a test of the count seglens measured locally (and, for a
+//! segment with arms, an arm column and a test of each arm's count). `seglens arms --dialect`
+//! prints the SQL that assigns the arms on an engine, with a one-line check of its hash.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -11,6 +13,7 @@ use serde_json::json;
 
 use super::{Ctx, UserError, fail};
 use crate::dialect::{Catalog, Dialect, Target, dbt_literal};
+use crate::engine::arms::{Arms, bucket};
 use crate::engine::{Engine, FeatureSet, filter};
 use crate::format::count;
 use crate::library::measure;
@@ -36,7 +39,7 @@ pub struct SqlArgs {
     pub force: bool,
 }
 
-fn parse_dialect(s: &str) -> std::result::Result<Dialect, String> {
+pub(crate) fn parse_dialect(s: &str) -> std::result::Result<Dialect, String> {
     Dialect::parse(s).ok_or_else(|| {
         let names: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
         format!("unknown dialect {s:?} (one of {})", names.join(", "))
@@ -60,20 +63,7 @@ pub fn sql(ctx: &Ctx, a: SqlArgs) -> Result<()> {
     engine.check(&r.compiled)?;
     let t = target(&engine, &catalog, a.dialect);
     let sql = match r.template.as_ref().and_then(|t| t.arms.as_ref()) {
-        // The arm column's hash is specified for every engine (README "Arms"), but only DuckDB's
-        // form is verified by running it: other dialects are refused rather than emitted untested.
-        Some(_) if a.dialect != Dialect::DuckDb => {
-            return fail(format!(
-                "{} has arms: its arm column is emitted for duckdb only so far (README \"Arms\" has the hash for other engines)",
-                r.label
-            ));
-        }
-        Some(arms) => {
-            // Shares that do not add up are refused here as `arms` and `export` refuse them.
-            let sql =
-                engine.select_sql_with_arms(&r.compiled, arms).map_err(|e| UserError(format!("{}: {e}", r.label)))?;
-            crate::dialect::pin_current_date(&sql, engine.today())
-        }
+        Some(arms) => select_with_arms(&engine, &t, &r.label, &r.compiled, arms)?,
         None => t.select(&r.compiled.sql).map_err(|e| UserError(e.to_string()))?,
     };
     if ctx.g.json {
@@ -83,6 +73,67 @@ pub fn sql(ctx: &Ctx, a: SqlArgs) -> Result<()> {
         }));
     }
     println!("{sql};");
+    Ok(())
+}
+
+/// The key and the arm of every member of `f`, on the target: DuckDB's own SQL reads the data as
+/// seglens opened it (a Parquet source included), the others name the table.
+fn select_with_arms(
+    engine: &Engine,
+    t: &Target,
+    label: &str,
+    f: &crate::engine::Compiled,
+    arms: &Arms,
+) -> Result<String> {
+    // Shares that do not add up are refused here as `arms` and `export` refuse them.
+    arms.bounds().map_err(|e| UserError(format!("{label}: {e}")))?;
+    if t.dialect == Dialect::DuckDb {
+        let sql = engine.select_sql_with_arms(f, arms).map_err(|e| UserError(format!("{label}: {e}")))?;
+        return Ok(crate::dialect::pin_current_date(&sql, engine.today()));
+    }
+    Ok(t.select_with_arms(&f.sql, arms).map_err(|e| UserError(format!("{label}: {e}")))?)
+}
+
+/// `seglens arms NAME --dialect X`: the SQL that gives every member its arm on that engine, and a
+/// statement that checks the engine's hash against seglens' on one customer (the segment's first
+/// by key, else the table's).
+pub fn arms_sql(ctx: &Ctx, engine: &Engine, r: &super::Resolved, arms: &Arms, dialect: Dialect) -> Result<()> {
+    engine.check(&r.compiled)?;
+    let catalog = Catalog::of(engine)?;
+    let t = target(engine, &catalog, dialect);
+    let sql = select_with_arms(engine, &t, &r.label, &r.compiled, arms)?;
+    let key = engine.key().to_string();
+    let mut first = engine.rows(&r.compiled, std::slice::from_ref(&key), 1)?.rows;
+    if first.is_empty() {
+        let everyone = crate::engine::Compiled::raw("TRUE").map_err(crate::engine::EngineError::from)?;
+        first = engine.rows(&everyone, &[key], 1)?.rows;
+    }
+    let check = first.into_iter().next().and_then(|row| row.into_iter().next().flatten()).map(|k| {
+        let b = bucket(&arms.salt, &k);
+        (t.bucket_check(arms, &k), b, arms.arm_of(&k).unwrap_or_default(), k)
+    });
+    if ctx.g.json {
+        let bounds: Vec<_> = arms
+            .bounds()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, from, to)| json!({"name": name, "from": from, "to": to}))
+            .collect();
+        let check = check.map(|(sql, b, arm, key)| json!({"key": key, "bucket": b, "arm": arm, "sql": sql}));
+        return ctx.print_json(&json!({
+            "sql": sql, "dialect": dialect.name(), "as_of": engine.today().to_string(), "salt": arms.salt,
+            "hash": crate::engine::arms::HASH, "arms": bounds, "check": check,
+        }));
+    }
+    println!("{sql};");
+    if let Some((check, b, arm, key)) = check {
+        // A comment line holds no line break: the key and salt are shown escaped.
+        println!(
+            "-- Check the hash on {dialect}: customer {key:?} is in bucket {b} ({arm}) under salt {:?}; this returns {b}:",
+            arms.salt
+        );
+        println!("{check};");
+    }
     Ok(())
 }
 
@@ -96,6 +147,8 @@ struct Model {
     suppressed: Vec<String>,
     sql: String,
     count: u64,
+    /// Each arm's count, in the order declared, when the segment has arms.
+    arms: Option<Vec<(String, u64)>>,
 }
 
 fn all_approved(
@@ -140,24 +193,33 @@ fn all_approved(
             variants.push((format!("{}__net", model_name(&tpl.name)), compiled.and_not(&others), names));
         }
         for (file, segment, suppressed) in variants {
-            let sql = t.select(&segment.sql).map_err(|e| UserError(format!("{}: {e}", tpl.reference())))?;
+            let (sql, arms) = match &tpl.arms {
+                Some(arms) => (
+                    select_with_arms(engine, &t, &tpl.reference(), &segment, arms)?,
+                    Some(engine.arm_sizes(&segment, arms)?),
+                ),
+                None => (t.select(&segment.sql).map_err(|e| UserError(format!("{}: {e}", tpl.reference())))?, None),
+            };
             let count = engine.size(&segment)?.size;
             let params = filter::bound_params(&tpl.filter, &tpl.params, &BTreeMap::new());
-            models.push(Model { file, template: tpl.clone(), params, suppressed, sql, count });
+            models.push(Model { file, template: tpl.clone(), params, suppressed, sql, count, arms });
         }
     }
     check_names(&models)?;
     let db = ctx.db_path()?;
-    let paths: Vec<(PathBuf, PathBuf)> = models
+    let paths: Vec<(PathBuf, PathBuf, Vec<PathBuf>)> = models
         .iter()
         .map(|m| {
+            let arm_tests = m.arms.iter().flatten().map(|(arm, _)| out.join("tests").join(arm_test_file(m, arm)));
             (
                 out.join("models").join(format!("{}.sql", m.file)),
                 out.join("tests").join(format!("{}_count.sql", m.file)),
+                arm_tests.collect(),
             )
         })
         .collect();
-    for path in paths.iter().flat_map(|(model, test)| [model, test]) {
+    check_test_names(&models, &paths)?;
+    for path in paths.iter().flat_map(|(model, test, arms)| [model, test].into_iter().chain(arms)) {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 return fail(format!("{} is a directory; move it out of --out", path.display()));
@@ -173,38 +235,51 @@ fn all_approved(
         }
     }
     let mut written = Vec::new();
-    for (m, (model, test)) in models.iter().zip(paths) {
+    for (m, (model, test, arm_tests)) in models.iter().zip(paths) {
         // Everything but the `ref()` of the count test goes through `dbt_literal`: dbt renders
         // both files as Jinja before any SQL runs, and the header and SQL hold template text.
         let header = header(m, dialect, engine, &db);
         write_file(&model, &dbt_literal(&format!("{header}{}\n", m.sql)))?;
-        let test_sql = format!(
-            "{}{}\n",
+        let test_header = |what: &str| {
             dbt_literal(&format!(
-                "-- Fails (returns a row) when the warehouse selects another number of customers than seglens\n\
+                "-- Fails (returns a row) when the warehouse selects another number of customers{what} than seglens\n\
                  -- measured locally for {} as of {}.\n",
                 m.template.reference(),
                 engine.today(),
-            )),
-            crate::dialect::dbt_count_test(&m.file, m.count)
-        );
-        write_file(&test, &test_sql)?;
-        written.push((m, model, test));
+            ))
+        };
+        write_file(&test, &format!("{}{}\n", test_header(""), crate::dialect::dbt_count_test(&m.file, m.count)))?;
+        for ((arm, n), path) in m.arms.iter().flatten().zip(&arm_tests) {
+            let sql = crate::dialect::dbt_arm_count_test(&m.file, arm, *n);
+            write_file(path, &format!("{}{sql}\n", test_header(&format!(" in arm {arm}"))))?;
+        }
+        written.push((m, model, test, arm_tests));
     }
     if ctx.g.json {
         let list: Vec<_> = written
             .iter()
-            .map(|(m, model, test)| {
+            .map(|(m, model, test, arm_tests)| {
+                let arms = m.arms.as_ref().map(|arms| {
+                    arms.iter()
+                        .zip(arm_tests)
+                        .map(|((name, n), path)| json!({"name": name, "count": n, "test": path}))
+                        .collect::<Vec<_>>()
+                });
                 json!({"name": m.template.name, "version": m.template.version, "kind": m.template.kind,
-                       "model_name": m.file, "suppressed": m.suppressed, "count": m.count, "model": model, "test": test})
+                       "model_name": m.file, "suppressed": m.suppressed, "count": m.count, "model": model, "test": test,
+                       "arms": arms})
             })
             .collect();
         return ctx
             .print_json(&json!({"dialect": dialect.name(), "as_of": engine.today().to_string(), "segments": list}));
     }
-    for (m, model, _) in &written {
+    for (m, model, ..) in &written {
         let net = if m.suppressed.is_empty() { "" } else { " (net)" };
         println!("{:<40} {:>12}  {}", format!("{}{net}", m.template.reference()), count(m.count), model.display());
+        if let Some(arms) = &m.arms {
+            let each: Vec<String> = arms.iter().map(|(name, n)| format!("{name} {}", count(*n))).collect();
+            println!("    arms: {}", each.join(", "));
+        }
     }
     println!(
         "wrote {} {dialect} models (and count tests) as of {} to {}",
@@ -239,6 +314,30 @@ fn check_names(models: &[Model]) -> Result<()> {
                 what(m),
                 m.file
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The dbt test of one arm of a model: `<model>__arm_<arm>_count.sql`.
+fn arm_test_file(m: &Model, arm: &str) -> String {
+    format!("{}__arm_{}_count.sql", m.file, model_name(arm))
+}
+
+/// Refuses two tests of the same file name (arms `a-b` and `a_b` of one segment; a segment named
+/// like another's arm test): one would replace the other while both were listed as written.
+fn check_test_names(models: &[Model], paths: &[(PathBuf, PathBuf, Vec<PathBuf>)]) -> Result<()> {
+    let mut seen: BTreeMap<&Path, String> = BTreeMap::new();
+    for (m, (_, test, arm_tests)) in models.iter().zip(paths) {
+        let arms = m.arms.iter().flatten().map(|(arm, _)| format!("arm {arm} of {}", m.file));
+        for (path, what) in std::iter::once((test, format!("model {}", m.file))).chain(arm_tests.iter().zip(arms)) {
+            if let Some(first) = seen.get(path.as_path()) {
+                return fail(format!(
+                    "the tests of {first} and {what} would both be written as {}; rename an arm or a segment",
+                    path.display()
+                ));
+            }
+            seen.insert(path, what);
         }
     }
     Ok(())
@@ -319,6 +418,24 @@ fn header(m: &Model, dialect: Dialect, engine: &Engine, db: &Path) -> String {
     h.push_str(&format!("-- filter: {}\n", one_line(&t.filter)));
     if !m.suppressed.is_empty() {
         h.push_str(&format!("-- suppressions subtracted (as seglens export does): {}\n", m.suppressed.join(", ")));
+    }
+    if let (Some(arms), Some(sizes)) = (&t.arms, &m.arms) {
+        // The salt is shown escaped ({:?}): a line break in it would end the comment.
+        let ranges: Vec<String> = arms
+            .bounds()
+            .unwrap_or_default()
+            .iter()
+            .map(|(name, from, to)| format!("{name} {from}-{}", to - 1))
+            .collect();
+        h.push_str(&format!(
+            "-- arms: salt {:?}; buckets {} of {}; {}\n",
+            arms.salt,
+            ranges.join(", "),
+            crate::engine::arms::BUCKETS,
+            crate::engine::arms::HASH
+        ));
+        let each: Vec<String> = sizes.iter().map(|(name, n)| format!("{name} {n}")).collect();
+        h.push_str(&format!("-- expected per arm: {}\n", each.join(", ")));
     }
     if dialect == Dialect::Spark {
         h.push_str("-- Spark: run with spark.sql.ansi.enabled=true (the Spark 4 default).\n");

@@ -13,8 +13,9 @@
 //! - `x IS TRUE` and friends become `coalesce` forms every engine reads alike;
 //! - every operator is parenthesised, so precedence differences between engines cannot bite.
 //!
-//! Arms and holdouts (issue 17) will need a hash computable in every dialect. Until one is
-//! specified here, hash and random functions are refused by name (see `functions::NOT_PORTABLE`).
+//! Hash and random functions in a filter are refused by name (`functions::NOT_PORTABLE`): each
+//! engine hashes differently. Holdouts are arms declared on the template, whose column
+//! `arms.rs` writes with each engine's SHA-256 as `engine::arms` specifies it.
 
 use chrono::{Duration, Months, NaiveDate};
 use sqlparser::ast::{BinaryOperator, CastKind, DataType, DateTimeField, Expr, Ident, InTarget, UnaryOperator, Value};

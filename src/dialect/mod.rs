@@ -8,6 +8,7 @@
 //! Anything outside the list is refused, naming the construct: SQL is never emitted wrong.
 //! For DuckDB itself the text is kept as written, with only `current_date`/`today()` pinned.
 
+mod arms;
 mod catalog;
 mod emit;
 mod functions;
@@ -222,17 +223,36 @@ impl Target<'_> {
 
     /// `SELECT key FROM table WHERE filter` in the target dialect.
     pub fn select(&self, filter: &str) -> Result<String, Untranslatable> {
-        let d = self.dialect;
+        self.select_list(filter, &self.dialect.ident(self.key_name()))
+    }
+
+    /// `SELECT list FROM table WHERE filter` in the target dialect.
+    fn select_list(&self, filter: &str, list: &str) -> Result<String, Untranslatable> {
         let where_ = self.filter(filter)?;
-        let table = self.catalog.table_name(self.table).unwrap_or(self.table);
-        let key = self.catalog.column_name(table, self.key).unwrap_or(self.key);
-        Ok(format!("SELECT {} FROM {} WHERE (\n{}\n)", d.ident(key), d.ident(table), where_.trim()))
+        Ok(format!("SELECT {list} FROM {} WHERE (\n{}\n)", self.dialect.ident(self.table_name()), where_.trim()))
+    }
+
+    /// The entity table and its key, spelled as the database spells them.
+    fn table_name(&self) -> &str {
+        self.catalog.table_name(self.table).unwrap_or(self.table)
+    }
+
+    fn key_name(&self) -> &str {
+        self.catalog.column_name(self.table_name(), self.key).unwrap_or(self.key)
     }
 }
 
 /// A dbt test (it fails when it returns a row) that the model `model` selects `expected` rows.
 pub fn dbt_count_test(model: &str, expected: u64) -> String {
     format!("SELECT count(*) AS customers FROM {{{{ ref('{model}') }}}} HAVING count(*) <> {expected}")
+}
+
+/// A dbt test that the model `model` puts `expected` customers in the arm `arm` (a plain name,
+/// `Arms::bounds` checks, so its literal is the same in every dialect).
+pub fn dbt_arm_count_test(model: &str, arm: &str, expected: u64) -> String {
+    format!(
+        "SELECT count(*) AS customers FROM {{{{ ref('{model}') }}}} WHERE arm = '{arm}' HAVING count(*) <> {expected}"
+    )
 }
 
 /// `text` as dbt's Jinja renders it back: each `{{`, `{%` and `{#` becomes an expression that

@@ -116,10 +116,16 @@ impl Arms {
     /// The arm name of `key_sql` in DuckDB SQL; arms that `bounds` refuses (shares not adding up
     /// to 1, written by hand) are refused here too, never emitted as a CASE that misplaces customers.
     pub fn arm_sql(&self, key_sql: &str) -> std::result::Result<String, String> {
-        let b = self.bucket_sql(key_sql);
+        self.arm_case(&self.bucket_sql(key_sql))
+    }
+
+    /// `CASE WHEN bucket < to THEN 'name' ... END` over `bucket`, a bucket expression in any
+    /// dialect (`dialect::Target` writes the others). Arm names are plain (`bounds` checks), so
+    /// `'name'` is the same literal on every engine.
+    pub fn arm_case(&self, bucket: &str) -> std::result::Result<String, String> {
         let mut case = String::from("CASE");
         for (name, _, to) in self.bounds()? {
-            case.push_str(&format!(" WHEN {b} < {to} THEN {}", ParamValue::String(name).to_sql()));
+            case.push_str(&format!(" WHEN {bucket} < {to} THEN {}", ParamValue::String(name).to_sql()));
         }
         case.push_str(" END");
         Ok(case)
@@ -169,6 +175,26 @@ impl Engine {
         let key = ident(self.key());
         let arm = arms.arm_sql(&key).map_err(EngineError::Param)?;
         Ok(format!("SELECT {key}, {arm} AS arm FROM {} WHERE (\n{}\n)", self.table_sql(), f.sql))
+    }
+
+    /// Each arm's member count, in the order declared: what a dbt test per arm checks (no metrics,
+    /// so no rollups are needed).
+    pub fn arm_sizes(&self, f: &Compiled, arms: &Arms) -> Result<Vec<(String, u64)>> {
+        let bounds = arms.bounds().map_err(EngineError::Param)?;
+        let arm = arms.arm_sql(&ident(self.key())).map_err(EngineError::Param)?;
+        let mut q = SqlBuilder::new(self);
+        q.push(&format!("SELECT {arm}, count(*) FROM {} WHERE ", self.table_sql()));
+        q.filter_cached(self, f)?;
+        q.push(" GROUP BY 1");
+        let rows: Vec<(Option<String>, i64)> =
+            q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
+        Ok(bounds
+            .into_iter()
+            .map(|(name, _, _)| {
+                let n = rows.iter().find(|r| r.0.as_deref() == Some(name.as_str())).map_or(0, |r| r.1 as u64);
+                (name, n)
+            })
+            .collect())
     }
 
     /// The arm of every member of `f`, counted, with the profile metrics per arm: one GROUP BY.
