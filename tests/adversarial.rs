@@ -16,7 +16,6 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use common::foreign::{Foreign, foreign_db};
 use common::{
@@ -336,23 +335,29 @@ fn slow_export_library(sb: &Sandbox) -> PathBuf {
 
 fn no_final_names(out: &Path) {
     let left = file_names(out);
-    for name in ["quick.csv", "quick.manifest.json", "slow.csv", "slow.manifest.json"] {
-        assert!(!left.contains(&name.to_string()), "{name} under its final name: {left:?}");
+    for segment in ["quick", "slow"] {
+        for ext in ["csv", "manifest.json", "members"] {
+            let name = format!("{segment}.{ext}");
+            assert!(!left.contains(&name), "{name} under its final name: {left:?}");
+        }
     }
 }
 
+/// `--timeout` during an export: exit 130 within 3 s of the timer, nothing under a final name.
 #[test]
 fn timeout_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let db = shared_db();
     let sb = Sandbox::new();
     let out = slow_export_library(&sb);
-    let o =
-        sb.seglens(&["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out), "--timeout", "1"]);
+    let args = ["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out), "--timeout", "1"];
+    let (child, fired) = common::spawn_timed(sb.command(&args), b"", 1.0);
+    let (o, _) = common::ended_after_cancel(child, fired, "--timeout 1 during an export");
     assert_eq!(o.code, 130, "{o:?}");
     assert!(o.stderr.contains("cancelled"), "{o:?}");
     no_final_names(&out);
 }
 
+/// Ctrl-C during an export: exit 130 within 3 s of the signal, nothing under a final name.
 #[test]
 fn ctrl_c_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let db = shared_db();
@@ -361,20 +366,10 @@ fn ctrl_c_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let mut child =
         sb.command(&["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out)]).spawn().unwrap();
     common::wait_until_querying(&mut child);
-    let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
-    assert!(ok, "kill -INT");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the export did not end after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(status.code(), Some(130), "{status}");
+    let sent = common::ctrl_c(&child);
+    let (o, _) = common::ended_after_cancel(child, sent, "SIGINT during an export");
+    assert_eq!(o.code, 130, "{o:?}");
+    assert!(o.stderr.contains("cancelled"), "{o:?}");
     no_final_names(&out);
 }
 

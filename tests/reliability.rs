@@ -20,7 +20,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
@@ -38,39 +38,12 @@ const SECRET: &str = "seglens-secret-4f1c9a";
 // ----------------------------------------------------------------------------------------------
 // Helpers
 
-/// Waits for `child` to exit, at most `limit`; kills it and panics past that.
-fn wait_exit(child: &mut Child, limit: Duration, what: &str) -> (ExitStatus, Duration) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return (status, start.elapsed());
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn read_all(mut r: impl std::io::Read) -> String {
-    let mut s = String::new();
-    let _ = r.read_to_string(&mut s);
-    s
-}
-
 fn file_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     v.sort();
     v
-}
-
-fn sigint(pid: u32) {
-    let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status().expect("kill -INT").success();
-    assert!(ok, "kill -INT {pid}");
 }
 
 /// A sandbox whose library holds the approved segment `everyone` (TRUE), measured on `db`.
@@ -994,37 +967,39 @@ fn the_explorer_survives_1x1_and_back() {
 // ----------------------------------------------------------------------------------------------
 // 6. Long work is bounded
 
-/// Ctrl-C (SIGINT) while the pathological filter runs: exit 130 within seconds, by DuckDB's
-/// interrupt (not by the process being killed).
+/// Ctrl-C (SIGINT) while the pathological filter runs: exit 130 within 3 s of the signal, by
+/// DuckDB's interrupt (not by the process being ended after its grace).
 #[test]
 fn ctrl_c_cancels_a_pathological_filter() {
     let db = shared_db();
     let sb = Sandbox::new();
     let mut child = sb.command(&["size", "--db", s(db), "--", SLOW]).spawn().unwrap();
     common::wait_until_querying(&mut child);
-    sigint(child.id());
-    let (status, took) = wait_exit(&mut child, Duration::from_secs(20), "after SIGINT");
-    let stderr = read_all(child.stderr.take().unwrap());
-    assert_eq!(status.code(), Some(130), "{status}: {stderr}");
-    assert!(stderr.contains("query cancelled") && !stderr.contains("did not stop"), "{stderr}");
-    assert!(took < Duration::from_secs(10), "SIGINT took {took:?}");
+    let sent = common::ctrl_c(&child);
+    let (o, took) = common::ended_after_cancel(child, sent, "SIGINT");
+    assert_eq!(o.code, 130, "{o:?}");
+    assert!(o.stderr.contains("query cancelled") && !o.stderr.contains("did not stop"), "{o:?}");
+    eprintln!("SIGINT to exit: {took:?}");
 }
 
+/// `--timeout`: exit 130 within 3 s of the timer, by DuckDB's interrupt.
 #[test]
 fn timeout_cancels_a_pathological_filter() {
     let db = shared_db();
     let sb = Sandbox::new();
-    let started = Instant::now();
-    let o = sb.seglens(&["size", "--db", s(db), "--timeout", "0.5", "--", SLOW]);
-    let took = started.elapsed();
+    let (child, fired) =
+        common::spawn_timed(sb.command(&["size", "--db", s(db), "--timeout", "0.5", "--", SLOW]), b"", 0.5);
+    let (o, took) = common::ended_after_cancel(child, fired, "--timeout 0.5");
     assert_eq!(o.code, 130, "{o:?}");
     assert!(o.stderr.contains("query cancelled") && !o.stderr.contains("did not stop"), "{o:?}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("timer to exit: {took:?}");
 }
 
-/// DuckDB does not look at its interrupt while it plans: a 1 MB chain of 46,000 ORs spends about a
-/// minute in the optimizer. `--timeout` and Ctrl-C still end the command (exit 130) a few
-/// seconds after the cancel.
+/// DuckDB does not look at its interrupt while it plans: a 1 MB chain of 46,000 ORs spends over a
+/// minute in the optimizer (after a few seconds of work that a cancel does stop). `--timeout`
+/// early on, and Ctrl-C once the child has spent 8 s of CPU (in the optimizer, where only the
+/// grace in `cli::exit_if_still_running` ends it), still end the command (exit 130) within 3 s of
+/// the cancel.
 #[test]
 fn timeout_and_ctrl_c_bound_a_filter_duckdb_cannot_interrupt() {
     let db = shared_db();
@@ -1037,27 +1012,34 @@ fn timeout_and_ctrl_c_bound_a_filter_duckdb_cannot_interrupt() {
     }
     let chain = terms.join(" OR ");
     let sb = Sandbox::new();
-    let started = Instant::now();
-    let o = sb.seglens_stdin(&["size", "--db", s(db), "--timeout", "1", "-"], &chain);
-    let took = started.elapsed();
+    let (child, fired) =
+        common::spawn_timed(sb.command(&["size", "--db", s(db), "--timeout", "1", "-"]), chain.as_bytes(), 1.0);
+    let (o, took) = common::ended_after_cancel(child, fired, "--timeout 1");
     assert_eq!(o.code, 130, "{o:?}");
     assert!(o.stderr.contains("query cancelled"), "{o:?}");
-    assert!(took < Duration::from_secs(15), "--timeout 1 took {took:?}");
+    eprintln!("timer to exit: {took:?}");
     let mut child = sb.command(&["size", "--db", s(db), "-"]).spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(chain.as_bytes()).unwrap();
     drop(stdin);
     common::wait_until_querying(&mut child);
-    sigint(child.id());
-    let (status, took) = wait_exit(&mut child, Duration::from_secs(30), "after SIGINT");
-    let stderr = read_all(child.stderr.take().unwrap());
-    assert_eq!(status.code(), Some(130), "{status}: {stderr}");
-    assert!(stderr.contains("query cancelled"), "{stderr}");
-    assert!(took < Duration::from_secs(10), "SIGINT took {took:?}");
+    // CPU time, not wall time: the same point of the work however loaded the machine is.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while common::cpu_ticks(child.id()).unwrap_or(0) < 800 {
+        assert!(child.try_wait().unwrap().is_none() && Instant::now() < deadline, "the child never got to plan");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = common::ctrl_c(&child);
+    let (o, took) = common::ended_after_cancel(child, sent, "SIGINT");
+    assert_eq!(o.code, 130, "{o:?}");
+    assert!(o.stderr.contains("query cancelled (interrupted); DuckDB did not stop"), "{o:?}");
+    eprintln!("SIGINT to exit: {took:?}");
 }
 
 /// Esc in the explorer cancels the pathological filter: the status line says so, and a valid
-/// filter typed afterwards is measured.
+/// filter typed afterwards is measured within 3 s of the Esc. Only Esc interrupts the old query
+/// (typing after it supersedes nothing still running), so a lost interrupt keeps the worker on
+/// the old query for minutes.
 #[test]
 fn esc_cancels_a_pathological_filter_in_the_explorer() {
     let db = shared_db();
@@ -1071,10 +1053,14 @@ fn esc_cancels_a_pathological_filter_in_the_explorer() {
     t.wait_for("customers");
     t.text(SLOW);
     t.wait("the slow query to run", |s| s.contains("Esc cancels"));
+    let esc = Instant::now();
     t.keys(&["Escape"]);
     t.wait("cancelled on the status line", |s| s.lines().rev().take(3).any(|l| l.contains("cancelled")));
     t.backspace(SLOW.chars().count());
     t.text(valid);
     t.wait("the valid filter's size", |s| size_on_screen(s) == Some(expected));
+    let took = esc.elapsed();
+    assert!(took <= common::CANCEL_BOUND, "the worker was free {took:?} after Esc");
+    eprintln!("Esc to the next size on screen: {took:?}");
     t.quit();
 }
