@@ -105,9 +105,11 @@ pub fn resolve(
         {
             return Err(ExportError::Approval {
                 path: library.path_of(&t.name, t.version),
+                // `approve NAME@V` alone would leave the same content, still without the feature.
                 why: format!(
-                    "uses feature {f}, which was not recorded when it was approved; check it, then approve it again with: seglens approve {}",
-                    t.reference()
+                    "uses feature {f}, which was not recorded when it was approved; record it with `seglens save {0}`, \
+                     check it, then `seglens approve {0}`",
+                    t.name
                 ),
             });
         }

@@ -444,6 +444,93 @@ fn an_approved_file_edited_afterwards_or_written_by_hand_is_not_exported() {
         .user_error(&["forged/v0001.toml", "no approval hash"]);
 }
 
+/// Every part the approval hash covers, edited alone in an approved file, is refused by export and
+/// by `sql --all-approved`, naming the file: the priority (which segment an exclusive export gives a
+/// customer to), the kind (a segment turned suppression drops customers from every other export),
+/// a parameter's default and type, and the body and parameters of a feature recorded with it. The
+/// file as approved exports before and after each edit.
+#[test]
+fn an_approved_files_priority_kind_params_and_feature_bodies_are_covered_by_its_approval() {
+    let db = shared_db();
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.library()).unwrap();
+    std::fs::write(sb.library().join("features.toml"), "[frequent]\nparams = [\"n\"]\nsql = \"orders_count >= n\"\n")
+        .unwrap();
+    approved(&sb, db, "buyers", "frequent({{n}}) AND churn_risk < 0.5", &["--param-def", "n:int=2", "--priority", "3"]);
+    let v2 = sb.library().join("buyers").join("v0002.toml");
+    let as_approved = read(&v2);
+    let out = sb.path().join("buyers.csv");
+    let dbt = sb.path().join("dbt");
+    let export = || sb.seglens(&["export", "buyers", "--db", s(db), "--out", s(&out), "--force"]);
+    let models = || sb.seglens(&["sql", "--all-approved", "--db", s(db), "--out", s(&dbt), "--force"]);
+    let written = || file_names(sb.path()).into_iter().filter(|n| n.starts_with("buyers.")).collect::<Vec<_>>();
+    export().ok();
+    models().ok();
+    let exported = read(&out);
+    assert_eq!(written(), ["buyers.csv", "buyers.manifest.json", "buyers.members"]);
+    let edits = [
+        ("priority = 3", "priority = 4"),
+        ("kind = \"segment\"", "kind = \"suppression\""),
+        ("default = 2", "default = 3"),
+        ("type = \"int\"", "type = \"float\""),
+        ("sql = \"orders_count >= n\"", "sql = \"orders_count >= n OR TRUE\""),
+        ("params = [\"n\"]\nsql = \"orders_count >= n\"", "params = [\"m\"]\nsql = \"orders_count >= m\""),
+    ];
+    for (from, to) in edits {
+        assert_eq!(as_approved.matches(from).count(), 1, "{from:?} once in:\n{as_approved}");
+        std::fs::write(&v2, as_approved.replace(from, to)).unwrap();
+        for f in written() {
+            std::fs::remove_file(sb.path().join(f)).unwrap();
+        }
+        export().user_error(&["buyers/v0002.toml", "changed after it was approved"]);
+        assert!(written().is_empty(), "{to:?}: an export was written: {:?}", written());
+        models().user_error(&["buyers/v0002.toml", "changed after it was approved"]);
+        std::fs::write(&v2, &as_approved).unwrap();
+        export().ok();
+        assert_eq!(read(&out), exported, "{to:?}: restored, the file exports as before");
+    }
+}
+
+/// A filter approved while a name in it was a DuckDB function (`abs`) expands to a feature once
+/// features.toml defines one of that name; the approval recorded no such feature, so export and
+/// `sql --all-approved` refuse it, one line, nothing written, until it is approved again.
+#[test]
+fn a_feature_not_recorded_at_approval_is_refused() {
+    let db = shared_db();
+    let sb = Sandbox::new();
+    approved(&sb, db, "steady", "abs(churn_risk - 0.5) < 0.2", &[]);
+    let out = sb.path().join("steady.csv");
+    let dbt = sb.path().join("dbt");
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)]).ok();
+    let want = count_where(&plain(db), "abs(churn_risk - 0.5) < 0.2");
+    assert_eq!(read(&out).lines().count() as u64, want + 1, "the header and one line a customer");
+    std::fs::remove_file(&out).unwrap();
+    std::fs::create_dir_all(sb.library()).unwrap();
+    std::fs::write(sb.library().join("features.toml"), "[abs]\nparams = [\"x\"]\nsql = \"(x) * 0\"\n").unwrap();
+    let advice = ["uses feature abs", "not recorded", "`seglens save steady`", "`seglens approve steady`"];
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)])
+        .user_error(&[&["steady/v0002.toml"][..], &advice].concat());
+    assert!(!out.exists());
+    sb.seglens(&["sql", "--all-approved", "--db", s(db), "--out", s(&dbt)])
+        .user_error(&[&["steady@2"][..], &advice].concat());
+    assert!(!dbt.exists(), "models were written");
+    // Approving the same version again changes nothing (the same content, still without it).
+    sb.seglens(&["approve", "steady@2"]).ok();
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)]).user_error(&advice);
+    // As the message says: saved, the feature is recorded (a draft); approved, it exports as it
+    // now reads.
+    sb.seglens(&["save", "steady", "--db", s(db)]).ok();
+    let t = Library::open(sb.library()).load("steady", None).unwrap();
+    assert!(t.features.contains_key("abs") && t.status == seglens::library::Status::Draft, "{t:?}");
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)]).user_error(&advice);
+    sb.seglens(&["approve", "steady"]).ok();
+    let again = sb.path().join("steady-again.csv");
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&again)]).ok();
+    let now = count_where(&plain(db), "(churn_risk - 0.5) * 0 < 0.2");
+    assert_ne!(now, want, "the feature changes the segment");
+    assert_eq!(read(&again).lines().count() as u64, now + 1, "the segment as it now reads");
+}
+
 /// The starter templates, installed through seglens, carry their approval hash and export.
 #[test]
 fn approved_starter_templates_still_export() {
