@@ -25,7 +25,10 @@ pub enum ExportError {
     Exists(PathBuf),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("segment {segment}: wrote {written} rows but the segment has {expected}; nothing was written")]
+    #[error(
+        "segment {segment}: wrote {written} rows but the segment has {expected} (its filter answered differently twice: \
+         random(), or data that changed meanwhile); nothing was written"
+    )]
     CountMismatch { segment: String, written: u64, expected: u64 },
     #[error("export cancelled; nothing was written")]
     Cancelled,

@@ -548,8 +548,9 @@ fn partials(dir: &Path, name: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// SIGKILL in the middle of a large export (1M customers, all columns): nothing under the final
-/// name, no manifest; only the temporary `.partial` file remains. The same export then succeeds.
+/// SIGKILL in the middle of a large export (1M customers, all columns): nothing under a final
+/// name (CSV, manifest, members); only temporary `.partial` files remain. The same export then
+/// succeeds.
 #[test]
 fn kill_9_mid_export_leaves_nothing_under_the_final_name() {
     let sb = Sandbox::new();
@@ -578,10 +579,11 @@ fn kill_9_mid_export_leaves_nothing_under_the_final_name() {
         let status = child.wait().unwrap();
         let killed_after = started.elapsed();
         assert_eq!(status.signal(), Some(9), "{status}");
-        assert!(!out.exists(), "a file under the final name after kill -9 at {killed_after:?}");
-        assert!(!out_dir.join("all.manifest.json").exists(), "a manifest after kill -9");
+        for name in ["all.csv", "all.manifest.json", "all.members"] {
+            assert!(!out_dir.join(name).exists(), "{name} under its final name after kill -9 at {killed_after:?}");
+        }
         let left = file_names(&out_dir);
-        assert!(left.iter().all(|n| n.starts_with(".all.csv.") && n.ends_with(".partial")), "{left:?}");
+        assert!(left.iter().all(|n| n.starts_with(".all.") && n.ends_with(".partial")), "{left:?}");
         eprintln!(
             "killed after {killed_after:?} (>= {min_bytes} bytes written); left: {:?}",
             partials(&out_dir, "all.csv")
