@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::tmux::Tmux;
+use common::tmux::{Tmux, size_on_screen};
 use common::{CUSTOMERS, LockHolder, Sandbox, count_where, plain, private_db, run, s, sha256_file, shared_db};
 use seglens::engine::{Engine, EngineError, FeatureSet, OpenOptions, ParamDecls, filter};
 use seglens::library::{Library, Template};
@@ -74,16 +74,9 @@ impl Drop for Mounted {
     }
 }
 
-/// The size line of the preview: "N of M customers".
-fn size_on_screen(screen: &str) -> Option<u64> {
-    let line = screen.lines().find(|l| l.contains(" customers  ") && l.contains(" of "))?;
-    let after = line.split('│').find(|part| part.contains(" of ") && part.contains("customers"))?;
-    after.split_whitespace().next()?.replace(',', "").parse().ok()
-}
-
-fn cli_size(db: &Path, filter: &str) -> u64 {
-    let o = Sandbox::new().seglens(&["size", "--db", s(db), "--json", "--", filter]).ok();
-    o.json()["size"].as_u64().expect("size")
+/// The size of `filter` in SQL written here (the connection closed before the test goes on).
+fn sql_size(db: &Path, filter: &str) -> u64 {
+    count_where(&plain(db), filter)
 }
 
 fn compile_plain(text: &str) -> Result<seglens::engine::Compiled, seglens::engine::FilterError> {
@@ -322,7 +315,7 @@ fn hostile_filters_typed_in_the_explorer_change_nothing() {
     let data = dir.path().join("data");
     let env = [("SEGLENS_DATA_DIR", data.as_path()), ("SEGLENS_LIBRARY", lib.as_path())];
     let valid = "orders_count > 2 AND region = 'West India'";
-    let expected = cli_size(&db, valid);
+    let expected = sql_size(&db, valid);
     let t = Tmux::start("hostile", &env, &[s(&db)], 140, 40);
     t.wait_for("customers");
     let typed = [
@@ -950,7 +943,7 @@ fn the_explorer_survives_1x1_and_back() {
     let data = dir.path().join("data");
     let env = [("SEGLENS_DATA_DIR", data.as_path()), ("SEGLENS_LIBRARY", lib.as_path())];
     let filter = "orders_count > 3";
-    let expected = cli_size(db, filter);
+    let expected = sql_size(db, filter);
     let t = Tmux::start("tiny", &env, &[s(db)], 120, 40);
     t.wait_for("customers");
     t.text(filter);
@@ -1050,7 +1043,7 @@ fn esc_cancels_a_pathological_filter_in_the_explorer() {
     let data = dir.path().join("data");
     let env = [("SEGLENS_DATA_DIR", data.as_path()), ("SEGLENS_LIBRARY", lib.as_path())];
     let valid = "engagement_score > 60";
-    let expected = cli_size(db, valid);
+    let expected = sql_size(db, valid);
     let t = Tmux::start("esc", &env, &[s(db)], 140, 40);
     t.wait_for("customers");
     t.text(SLOW);

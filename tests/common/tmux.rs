@@ -121,3 +121,32 @@ impl Drop for Tmux {
         let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
     }
 }
+
+/// The size line of the preview: "N of M customers".
+pub fn size_on_screen(screen: &str) -> Option<u64> {
+    let line = screen.lines().find(|l| l.contains(" customers  ") && l.contains(" of "))?;
+    let after = line.split('│').find(|part| part.contains(" of ") && part.contains("customers"))?;
+    after.split_whitespace().next()?.replace(',', "").parse().ok()
+}
+
+/// Whether `text` shows `n` as a number of its own, grouped as the explorer groups counts: not
+/// inside a longer number (`12` in `1,120`), a decimal (`12.5`) or a percentage (`12%`).
+pub fn shows(text: &str, n: u64) -> bool {
+    let want = seglens::format::count(n);
+    let number = |c: char| c.is_ascii_digit() || c == ',' || c == '.';
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() || (i > 0 && number(chars[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let end = (i..chars.len()).find(|&j| !number(chars[j])).unwrap_or(chars.len());
+        let token: String = chars[i..end].iter().collect();
+        if chars.get(end) != Some(&'%') && token.trim_end_matches([',', '.']) == want {
+            return true;
+        }
+        i = end;
+    }
+    false
+}
