@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tmux::{Tmux, size_on_screen};
-use common::{CUSTOMERS, LockHolder, Sandbox, count_where, plain, private_db, run, s, sha256_file, shared_db};
+use common::{CUSTOMERS, LockHolder, Sandbox, count_where, plain, private_db, read, run, s, sha256_file, shared_db};
 use seglens::engine::{Engine, EngineError, FeatureSet, OpenOptions, ParamDecls, filter};
 use seglens::library::{Library, Template};
 
@@ -933,6 +933,48 @@ fn a_database_at_a_non_utf8_path_works() {
     run(c, b"").user_error(&["gone-", "no such file"]);
 }
 
+/// The terminal is restored on every exit: its settings (`stty -g`, read in the same pane) after
+/// the explorer are those before it when it quits (exit 0), when it stops on an error before its
+/// screen (an unknown theme, exit 2), and when SIGTERM or a SIGINT sent from outside ends it
+/// (exit 130, with a line saying so; a signal's default action used to leave it raw).
+#[test]
+fn the_terminal_is_restored_after_quit_an_error_and_a_signal() {
+    let db = shared_db();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("segments");
+    let data = dir.path().join("data");
+    let env = [("SEGLENS_DATA_DIR", data.as_path()), ("SEGLENS_LIBRARY", lib.as_path())];
+    for (case, theme, code) in
+        [("quit", "dark", 0), ("error", "no-such-theme", 2), ("TERM", "dark", 130), ("INT", "dark", 130)]
+    {
+        let file = |what: &str| dir.path().join(format!("{case}.{what}"));
+        let (before, after) = (file("before"), file("after"));
+        let then = format!("echo \"exit $?\"; stty -g > '{}'; echo restored; sleep 60", after.display());
+        let before_cmd = format!("stty -g > '{}'", before.display());
+        let t =
+            Tmux::start_around(&format!("stty-{case}"), &env, &[s(db), "--theme", theme], 120, 40, &before_cmd, &then);
+        match case {
+            "quit" => {
+                t.wait_for("customers");
+                t.text("TRUE");
+                t.quit();
+            }
+            "error" => {}
+            signal => {
+                t.wait_for("customers");
+                let pid = t.child_pid().expect("the explorer's pid");
+                assert!(
+                    Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap().success()
+                );
+                t.wait_for("the explorer was ended by a signal");
+            }
+        }
+        let screen = t.wait("the shell after the explorer", |s| s.contains("restored") && s.contains("exit "));
+        assert!(screen.contains(&format!("exit {code}\n")), "{case}: {screen}");
+        assert_eq!(read(&after), read(&before), "{case}: the terminal's settings changed\n{screen}");
+    }
+}
+
 /// The explorer resized down to 1x1 (and other tiny sizes) and back: no crash, and the size is
 /// shown again.
 #[test]
@@ -962,19 +1004,21 @@ fn the_explorer_survives_1x1_and_back() {
 // ----------------------------------------------------------------------------------------------
 // 6. Long work is bounded
 
-/// Ctrl-C (SIGINT) while the pathological filter runs: exit 130 within 3 s of the signal, by
-/// DuckDB's interrupt (not by the process being ended after its grace).
+/// Ctrl-C (SIGINT), or SIGTERM, while the pathological filter runs: exit 130 within 3 s of the
+/// signal, by DuckDB's interrupt (not by the process being ended after its grace).
 #[test]
 fn ctrl_c_cancels_a_pathological_filter() {
     let db = shared_db();
     let sb = Sandbox::new();
-    let mut child = sb.command(&["size", "--db", s(db), "--", SLOW]).spawn().unwrap();
-    common::wait_until_querying(&mut child);
-    let sent = common::ctrl_c(&child);
-    let (o, took) = common::ended_after_cancel(child, sent, "SIGINT");
-    assert_eq!(o.code, 130, "{o:?}");
-    assert!(o.stderr.contains("query cancelled") && !o.stderr.contains("did not stop"), "{o:?}");
-    eprintln!("SIGINT to exit: {took:?}");
+    for signal in ["INT", "TERM"] {
+        let mut child = sb.command(&["size", "--db", s(db), "--", SLOW]).spawn().unwrap();
+        common::wait_until_querying(&mut child);
+        let sent = common::send_signal(&child, signal);
+        let (o, took) = common::ended_after_cancel(child, sent, signal);
+        assert_eq!(o.code, 130, "{signal}: {o:?}");
+        assert!(o.stderr.contains("query cancelled") && !o.stderr.contains("did not stop"), "{signal}: {o:?}");
+        eprintln!("SIG{signal} to exit: {took:?}");
+    }
 }
 
 /// `--timeout`: exit 130 within 3 s of the timer, by DuckDB's interrupt.

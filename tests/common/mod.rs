@@ -457,9 +457,15 @@ pub fn spawn_timed(mut cmd: Command, stdin: &[u8], secs: f64) -> (std::process::
 
 /// Sends SIGINT to `child`, as Ctrl-C does; returns the moment just before it was sent.
 pub fn ctrl_c(child: &std::process::Child) -> std::time::Instant {
+    send_signal(child, "INT")
+}
+
+/// Sends `signal` (`INT`, `TERM`) to `child`; returns the moment just before it was sent.
+pub fn send_signal(child: &std::process::Child, signal: &str) -> std::time::Instant {
     let sent = std::time::Instant::now();
-    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT").success();
-    assert!(ok, "kill -INT {}", child.id());
+    let ok =
+        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill").success();
+    assert!(ok, "kill -{signal} {}", child.id());
     sent
 }
 

@@ -19,10 +19,24 @@ impl Tmux {
     /// Like `start`, with a shell command run in the pane after the binary exits (`cat -v` to
     /// see what the terminal sends once the explorer has restored it).
     pub fn start_then(name: &str, env: &[(&str, &Path)], args: &[&str], w: u16, h: u16, then: &str) -> Tmux {
+        Tmux::start_around(name, env, args, w, h, "", then)
+    }
+
+    /// Like `start_then`, with a shell command run in the pane before the binary starts too.
+    pub fn start_around(
+        name: &str,
+        env: &[(&str, &Path)],
+        args: &[&str],
+        w: u16,
+        h: u16,
+        before: &str,
+        then: &str,
+    ) -> Tmux {
         let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
         assert!(ok, "tmux is required for the end-to-end tests (apt-get install tmux)");
         let socket = format!("seglens-e2e-{name}-{}", std::process::id());
-        let mut cmd = String::from("env TERM=xterm-256color NO_COLOR=1");
+        let mut cmd = if before.is_empty() { String::new() } else { format!("{before}; ") };
+        cmd.push_str("env TERM=xterm-256color NO_COLOR=1");
         for (k, v) in env {
             cmd.push_str(&format!(" {k}='{}'", v.display()));
         }
@@ -75,6 +89,19 @@ impl Tmux {
         for chunk in keys.chunks(100) {
             self.keys(chunk);
         }
+    }
+
+    /// The process running in the pane's shell (the binary, once `env` has exec'd it).
+    pub fn child_pid(&self) -> Option<u32> {
+        let out =
+            Command::new("tmux").args(["-L", &self.socket, "display", "-p", "-t", "0", "#{pane_pid}"]).output().ok()?;
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // The fields after the command's closing parenthesis: state, then the parent's pid.
+            let ppid = stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?;
+            (ppid == shell).then(|| e.file_name().to_str()?.parse().ok()).flatten()
+        })
     }
 
     pub fn resize(&self, w: u16, h: u16) {
