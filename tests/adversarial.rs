@@ -285,6 +285,36 @@ fn a_features_file_written_by_an_attacker_is_bounded_and_named() {
     assert_eq!(j["size"].as_u64(), Some(count_where(&plain(db), "orders_count > 0")));
 }
 
+/// The depth bound on its own: a chain where each feature calls the one before once (a few bytes
+/// of SQL, far from the size bound). 32 nested calls expand; the 33rd is reported broken, by
+/// name, as too deep.
+#[test]
+fn a_feature_chain_past_32_calls_deep_is_named_broken_and_the_rest_load() {
+    let db = shared_db();
+    let sb = Sandbox::new();
+    let mut text = String::from("[g0]\nsql = \"orders_count > 3\"\n");
+    for i in 1..=40 {
+        text.push_str(&format!("[g{i}]\nsql = \"g{}()\"\n", i - 1));
+    }
+    std::fs::create_dir_all(sb.library()).unwrap();
+    std::fs::write(sb.library().join("features.toml"), text).unwrap();
+    let j = sb.seglens(&["features", "--db", s(db), "--json"]).ok().json();
+    let broken: Vec<String> = j["broken"].as_array().unwrap().iter().map(|b| b["name"].to_string()).collect();
+    let reason =
+        |n: &str| j["broken"].as_array().unwrap().iter().find(|b| b["name"] == n).map(|b| b["error"].to_string());
+    // g31 is 32 calls deep (g31 … g0); g32 is 33.
+    assert!(reason("g31").is_none(), "{broken:?}");
+    let g32 = reason("g32").expect("g32 is reported broken");
+    assert!(g32.contains("g32") && g32.contains("32 levels deep") && !g32.contains("MB"), "{g32}");
+    assert_eq!(broken.len(), 9, "g32 to g40: {broken:?}");
+    let j = sb.seglens(&["size", "--db", s(db), "--json", "g31()"]).ok().json();
+    assert_eq!(j["size"].as_u64(), Some(count_where(&plain(db), "orders_count > 3")));
+    // Used anyway: the warning says why it is missing, and DuckDB then knows no such function.
+    let o = sb.seglens(&["size", "--db", s(db), "g32()"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("feature g32 not loaded: feature g32 calls features more than 32 levels deep"), "{o:?}");
+}
+
 // ----------------------------------------------------------------------------------------------
 // 5. No panics
 
@@ -557,11 +587,17 @@ fn duplicate_version_files_are_errors_listed_once() {
     let sb = Sandbox::new();
     sb.seglens(&["save", "dup", "--db", s(db), "--filter", "orders_count > 2"]).ok();
     let dir = sb.library().join("dup");
-    for extra in ["v1.toml", "v01.toml"] {
-        std::fs::copy(dir.join("v0001.toml"), dir.join(extra)).unwrap();
+    // Each duplicate says something else: were one read, its filter would show.
+    let original = read(&dir.join("v0001.toml"));
+    for (extra, other) in [("v1.toml", "orders_count > 7"), ("v01.toml", "region = 'North India'")] {
+        std::fs::write(dir.join(extra), original.replace("orders_count > 2", other)).unwrap();
     }
     let o = sb.seglens(&["history", "dup", "--json"]).ok();
     assert_eq!(o.json().as_array().map(Vec::len), Some(1), "{o:?}");
+    assert_eq!(o.json()[0]["filter"], "orders_count > 2", "{o:?}");
+    assert_eq!(sb.seglens(&["show", "dup@1", "--json"]).ok().json()["filter"], "orders_count > 2");
+    let size = sb.seglens(&["size", "dup", "--db", s(db), "--json"]).ok().json()["size"].as_u64();
+    assert_eq!(size, Some(count_where(&plain(db), "orders_count > 2")));
     for extra in ["v1.toml", "v01.toml"] {
         assert_eq!(o.stderr.matches(&format!("dup/{extra}")).count(), 1, "{extra}: {}", o.stderr);
     }
@@ -618,7 +654,12 @@ fn schema_lists_a_view_it_cannot_read_and_goes_on() {
 fn excel_safe_prefixes_formula_cells_and_the_default_is_exact() {
     let sb = Sandbox::new();
     let csv = sb.path().join("people.csv");
-    std::fs::write(&csv, "customer_id,name\n1,=HYPERLINK(A1)\n2,+1+1\n3,-2+3\n4,@SUM(A1)\n5,plain\n6,a=b\n").unwrap();
+    // TAB and CR lead cells too (OWASP): quoted, since a CR is a line break to CSV.
+    std::fs::write(
+        &csv,
+        "customer_id,name\n1,=HYPERLINK(A1)\n2,+1+1\n3,-2+3\n4,@SUM(A1)\n5,plain\n6,a=b\n7,\"\t=1+1\"\n8,\"\r@SUM(A1)\"\n",
+    )
+    .unwrap();
     sb.seglens(&["save", "everyone", "--db", s(&csv), "--filter", "TRUE"]).ok();
     sb.seglens(&["approve", "everyone"]).ok();
     let exact = sb.path().join("exact.csv");
@@ -643,6 +684,14 @@ fn excel_safe_prefixes_formula_cells_and_the_default_is_exact() {
     let (exact_cells, safe_cells) = (cells(&exact), cells(&safe));
     assert!(exact_cells.iter().any(|c| c.starts_with("=HYPERLINK")), "{exact_cells:?}");
     assert!(exact_cells.iter().any(|c| c == "+1+1") && exact_cells.iter().any(|c| c == "@SUM(A1)"));
+    assert!(
+        exact_cells.iter().any(|c| c == "\t=1+1") && exact_cells.iter().any(|c| c == "\r@SUM(A1)"),
+        "{exact_cells:?}"
+    );
+    assert!(
+        safe_cells.iter().any(|c| c == "'\t=1+1") && safe_cells.iter().any(|c| c == "'\r@SUM(A1)"),
+        "{safe_cells:?}"
+    );
     assert_eq!(exact_cells.len(), safe_cells.len());
     let mut prefixed = 0;
     for (e, s) in exact_cells.iter().zip(&safe_cells) {
@@ -653,7 +702,7 @@ fn excel_safe_prefixes_formula_cells_and_the_default_is_exact() {
             assert_eq!(s, e);
         }
     }
-    assert!(prefixed >= 4, "{prefixed} prefixed: {safe_cells:?}");
+    assert_eq!(prefixed, 6, "{safe_cells:?}");
     let m: serde_json::Value = serde_json::from_str(&read(&sb.path().join("safe.manifest.json"))).unwrap();
     assert_eq!(m["excel_safe"], true);
 }
