@@ -9,7 +9,7 @@ use crate::library::LibraryError;
 #[error("{0}")]
 pub struct UserError(pub String);
 
-/// 0 ok, 2 user error, 1 internal error; 130 when cancelled by Ctrl-C.
+/// 0 ok, 2 user error, 1 internal error; 130 when cancelled by Ctrl-C (or the explorer by a signal).
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         if let Some(e) = cause.downcast_ref::<EngineError>() {
@@ -28,6 +28,9 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 }
                 _ => 2,
             };
+        }
+        if cause.is::<crate::tui::EndedBySignal>() {
+            return 130;
         }
         if cause.is::<LibraryError>() || cause.is::<UserError>() || cause.is::<crate::engine::FilterError>() {
             return 2;

@@ -25,7 +25,10 @@ pub enum ExportError {
     Exists(PathBuf),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("segment {segment}: wrote {written} rows but the segment has {expected}; nothing was written")]
+    #[error(
+        "segment {segment}: wrote {written} rows but the segment has {expected} (its filter answered differently twice: \
+         random(), or data that changed meanwhile); nothing was written"
+    )]
     CountMismatch { segment: String, written: u64, expected: u64 },
     #[error("export cancelled; nothing was written")]
     Cancelled,
@@ -105,9 +108,11 @@ pub fn resolve(
         {
             return Err(ExportError::Approval {
                 path: library.path_of(&t.name, t.version),
+                // `approve NAME@V` alone would leave the same content, still without the feature.
                 why: format!(
-                    "uses feature {f}, which was not recorded when it was approved; check it, then approve it again with: seglens approve {}",
-                    t.reference()
+                    "uses feature {f}, which was not recorded when it was approved; record it with `seglens save {0}`, \
+                     check it, then `seglens approve {0}`",
+                    t.name
                 ),
             });
         }

@@ -16,7 +16,6 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use common::foreign::{Foreign, foreign_db};
 use common::{
@@ -286,6 +285,36 @@ fn a_features_file_written_by_an_attacker_is_bounded_and_named() {
     assert_eq!(j["size"].as_u64(), Some(count_where(&plain(db), "orders_count > 0")));
 }
 
+/// The depth bound on its own: a chain where each feature calls the one before once (a few bytes
+/// of SQL, far from the size bound). 32 nested calls expand; the 33rd is reported broken, by
+/// name, as too deep.
+#[test]
+fn a_feature_chain_past_32_calls_deep_is_named_broken_and_the_rest_load() {
+    let db = shared_db();
+    let sb = Sandbox::new();
+    let mut text = String::from("[g0]\nsql = \"orders_count > 3\"\n");
+    for i in 1..=40 {
+        text.push_str(&format!("[g{i}]\nsql = \"g{}()\"\n", i - 1));
+    }
+    std::fs::create_dir_all(sb.library()).unwrap();
+    std::fs::write(sb.library().join("features.toml"), text).unwrap();
+    let j = sb.seglens(&["features", "--db", s(db), "--json"]).ok().json();
+    let broken: Vec<String> = j["broken"].as_array().unwrap().iter().map(|b| b["name"].to_string()).collect();
+    let reason =
+        |n: &str| j["broken"].as_array().unwrap().iter().find(|b| b["name"] == n).map(|b| b["error"].to_string());
+    // g31 is 32 calls deep (g31 … g0); g32 is 33.
+    assert!(reason("g31").is_none(), "{broken:?}");
+    let g32 = reason("g32").expect("g32 is reported broken");
+    assert!(g32.contains("g32") && g32.contains("32 levels deep") && !g32.contains("MB"), "{g32}");
+    assert_eq!(broken.len(), 9, "g32 to g40: {broken:?}");
+    let j = sb.seglens(&["size", "--db", s(db), "--json", "g31()"]).ok().json();
+    assert_eq!(j["size"].as_u64(), Some(count_where(&plain(db), "orders_count > 3")));
+    // Used anyway: the warning says why it is missing, and DuckDB then knows no such function.
+    let o = sb.seglens(&["size", "--db", s(db), "g32()"]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert!(o.stderr.contains("feature g32 not loaded: feature g32 calls features more than 32 levels deep"), "{o:?}");
+}
+
 // ----------------------------------------------------------------------------------------------
 // 5. No panics
 
@@ -336,23 +365,29 @@ fn slow_export_library(sb: &Sandbox) -> PathBuf {
 
 fn no_final_names(out: &Path) {
     let left = file_names(out);
-    for name in ["quick.csv", "quick.manifest.json", "slow.csv", "slow.manifest.json"] {
-        assert!(!left.contains(&name.to_string()), "{name} under its final name: {left:?}");
+    for segment in ["quick", "slow"] {
+        for ext in ["csv", "manifest.json", "members"] {
+            let name = format!("{segment}.{ext}");
+            assert!(!left.contains(&name), "{name} under its final name: {left:?}");
+        }
     }
 }
 
+/// `--timeout` during an export: exit 130 within 3 s of the timer, nothing under a final name.
 #[test]
 fn timeout_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let db = shared_db();
     let sb = Sandbox::new();
     let out = slow_export_library(&sb);
-    let o =
-        sb.seglens(&["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out), "--timeout", "1"]);
+    let args = ["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out), "--timeout", "1"];
+    let (child, fired) = common::spawn_timed(sb.command(&args), b"", 1.0);
+    let (o, _) = common::ended_after_cancel(child, fired, "--timeout 1 during an export");
     assert_eq!(o.code, 130, "{o:?}");
     assert!(o.stderr.contains("cancelled"), "{o:?}");
     no_final_names(&out);
 }
 
+/// Ctrl-C during an export: exit 130 within 3 s of the signal, nothing under a final name.
 #[test]
 fn ctrl_c_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let db = shared_db();
@@ -361,20 +396,10 @@ fn ctrl_c_during_an_export_exits_130_with_nothing_under_the_final_names() {
     let mut child =
         sb.command(&["export", "quick", "slow", "--allow-draft", "--db", s(db), "--out", s(&out)]).spawn().unwrap();
     common::wait_until_querying(&mut child);
-    let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
-    assert!(ok, "kill -INT");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the export did not end after SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(status.code(), Some(130), "{status}");
+    let sent = common::ctrl_c(&child);
+    let (o, _) = common::ended_after_cancel(child, sent, "SIGINT during an export");
+    assert_eq!(o.code, 130, "{o:?}");
+    assert!(o.stderr.contains("cancelled"), "{o:?}");
     no_final_names(&out);
 }
 
@@ -449,6 +474,93 @@ fn an_approved_file_edited_afterwards_or_written_by_hand_is_not_exported() {
         .user_error(&["forged/v0001.toml", "no approval hash"]);
 }
 
+/// Every part the approval hash covers, edited alone in an approved file, is refused by export and
+/// by `sql --all-approved`, naming the file: the priority (which segment an exclusive export gives a
+/// customer to), the kind (a segment turned suppression drops customers from every other export),
+/// a parameter's default and type, and the body and parameters of a feature recorded with it. The
+/// file as approved exports before and after each edit.
+#[test]
+fn an_approved_files_priority_kind_params_and_feature_bodies_are_covered_by_its_approval() {
+    let db = shared_db();
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.library()).unwrap();
+    std::fs::write(sb.library().join("features.toml"), "[frequent]\nparams = [\"n\"]\nsql = \"orders_count >= n\"\n")
+        .unwrap();
+    approved(&sb, db, "buyers", "frequent({{n}}) AND churn_risk < 0.5", &["--param-def", "n:int=2", "--priority", "3"]);
+    let v2 = sb.library().join("buyers").join("v0002.toml");
+    let as_approved = read(&v2);
+    let out = sb.path().join("buyers.csv");
+    let dbt = sb.path().join("dbt");
+    let export = || sb.seglens(&["export", "buyers", "--db", s(db), "--out", s(&out), "--force"]);
+    let models = || sb.seglens(&["sql", "--all-approved", "--db", s(db), "--out", s(&dbt), "--force"]);
+    let written = || file_names(sb.path()).into_iter().filter(|n| n.starts_with("buyers.")).collect::<Vec<_>>();
+    export().ok();
+    models().ok();
+    let exported = read(&out);
+    assert_eq!(written(), ["buyers.csv", "buyers.manifest.json", "buyers.members"]);
+    let edits = [
+        ("priority = 3", "priority = 4"),
+        ("kind = \"segment\"", "kind = \"suppression\""),
+        ("default = 2", "default = 3"),
+        ("type = \"int\"", "type = \"float\""),
+        ("sql = \"orders_count >= n\"", "sql = \"orders_count >= n OR TRUE\""),
+        ("params = [\"n\"]\nsql = \"orders_count >= n\"", "params = [\"m\"]\nsql = \"orders_count >= m\""),
+    ];
+    for (from, to) in edits {
+        assert_eq!(as_approved.matches(from).count(), 1, "{from:?} once in:\n{as_approved}");
+        std::fs::write(&v2, as_approved.replace(from, to)).unwrap();
+        for f in written() {
+            std::fs::remove_file(sb.path().join(f)).unwrap();
+        }
+        export().user_error(&["buyers/v0002.toml", "changed after it was approved"]);
+        assert!(written().is_empty(), "{to:?}: an export was written: {:?}", written());
+        models().user_error(&["buyers/v0002.toml", "changed after it was approved"]);
+        std::fs::write(&v2, &as_approved).unwrap();
+        export().ok();
+        assert_eq!(read(&out), exported, "{to:?}: restored, the file exports as before");
+    }
+}
+
+/// A filter approved while a name in it was a DuckDB function (`abs`) expands to a feature once
+/// features.toml defines one of that name; the approval recorded no such feature, so export and
+/// `sql --all-approved` refuse it, one line, nothing written, until it is approved again.
+#[test]
+fn a_feature_not_recorded_at_approval_is_refused() {
+    let db = shared_db();
+    let sb = Sandbox::new();
+    approved(&sb, db, "steady", "abs(churn_risk - 0.5) < 0.2", &[]);
+    let out = sb.path().join("steady.csv");
+    let dbt = sb.path().join("dbt");
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)]).ok();
+    let want = count_where(&plain(db), "abs(churn_risk - 0.5) < 0.2");
+    assert_eq!(read(&out).lines().count() as u64, want + 1, "the header and one line a customer");
+    std::fs::remove_file(&out).unwrap();
+    std::fs::create_dir_all(sb.library()).unwrap();
+    std::fs::write(sb.library().join("features.toml"), "[abs]\nparams = [\"x\"]\nsql = \"(x) * 0\"\n").unwrap();
+    let advice = ["uses feature abs", "not recorded", "`seglens save steady`", "`seglens approve steady`"];
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)])
+        .user_error(&[&["steady/v0002.toml"][..], &advice].concat());
+    assert!(!out.exists());
+    sb.seglens(&["sql", "--all-approved", "--db", s(db), "--out", s(&dbt)])
+        .user_error(&[&["steady@2"][..], &advice].concat());
+    assert!(!dbt.exists(), "models were written");
+    // Approving the same version again changes nothing (the same content, still without it).
+    sb.seglens(&["approve", "steady@2"]).ok();
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)]).user_error(&advice);
+    // As the message says: saved, the feature is recorded (a draft); approved, it exports as it
+    // now reads.
+    sb.seglens(&["save", "steady", "--db", s(db)]).ok();
+    let t = Library::open(sb.library()).load("steady", None).unwrap();
+    assert!(t.features.contains_key("abs") && t.status == seglens::library::Status::Draft, "{t:?}");
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&out)]).user_error(&advice);
+    sb.seglens(&["approve", "steady"]).ok();
+    let again = sb.path().join("steady-again.csv");
+    sb.seglens(&["export", "steady", "--db", s(db), "--out", s(&again)]).ok();
+    let now = count_where(&plain(db), "(churn_risk - 0.5) * 0 < 0.2");
+    assert_ne!(now, want, "the feature changes the segment");
+    assert_eq!(read(&again).lines().count() as u64, now + 1, "the segment as it now reads");
+}
+
 /// The starter templates, installed through seglens, carry their approval hash and export.
 #[test]
 fn approved_starter_templates_still_export() {
@@ -475,11 +587,17 @@ fn duplicate_version_files_are_errors_listed_once() {
     let sb = Sandbox::new();
     sb.seglens(&["save", "dup", "--db", s(db), "--filter", "orders_count > 2"]).ok();
     let dir = sb.library().join("dup");
-    for extra in ["v1.toml", "v01.toml"] {
-        std::fs::copy(dir.join("v0001.toml"), dir.join(extra)).unwrap();
+    // Each duplicate says something else: were one read, its filter would show.
+    let original = read(&dir.join("v0001.toml"));
+    for (extra, other) in [("v1.toml", "orders_count > 7"), ("v01.toml", "region = 'North India'")] {
+        std::fs::write(dir.join(extra), original.replace("orders_count > 2", other)).unwrap();
     }
     let o = sb.seglens(&["history", "dup", "--json"]).ok();
     assert_eq!(o.json().as_array().map(Vec::len), Some(1), "{o:?}");
+    assert_eq!(o.json()[0]["filter"], "orders_count > 2", "{o:?}");
+    assert_eq!(sb.seglens(&["show", "dup@1", "--json"]).ok().json()["filter"], "orders_count > 2");
+    let size = sb.seglens(&["size", "dup", "--db", s(db), "--json"]).ok().json()["size"].as_u64();
+    assert_eq!(size, Some(count_where(&plain(db), "orders_count > 2")));
     for extra in ["v1.toml", "v01.toml"] {
         assert_eq!(o.stderr.matches(&format!("dup/{extra}")).count(), 1, "{extra}: {}", o.stderr);
     }
@@ -536,7 +654,12 @@ fn schema_lists_a_view_it_cannot_read_and_goes_on() {
 fn excel_safe_prefixes_formula_cells_and_the_default_is_exact() {
     let sb = Sandbox::new();
     let csv = sb.path().join("people.csv");
-    std::fs::write(&csv, "customer_id,name\n1,=HYPERLINK(A1)\n2,+1+1\n3,-2+3\n4,@SUM(A1)\n5,plain\n6,a=b\n").unwrap();
+    // TAB and CR lead cells too (OWASP): quoted, since a CR is a line break to CSV.
+    std::fs::write(
+        &csv,
+        "customer_id,name\n1,=HYPERLINK(A1)\n2,+1+1\n3,-2+3\n4,@SUM(A1)\n5,plain\n6,a=b\n7,\"\t=1+1\"\n8,\"\r@SUM(A1)\"\n",
+    )
+    .unwrap();
     sb.seglens(&["save", "everyone", "--db", s(&csv), "--filter", "TRUE"]).ok();
     sb.seglens(&["approve", "everyone"]).ok();
     let exact = sb.path().join("exact.csv");
@@ -561,6 +684,14 @@ fn excel_safe_prefixes_formula_cells_and_the_default_is_exact() {
     let (exact_cells, safe_cells) = (cells(&exact), cells(&safe));
     assert!(exact_cells.iter().any(|c| c.starts_with("=HYPERLINK")), "{exact_cells:?}");
     assert!(exact_cells.iter().any(|c| c == "+1+1") && exact_cells.iter().any(|c| c == "@SUM(A1)"));
+    assert!(
+        exact_cells.iter().any(|c| c == "\t=1+1") && exact_cells.iter().any(|c| c == "\r@SUM(A1)"),
+        "{exact_cells:?}"
+    );
+    assert!(
+        safe_cells.iter().any(|c| c == "'\t=1+1") && safe_cells.iter().any(|c| c == "'\r@SUM(A1)"),
+        "{safe_cells:?}"
+    );
     assert_eq!(exact_cells.len(), safe_cells.len());
     let mut prefixed = 0;
     for (e, s) in exact_cells.iter().zip(&safe_cells) {
@@ -571,7 +702,7 @@ fn excel_safe_prefixes_formula_cells_and_the_default_is_exact() {
             assert_eq!(s, e);
         }
     }
-    assert!(prefixed >= 4, "{prefixed} prefixed: {safe_cells:?}");
+    assert_eq!(prefixed, 6, "{safe_cells:?}");
     let m: serde_json::Value = serde_json::from_str(&read(&sb.path().join("safe.manifest.json"))).unwrap();
     assert_eq!(m["excel_safe"], true);
 }

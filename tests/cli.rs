@@ -410,38 +410,56 @@ fn a_locked_database_is_reported() {
 fn timeout_cancels_a_slow_filter() {
     let db = shared_db();
     let sb = Sandbox::new();
-    let started = Instant::now();
-    let o = sb.seglens(&["size", "--db", s(db), "--timeout", "0.2", SLOW]);
-    let took = started.elapsed();
+    let (child, fired) = spawn_timed(sb.command(&["size", "--db", s(db), "--timeout", "0.2", SLOW]), b"", 0.2);
+    let (o, _) = ended_after_cancel(child, fired, "--timeout 0.2");
     assert_eq!(o.code, 130, "{o:?}");
     assert!(o.stderr.contains("cancelled"), "{}", o.stderr);
-    assert!(took < Duration::from_secs(8), "took {took:?}");
     // A quick query is not affected by a generous timeout.
     let o = sb.seglens(&["size", "--db", s(db), "--timeout", "30", "--json", "orders_count > 0"]).ok();
     assert_eq!(o.json()["size"].as_u64(), Some(count_where(&plain(db), "orders_count > 0")));
 }
 
 /// Every command, hostile ones included, leaves the database's bytes as they were and adds no
-/// file beside it.
+/// file beside it; so do the explorer's background views (hygiene, compare, movement). The
+/// commands are those clap knows: a subcommand with no run listed here fails the test.
 #[test]
 fn database_bytes_unchanged_after_every_command() {
+    use clap::CommandFactory;
     let dir = tempfile::tempdir().unwrap();
     let db = private_db(dir.path());
     let d = s(&db).to_string();
     let sb = Sandbox::new();
-    let out_csv = sb.path().join("export.csv");
-    let out = s(&out_csv).to_string();
+    let at = |name: &str| s(&sb.path().join(name)).to_string();
+    let (out, cells, manifest, sample, metrics, dbt) =
+        (at("export.csv"), at("cells.csv"), at("export.manifest.json"), at("sample.duckdb"), at("m.toml"), at("dbt"));
     let before = sha256_file(&db);
     let template = sb.path().join("filter.sql");
-    std::fs::write(&template, "region = 'West India'\n  AND orders_count > {{n}}\n").unwrap();
+    std::fs::write(&template, "region = 'West India'\n  AND orders_count > {{n}} AND frequent(2)\n").unwrap();
+    std::fs::create_dir_all(sb.library()).unwrap();
+    std::fs::write(sb.library().join("features.toml"), "[frequent]\nparams = [\"n\"]\nsql = \"orders_count >= n\"\n")
+        .unwrap();
     let t = s(&template).to_string();
-    let commands: Vec<(Vec<&str>, Option<i32>)> = vec![
-        (vec!["schema", "--db", &d], Some(0)),
-        (vec!["schema", "--db", &d, "--json"], Some(0)),
-        (vec!["size", "--db", &d, "TRUE"], Some(0)),
-        (vec!["size", "--db", &d, "--json", "-p", "r=West India", "region = {{r}}"], Some(0)),
-        (vec!["profile", "--db", &d, "--by", "language", "orders_count > 0"], Some(0)),
-        (vec!["rows", "--db", &d, "--limit", "3", "churn_risk > 0.5"], Some(0)),
+    let save_west = ["save", "west", "--db", &d, "--filter-file", &t, "--param-def", "n:int=1", "--priority", "5"];
+    let save_arms = [
+        "save",
+        "armed",
+        "--db",
+        &d,
+        "--filter",
+        "orders_count > 0",
+        "--arms",
+        "control=0.2,treatment=0.8",
+        "--salt",
+        "s1",
+    ];
+    let runs: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["sample", "--customers", "50", "--as-of", "2026-03-01", "--out", &sample], 0),
+        (vec!["schema", "--db", &d], 0),
+        (vec!["schema", "--db", &d, "--json"], 0),
+        (vec!["size", "--db", &d, "TRUE"], 0),
+        (vec!["size", "--db", &d, "--json", "-p", "r=West India", "region = {{r}}"], 0),
+        (vec!["profile", "--db", &d, "--by", "language", "orders_count > 0"], 0),
+        (vec!["rows", "--db", &d, "--limit", "3", "churn_risk > 0.5"], 0),
         (
             vec![
                 "overlap",
@@ -454,40 +472,111 @@ fn database_bytes_unchanged_after_every_command() {
                 "--suppress",
                 "u=unsubscribed",
             ],
-            Some(0),
+            0,
         ),
-        (vec!["sql", "--db", &d, "orders_count > 1"], Some(0)),
-        (vec!["save", "west", "--db", &d, "--filter-file", &t, "--param-def", "n:int=1", "--priority", "5"], Some(0)),
-        (vec!["approve", "west"], Some(0)),
-        (vec!["size", "--db", &d, "west"], Some(0)),
-        (vec!["check", "--db", &d], Some(0)),
-        (vec!["export", "west", "--db", &d, "--out", &out], Some(0)),
-        (vec!["list", "--db", &d], Some(0)),
-        (vec!["size", "--db", &d, "1=1; DROP TABLE customers"], Some(2)),
-        (vec!["size", "--db", &d, "COPY customers TO '/tmp/seglens-copy.csv'"], Some(2)),
-        (vec!["size", "--db", &d, "ATTACH '/tmp/x.duckdb' AS x"], Some(2)),
-        (vec!["size", "--db", &d, "INSTALL httpfs"], Some(2)),
-        (vec!["size", "--db", &d, "PRAGMA enable_checkpoint_on_shutdown"], Some(2)),
-        (vec!["size", "--db", &d, "1=1) ; SET enable_external_access = true; SELECT (1"], Some(2)),
-        (vec!["size", "--db", &d, "(SELECT 1 FROM (DELETE FROM customers RETURNING *)) = 1"], Some(2)),
-        (vec!["size", "--db", &d, "EXISTS (SELECT 1 FROM read_csv('/etc/passwd'))"], Some(2)),
-        (vec!["size", "--db", &d, "-p", "r=x'); DROP TABLE customers; --", "region = {{r}}"], Some(0)),
-        (vec!["size", "--db", &d, "nextval('seq') > 0"], Some(2)),
-        (vec!["size", "--db", &d, "--timeout", "0.2", SLOW], Some(130)),
+        (vec!["features", "--db", &d], 0),
+        (vec!["sql", "--db", &d, "orders_count > 1"], 0),
+        (vec!["sql", "--db", &d, "--dialect", "postgres", "frequent(3)"], 0),
+        (save_west.to_vec(), 0),
+        (vec!["save", "west", "--db", &d, "--filter", "region = 'West India' AND frequent(2)", "--priority", "5"], 0),
+        (vec!["approve", "west"], 0),
+        (save_arms.to_vec(), 0),
+        (vec!["approve", "armed"], 0),
+        (vec!["list", "--db", &d], 0),
+        (vec!["show", "west@1"], 0),
+        (vec!["history", "west", "--db", &d], 0),
+        (vec!["diff", "west", "1", "2"], 0),
+        (vec!["size", "--db", &d, "west"], 0),
+        (vec!["check", "--db", &d], 0),
+        (vec!["funnel", "--db", &d, "region = 'West India' AND orders_count > 1 AND sms_opt_in"], 0),
+        (vec!["hygiene", "--db", &d, "--as-of", "2026-03-01"], 0),
+        (vec!["compare", "--db", &d, "west", "orders_count > 3"], 0),
+        (vec!["split", "--db", &d, "west", "--by", "language"], 0),
+        (vec!["split", "--db", &d, "west", "--by", "language", "--save"], 0),
+        (vec!["arms", "--db", &d, "armed"], 0),
+        (vec!["metrics", "--db", &d], 0),
+        (vec!["metrics", "--db", &d, "--init", "--out", &metrics], 0),
+        (vec!["sql", "--db", &d, "--all-approved", "--dialect", "postgres", "--out", &dbt], 0),
+        (vec!["export", "west", "armed", "--db", &d, "--out", &out], 0),
+        (vec!["export", "west", "--db", &d, "--split-by", "language", "--out", &cells], 0),
+        (vec!["changes", "west", "--db", &d, "--since", &manifest], 0),
+        (vec!["movement", "--db", &d, "--from", &manifest], 0),
+        (vec!["retire", "armed"], 0),
+        (vec!["help", "export"], 0),
+        (vec!["size", "--db", &d, "1=1; DROP TABLE customers"], 2),
+        (vec!["size", "--db", &d, "COPY customers TO '/tmp/seglens-copy.csv'"], 2),
+        (vec!["size", "--db", &d, "ATTACH '/tmp/x.duckdb' AS x"], 2),
+        (vec!["size", "--db", &d, "INSTALL httpfs"], 2),
+        (vec!["size", "--db", &d, "PRAGMA enable_checkpoint_on_shutdown"], 2),
+        (vec!["size", "--db", &d, "1=1) ; SET enable_external_access = true; SELECT (1"], 2),
+        (vec!["size", "--db", &d, "(SELECT 1 FROM (DELETE FROM customers RETURNING *)) = 1"], 2),
+        (vec!["size", "--db", &d, "EXISTS (SELECT 1 FROM read_csv('/etc/passwd'))"], 2),
+        (vec!["size", "--db", &d, "-p", "r=x'); DROP TABLE customers; --", "region = {{r}}"], 0),
+        (vec!["size", "--db", &d, "nextval('seq') > 0"], 2),
+        (vec!["size", "--db", &d, "--timeout", "0.2", SLOW], 130),
     ];
-    for (args, code) in &commands {
-        let o = sb.seglens(args);
-        if let Some(code) = code {
-            assert_eq!(o.code, *code, "{args:?}: {o:?}");
-        }
-        assert_eq!(sha256_file(&db), before, "the database changed after {args:?}");
+    // Every subcommand clap knows (its `help` too) has a run above, and no run names another.
+    let mut cli = seglens::cli::Cli::command();
+    cli.build();
+    let known: std::collections::BTreeSet<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    let ran: std::collections::BTreeSet<&str> = runs.iter().map(|(args, _)| args[0]).collect();
+    assert_eq!(
+        known.difference(&ran).collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "subcommands this test never runs: add a run of each"
+    );
+    assert!(ran.is_subset(&known), "runs of unknown subcommands: {:?}", ran.difference(&known).collect::<Vec<_>>());
+    assert!(known.len() >= 25, "{known:?}");
+    let unchanged = |after: &str| {
+        assert_eq!(sha256_file(&db), before, "the database changed after {after}");
         let beside: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n != "crm.duckdb")
             .collect();
-        assert!(beside.is_empty(), "after {args:?}: {beside:?}");
+        assert!(beside.is_empty(), "after {after}: {beside:?}");
+    };
+    for (args, code) in &runs {
+        let o = sb.seglens(args);
+        assert_eq!(o.code, *code, "{args:?}: {o:?}");
+        unchanged(&format!("{args:?}"));
     }
+    assert!(Path::new(&manifest).is_file() && Path::new(&dbt).join("models").is_dir());
     assert!(!Path::new("/tmp/seglens-copy.csv").exists());
+
+    // The explorer (no subcommand) and the views that run on connections of their own.
+    explorer_views(&db, &sb);
+    unchanged("the explorer's F8, F9 and F10 views");
     assert_eq!(content_hash(&db), content_hash(shared_db()));
+}
+
+/// The explorer on `db` with the sandbox's library and export log: F8 (hygiene), F9 (the typed
+/// filter against the selected segment) and F10 (movement since the export), each waited for.
+fn explorer_views(db: &Path, sb: &Sandbox) {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use seglens::tui::action::Action;
+    use seglens::tui::state::{View, WorkerState};
+    let key = |code| Action::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    let opts = seglens::engine::OpenOptions { as_of: Some(as_of()), ..Default::default() };
+    let engine = seglens::engine::Engine::open(db, &opts).unwrap();
+    let (mut rt, mut st) = explorer(engine, &sb.library(), &sb.data_dir().join("exports.jsonl"));
+    let wait = Duration::from_secs(120);
+    rt.apply(&mut st, key(KeyCode::F(8)));
+    assert_eq!(st.view, View::Hygiene);
+    assert!(rt.pump_until(&mut st, wait, |s| s.hygiene.text.is_some()), "the hygiene report arrives");
+    assert!(st.hygiene.text.as_ref().unwrap().is_ok(), "{:?}", st.hygiene.text);
+    rt.apply(&mut st, key(KeyCode::F(8)));
+    for c in "orders_count > 2".chars() {
+        rt.apply(&mut st, key(KeyCode::Char(c)));
+    }
+    assert!(rt.pump_until(&mut st, wait, |s| s.preview.size.is_some() && s.worker == WorkerState::Idle));
+    rt.apply(&mut st, key(KeyCode::F(9)));
+    assert_eq!(st.view, View::Compare, "{:?}", st.status);
+    assert!(rt.pump_until(&mut st, wait, |s| s.compare.text.is_some()), "the comparison arrives");
+    assert!(st.compare.text.as_ref().unwrap().is_ok(), "{:?}", st.compare.text);
+    rt.apply(&mut st, key(KeyCode::Esc));
+    rt.apply(&mut st, key(KeyCode::F(10)));
+    assert_eq!(st.view, View::Movement, "{:?}", st.status);
+    assert!(rt.pump_until(&mut st, wait, |s| s.movement.result.is_some()), "the movement arrives");
+    assert!(st.movement.result.as_ref().unwrap().is_ok(), "{:?}", st.movement.result);
 }

@@ -1,5 +1,7 @@
-//! End to end: the real binary in tmux, driven with send-keys and read with capture-pane, its
-//! figures compared with the headless commands on the same files.
+//! End to end: the real binary in tmux, driven with send-keys and read with capture-pane. A typed
+//! filter's size is compared with SQL written here; the whole flow is a consistency test: the
+//! explorer's figures against the headless commands' on the same files (whose figures other
+//! tests compare with SQL).
 
 #![allow(clippy::unwrap_used)] // a test that unwraps fails loudly, which is the point
 
@@ -12,7 +14,7 @@ mod common;
 
 const BIN: &str = env!("CARGO_BIN_EXE_seglens");
 
-use common::tmux::Tmux;
+use common::tmux::{Tmux, shows, size_on_screen};
 
 fn seglens(env: &[(&str, &Path)], args: &[&str]) -> serde_json::Value {
     let mut c = Command::new(BIN);
@@ -28,15 +30,15 @@ fn count(n: u64) -> String {
     seglens::format::count(n)
 }
 
-/// The size line of the preview: "N of M customers".
-fn size_on_screen(screen: &str) -> Option<u64> {
-    let line = screen.lines().find(|l| l.contains(" customers  ") && l.contains(" of "))?;
-    let after = line.split('│').find(|part| part.contains(" of ") && part.contains("customers"))?;
-    after.split_whitespace().next()?.replace(',', "").parse().ok()
+#[test]
+fn shows_matches_whole_numbers_only() {
+    assert!(shows("│ 1,234 of 5,000 customers", 1234) && shows("none: 12.", 12) && shows("(12, 3)", 12));
+    assert!(!shows("1,120", 12) && !shows("1,120", 120) && !shows("12.5", 12) && !shows("12%", 12));
+    assert!(!shows("112", 12) && !shows("0.12", 12));
 }
 
 #[test]
-fn typed_filter_size_on_screen_equals_seglens_size() {
+fn typed_filter_size_on_screen_equals_sql() {
     let dir = TempDir::new().unwrap();
     let db = dir.path().join("crm.duckdb");
     let data = dir.path().join("data");
@@ -48,7 +50,7 @@ fn typed_filter_size_on_screen_equals_seglens_size() {
     t.wait_for("customers");
     let filter = "engagement_score > 60 AND region = 'West India'";
     t.text(filter);
-    let expected = seglens(&env, &["size", filter, "--db", db.to_str().unwrap(), "--json"])["size"].as_u64().unwrap();
+    let expected = common::count_where(&common::plain(&db), filter);
     let screen =
         t.wait("the size of the typed filter", |s| size_on_screen(s) == Some(expected) && s.contains("preview"));
     assert!(screen.contains(&format!("{} of 5,000 customers", count(expected))), "{screen}");
@@ -80,8 +82,9 @@ fn overlap_row<'a>(screen: &'a str, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// Consistency: each figure the explorer shows in the flow is the one the CLI gives.
 #[test]
-fn whole_flow_open_nudge_save_approve_overlap_export() {
+fn consistency_whole_flow_open_nudge_save_approve_overlap_export() {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
     let lib = dir.path().join("segments");
@@ -128,13 +131,14 @@ fn whole_flow_open_nudge_save_approve_overlap_export() {
     let o = seglens(&env, &["overlap", "-s", "lapsed-high-value", "-s", "holi-colour-buyers", "--json"]);
     let inter = o["pairs"][0]["intersection"].as_u64().unwrap();
     let row = overlap_row(&screen, "lapsed-high-value");
-    assert!(row.contains(&count(inter)), "intersection {inter} in {row:?}\n{screen}");
+    assert!(shows(row, inter), "intersection {inter} in {row:?}\n{screen}");
     for seg in o["segments"].as_array().unwrap() {
         let r = overlap_row(&screen, seg["name"].as_str().unwrap());
-        assert!(r.contains(&count(seg["size"].as_u64().unwrap())), "{seg} in {r:?}");
-        assert!(r.contains(&count(seg["exclusive"].as_u64().unwrap())), "{seg} in {r:?}");
+        assert!(shows(r, seg["size"].as_u64().unwrap()), "{seg} in {r:?}");
+        assert!(shows(r, seg["exclusive"].as_u64().unwrap()), "{seg} in {r:?}");
     }
-    assert!(screen.contains(&count(o["none"].as_u64().unwrap())));
+    let none = screen.lines().find(|l| l.contains("in none of the segments")).unwrap_or_default();
+    assert!(shows(none, o["none"].as_u64().unwrap()), "{o} in {none:?}");
     // Export both, without suppressions, and check the rows against `seglens size`.
     t.keys(&["F3", "C-e"]);
     t.wait_for("Export to CSV");

@@ -245,27 +245,55 @@ fn the_split_view_counts_cells_saves_children_and_exports_them_with_a_cell_colum
         Some(Dialog::Export { result: Some(_), .. })
     )));
     assert!(matches!(&st.dialog, Some(Dialog::Export { result: Some(Ok(_)), .. })), "{:?}", st.dialog);
-    check_cells_csv(&out, &split, "spenders");
+    check_cells_csv(&out, "spenders", &conn, "shoppers", "shopper_ref", &["home_country", "segment_label"], filter);
 }
 
-/// The file holds every member of every cell once, labelled with its cell; the manifest lists
-/// each cell.
-fn check_cells_csv(out: &Path, split: &seglens::engine::split::Split, segment: &str) {
+/// The file holds every member of every cell once, labelled with its cell, against SQL written
+/// here: the customers of each label are exactly those of one combination of the `by` columns
+/// (given as SQL) among the rows `filter` selects, and the label names its values; the manifest
+/// lists each cell.
+fn check_cells_csv(
+    out: &Path,
+    segment: &str,
+    conn: &duckdb::Connection,
+    table: &str,
+    key: &str,
+    by: &[&str],
+    filter: &str,
+) {
+    use std::collections::BTreeSet;
     let mut r = csv::Reader::from_path(out).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(&header[..2], &["segment".to_string(), "cell".into()], "{header:?}");
-    let mut per_cell: BTreeMap<String, u64> = BTreeMap::new();
+    let key_at = header.iter().position(|h| h == key).unwrap();
+    let mut per_cell: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut rows = 0;
     for row in r.records() {
         let row = row.unwrap();
         assert_eq!(&row[0], segment);
-        *per_cell.entry(row[1].to_string()).or_default() += 1;
+        per_cell.entry(row[1].to_string()).or_default().insert(row[key_at].to_string());
+        rows += 1;
     }
-    let expected: BTreeMap<String, u64> = split.cells.iter().map(|c| (c.label(&split.by), c.size)).collect();
-    assert_eq!(per_cell, expected);
+    let cols: Vec<String> = by.iter().map(|c| format!("CAST({c} AS VARCHAR)")).collect();
+    let sql = format!("SELECT CAST(\"{key}\" AS VARCHAR), {} FROM {table} WHERE {filter}", cols.join(", "));
+    let mut expected: BTreeMap<Vec<Option<String>>, BTreeSet<String>> = BTreeMap::new();
+    for mut r in q_rows(conn, &sql) {
+        let k = r.remove(0).unwrap();
+        expected.entry(r).or_default().insert(k);
+    }
+    assert_eq!(rows, expected.values().map(BTreeSet::len).sum::<usize>(), "every member once");
+    let by_members: BTreeMap<&BTreeSet<String>, &Vec<Option<String>>> = expected.iter().map(|(v, k)| (k, v)).collect();
+    for (label, members) in &per_cell {
+        let values = by_members.get(members).unwrap_or_else(|| panic!("cell {label:?} is no combination of {by:?}"));
+        for v in values.iter().flatten() {
+            assert!(label.contains(v.as_str()), "cell {label:?} holds the members of {values:?}");
+        }
+    }
+    assert_eq!(per_cell.len(), expected.len(), "one label a cell");
     let manifest: serde_json::Value = serde_json::from_str(&read(&out.with_extension("manifest.json"))).unwrap();
     let cells: Vec<&str> =
         manifest["segments"].as_array().unwrap().iter().map(|s| s["cell"].as_str().unwrap()).collect();
-    assert_eq!(cells.len(), split.cells.len());
+    assert_eq!(cells.into_iter().collect::<BTreeSet<_>>(), per_cell.keys().map(String::as_str).collect());
 }
 
 #[test]
@@ -295,9 +323,7 @@ fn cells_from_the_command_line_on_a_quoted_table_with_an_integer_key() {
     sb.seglens(&["approve", "loyal", "--db", d]).ok();
     let out = sb.path().join("loyal-cells.csv");
     sb.seglens(&["export", "loyal", "--db", d, "--split-by", "tier,Signup Channel", "--out", s(&out)]).ok();
-    let engine = Engine::open(&db, &Default::default()).unwrap();
-    let split = engine.split(&compile(filter), &["tier".into(), "Signup Channel".into()], 0.0).unwrap();
-    check_cells_csv(&out, &split, "loyal");
+    check_cells_csv(&out, "loyal", &conn, "\"Club Members\"", "member_id", &["tier", "\"Signup Channel\""], filter);
     let dir = sb.path().join("cells-dir");
     std::fs::create_dir(&dir).unwrap();
     sb.seglens(&["export", "loyal", "--db", d, "--split-by", "tier", "--out", s(&dir)]).user_error(&["one .csv file"]);

@@ -265,7 +265,12 @@ fn no_entry_point_writes_into_the_files_duckdb_may_read() {
     )
     .unwrap();
     sb.seglens(&["size", "--db", db, "--as-of", AS_OF, "evil-template"]).user_error(&["single SELECT"]);
-    let _ = sb.seglens(&["check", "--db", db, "--as-of", AS_OF]);
+    // `check` runs every template: this one fails, named, with DuckDB's refusal.
+    let o = sb.seglens(&["check", "--db", db, "--as-of", AS_OF, "--json"]).user_error(&["1 template(s) failed"]);
+    let t = &o.json()["templates"][0];
+    assert_eq!((t["segment"].as_str(), t["ok"].as_bool()), (Some("evil-template"), Some(false)), "{o:?}");
+    assert!(t["error"].to_string().contains("single SELECT"), "{o:?}");
+    assert_eq!(snapshot(&l.data), before, "check changed a file of the dataset or its folders");
     // A parameter value that would close the string: bound as an escaped literal, so it matches
     // no shopper and writes nothing.
     // (No comma in it: a value with commas would be guessed a list.)

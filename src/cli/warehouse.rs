@@ -172,9 +172,10 @@ fn all_approved(
         let compiled = measure::compile(&tpl, &BTreeMap::new(), &features)?;
         if let Some(f) = compiled.features_used.iter().find(|f| !tpl.features.contains_key(*f)) {
             return fail(format!(
-                "{} uses feature {f}, which was not recorded when it was approved; approve it again with: seglens approve {}",
+                "{} uses feature {f}, which was not recorded when it was approved; record it with `seglens save {1}`, \
+                 check it, then `seglens approve {1}`",
                 tpl.reference(),
-                tpl.reference()
+                tpl.name
             ));
         }
         compiled_all.push((tpl, compiled));

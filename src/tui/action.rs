@@ -35,6 +35,8 @@ pub enum Action {
         chosen: usize,
         result: Result<crate::engine::movement::Movement, String>,
     },
+    /// SIGTERM, SIGHUP or a SIGINT sent from outside (Ctrl-C is a key here): quit at once.
+    Signal,
 }
 
 /// The QA reports the explorer computes beside the worker.

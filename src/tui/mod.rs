@@ -96,18 +96,36 @@ pub fn run(opts: TuiOptions) -> Result<()> {
     }
     let (mut rt, mut state) = Runtime::start(engine, Library::open(&opts.library), theme, label)?;
     state.small_share = opts.small_share;
+    // A signal's default action would end the process with the terminal still raw (no echo, no
+    // line editing, mouse reports on): the loop quits instead, and the guard restores it.
+    let signalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, tx) = (signalled.clone(), rt.tx.clone());
+    let _ = ctrlc::set_handler(move || {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = tx.send(Action::Signal);
+    });
     let mut terminal = ratatui::try_init().map_err(|e| {
         UserError(format!(
             "cannot start the explorer ({e}): it needs a terminal; use the commands instead (seglens --help)"
         ))
     })?;
-    let _guard = TerminalGuard::enter();
+    let guard = TerminalGuard::enter();
     if let Ok(size) = terminal.size() {
         rt.pending.push(Action::Resize(size.width, size.height));
     }
     spawn_input(rt.tx.clone());
-    rt.run(&mut terminal, &mut state)
+    let result = rt.run(&mut terminal, &mut state);
+    drop(guard);
+    if signalled.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(EndedBySignal.into());
+    }
+    result
 }
+
+/// The explorer was ended by SIGTERM, SIGHUP or a SIGINT from outside: exit 130, as a cancel.
+#[derive(Debug, thiserror::Error)]
+#[error("the explorer was ended by a signal (unsaved edits were not kept)")]
+pub struct EndedBySignal;
 
 /// A fresh state for `engine`'s data (before any library or worker message).
 pub fn initial_state(engine: &Engine, label: String, theme: &Theme) -> AppState {

@@ -194,7 +194,7 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// What a run of the binary gave back.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Out {
     /// The exit code; 128 + signal when killed by a signal.
     pub code: i32,
@@ -407,20 +407,90 @@ pub fn has_thread(pid: u32, name: &str) -> bool {
 /// Waits until the CLI child has armed its Ctrl-C handler (set right before the query runs) and
 /// has then burnt some CPU: the query is running.
 pub fn wait_until_querying(child: &mut std::process::Child) {
+    wait_until_armed(child, std::time::Instant::now());
     let pid = child.id();
+    let armed_at = cpu_ticks(pid).unwrap_or(0);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut armed_at: Option<u64> = None;
-    loop {
+    while cpu_ticks(pid).unwrap_or(0) < armed_at + 30 {
         assert!(child.try_wait().expect("try_wait").is_none(), "the child ended before its query ran");
         assert!(std::time::Instant::now() < deadline, "the child's query never started");
-        let ticks = cpu_ticks(pid).unwrap_or(0);
-        match armed_at {
-            None if has_thread(pid, "ctrl-c") => armed_at = Some(ticks),
-            Some(t0) if ticks >= t0 + 30 => return,
-            _ => {}
-        }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits until the CLI child (spawned after `spawned`) has armed Ctrl-C and `--timeout`:
+/// `Ctx::engine` sets the Ctrl-C handler (a thread named "ctrl-c") and then starts the timer.
+/// Returns the last moment the child was seen without that thread: the timer started after it.
+pub fn wait_until_armed(child: &mut std::process::Child, spawned: std::time::Instant) -> std::time::Instant {
+    let pid = child.id();
+    let deadline = spawned + Duration::from_secs(60);
+    let mut unarmed = spawned;
+    loop {
+        let now = std::time::Instant::now();
+        if has_thread(pid, "ctrl-c") {
+            return unarmed;
+        }
+        unarmed = now;
+        assert!(child.try_wait().expect("try_wait").is_none(), "the child ended before it armed its cancel");
+        assert!(now < deadline, "the child never armed its cancel");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// README Guarantee 11: a cancelled command ends, exit 130, within this long of the cancel.
+pub const CANCEL_BOUND: Duration = Duration::from_secs(3);
+
+/// Spawns `cmd`, a command given `--timeout secs`, with `stdin`; returns it with the earliest
+/// moment its timer can fire (the timer starts after the moment `wait_until_armed` returns).
+pub fn spawn_timed(mut cmd: Command, stdin: &[u8], secs: f64) -> (std::process::Child, std::time::Instant) {
+    let spawned = std::time::Instant::now();
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let text = stdin.to_vec();
+    // A process that never reads stdin makes the write fail, which is fine.
+    std::thread::spawn(move || {
+        let _ = input.write_all(&text);
+    });
+    let armed = wait_until_armed(&mut child, spawned);
+    (child, armed + Duration::from_secs_f64(secs))
+}
+
+/// Sends SIGINT to `child`, as Ctrl-C does; returns the moment just before it was sent.
+pub fn ctrl_c(child: &std::process::Child) -> std::time::Instant {
+    send_signal(child, "INT")
+}
+
+/// Sends `signal` (`INT`, `TERM`) to `child`; returns the moment just before it was sent.
+pub fn send_signal(child: &std::process::Child, signal: &str) -> std::time::Instant {
+    let sent = std::time::Instant::now();
+    let ok =
+        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill").success();
+    assert!(ok, "kill -{signal} {}", child.id());
+    sent
+}
+
+/// Waits for `child` to end, at most `CANCEL_BOUND` after `cancel` (a moment no later than the
+/// cancel); kills it and panics if it is seen running past that. Returns its output and when it
+/// was seen ended, after `cancel`.
+pub fn ended_after_cancel(mut child: std::process::Child, cancel: std::time::Instant, what: &str) -> (Out, Duration) {
+    let status = loop {
+        // Taken before the look: a child found running was running at this moment.
+        let looked = cancel.elapsed();
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if looked > CANCEL_BOUND {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running {looked:?} after the cancel");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = cancel.elapsed();
+    let mut out = Out { code: status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)), ..Out::default() };
+    let _ = child.stdout.take().map(|mut o| o.read_to_string(&mut out.stdout));
+    let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut out.stderr));
+    (out, took)
 }
 
 /// The explorer's screen at its current size, drawn through ratatui's TestBackend, one string a row.

@@ -19,10 +19,24 @@ impl Tmux {
     /// Like `start`, with a shell command run in the pane after the binary exits (`cat -v` to
     /// see what the terminal sends once the explorer has restored it).
     pub fn start_then(name: &str, env: &[(&str, &Path)], args: &[&str], w: u16, h: u16, then: &str) -> Tmux {
+        Tmux::start_around(name, env, args, w, h, "", then)
+    }
+
+    /// Like `start_then`, with a shell command run in the pane before the binary starts too.
+    pub fn start_around(
+        name: &str,
+        env: &[(&str, &Path)],
+        args: &[&str],
+        w: u16,
+        h: u16,
+        before: &str,
+        then: &str,
+    ) -> Tmux {
         let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
         assert!(ok, "tmux is required for the end-to-end tests (apt-get install tmux)");
         let socket = format!("seglens-e2e-{name}-{}", std::process::id());
-        let mut cmd = String::from("env TERM=xterm-256color NO_COLOR=1");
+        let mut cmd = if before.is_empty() { String::new() } else { format!("{before}; ") };
+        cmd.push_str("env TERM=xterm-256color NO_COLOR=1");
         for (k, v) in env {
             cmd.push_str(&format!(" {k}='{}'", v.display()));
         }
@@ -77,6 +91,19 @@ impl Tmux {
         }
     }
 
+    /// The process running in the pane's shell (the binary, once `env` has exec'd it).
+    pub fn child_pid(&self) -> Option<u32> {
+        let out =
+            Command::new("tmux").args(["-L", &self.socket, "display", "-p", "-t", "0", "#{pane_pid}"]).output().ok()?;
+        let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // The fields after the command's closing parenthesis: state, then the parent's pid.
+            let ppid = stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?;
+            (ppid == shell).then(|| e.file_name().to_str()?.parse().ok()).flatten()
+        })
+    }
+
     pub fn resize(&self, w: u16, h: u16) {
         let status = Command::new("tmux")
             .args(["-L", &self.socket, "resize-window", "-t", "0", "-x", &w.to_string(), "-y", &h.to_string()])
@@ -120,4 +147,33 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).stderr(Stdio::null()).status();
     }
+}
+
+/// The size line of the preview: "N of M customers".
+pub fn size_on_screen(screen: &str) -> Option<u64> {
+    let line = screen.lines().find(|l| l.contains(" customers  ") && l.contains(" of "))?;
+    let after = line.split('│').find(|part| part.contains(" of ") && part.contains("customers"))?;
+    after.split_whitespace().next()?.replace(',', "").parse().ok()
+}
+
+/// Whether `text` shows `n` as a number of its own, grouped as the explorer groups counts: not
+/// inside a longer number (`12` in `1,120`), a decimal (`12.5`) or a percentage (`12%`).
+pub fn shows(text: &str, n: u64) -> bool {
+    let want = seglens::format::count(n);
+    let number = |c: char| c.is_ascii_digit() || c == ',' || c == '.';
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() || (i > 0 && number(chars[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let end = (i..chars.len()).find(|&j| !number(chars[j])).unwrap_or(chars.len());
+        let token: String = chars[i..end].iter().collect();
+        if chars.get(end) != Some(&'%') && token.trim_end_matches([',', '.']) == want {
+            return true;
+        }
+        i = end;
+    }
+    false
 }

@@ -94,6 +94,7 @@ pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Ve
             on_library(state, snap, now);
             Vec::new()
         }
+        Action::Signal => vec![Effect::Quit],
     }
 }
 
