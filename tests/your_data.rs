@@ -414,6 +414,29 @@ fn the_key_check_is_remembered_per_file_version() {
     assert!(err.to_string().contains("not unique"), "{err}");
 }
 
+/// A table found by its structure was proven unique by detection's own scan: that is remembered
+/// at once, so the first open of a large file does not scan the key a second time to check it.
+#[test]
+fn detection_by_structure_remembers_the_scan_it_made() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("star.duckdb");
+    {
+        let c = duckdb::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE members AS SELECT 'm-' || range AS member_ref FROM range(50);
+             CREATE TABLE visits AS SELECT range AS visit_id, 'm-' || (range % 50) AS member_ref FROM range(200);",
+        )
+        .unwrap();
+    }
+    let checks = dir.path().join("checks");
+    let opts = OpenOptions { checks_dir: Some(checks.clone()), ..Default::default() };
+    let e = Engine::open(&db, &opts).unwrap();
+    assert_eq!((e.table(), e.key()), ("members", "member_ref"));
+    let entries: Vec<_> = std::fs::read_dir(&checks).expect("remembered at open").collect();
+    assert_eq!(entries.len(), 1, "the detection's scan is remembered before any key check");
+    e.verify_key().unwrap();
+}
+
 // ---- the explorer -------------------------------------------------------------------------
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -175,7 +175,11 @@ pub(crate) fn detect(
                 let (t, k) = by_structure(conn, &all)?;
                 return Ok(match key {
                     Some(k) => (t.clone(), key_named(conn, &t, k)?),
-                    None => (t, k),
+                    None => {
+                        // Found unique (enforced or scanned): the key check need not scan again.
+                        remembered.remember(&t, &k, true);
+                        (t, k)
+                    }
                 });
             }
         },
