@@ -46,34 +46,12 @@ pub fn define_today(conn: &Connection) -> Result<()> {
 }
 
 pub(super) fn define_today_as(conn: &Connection, date: NaiveDate) -> Result<()> {
-    // A built-in `current_date` (a build with ICU) binds before seglens defines anything; then it
-    // is left alone. Binding is the cheap check: listing duckdb_functions() costs ~40 ms a query,
-    // which every headless command would pay. Once seglens' temp macro exists, it is replaced.
-    // A bind that failed once means the build has no such function, so later connections skip
-    // the check: each failure costs DuckDB's "did you mean" search over every function name.
-    static MISSING: [std::sync::OnceLock<()>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
-    for (name, missing) in ["current_date", "today"].into_iter().zip(&MISSING) {
-        let unbound = || {
-            let failed = conn.prepare(&format!("SELECT {name}()")).is_err();
-            if failed {
-                let _ = missing.set(());
-            }
-            failed
-        };
-        let ours = missing.get().is_some() || unbound() || macro_is_ours(conn, name);
-        if ours {
-            conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{date}'"))?;
-        }
+    // Defined unconditionally, without asking whether a built-in exists: a temp macro shadows a
+    // built-in `current_date` (DuckDB as released, with ICU, answers the macro's date), so
+    // `--as-of` pins the date on any build; and asking by binding costs a failed bind, whose
+    // "did you mean" search over every function name was ~25 ms of every headless command.
+    for name in ["current_date", "today"] {
+        conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{date}'"))?;
     }
     Ok(())
-}
-
-/// Whether `name` is seglens' temp macro (asked only once a function of that name binds).
-pub(super) fn macro_is_ours(conn: &Connection, name: &str) -> bool {
-    conn.query_row(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ? AND database_name = 'temp'",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )
-    .is_ok_and(|n| n > 0)
 }
