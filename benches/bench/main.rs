@@ -7,6 +7,7 @@
 //! `seglens` binary nor in its `--help`. It runs in the dev profile, whose DuckDB is built
 //! optimized already (a release build would compile DuckDB a second time).
 
+mod export;
 mod history;
 mod measure;
 mod parquet;
@@ -250,6 +251,7 @@ impl Plan {
                 .clone()
                 .or_else(|| a.out.as_ref().map(|o| o.join("bench-data")))
                 .unwrap_or_else(|| "bench-data".into());
+            let data = std::path::absolute(data)?;
             return Ok(Plan {
                 sizes: vec![SMOKE_CUSTOMERS],
                 scale_sizes: vec![scale::SMOKE_SUBSCRIBERS],
@@ -269,7 +271,8 @@ impl Plan {
             sizes: a.sizes.clone(),
             scale_sizes: a.scale_sizes.clone(),
             timer: Timer { runs: a.runs, warm: true },
-            data: a.data.clone().unwrap_or_else(|| "bench-data".into()),
+            // Absolute: whole-process rows run `seglens size` from a directory of their own.
+            data: std::path::absolute(a.data.clone().unwrap_or_else(|| "bench-data".into()))?,
             // A partial run (--only) prints its rows but leaves BENCHMARKS.md alone unless asked.
             write: a
                 .write
@@ -315,9 +318,6 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// DuckDB itself on the same file, with the settings seglens uses (engine/mod.rs). The bundled
-/// DuckDB has no ICU extension, where `current_date` and `today()` live: they are defined here as
-/// the engine defines them (`define_today`), so both sides run the same SQL.
 /// DuckDB on `db` as a script would use it (a Parquet file through an in-memory database):
 /// runs every statement in `sqls` and returns the first one's count.
 pub(crate) fn duckdb_count(db: &Path, sqls: &[String]) -> Result<u64> {
@@ -331,6 +331,11 @@ pub(crate) fn duckdb_count(db: &Path, sqls: &[String]) -> Result<u64> {
     first.context("no statement to count")
 }
 
+/// DuckDB itself on the same file, with the settings seglens uses that change a query's work
+/// (`Engine::open`: read-only, threads = cores, DuckDB's own memory limit; a Parquet source adds
+/// `PARQUET_SETTINGS`, see `parquet::in_memory`). The bundled DuckDB has no ICU extension, where
+/// `current_date` and `today()` live: they are defined here as the engine defines them
+/// (`define_today`), so both sides run the same SQL.
 pub(crate) fn open_raw(path: &Path) -> Result<Connection> {
     let config = Config::default()
         .access_mode(AccessMode::ReadOnly)?
@@ -348,28 +353,52 @@ fn define_today(conn: &Connection) -> Result<()> {
     Ok(seglens_define_today(conn)?)
 }
 
-/// DuckDB alone in the superseded situation: the `expensive` statements run one after another
-/// (as the worker runs a preview's parts) on a second connection of the same database, and are
-/// interrupted `after` into them; once they have returned, `sql` runs on `raw`. Returns the time
-/// from the interrupt to the end of `sql`.
-fn after_interrupt(raw: &Connection, expensive: &[String], sql: &str, after: Duration) -> Result<Duration> {
+/// DuckDB alone in the superseded situation, on the explorer's clock (`Session::superseded`):
+/// the preview's two statements (`expensive`: its count, then its profile) run one after the
+/// other on a second connection of the same database, as the worker runs a preview's parts;
+/// `into` after the count has returned (the profile then running) the interrupt comes, at the
+/// moment of the edit's first key; once the profile has stopped and `pause` has passed since the
+/// interrupt, `sql` runs on `raw`. Returns (interrupt → the profile stopped, interrupt → `sql`
+/// counted), or None when the profile ended before the interrupt (that attempt does not count).
+fn after_interrupt(
+    raw: &Connection,
+    expensive: &[String; 2],
+    sql: &str,
+    into: Duration,
+    pause: Duration,
+) -> Result<Option<(Duration, Duration)>> {
     let other = raw.try_clone()?;
     define_today(&other)?;
     let handle = other.interrupt_handle();
-    let expensive = expensive.to_vec();
-    let query = std::thread::spawn(move || {
-        for sql in &expensive {
-            if other.query_row(sql, [], |r| r.get::<_, i64>(0)).is_err() {
-                return;
-            }
+    let [first, second] = expensive.clone();
+    let (counted, running) = std::sync::mpsc::channel();
+    // Ok(true): the profile was interrupted; Ok(false): it ran to its end.
+    let query = std::thread::spawn(move || -> Result<bool> {
+        count(&other, &first)?;
+        let _ = counted.send(());
+        match other.query_row(&second, [], |r| r.get::<_, i64>(0)) {
+            Ok(_) => Ok(false),
+            Err(e) if seglens::engine::error::DuckMessage::parse(&e).is_interrupt() => Ok(true),
+            Err(e) => Err(e.into()),
         }
     });
-    std::thread::sleep(after);
-    clock(|| {
-        handle.interrupt();
-        query.join().map_err(|_| anyhow!("the interrupted query's thread panicked"))?;
-        count(raw, sql).map(|_| ())
-    })
+    if running.recv_timeout(WORKER_TIMEOUT).is_err() {
+        return match query.join() {
+            Ok(Err(e)) => Err(e.context("DuckDB alone: the superseded preview's count")),
+            _ => bail!("DuckDB alone: the superseded preview's count never returned"),
+        };
+    }
+    std::thread::sleep(into);
+    let t0 = Instant::now();
+    handle.interrupt();
+    let interrupted = query.join().map_err(|_| anyhow!("the interrupted query's thread panicked"))??;
+    let stopped = t0.elapsed();
+    if !interrupted {
+        return Ok(None);
+    }
+    std::thread::sleep(pause.saturating_sub(t0.elapsed()));
+    count(raw, sql)?;
+    Ok(Some((stopped, t0.elapsed())))
 }
 
 fn count(raw: &Connection, sql: &str) -> Result<u64> {

@@ -12,6 +12,7 @@ use super::measure::Db;
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, count, define_today, threads};
 use seglens::engine::sandbox::literal;
+use seglens::engine::source::PARQUET_SETTINGS;
 use seglens::engine::{Engine, OpenOptions};
 
 impl Db {
@@ -80,10 +81,13 @@ impl Db {
     }
 }
 
-/// DuckDB as a script would use it on Parquet: in memory, extensions not fetched.
+/// DuckDB as a script would use it on Parquet: in memory, extensions not fetched, with the
+/// settings seglens gives a Parquet connection (`PARQUET_SETTINGS`, the one list both use: the
+/// metadata cache; issue 29 found the baseline without it).
 pub(super) fn in_memory() -> Result<Connection> {
     let config = Config::default().enable_autoload_extension(false)?.threads(threads() as i64)?;
     let conn = Connection::open_in_memory_with_flags(config)?;
+    conn.execute_batch(PARQUET_SETTINGS)?;
     define_today(&conn)?;
     Ok(conn)
 }

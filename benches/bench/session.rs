@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::measure::templates;
@@ -40,9 +40,17 @@ pub(super) enum Seen {
 }
 
 pub(super) struct Superseded {
+    /// The edit's first key → the new size in state.
     pub(super) number: Duration,
+    /// The edit's first key → the worker starting the new query (the new size's own time, the
+    /// worker's `Response::elapsed`, subtracted): the old statement stopping, without the pause.
     pub(super) waited: Duration,
+    /// The slowest key of the edit (handled while the old statement runs).
     pub(super) worst_key: Duration,
+    /// The edit's first key → its last key handled (all typed at once, as a fast typist never does).
+    pub(super) typed: Duration,
+    /// How many keys the edit took.
+    pub(super) keys: usize,
 }
 
 pub(super) struct PreviewTimes {
@@ -198,26 +206,61 @@ impl Session {
         Ok(PreviewTimes { debounce: t0 - last_key, number, profile, full })
     }
 
-    /// Starts a preview of `expensive`, edits to `cheap` right away, and times from the tick that
-    /// sends `cheap` (interrupting `expensive`) to its size in state. Also returns how much of
-    /// that passed before the worker started on `cheap` (the superseded query stopping), and the
-    /// slowest key of the edit (handled while the expensive query runs).
-    pub(super) fn superseded(&mut self, expensive: &str, cheap: &str) -> Result<Superseded> {
+    /// Previews `expensive` and waits for its size: the worker has then gone on to the profile,
+    /// whose statement evaluates the same filter (for an EXISTS, the same semi join over the
+    /// events). `into` after that answer, with nothing more of the preview answered (so the
+    /// profile's statement is still running), the edit to `cheap` is typed, and the time runs
+    /// from its first key (which cancels the old preview) to the new size in state: what the user
+    /// waits, the idle pause included. With `pause` false a tick at the due time follows the keys
+    /// at once (the idle pause skipped): what is left is the interrupt and the new query. None
+    /// when the profile answered before the edit (that attempt does not count).
+    pub(super) fn superseded(
+        &mut self,
+        expensive: &str,
+        cheap: &str,
+        into: Duration,
+        pause: bool,
+    ) -> Result<Option<Superseded>> {
         for k in self.retype_keys(expensive) {
             self.key(k);
         }
         self.tick_when_due()?;
+        self.wait_for(Seen::Size)?;
+        std::thread::sleep(into);
+        let old = self.state.generation;
+        let mut ended = false;
+        while let Ok(resp) = self.rx.try_recv() {
+            ended |= resp.generation == old && resp.reply == Reply::Preview;
+            self.handle(resp)?;
+        }
+        if ended {
+            if self.state.worker != WorkerState::Idle {
+                self.wait_for(Seen::Done)?;
+            }
+            return Ok(None);
+        }
+        let keys = self.retype_keys(cheap);
+        let first_key = Instant::now();
         let mut worst = Duration::ZERO;
-        for k in self.retype_keys(cheap) {
+        for &k in &keys {
             let start = Instant::now();
             self.key(k);
             worst = worst.max(start.elapsed());
         }
-        let t0 = self.tick_when_due()?;
-        let number = self.wait_for(Seen::Size)? - t0;
+        let typed = first_key.elapsed();
+        if self.state.generation == old {
+            bail!("the edit did not supersede the running preview");
+        }
+        if pause {
+            self.tick_when_due()?;
+        } else {
+            let due = self.state.preview_due.ok_or_else(|| anyhow!("the edit made no preview due"))?;
+            self.apply(Action::Tick(due));
+        }
+        let number = self.wait_for(Seen::Size)? - first_key;
         let waited = number.saturating_sub(self.size_elapsed);
         self.wait_for(Seen::Done)?;
-        Ok(Superseded { number, waited, worst_key: worst })
+        Ok(Some(Superseded { number, waited, worst_key: worst, typed, keys: keys.len() }))
     }
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
-use super::super::measure::{export_request, named};
+use super::super::export::{compare_csv, copy_members, export_request};
+use super::super::measure::named;
 use super::super::report::Target;
 use super::super::server::{Answer, Request};
 use super::super::session::Session;
@@ -261,12 +262,9 @@ impl Scale<'_> {
         let f = compile(EXPORT)?;
         let dir = tempfile::tempdir().context("creating a temporary directory for the export")?;
         let copy_to = dir.path().join("copy.csv");
-        let copy = format!(
-            "COPY ({}) TO {} (HEADER)",
-            engine.members_sql(&f, &[])?,
-            seglens::engine::sandbox::literal(&copy_to.to_string_lossy())
-        );
-        let req = export_request("business-at-risk", &f, dir.path().join("segment.csv"));
+        let copy = copy_members(engine, &f, &copy_to)?;
+        let ours_to = dir.path().join("segment.csv");
+        let req = export_request("business-at-risk", &f, ours_to.clone());
         let mut written = 0;
         let mut ours = |_: usize, p: &Peak| {
             p.clock(|| {
@@ -281,8 +279,10 @@ impl Scale<'_> {
                 bail!("export: seglens wrote {written} rows, {}'s COPY {copied}", build.describe());
             }
         }
+        // The last COPY's file (whichever DuckDB ran last) against the last export, cell by cell.
+        let files = compare_csv(&ours_to, &copy_to).context("comparing the export with COPY's file")?;
         let what = format!(
-            "export of {} rows × {} columns to CSV (manifest, SHA-256, fsync, count check); DuckDB: COPY TO of the same members query",
+            "export of {} rows × {} columns to CSV (manifest, SHA-256, fsync, count check); DuckDB: COPY TO of the same members query (files compared: {files})",
             thousands(written),
             engine.columns().len()
         );
