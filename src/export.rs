@@ -486,7 +486,7 @@ fn write_plan(
     let tmp = temp_beside(&plan.csv)?;
     let file = tmp.reopen().map_err(io)?;
     let hashing = HashingWriter { inner: file, hash: Sha256::new() };
-    let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(hashing);
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, hashing);
     let mut total = 0u64;
     let mut seg_meta = Vec::new();
     let mut lists = Vec::new();
@@ -517,7 +517,7 @@ fn write_plan(
         header.push("arm");
     }
     header.extend(columns.iter().map(String::as_str));
-    w.write_record(header.into_iter().map(|h| guard::cell(h, req.excel_safe))).map_err(|e| io(e.into()))?;
+    guard::record(&mut w, header.into_iter().map(|h| Some(guard::cell(h, req.excel_safe)))).map_err(io)?;
     for (i, filter) in &plan.parts {
         let seg = &req.segments[*i];
         let expected = engine.size(filter)?.size;
@@ -561,17 +561,14 @@ fn write_plan(
                     texts[arm].push(k.to_string());
                 }
             }
-            // NULL is written as an empty field, as DuckDB's COPY does.
-            let record = segment_field
+            // NULL is written as an empty field and '' as "", as DuckDB's COPY does.
+            let fields = segment_field
                 .into_iter()
                 .chain(cell_field)
                 .chain(arm_field)
-                .chain(fields[..n].iter().map(|f| f.unwrap_or("")));
-            if req.excel_safe {
-                w.write_record(record.map(|f| guard::cell(f, true))).map_err(std::io::Error::from)?;
-            } else {
-                w.write_record(record).map_err(std::io::Error::from)?;
-            }
+                .map(Some)
+                .chain(fields[..n].iter().copied());
+            guard::record(&mut w, fields.map(|f| f.map(|v| guard::cell(v, req.excel_safe))))?;
             written += 1;
             if written.is_multiple_of(65_536) && !progress(&Progress::Rows { written, expected }) {
                 cancelled = true;

@@ -202,6 +202,42 @@ fn commas_quotes_newlines_and_nulls_are_quoted_and_read_back() {
     assert!(text.contains("everyone,5,\n"), "{text}");
 }
 
+/// NULL and the empty string stay apart in the CSV, as DuckDB's COPY writes them: NULL an empty
+/// field, '' a quoted empty field. Read back by DuckDB (quoted values never NULL), each is itself.
+#[test]
+fn null_and_the_empty_string_stay_apart_in_the_csv() {
+    let sb = Sandbox::new();
+    let db = sb.path().join("notes.duckdb");
+    {
+        let c = duckdb::Connection::open(&db).unwrap();
+        c.execute_batch(
+            r#"CREATE TABLE "Pen Pals" (pal_ref VARCHAR PRIMARY KEY, "Nick Name" VARCHAR, score INTEGER);
+               INSERT INTO "Pen Pals" VALUES ('p-1', NULL, 1), ('p-2', '', 2), ('p-3', ' ', 3), ('p-4', 'x', NULL), ('p-5', '""', 5);"#,
+        )
+        .unwrap();
+    }
+    let d = s(&db);
+    sb.seglens(&["save", "all-pals", "--db", d, "--filter", "TRUE"]).ok();
+    sb.seglens(&["approve", "all-pals"]).ok();
+    let out = sb.path().join("pals.csv");
+    sb.seglens(&["export", "all-pals", "--db", d, "--out", s(&out)]).ok();
+    let text = read(&out);
+    assert!(text.contains("all-pals,p-1,,1\n"), "{text}");
+    assert!(text.contains("all-pals,p-2,\"\",2\n"), "{text}");
+    assert!(text.contains("all-pals,p-4,x,\n"), "{text}");
+    let c = duckdb::Connection::open_in_memory().unwrap();
+    let got = q_rows(
+        &c,
+        &format!(
+            r#"SELECT pal_ref, "Nick Name", score::VARCHAR FROM read_csv('{}', allow_quoted_nulls = false, all_varchar = true) ORDER BY 1"#,
+            s(&out)
+        ),
+    );
+    let source = duckdb::Connection::open(&db).unwrap();
+    let want = q_rows(&source, r#"SELECT pal_ref, "Nick Name", score::VARCHAR FROM "Pen Pals" ORDER BY 1"#);
+    assert_eq!(got, want);
+}
+
 #[test]
 fn manifest_records_the_export_and_the_files_hash() {
     let db = shared_db();

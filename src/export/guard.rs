@@ -130,6 +130,36 @@ fn listed_elsewhere(csv: &Path, csv_name: &str, own: &Path) -> Option<PathBuf> {
 
 /// The cell as written: with `excel_safe`, one that a spreadsheet would read as a formula gets a
 /// leading `'` (OWASP's CSV-injection advice).
+/// Writes one CSV record (RFC 4180, `\n`-terminated) where NULL and the empty string differ: NULL
+/// is an empty field and `''` is `""`, as DuckDB's `COPY TO` writes them. (The csv crate writes
+/// both as an empty field, and a field cannot ask it to be quoted.) A field is quoted when empty
+/// or holding a delimiter, a quote or a line break; a quote inside is doubled.
+pub(super) fn record<T: AsRef<[u8]>>(
+    out: &mut impl std::io::Write,
+    fields: impl Iterator<Item = Option<T>>,
+) -> std::io::Result<()> {
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        let Some(v) = field else { continue };
+        let v = v.as_ref();
+        if v.is_empty() || v.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            out.write_all(b"\"")?;
+            for (j, part) in v.split(|b| *b == b'"').enumerate() {
+                if j > 0 {
+                    out.write_all(b"\"\"")?;
+                }
+                out.write_all(part)?;
+            }
+            out.write_all(b"\"")?;
+        } else {
+            out.write_all(v)?;
+        }
+    }
+    out.write_all(b"\n")
+}
+
 pub(super) fn cell(value: &str, excel_safe: bool) -> std::borrow::Cow<'_, [u8]> {
     if excel_safe && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         std::borrow::Cow::Owned(format!("'{value}").into_bytes())
@@ -140,7 +170,19 @@ pub(super) fn cell(value: &str, excel_safe: bool) -> std::borrow::Cow<'_, [u8]> 
 
 #[cfg(test)]
 mod tests {
-    use super::cell;
+    use super::{cell, record};
+
+    #[test]
+    fn a_record_tells_null_from_the_empty_string_and_quotes_as_rfc_4180() {
+        let mut out = Vec::new();
+        let fields: [Option<&[u8]>; 7] =
+            [Some(b"plain"), None, Some(b""), Some(b"a,b"), Some(b"say \"hi\""), Some(b"two\nlines"), Some(b"\"")];
+        record(&mut out, fields.into_iter()).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "plain,,\"\",\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"\"\"\"\n");
+        let mut out = Vec::new();
+        record(&mut out, [None::<&[u8]>].into_iter()).unwrap();
+        assert_eq!(out, b"\n");
+    }
 
     #[test]
     fn excel_safe_prefixes_every_formula_start_and_nothing_else() {
