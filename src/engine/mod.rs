@@ -46,8 +46,8 @@ pub use features::{Feature, FeatureSet};
 pub use filter::Compiled;
 pub use params::{ParamDecl, ParamDecls, ParamType, ParamValue};
 pub use profile::{MetricDef, MetricSet, MetricSource, MetricsFile};
-pub use sql::ident;
 pub(crate) use sql::{SqlBuilder, plain_error};
+pub use sql::{ident, literal};
 pub use today::define_today;
 use today::define_today_as;
 

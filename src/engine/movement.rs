@@ -8,6 +8,7 @@
 //! lets DuckDB do the rest in one statement: each customer's highest-priority segment on either
 //! side, a FULL OUTER JOIN on the key, a count per (from, to).
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +17,8 @@ use duckdb::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
+use super::members::TextColumn;
+use super::schema::fits_i64;
 use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
 
 /// Sorted, unique member keys.
@@ -270,15 +273,10 @@ impl Drop for TempKeys<'_> {
     }
 }
 
-const INT_TYPES: [&str; 7] = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"];
-
 impl Engine {
     /// Whether the key column's values are stored as integers (else as text).
     pub fn key_is_integer(&self) -> bool {
-        self.columns()
-            .iter()
-            .find(|c| c.name == self.key())
-            .is_some_and(|c| INT_TYPES.contains(&c.ty.to_ascii_uppercase().as_str()))
+        self.columns().iter().find(|c| c.name == self.key()).is_some_and(|c| fits_i64(&c.ty))
     }
 
     /// How the key is selected for storing: a BIGINT, or its text.
@@ -299,13 +297,13 @@ impl Engine {
                 let col = batch.column(0);
                 match col.data_type() {
                     DataType::Int64 => ints.extend(col.as_primitive::<Int64Type>().iter().flatten()),
-                    DataType::Utf8 => texts.extend(col.as_string::<i32>().iter().flatten().map(str::to_string)),
-                    DataType::LargeUtf8 => texts.extend(col.as_string::<i64>().iter().flatten().map(str::to_string)),
-                    DataType::Utf8View => texts.extend(col.as_string_view().iter().flatten().map(str::to_string)),
-                    other => {
-                        let why = format!("the key came back as {other:?}");
-                        return Err(duckdb::Error::ToSqlConversionFailure(why.into()));
-                    }
+                    other => match TextColumn::of(col.as_ref()) {
+                        Some(t) => texts.extend((0..col.len()).filter_map(|i| t.get(i)).map(str::to_string)),
+                        None => {
+                            let why = format!("the key came back as {other:?}");
+                            return Err(duckdb::Error::ToSqlConversionFailure(why.into()));
+                        }
+                    },
                 }
             }
             Ok(())
@@ -443,12 +441,14 @@ impl Engine {
                 let batch = batch.map_err(super::plain_error)?;
                 let rowids = batch.column(0).as_primitive::<Int64Type>();
                 let key_col = batch.column(1);
+                let key_text = TextColumn::of(key_col.as_ref());
                 let mut chunk = places.chunk();
                 for i in 0..batch.num_rows() {
                     let at = match (&places.stored, key_col.is_null(i)) {
                         (_, true) => None,
                         (Stored::Sorted { keys: Keys::Text(k), .. }, false) => {
-                            find_str(k, text_at(key_col, i), &mut chunk.hint).and_then(|j| places.stored.held(j))
+                            let text = key_text.as_ref().and_then(|t| t.get(i)).unwrap_or_default();
+                            find(k, text, &mut chunk.hint).and_then(|j| places.stored.held(j))
                         }
                         (_, false) => places.locate(key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint),
                     };
@@ -682,11 +682,11 @@ fn cells(from: &Side<'_>, to: &Side<'_>, rows: &[(Option<i32>, Option<i32>, i64)
 }
 
 /// The position of `k` in sorted `keys`, starting from `hint` (a scan in key order finds each key
-/// in a step or two); moves `hint` on.
-fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
+/// in a step or two); moves `hint` on. Integer keys are found by value, text keys by `&str`.
+fn find<T: Borrow<Q>, Q: Ord + ?Sized>(keys: &[T], k: &Q, hint: &mut usize) -> Option<usize> {
     let h = *hint;
-    if h <= keys.len() && (h == 0 || keys[h - 1] < *k) {
-        match keys.get(h) {
+    if h <= keys.len() && (h == 0 || keys[h - 1].borrow() < k) {
+        match keys.get(h).map(|x| x.borrow()) {
             None => return None,
             Some(x) if x > k => return None,
             Some(x) if x == k => {
@@ -696,7 +696,7 @@ fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
             _ => {}
         }
     }
-    match keys.binary_search(k) {
+    match keys.binary_search_by(|x| x.borrow().cmp(k)) {
         Ok(i) => {
             *hint = i + 1;
             Some(i)
@@ -705,41 +705,6 @@ fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
             *hint = i;
             None
         }
-    }
-}
-
-fn find_str(keys: &[String], k: &str, hint: &mut usize) -> Option<usize> {
-    let h = *hint;
-    if h <= keys.len() && (h == 0 || keys[h - 1].as_str() < k) {
-        match keys.get(h).map(String::as_str) {
-            None => return None,
-            Some(x) if x > k => return None,
-            Some(x) if x == k => {
-                *hint = h + 1;
-                return Some(h);
-            }
-            _ => {}
-        }
-    }
-    match keys.binary_search_by(|x| x.as_str().cmp(k)) {
-        Ok(i) => {
-            *hint = i + 1;
-            Some(i)
-        }
-        Err(i) => {
-            *hint = i;
-            None
-        }
-    }
-}
-
-/// Row `i` of a text column in whichever layout DuckDB's Arrow export chose.
-fn text_at(col: &ArrayRef, i: usize) -> &str {
-    match col.data_type() {
-        DataType::Utf8 => col.as_string::<i32>().value(i),
-        DataType::LargeUtf8 => col.as_string::<i64>().value(i),
-        DataType::Utf8View => col.as_string_view().value(i),
-        _ => "",
     }
 }
 
@@ -783,7 +748,7 @@ mod tests {
             };
             assert_eq!(find(&keys, &k, &mut hint), keys.binary_search(&k).ok(), "{k}");
             let ks = k.to_string();
-            assert_eq!(find_str(&texts, &ks, &mut hint_s), texts.binary_search(&ks).ok(), "{k}");
+            assert_eq!(find(&texts, ks.as_str(), &mut hint_s), texts.binary_search(&ks).ok(), "{k}");
         }
     }
 

@@ -6,6 +6,13 @@ use serde::Serialize;
 
 use super::{Column, Engine, EngineError, Result, SqlBuilder, ident};
 
+/// Whether every value of DuckDB type `ty` (any case) fits an i64: the integer types read as
+/// integers (keys stored as BIGINT, JSON numbers); wider ones (HUGEINT, UBIGINT) do not.
+pub(crate) fn fits_i64(ty: &str) -> bool {
+    const TYPES: [&str; 7] = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"];
+    TYPES.iter().any(|t| t.eq_ignore_ascii_case(ty))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnStats {
     pub name: String,

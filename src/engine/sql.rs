@@ -3,9 +3,16 @@
 
 use super::*;
 
-/// Quotes an identifier for DuckDB.
+/// Quotes an identifier for DuckDB: `"` doubled. The one copy of the rule; `Dialect::ident`
+/// delegates to it for the engines that read identifiers the same way.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `s` as a DuckDB string literal: `'` doubled, the only escape of a standard string. The one
+/// copy of the rule; `Dialect::string` delegates to it for the engines that read strings the same way.
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Builds one SQL statement that embeds compiled filters, remembering where each one sits so an

@@ -264,7 +264,7 @@ impl Scale<'_> {
         let copy = format!(
             "COPY ({}) TO {} (HEADER)",
             engine.members_sql(&f, &[])?,
-            seglens::engine::sandbox::literal(&copy_to.to_string_lossy())
+            seglens::engine::literal(&copy_to.to_string_lossy())
         );
         let req = export_request("business-at-risk", &f, dir.path().join("segment.csv"));
         let mut written = 0;
