@@ -205,7 +205,6 @@ impl Runtime {
         let worker = WorkerHandle::start(engine, Library::open(library.dir()), move |r| {
             let _ = worker_tx.send(Action::Worker(r));
         });
-        let snap = load_library(&library, None);
         let export_log = crate::export::history::ExportLog::default_for(library.dir());
         let mut rt = Runtime {
             library,
@@ -218,8 +217,7 @@ impl Runtime {
             export_cancel: None,
             export_log,
         };
-        rt.measure_library(&mut state, &snap);
-        rt.pending.push(Action::LibraryLoaded(snap));
+        rt.reload_library(&mut state, None);
         Ok((rt, state))
     }
 
@@ -305,11 +303,7 @@ impl Runtime {
             Effect::Send(req) => self.worker.send(req),
             Effect::Cancel(generation) => self.worker.cancel(generation),
             Effect::Quit => state.quit = true,
-            Effect::ReloadLibrary { history } => {
-                let snap = load_library(&self.library, history.as_deref());
-                self.measure_library(state, &snap);
-                self.pending.push(Action::LibraryLoaded(snap));
-            }
+            Effect::ReloadLibrary { history } => self.reload_library(state, history.as_deref()),
             Effect::SetStatus { name, version, status, author } => {
                 let msg = match self.library.set_status(&name, Some(version), status, None, &author) {
                     Ok(o) => (Level::Info, format!("{} {name}@{}", status.name(), o.version())),
@@ -322,8 +316,7 @@ impl Runtime {
                     ),
                 };
                 self.pending.push(Action::Notice(msg.0, msg.1));
-                let snap = load_library(&self.library, None);
-                self.pending.push(Action::LibraryLoaded(snap));
+                self.reload_library(state, None);
             }
             Effect::Export(plan) => self.export(*plan),
             Effect::Hygiene { approved } => self.report(Report::Hygiene, move |engine| {
@@ -356,6 +349,14 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Reads the library again (with `history`'s versions when given) and measures it: the one
+    /// way to reload, so that a segment approved, retired or saved gets its size now again.
+    fn reload_library(&mut self, state: &mut AppState, history: Option<&str>) {
+        let snap = load_library(&self.library, history);
+        self.measure_library(state, &snap);
+        self.pending.push(Action::LibraryLoaded(snap));
     }
 
     /// Sizes now of every library segment, measured on the worker.
