@@ -220,7 +220,7 @@ impl Engine {
             .query_row(&sql, [], |r| {
                 (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect::<duckdb::Result<_>>()
             })
-            .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+            .map_err(|e| SqlBuilder::new().map_error(e))?;
         let ncols = self.columns().len();
         let (non_null, rest) = figures.split_at(ncols);
         let (distinct, rest) = rest.split_at(text.len());
@@ -379,7 +379,7 @@ impl Engine {
                 })?
                 .collect::<duckdb::Result<Vec<_>>>()
             })
-            .map_err(|e| SqlBuilder::new(self).map_error(e))
+            .map_err(|e| SqlBuilder::new().map_error(e))
     }
 
     /// The benchmark's yardstick: one GROUP BY (grouping sets) over the same columns the
@@ -396,7 +396,7 @@ impl Engine {
                 .query_row(&sql, [], |r| {
                     (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect()
                 })
-                .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+                .map_err(|e| SqlBuilder::new().map_error(e))?;
             text.iter().map(|c| c.name.clone()).zip(d).collect()
         };
         let sets = self.hygiene_sets(&distinct);

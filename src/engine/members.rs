@@ -82,7 +82,7 @@ impl Engine {
             .collect::<Vec<_>>()
             .join(", ");
         let n = cols.len();
-        let rows = self.first_members(f, &list, limit, true)?.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit, true)?.run(self, |s| {
             s.query_map([], |r| {
                 (0..n).map(|i| r.get::<_, duckdb::types::Value>(i).map(cell)).collect::<duckdb::Result<Vec<_>>>()
             })?
@@ -95,7 +95,7 @@ impl Engine {
     /// runs over the key alone (DuckDB's late materialisation of wide top-N queries trips over
     /// the clause cache's rowid lookups). `cached` false: the plain filter (`SqlBuilder::filter_as`).
     fn first_members<'a>(&self, f: &'a Compiled, list: &str, limit: usize, cached: bool) -> Result<SqlBuilder<'a>> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         let (k, t) = (ident(self.key()), self.table_sql());
         q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
         q.filter_as(self, f, cached)?;
@@ -118,7 +118,7 @@ impl Engine {
     pub fn rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<RowSet> {
         let (cols, list) = self.select_list(columns)?;
         let n = cols.len();
-        let rows = self.first_members(f, &list, limit, true)?.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit, true)?.run(self, |s| {
             s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?
                 .collect()
         })?;
@@ -146,13 +146,13 @@ impl Engine {
         mut on_row: impl FnMut(&[Option<&str>]) -> std::io::Result<()>,
     ) -> Result<(Vec<String>, u64)> {
         let (cols, list) = self.select_list(columns)?;
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT {list} FROM {} WHERE ", self.table_sql()));
         q.filter(f);
         q.push(&format!(" ORDER BY {}", ident(self.key())));
         let mut written = 0u64;
         let mut out_err: Option<std::io::Error> = None;
-        q.prepare(self, |s| {
+        q.run(self, |s| {
             for batch in s.stream_arrow([])? {
                 let batch = batch?;
                 let arrays: Vec<Option<TextColumn<'_>>> =

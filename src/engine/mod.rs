@@ -229,11 +229,11 @@ impl Engine {
 
     /// Checks a filter with DuckDB without scanning (binds it), reporting errors in the user's text.
     pub fn check(&self, f: &Compiled) -> Result<()> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT count(*) FROM {} WHERE ", self.table_sql()));
         q.filter(f);
         q.push(" LIMIT 0");
-        q.prepare(self, |s| s.query([]).map(|_| ()))
+        q.run(self, |s| s.query([]).map(|_| ()))
     }
 
     /// The table the filters run over, quoted.
@@ -288,10 +288,10 @@ impl Engine {
             return Ok(Some(bits));
         }
         let Some(marker) = self.member_cache.borrow_mut().marker(&self.conn, &self.table)? else { return Ok(None) };
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&marker.select(&self.table));
         q.filter_cached(self, f)?;
-        match marker.fill(|| q.prepare(self, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))? {
+        match marker.fill(|| q.run(self, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))? {
             Some((bits, members)) => Ok(Some(self.member_cache.borrow_mut().insert(&f.sql, bits, members))),
             None => {
                 self.member_cache.borrow_mut().disable();

@@ -287,11 +287,11 @@ impl Engine {
     /// Every member's key, sorted: one scan.
     pub fn member_keys(&self, f: &Compiled) -> Result<Keys> {
         let int = self.key_is_integer();
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT {} FROM {} WHERE ", self.key_select(!int), self.table_sql()));
         q.filter_cached(self, f)?;
         let (mut ints, mut texts) = (Vec::new(), Vec::new());
-        q.prepare(self, |s| {
+        q.run(self, |s| {
             for batch in s.stream_arrow([])? {
                 let batch = batch?;
                 let col = batch.column(0);
@@ -370,7 +370,7 @@ impl Engine {
         };
         let a = load(from_lists)?;
         let side_a = format!("temp.main.{}", a.name);
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT a.s, b.s, count(*) FROM {side_a} a FULL OUTER JOIN "));
         let _b;
         let with_none = match to {
@@ -401,7 +401,7 @@ impl Engine {
             }
         };
         q.push(" b ON a.k = b.k GROUP BY ALL");
-        let rows: Flows = q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
+        let rows: Flows = q.run(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
         Ok(cells(from, to, &rows, with_none))
     }
 

@@ -259,13 +259,13 @@ impl Engine {
     /// The engagement profile of the segment beside the base, in one scan of the segment (the
     /// base profile is computed once per engine).
     pub fn profile(&self, f: &Compiled) -> Result<Profile> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         let (before, after) = self.profile_from()?;
         q.push(&format!("SELECT {} FROM {before}", self.metric_select()));
         q.filter_cached(self, f)?;
         q.push(&after);
         let n = self.metrics().len();
-        let (size, seg) = q.prepare(self, |s| {
+        let (size, seg) = q.run(self, |s| {
             s.query_row([], |r| {
                 let size: i64 = r.get(0)?;
                 let vals = (0..n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;
@@ -349,7 +349,7 @@ impl Engine {
         } else {
             let sql = format!("SELECT CAST(greatest({}) AS VARCHAR)", parts.join(", "));
             let text = self.statement_conn()?.query_row(&sql, [], |r| r.get::<_, Option<String>>(0));
-            match text.map_err(|e| SqlBuilder::new(self).map_error(e)) {
+            match text.map_err(|e| SqlBuilder::new().map_error(e)) {
                 Ok(text) => text.and_then(|t| chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()),
                 Err(super::EngineError::Cancelled) => return Err(super::EngineError::Cancelled),
                 // A column DuckDB cannot turn into a date here: no note, never a failed profile.
@@ -388,7 +388,7 @@ impl Engine {
                 let c = self
                     .statement_conn()?
                     .query_row(&sql, [], |r| r.get::<_, i64>(0))
-                    .map_err(|e| SqlBuilder::new(self).map_error(e))? as u64;
+                    .map_err(|e| SqlBuilder::new().map_error(e))? as u64;
                 self.memo.borrow_mut().unsegmentable.insert(columns.clone(), c);
                 c
             }
@@ -440,5 +440,5 @@ fn read_metrics(engine: &Engine, sql: &str, n: usize) -> Result<(u64, Vec<Option
             let vals = (0..n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;
             Ok((size as u64, vals))
         })
-        .map_err(|e| SqlBuilder::new(engine).map_error(e))
+        .map_err(|e| SqlBuilder::new().map_error(e))
 }

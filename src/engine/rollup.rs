@@ -211,7 +211,7 @@ impl Engine {
             let rows = self
                 .statement_conn()?
                 .query_row(&self.rollup_unmatched_sql(i), [], |row| row.get::<_, i64>(0))
-                .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+                .map_err(|e| SqlBuilder::new().map_error(e))?;
             built.unmatched.push((r.table.clone(), rows.max(0) as u64));
         }
         self.kept.progress.store(u32::MAX, Ordering::Relaxed);
@@ -226,7 +226,7 @@ impl Engine {
         let guard = kept.conn.lock().unwrap_or_else(|e| e.into_inner());
         // The build connection is in use only while the state says Building, by one builder.
         let Some(conn) = guard.as_ref() else {
-            return self.statement_conn()?.keep(name, select).map_err(|e| SqlBuilder::new(self).map_error(e));
+            return self.statement_conn()?.keep(name, select).map_err(|e| SqlBuilder::new().map_error(e));
         };
         self.cancel.check()?;
         let (handle, interrupt) = (conn.progress_handle(), conn.interrupt_handle());
@@ -246,7 +246,7 @@ impl Engine {
                     progress(p);
                 }
             });
-            let result = conn.keep(name, select).map_err(|e| SqlBuilder::new(self).map_error(e));
+            let result = conn.keep(name, select).map_err(|e| SqlBuilder::new().map_error(e));
             drop(running);
             result
         });

@@ -77,7 +77,7 @@ impl Engine {
             return Ok(s.clone());
         }
         let conn = self.conn();
-        let map = |e| SqlBuilder::new(self).map_error(e);
+        let map = |e| SqlBuilder::new().map_error(e);
         let mut out = Vec::new();
         for t in tables(conn).map_err(map)? {
             let is_entity = t == self.table();
@@ -115,7 +115,7 @@ impl Engine {
     }
 
     fn column_stats(&self, table: &str, rows: u64, cols: &mut [ColumnStats]) -> Result<()> {
-        let map = |e| SqlBuilder::new(self).map_error(e);
+        let map = |e| SqlBuilder::new().map_error(e);
         // One scan for every column's null count and distinct estimate.
         let exprs: Vec<String> =
             cols.iter().map(|c| format!("count({0}), approx_count_distinct({0})", ident(&c.name))).collect();

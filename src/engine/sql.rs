@@ -23,8 +23,7 @@ pub(crate) struct SqlBuilder<'a> {
 }
 
 impl<'a> SqlBuilder<'a> {
-    pub fn new(engine: &Engine) -> SqlBuilder<'a> {
-        let _ = engine;
+    pub fn new() -> SqlBuilder<'a> {
         SqlBuilder { sql: String::new(), spans: Vec::new() }
     }
 
@@ -62,8 +61,8 @@ impl<'a> SqlBuilder<'a> {
         if cached { self.filter_cached(engine, f) } else { Ok(self.filter(f)) }
     }
 
-    /// Prepares and runs the statement through `run`, mapping DuckDB errors.
-    pub fn prepare<T>(
+    /// Prepares the statement on `engine` and runs it through `run`, mapping DuckDB errors.
+    pub fn run<T>(
         &self,
         engine: &Engine,
         run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,

@@ -179,12 +179,14 @@ pub fn load_library(library: &Library, history: Option<&str>) -> LibrarySnapshot
     }
 }
 
-/// Carries out effects: owns the worker handle, the library and a connection for exports. The
-/// terminal loop and the tests drive the same runtime.
+/// Carries out effects: owns the worker handle, the library and a connection for background
+/// work. The terminal loop and the tests drive the same runtime.
 pub struct Runtime {
     library: Library,
     worker: WorkerHandle,
-    export_engine: Engine,
+    /// Cloned for each piece of work on a connection of its own (exports, reports, movement, the
+    /// export dialog's counts), so that previews never wait behind it.
+    background_engine: Engine,
     tx: Sender<Action>,
     rx: Receiver<Action>,
     theme: Theme,
@@ -199,7 +201,7 @@ impl Runtime {
     /// Starts the worker on `engine` and reads the library; returns the runtime and the first state.
     pub fn start(engine: Engine, library: Library, theme: Theme, label: String) -> Result<(Runtime, AppState)> {
         let mut state = initial_state(&engine, label, &theme);
-        let export_engine = engine.try_clone()?;
+        let background_engine = engine.try_clone()?;
         let (tx, rx) = std::sync::mpsc::channel::<Action>();
         let worker_tx = tx.clone();
         let worker = WorkerHandle::start(engine, Library::open(library.dir()), move |r| {
@@ -209,7 +211,7 @@ impl Runtime {
         let mut rt = Runtime {
             library,
             worker,
-            export_engine,
+            background_engine,
             tx,
             rx,
             theme,
@@ -388,7 +390,7 @@ impl Runtime {
         done: impl FnOnce(Result<T, String>) -> Action + Send + 'static,
     ) {
         let tx = self.tx.clone();
-        let engine = self.export_engine.try_clone();
+        let engine = self.background_engine.try_clone();
         std::thread::spawn(move || {
             let result = engine.map_err(|e| e.to_string()).and_then(|e| {
                 // The clone started from the explorer's first day: a session past midnight moves on.
@@ -461,7 +463,7 @@ impl Runtime {
         let tx = self.tx.clone();
         let (features, _) = self.library.features();
         let resolved = crate::export::resolve(&self.library, &features, &plan.names, false, plan.suppress, &[]);
-        let engine = self.export_engine.try_clone();
+        let engine = self.background_engine.try_clone();
         let (segments, suppressions) = match (resolved, engine) {
             (Ok(r), Ok(engine)) => (r, engine),
             (Err(e), _) => {
