@@ -442,6 +442,67 @@ mod tests {
         assert!(cells.iter().filter(|&&n| n > 0).count() >= 5, "{cells:?}");
     }
 
+    /// NULL slots of DuckDB's vectors may hold anything (nothing writes them): the functions read
+    /// a value only where the validity mask says the row is not NULL, and refuse a NULL row id
+    /// rather than use whatever its slot holds. (A NULL constant never reaches them: DuckDB
+    /// answers NULL for a function of a constant NULL without calling it.)
+    #[test]
+    fn the_functions_read_no_slot_of_a_null_row() {
+        let conn = Connection::new(duckdb::Connection::open_in_memory().unwrap());
+        conn.setup()
+            .execute_batch(
+                "CREATE TABLE t AS SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE i * 7 END AS k FROM range(5000) r(i)",
+            )
+            .unwrap();
+        let query = |sql: &str| Ok(conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap());
+        // The tally: two clauses NULL on different rows, both recorded.
+        let tally = Tallier::register(&conn).expect("registers");
+        let clauses =
+            ["CASE WHEN i % 2 = 0 THEN NULL ELSE i % 3 = 1 END", "CASE WHEN i % 5 = 0 THEN NULL ELSE i < 2500 END"];
+        let args: Vec<String> = clauses.iter().map(|c| c.to_string()).collect();
+        let sql = tally.select("rowid", &args, "t");
+        let words = 5000 / 64 + 1;
+        let sources = || vec![Source::Argument { record: true }, Source::Argument { record: true }];
+        let counted = tally.run(sources(), words, || query(&sql)).unwrap().expect("adds up");
+        let states = [("= false", 0), ("= true", 1), ("IS NULL", 2)];
+        for (a, i) in states {
+            for (b, j) in states {
+                let want = count(&conn, &format!("({}) {a} AND ({}) {b}", clauses[0], clauses[1]));
+                assert_eq!(counted.cells[i + 3 * j] as i64, want, "{a}, {b}");
+            }
+        }
+        for (c, recorded) in clauses.iter().zip(&counted.recorded) {
+            let (yes, null) = recorded.clone().expect("recorded");
+            let ones = |bits: &[u64]| bits.iter().map(|w| i64::from(w.count_ones())).sum::<i64>();
+            assert_eq!(ones(&yes), count(&conn, c), "{c}");
+            assert_eq!(ones(&null), count(&conn, &format!("({c}) IS NULL")), "{c}");
+        }
+        // A NULL row id is refused, not read.
+        let sql = tally.select("CASE WHEN i = 7 THEN NULL ELSE rowid END", &args, "t");
+        let err = tally
+            .run(sources(), words, || {
+                conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(crate::engine::plain_error)
+            })
+            .err()
+            .expect("a NULL row id fails the query");
+        assert!(err.to_string().contains("NULL row id"), "{err}");
+        // The per-chunk scan: NULL keys arrive as not valid, every other key as it is.
+        let eacher = Eacher::register(&conn).expect("registers");
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = seen.clone();
+        let work: EachChunk = Arc::new(move |rows, keys, valid| {
+            let mut seen = into.lock().unwrap();
+            seen.extend(rows.iter().zip(keys).zip(valid).map(|((&r, &k), &ok)| (r, ok.then_some(k))));
+        });
+        assert!(eacher.run(work, || query(&eacher.select("k", "t"))).unwrap(), "every row");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 5000);
+        assert_eq!(seen.iter().filter(|(_, k)| k.is_none()).count(), 5000 / 3 + 1);
+        for &(r, k) in seen.iter().filter(|(r, _)| r % 3 != 0) {
+            assert_eq!(k, Some(r * 7), "row {r}");
+        }
+    }
+
     #[test]
     fn recorded_outcomes_read_back_give_the_same_cells_also_over_row_ids_with_gaps() {
         let conn = Connection::new(duckdb::Connection::open_in_memory().unwrap());
