@@ -1,6 +1,8 @@
-//! The segment engine: owns the DuckDB connection and answers size, profile, breakdown, overlap,
-//! member and schema questions with plain data. Knows nothing about terminals; the CLI and the TUI
-//! call the same functions, and only `filter.rs`/`params.rs` turn user text into SQL.
+//! The segment engine: owns the DuckDB connection and answers questions with plain data, one
+//! query family a file: size, profile, breakdown, members, schema, overlap, funnel, split, arms,
+//! compare, hygiene, and changes and movement over time. Knows nothing about terminals; the CLI
+//! and the TUI call the same functions, and only the text modules (`lexer`, `filter`, `params`,
+//! `features`) turn user text into SQL.
 
 pub mod arms;
 pub mod bitmap;
@@ -149,7 +151,7 @@ pub struct Engine {
     memo: RefCell<profile::Memo>,
     /// Rollups of related tables kept for the session, shared by clones (`rollup.rs`).
     kept: Arc<rollup::Kept>,
-    /// Member sets of expensive clauses and overlap segments (engine/cache.rs).
+    /// Member sets of expensive clauses, overlap segments and funnel clauses (engine/cache/).
     member_cache: RefCell<cache::MemberCache>,
     /// The date `current_date` and `today()` answer.
     today: Cell<NaiveDate>,

@@ -3,9 +3,12 @@
 //!
 //! Stored members are keys (they must outlive row ids, which change as the database is rebuilt):
 //! sorted, unique, as 64-bit integers when the key column is an integer type, else as text.
-//! `changes` merges the segment's current keys with the stored ones in Rust. `movement` loads the
-//! stored (key, segment) pairs into a temporary table (the database itself stays read-only) and
-//! lets DuckDB do the rest in one statement: each customer's highest-priority segment on either
+//! `changes` merges the segment's current keys with the stored ones in Rust. `movement` to now
+//! takes the segments' member bitmaps and one scan of (rowid, key), looking each key up among
+//! the stored ones (`movement_by_bits`; inside DuckDB's parallel scan for integer keys). Where
+//! there are no bitmaps (a view has no row ids) and between two exports, it loads the stored
+//! (key, segment) pairs into temporary tables (the database itself stays read-only) and lets
+//! DuckDB do the rest in one statement: each customer's highest-priority segment on either
 //! side, a FULL OUTER JOIN on the key, a count per (from, to).
 
 use std::borrow::Borrow;
@@ -408,9 +411,10 @@ impl Engine {
     /// Movement to now from the segments' member bitmaps (those the overlap uses, cached) and one
     /// scan of (rowid, key): each row's place now is the first bitmap holding its row id, its
     /// place then the first stored list holding its key (`Stored`: by index for dense integer
-    /// keys, else in the exclusive union of the lists). No temporary table, no join. With integer keys the lookups run inside DuckDB's parallel scan (a scalar
-    /// function handed each chunk), else the pairs stream to Rust. None when the entity has no row
-    /// ids (a view): the SQL way then.
+    /// keys, else in the exclusive union of the lists). No temporary table, no join. With integer
+    /// keys the lookups run inside DuckDB's parallel scan (a scalar function handed each chunk),
+    /// else the pairs stream to Rust. None when the entity has no row ids (a view): the SQL way
+    /// then.
     fn movement_by_bits(
         &self,
         from: &[(String, &Keys)],

@@ -1,5 +1,5 @@
 //! Member sets kept by seglens as bitmaps over the entity table's row ids, keyed by the SQL
-//! expression they answer. Two kinds of expression are cached:
+//! expression they answer. Three kinds of expression are cached:
 //! - an expensive clause of a filter (one with a subquery, e.g. `EXISTS` over events): when a user
 //!   nudges a cheap clause beside it, the expensive one is answered by a scalar function that
 //!   looks each row id up in its bitmap (`__seglens_clause_3(rowid)`), a few nanoseconds a row,
