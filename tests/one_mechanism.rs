@@ -61,3 +61,44 @@ fn approving_or_retiring_measures_the_library_again() {
         st.library.size_now
     );
 }
+
+/// Every statement goes through `Engine::run`, so a cancel is spent once it stopped one: the
+/// funnel's own statements (the tally, and the GROUP BY of a funnel too long for it) used to
+/// leave it pending, and the next statement, asked for after the cancel, was cancelled too.
+#[test]
+fn a_cancel_that_stopped_a_funnel_does_not_cancel_the_next_statement() {
+    let sb = Sandbox::new();
+    let db = foreign_db(sb.path(), Foreign::Club, 2_000);
+    let e = Engine::open(&db, &Default::default()).unwrap();
+    // A clause that runs until it is stopped (10^13 rows to count), after cheap ones.
+    let slow = "(SELECT count(*) FROM range(10000000000000)) > 0";
+    let short = format!("{} AND {slow}", Foreign::Club.filter());
+    let long = format!(
+        "{} AND tier <> 'Gold' AND visits > 1 AND visits < 900 AND member_id > 3 AND {slow}",
+        Foreign::Club.filter()
+    );
+    let want = e.size(&compile(Foreign::Club.filter())).unwrap().size;
+    for text in [short, long] {
+        let canceller = e.canceller();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                // Once, well after the statement began; again only should that one be lost.
+                for _ in 0..20 {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    canceller.cancel();
+                }
+            })
+        };
+        let funnel = e.funnel(&compile(&text));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        stop.join().unwrap();
+        assert!(matches!(funnel, Err(seglens::engine::EngineError::Cancelled)), "{text}: {:?}", funnel.map(|f| f.size));
+        // The cancel stopped the funnel: it is spent, and what is asked next runs.
+        assert_eq!(e.size(&compile(Foreign::Club.filter())).unwrap().size, want, "{text}");
+    }
+}

@@ -48,7 +48,7 @@ pub use features::{Feature, FeatureSet};
 pub use filter::Compiled;
 pub use params::{ParamDecl, ParamDecls, ParamType, ParamValue};
 pub use profile::{MetricDef, MetricSet, MetricSource, MetricsFile};
-pub(crate) use sql::{SqlBuilder, plain_error};
+pub(crate) use sql::{SqlBuilder, guarded, plain_error, run_on};
 pub use sql::{ident, literal};
 pub use today::define_today;
 use today::define_today_as;
@@ -247,12 +247,17 @@ impl Engine {
         &self.conn
     }
 
-    /// The connection for a statement about to run: Err(Cancelled) when a cancel is pending (a
-    /// DuckDB interrupt before the statement begins would be lost; `cancel.rs`).
-    pub(crate) fn statement_conn(&self) -> Result<&sandbox::ReadOnly> {
-        self.cancel.check()?;
-        self.began.set(Some(std::time::Instant::now()));
-        Ok(&self.conn)
+    /// Runs one statement through `run`, DuckDB's errors mapped by `map_error` (`plain_error`,
+    /// or a `SqlBuilder`'s, which locates them in the filters). Every statement the engine runs
+    /// goes through here (`sql::run_on`), so that a pending cancel stops it and a cancel that
+    /// stopped it is spent: the next statement runs.
+    pub(crate) fn run<T>(
+        &self,
+        sql: &str,
+        map_error: impl Fn(duckdb::Error) -> EngineError,
+        run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
+    ) -> Result<T> {
+        sql::run_on(&self.conn, &self.cancel, Some(&self.began), sql, map_error, run)
     }
 
     /// The portable SQL selecting the segment's keys, with everything expanded and bound.
@@ -289,7 +294,9 @@ impl Engine {
         if let Some(bits) = self.member_cache.borrow_mut().get(&f.sql) {
             return Ok(Some(bits));
         }
-        let Some(marker) = self.member_cache.borrow_mut().marker(&self.conn, &self.table)? else { return Ok(None) };
+        let Some(marker) = self.member_cache.borrow_mut().marker(&self.conn, &self.cancel, &self.table)? else {
+            return Ok(None);
+        };
         let mut q = SqlBuilder::new();
         q.push(&marker.select(&self.table));
         q.filter_cached(self, f)?;

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::members::TextColumn;
 use super::schema::fits_i64;
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
 
 /// Sorted, unique member keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,26 +440,28 @@ impl Engine {
         let scanned = if text { false } else { self.places_in_scan(&places)? };
         if !scanned {
             let sql = format!("SELECT rowid, {} FROM {}", self.key_select(text), self.table_sql());
-            let mut stmt = self.statement_conn()?.prepare(&sql).map_err(super::plain_error)?;
-            for batch in stmt.stream_arrow([]).map_err(super::plain_error)? {
-                let batch = batch.map_err(super::plain_error)?;
-                let rowids = batch.column(0).as_primitive::<Int64Type>();
-                let key_col = batch.column(1);
-                let key_text = TextColumn::of(key_col.as_ref());
-                let mut chunk = places.chunk();
-                for i in 0..batch.num_rows() {
-                    let at = match (&places.stored, key_col.is_null(i)) {
-                        (_, true) => None,
-                        (Stored::Sorted { keys: Keys::Text(k), .. }, false) => {
-                            let text = key_text.as_ref().and_then(|t| t.get(i)).unwrap_or_default();
-                            find(k, text, &mut chunk.hint).and_then(|j| places.stored.held(j))
-                        }
-                        (_, false) => places.locate(key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint),
-                    };
-                    chunk.add(&places, rowids.value(i) as usize, at);
+            self.run(&sql, plain_error, |stmt| {
+                for batch in stmt.stream_arrow([])? {
+                    let batch = batch?;
+                    let rowids = batch.column(0).as_primitive::<Int64Type>();
+                    let key_col = batch.column(1);
+                    let key_text = TextColumn::of(key_col.as_ref());
+                    let mut chunk = places.chunk();
+                    for i in 0..batch.num_rows() {
+                        let at = match (&places.stored, key_col.is_null(i)) {
+                            (_, true) => None,
+                            (Stored::Sorted { keys: Keys::Text(k), .. }, false) => {
+                                let text = key_text.as_ref().and_then(|t| t.get(i)).unwrap_or_default();
+                                find(k, text, &mut chunk.hint).and_then(|j| places.stored.held(j))
+                            }
+                            (_, false) => places.locate(key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint),
+                        };
+                        chunk.add(&places, rowids.value(i) as usize, at);
+                    }
+                    chunk.flush(&places);
                 }
-                chunk.flush(&places);
-            }
+                Ok(())
+            })?;
         }
         Ok(Some(places.flows()))
     }
@@ -478,9 +480,8 @@ impl Engine {
             chunk.flush(&p);
         });
         let sql = eacher.select(&self.key_select(false), &self.table_sql());
-        let agrees = eacher.run(work, || {
-            self.statement_conn()?.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error)
-        })?;
+        let agrees =
+            eacher.run(work, || self.run(&sql, plain_error, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))?;
         if !agrees {
             return Err(EngineError::Config("the movement's scan did not see every row; run it again".into()));
         }

@@ -30,7 +30,7 @@ use super::sandbox::ReadOnly as Connection;
 
 mod udf;
 
-use super::{Compiled, EngineError, Result, ident};
+use super::{Canceller, Compiled, EngineError, Result, ident, plain_error, run_on};
 pub use udf::{Counted, EachChunk, Eacher, Marker, Source, TALLY_MAX_CLAUSES, Tallier, cell_state};
 use udf::{Lookup, Lookups, Mark, NEXT_FUNCTION, Target};
 
@@ -131,7 +131,7 @@ impl MemberCache {
     }
 
     /// The mark function, registered on first use; None when the entity has no row ids.
-    pub fn marker(&mut self, conn: &Connection, table: &str) -> Result<Option<Marker>> {
+    pub fn marker(&mut self, conn: &Connection, cancel: &Canceller, table: &str) -> Result<Option<Marker>> {
         if self.disabled {
             return Ok(None);
         }
@@ -139,16 +139,18 @@ impl MemberCache {
             return Ok(Some(m.clone()));
         }
         let sql = format!("SELECT coalesce(min(rowid), 0), coalesce(max(rowid), 0), count(*) FROM {}", ident(table));
-        let (min, max, rows): (i64, i64, i64) =
-            match conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))) {
-                Ok(m) => m,
-                Err(e) if super::error::DuckMessage::parse(&e).is_interrupt() => return Err(EngineError::Cancelled),
-                // A view has no row ids: caching stays off for this engine.
-                Err(_) => {
-                    self.disabled = true;
-                    return Ok(None);
-                }
-            };
+        let bounds = run_on(conn, cancel, None, &sql, plain_error, |s| {
+            s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        });
+        let (min, max, rows): (i64, i64, i64) = match bounds {
+            Ok(m) => m,
+            Err(EngineError::Cancelled) => return Err(EngineError::Cancelled),
+            // A view has no row ids: caching stays off for this engine.
+            Err(_) => {
+                self.disabled = true;
+                return Ok(None);
+            }
+        };
         // Row ids run from 0 to about the row count (more after deletes). Anything else would ask
         // for a bitmap out of proportion with the table: the filters then run as written.
         if min < 0 || max > 2 * rows + (1 << 20) {
@@ -221,7 +223,7 @@ impl MemberCache {
     pub fn rewrite(
         &mut self,
         conn: &Connection,
-        cancel: &super::Canceller,
+        cancel: &Canceller,
         table: &str,
         f: &Compiled,
     ) -> Result<Option<String>> {
@@ -229,7 +231,7 @@ impl MemberCache {
         if clauses.len() < 2 || !clauses.iter().any(|c| is_expensive(c)) {
             return Ok(None);
         }
-        let Some(marker) = self.marker(conn, table)? else { return Ok(None) };
+        let Some(marker) = self.marker(conn, cancel, table)? else { return Ok(None) };
         let mut parts = Vec::with_capacity(clauses.len());
         for &c in &clauses {
             if !is_expensive(c) {
@@ -238,10 +240,10 @@ impl MemberCache {
             }
             if self.get(c).is_none() {
                 let sql = format!("{}({c})", marker.select(table));
-                cancel.check()?;
-                match marker
-                    .fill(|| conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error))
-                {
+                let fill = || {
+                    run_on(conn, cancel, None, &sql, plain_error, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+                };
+                match marker.fill(fill) {
                     // Added without evicting: an earlier clause of this filter must stay.
                     Ok(Some((bits, members))) => _ = self.add(c, bits, members, None),
                     Ok(None) => {
@@ -543,11 +545,15 @@ mod tests {
             .execute_batch("CREATE TABLE t AS SELECT i AS id, i * 1000003 AS rowid FROM range(1000) r(i)")
             .unwrap();
         let mut c = MemberCache::default();
-        assert!(c.marker(&conn, "t").unwrap().is_none(), "rowid up to 10^9 for 1,000 rows");
+        assert!(
+            c.marker(&conn, &Canceller::new(conn.interrupt_handle()), "t").unwrap().is_none(),
+            "rowid up to 10^9 for 1,000 rows"
+        );
         // Duplicates within bounds: the first bitmap disagrees with the count.
         conn.setup().execute_batch("CREATE TABLE u AS SELECT i AS id, i % 10 AS rowid FROM range(1000) r(i)").unwrap();
         let mut c = MemberCache::default();
-        let m = c.marker(&conn, "u").unwrap().expect("bounds look like row ids");
+        let m =
+            c.marker(&conn, &Canceller::new(conn.interrupt_handle()), "u").unwrap().expect("bounds look like row ids");
         let sql = format!("{} id < 500", m.select("u"));
         let filled = m.fill(|| Ok(conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap())).unwrap();
         assert!(filled.is_none(), "500 rows but 10 bits: not cached");
