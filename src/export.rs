@@ -50,9 +50,10 @@ pub enum ExportError {
     /// The target is a file an export must never replace, whatever the flags.
     #[error("{}: {why}; an export never writes there, with or without --force: choose another --out", path.display())]
     Protected { path: PathBuf, why: String },
-    /// An earlier export that history cannot read back (missing, damaged or too old a manifest).
+    /// An earlier export that cannot be read back to compare with (missing, damaged or too old a
+    /// manifest).
     #[error("{}: {why}", path.display())]
-    History { path: PathBuf, why: String },
+    EarlierExport { path: PathBuf, why: String },
 }
 
 /// Picks what `names` export: the latest approved version of each (or the latest at all with
@@ -327,9 +328,9 @@ pub fn export(
     export_with(engine, req, None, progress)
 }
 
-/// `export`, with history: with a `log`, each segment is compared with its latest earlier export
-/// from the log (the counts go into the manifest), and the export is recorded in the log once
-/// its manifest is in place.
+/// `export`, with the export log: with a `log`, each segment is compared with its latest
+/// earlier export from the log (the counts go into the manifest), and the export is recorded in
+/// the log once its manifest is in place.
 pub fn export_with(
     engine: &Engine,
     req: &ExportRequest,
@@ -388,7 +389,8 @@ pub fn export_with(
     // Everything is complete and checked: now move the files into place, all or nothing. If a
     // rename fails (a directory in the way, a file appearing meanwhile), the files already moved
     // are removed again and the remaining temporary files are deleted as they drop. The manifest
-    // goes last: it is what history reads, and it names the members file it found in place.
+    // goes last: it is what `changes` and movement read, and it names the members file it found
+    // in place.
     let mut out = Vec::new();
     let mut logged = Vec::new();
     let mut placed: Vec<PathBuf> = Vec::new();

@@ -13,7 +13,7 @@ use duckdb::Connection;
 use super::measure::Db;
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, open_raw};
-use seglens::engine::sandbox::literal;
+use seglens::engine::literal;
 use seglens::engine::{Compiled, Engine, FeatureSet, OpenOptions, filter, ident};
 use seglens::export::{ExportRequest, ExportSegment};
 use seglens::format::count as thousands;

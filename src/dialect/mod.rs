@@ -66,7 +66,7 @@ impl Dialect {
             Dialect::Snowflake if is_plain_name(name) => name.to_string(),
             Dialect::Spark => format!("`{}`", name.replace('`', "``")),
             Dialect::BigQuery => format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`")),
-            _ => format!("\"{}\"", name.replace('"', "\"\"")),
+            Dialect::DuckDb | Dialect::Trino | Dialect::Postgres | Dialect::Snowflake => crate::engine::ident(name),
         }
     }
 
@@ -91,7 +91,7 @@ impl Dialect {
                 out
             }
             Dialect::Snowflake => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")),
-            Dialect::DuckDb | Dialect::Trino | Dialect::Postgres => format!("'{}'", s.replace('\'', "''")),
+            Dialect::DuckDb | Dialect::Trino | Dialect::Postgres => crate::engine::literal(s),
         }
     }
 }

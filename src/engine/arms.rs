@@ -182,12 +182,12 @@ impl Engine {
     pub fn arm_sizes(&self, f: &Compiled, arms: &Arms) -> Result<Vec<(String, u64)>> {
         let bounds = arms.bounds().map_err(EngineError::Param)?;
         let arm = arms.arm_sql(&ident(self.key())).map_err(EngineError::Param)?;
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT {arm}, count(*) FROM {} WHERE ", self.table_sql()));
         q.filter_cached(self, f)?;
         q.push(" GROUP BY 1");
         let rows: Vec<(Option<String>, i64)> =
-            q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
+            q.run(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
         Ok(bounds
             .into_iter()
             .map(|(name, _, _)| {
@@ -206,12 +206,12 @@ impl Engine {
         let mut cols = vec![format!("{arm}"), "count(*)".to_string()];
         cols.extend(metrics.iter().map(|m| format!("CAST(({}) AS DOUBLE)", m.sql)));
         let (before, after) = self.profile_from()?;
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT {} FROM {before}", cols.join(", ")));
         q.filter_cached(self, f)?;
         q.push(&format!("{after} GROUP BY 1"));
         let nm = metrics.len();
-        let rows: Vec<(Option<String>, u64, Vec<Option<f64>>)> = q.prepare(self, |s| {
+        let rows: Vec<(Option<String>, u64, Vec<Option<f64>>)> = q.run(self, |s| {
             s.query_map([], |r| {
                 let m = (0..nm).map(|i| r.get::<_, Option<f64>>(2 + i)).collect::<duckdb::Result<Vec<_>>>()?;
                 Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, m))

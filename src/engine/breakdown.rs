@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::schema::is_numeric;
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BreakdownRow {
@@ -91,17 +91,14 @@ impl Engine {
         // The bins span the finite values: a width from an infinite bound would be infinite,
         // and `inf` written into SQL reads as a column name.
         let finite = format!("FILTER (WHERE isfinite(CAST({c} AS DOUBLE)))");
-        let (lo, hi): (Option<f64>, Option<f64>) = self
-            .statement_conn()?
-            .query_row(
-                &format!(
-                    "SELECT CAST(min({c}) {finite} AS DOUBLE), CAST(max({c}) {finite} AS DOUBLE) FROM {}",
-                    self.table_sql()
-                ),
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+        let (lo, hi): (Option<f64>, Option<f64>) = self.run(
+            &format!(
+                "SELECT CAST(min({c}) {finite} AS DOUBLE), CAST(max({c}) {finite} AS DOUBLE) FROM {}",
+                self.table_sql()
+            ),
+            plain_error,
+            |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))),
+        )?;
         let bins = match (lo, hi) {
             (Some(lo), Some(hi)) if hi - lo > MAX_VALUES_UNBINNED || (!integer && hi > lo) => {
                 Some((bin_width(lo, hi, integer), integer)).filter(|(w, _)| w.is_finite() && *w > 0.0)
@@ -124,7 +121,7 @@ impl Engine {
             return self.binned_breakdown(f, &col, &expr, width, integer);
         }
         let q = self.breakdown_query(f, &expr, bins, top, true)?;
-        let rows: Vec<(Option<String>, i64, f64, i64)> = q.prepare(self, |s| {
+        let rows: Vec<(Option<String>, i64, f64, i64)> = q.run(self, |s| {
             s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)?, r.get(3)?)))?.collect()
         })?;
         let size = rows.first().map_or(0, |r| r.2 as u64);
@@ -161,7 +158,7 @@ impl Engine {
         top: usize,
         cached: bool,
     ) -> Result<SqlBuilder<'a>> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         let t = self.table_sql();
         if bins.is_some() {
             q.push(&format!("SELECT {expr} AS b, count(*) AS c FROM {t} WHERE "));
@@ -188,7 +185,7 @@ impl Engine {
     fn binned_breakdown(&self, f: &Compiled, col: &str, expr: &str, width: f64, integer: bool) -> Result<Breakdown> {
         let q = self.breakdown_query(f, expr, Some((width, integer)), 0, true)?;
         let rows: Vec<(Option<f64>, i64)> =
-            q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
+            q.run(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
         let base = self.base_bins(col, expr)?;
         let size: u64 = rows.iter().map(|r| r.1 as u64).sum();
         let base_n = self.base_size() as f64;
@@ -218,11 +215,8 @@ impl Engine {
             return Ok(m.clone());
         }
         let sql = format!("SELECT CAST({expr} AS VARCHAR), count(*) FROM {} GROUP BY 1", self.table_sql());
-        let raw: Vec<(Option<String>, i64)> = self
-            .statement_conn()?
-            .prepare(&sql)
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+        let raw: Vec<(Option<String>, i64)> =
+            self.run(&sql, plain_error, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())?;
         let (_, bins) = self.grouping(col)?;
         let (width, integer) = bins.unwrap_or((1.0, true));
         let map: BTreeMap<Option<String>, u64> = raw
@@ -243,10 +237,7 @@ impl Engine {
             t = self.table_sql()
         );
         let map: BTreeMap<Option<String>, u64> = self
-            .statement_conn()?
-            .prepare(&sql)
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect())
-            .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+            .run(&sql, plain_error, |s| s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect())?;
         self.memo.borrow_mut().base_breakdown.insert(col.to_string(), map.clone());
         Ok(map)
     }

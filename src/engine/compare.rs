@@ -66,7 +66,7 @@ impl Engine {
         // a size query): outside it, a rollup's `total` or `rows` would make an entity column of
         // that name ambiguous.
         let (in_a, in_b) = ("__seglens_in_a", "__seglens_in_b");
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT count(*) FILTER (WHERE {in_a} AND {in_b})"));
         for expr in spreads.iter().flatten() {
             for flag in [in_a, in_b] {
@@ -82,7 +82,7 @@ impl Engine {
         // The profile's joins: metrics may read rollups of related tables.
         q.push(&self.rollup_joins()?);
         let n = spreads.iter().flatten().count();
-        let (both, sds) = q.prepare(self, |s| {
+        let (both, sds) = q.run(self, |s| {
             s.query_row([], |r| {
                 let both: i64 = r.get(0)?;
                 let sds = (0..2 * n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;

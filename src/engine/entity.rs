@@ -17,12 +17,12 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
-use super::sandbox::{ReadOnly as Connection, literal};
+use super::sandbox::ReadOnly as Connection;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::schema::{columns, tables};
-use super::{EngineError, Result, ident};
+use super::{EngineError, Result, ident, literal};
 
 /// A version of a database file: path, size and modification time (never its bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

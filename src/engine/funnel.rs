@@ -143,17 +143,13 @@ impl Engine {
         }
         let cols: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("{c} AS k{i}")).collect();
         let sql = format!("SELECT {}, count(*) FROM {} GROUP BY ALL", cols.join(", "), self.table_sql());
-        let outcomes = self
-            .statement_conn()?
-            .prepare(&sql)
-            .and_then(|mut s| {
-                s.query_map([], |r| {
-                    let states = (0..k).map(|i| r.get::<_, Option<bool>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
-                    Ok(Outcome { states, rows: r.get::<_, i64>(k)? as u64 })
-                })?
-                .collect::<duckdb::Result<Vec<_>>>()
-            })
-            .map_err(plain_error)?;
+        let outcomes = self.run(&sql, plain_error, |s| {
+            s.query_map([], |r| {
+                let states = (0..k).map(|i| r.get::<_, Option<bool>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
+                Ok(Outcome { states, rows: r.get::<_, i64>(k)? as u64 })
+            })?
+            .collect::<duckdb::Result<Vec<_>>>()
+        })?;
         Ok(count(self.base_size(), join, texts, outcomes, &vec![true; k]))
     }
 
@@ -169,7 +165,7 @@ impl Engine {
         }
         let mut cache = self.member_cache.borrow_mut();
         let Some(tallier) = cache.tallier(self.conn()) else { return Ok(None) };
-        let marker = cache.marker(self.conn(), &self.table)?;
+        let marker = cache.marker(self.conn(), &self.cancel, &self.table)?;
         let (mut sources, mut args) = (Vec::with_capacity(parts.len()), Vec::new());
         for (part, col) in parts.iter().zip(cols) {
             // Without row ids the cache is off and holds no outcome.
@@ -185,9 +181,7 @@ impl Engine {
         // Without row ids (a view) the tally only counts: any constant stands in for them.
         let (rowid, words) = marker.as_ref().map_or(("0", 0), |m| ("rowid", m.words()));
         let sql = tallier.select(rowid, &args, &self.table_sql());
-        tallier.run(sources, words, || {
-            self.statement_conn()?.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(plain_error)
-        })
+        tallier.run(sources, words, || self.run(&sql, plain_error, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))
     }
 
     /// The outcome table of `f` as one plain GROUP BY (what a long funnel runs; the benchmark's

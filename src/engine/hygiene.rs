@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{Column, Compiled, Engine, Result, SqlBuilder, ident};
+use super::{Column, Compiled, Engine, Result, ident, plain_error};
 
 /// Text columns with at most this many distinct values (estimated) are checked for variants.
 pub const CATEGORICAL_MAX: u64 = 1000;
@@ -215,12 +215,11 @@ impl Engine {
         select.extend(seg_columns.iter().map(|cols| format!("count(*) FILTER (WHERE {})", any_null(cols))));
         select.push(format!("count(*) FILTER (WHERE {})", any_null(&all_used)));
         let sql = format!("SELECT {} FROM {}", select.join(", "), self.table_sql());
-        let figures: Vec<u64> = self
-            .statement_conn()?
-            .query_row(&sql, [], |r| {
+        let figures: Vec<u64> = self.run(&sql, plain_error, |s| {
+            s.query_row([], |r| {
                 (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect::<duckdb::Result<_>>()
             })
-            .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+        })?;
         let ncols = self.columns().len();
         let (non_null, rest) = figures.split_at(ncols);
         let (distinct, rest) = rest.split_at(text.len());
@@ -364,22 +363,19 @@ impl Engine {
                 format!("{} = {ids}", (0..ids).map(|i| format!("grouping(v{i})")).collect::<Vec<_>>().join(" + "))
             },
         );
-        self.statement_conn()?
-            .prepare(&sql)
-            .and_then(|mut s| {
-                s.query_map([], |r| {
-                    Ok((
-                        (r.get::<_, i64>(0)? - 1).max(0) as usize,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?.max(0) as u64,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?.max(0) as u64,
-                        r.get::<_, i64>(5)?.max(0) as u64,
-                    ))
-                })?
-                .collect::<duckdb::Result<Vec<_>>>()
-            })
-            .map_err(|e| SqlBuilder::new(self).map_error(e))
+        self.run(&sql, plain_error, |s| {
+            s.query_map([], |r| {
+                Ok((
+                    (r.get::<_, i64>(0)? - 1).max(0) as usize,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?.max(0) as u64,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?.max(0) as u64,
+                    r.get::<_, i64>(5)?.max(0) as u64,
+                ))
+            })?
+            .collect::<duckdb::Result<Vec<_>>>()
+        })
     }
 
     /// The benchmark's yardstick: one GROUP BY (grouping sets) over the same columns the
@@ -391,12 +387,9 @@ impl Engine {
             Vec::new()
         } else {
             let sql = format!("SELECT {} FROM {}", select.join(", "), self.table_sql());
-            let d: Vec<u64> = self
-                .statement_conn()?
-                .query_row(&sql, [], |r| {
-                    (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect()
-                })
-                .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+            let d: Vec<u64> = self.run(&sql, plain_error, |s| {
+                s.query_row([], |r| (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect())
+            })?;
             text.iter().map(|c| c.name.clone()).zip(d).collect()
         };
         let sets = self.hygiene_sets(&distinct);

@@ -2,6 +2,7 @@ use duckdb::arrow::array::{Array, AsArray};
 use duckdb::arrow::datatypes::DataType;
 use serde::Serialize;
 
+use super::schema::fits_i64;
 use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
 
 /// Some rows of a segment, every value as text (None for NULL).
@@ -35,8 +36,7 @@ pub struct TypedRows {
 fn typed_select(name: &str, ty: &str) -> String {
     let c = ident(name);
     let t = ty.to_ascii_uppercase();
-    let int = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"];
-    if t == "BOOLEAN" || int.contains(&t.as_str()) || t == "DOUBLE" || t == "FLOAT" {
+    if t == "BOOLEAN" || fits_i64(&t) || t == "DOUBLE" || t == "FLOAT" {
         c
     } else if t.starts_with("DECIMAL") || t == "HUGEINT" || t == "UBIGINT" || t == "UHUGEINT" {
         format!("CAST({c} AS DOUBLE)")
@@ -82,7 +82,7 @@ impl Engine {
             .collect::<Vec<_>>()
             .join(", ");
         let n = cols.len();
-        let rows = self.first_members(f, &list, limit, true)?.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit, true)?.run(self, |s| {
             s.query_map([], |r| {
                 (0..n).map(|i| r.get::<_, duckdb::types::Value>(i).map(cell)).collect::<duckdb::Result<Vec<_>>>()
             })?
@@ -95,7 +95,7 @@ impl Engine {
     /// runs over the key alone (DuckDB's late materialisation of wide top-N queries trips over
     /// the clause cache's rowid lookups). `cached` false: the plain filter (`SqlBuilder::filter_as`).
     fn first_members<'a>(&self, f: &'a Compiled, list: &str, limit: usize, cached: bool) -> Result<SqlBuilder<'a>> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         let (k, t) = (ident(self.key()), self.table_sql());
         q.push(&format!("SELECT {list} FROM {t} WHERE {k} IN (SELECT {k} FROM {t} WHERE "));
         q.filter_as(self, f, cached)?;
@@ -118,7 +118,7 @@ impl Engine {
     pub fn rows(&self, f: &Compiled, columns: &[String], limit: usize) -> Result<RowSet> {
         let (cols, list) = self.select_list(columns)?;
         let n = cols.len();
-        let rows = self.first_members(f, &list, limit, true)?.prepare(self, |s| {
+        let rows = self.first_members(f, &list, limit, true)?.run(self, |s| {
             s.query_map([], |r| (0..n).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>())?
                 .collect()
         })?;
@@ -146,20 +146,21 @@ impl Engine {
         mut on_row: impl FnMut(&[Option<&str>]) -> std::io::Result<()>,
     ) -> Result<(Vec<String>, u64)> {
         let (cols, list) = self.select_list(columns)?;
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT {list} FROM {} WHERE ", self.table_sql()));
         q.filter(f);
         q.push(&format!(" ORDER BY {}", ident(self.key())));
         let mut written = 0u64;
         let mut out_err: Option<std::io::Error> = None;
-        q.prepare(self, |s| {
+        q.run(self, |s| {
             for batch in s.stream_arrow([])? {
                 let batch = batch?;
-                let arrays: Vec<TextColumn<'_>> = batch.columns().iter().map(|a| TextColumn::of(a.as_ref())).collect();
+                let arrays: Vec<Option<TextColumn<'_>>> =
+                    batch.columns().iter().map(|a| TextColumn::of(a.as_ref())).collect();
                 let mut fields: Vec<Option<&str>> = Vec::with_capacity(arrays.len());
                 for row in 0..batch.num_rows() {
                     fields.clear();
-                    fields.extend(arrays.iter().map(|a| a.get(row)));
+                    fields.extend(arrays.iter().map(|a| a.as_ref().and_then(|a| a.get(row))));
                     if let Err(e) = on_row(&fields) {
                         out_err = Some(e);
                         return Ok(());
@@ -176,30 +177,31 @@ impl Engine {
     }
 }
 
-/// A VARCHAR result column in whichever string layout DuckDB's Arrow export chose.
-enum TextColumn<'a> {
+/// A text column in whichever string layout DuckDB's Arrow export chose: the one reader of the
+/// three layouts (members files, key sets).
+pub(super) enum TextColumn<'a> {
     Utf8(&'a duckdb::arrow::array::StringArray),
     Large(&'a duckdb::arrow::array::LargeStringArray),
     View(&'a duckdb::arrow::array::StringViewArray),
-    Null,
 }
 
 impl<'a> TextColumn<'a> {
-    fn of(a: &'a dyn Array) -> TextColumn<'a> {
+    /// None when `a` holds no text (a column of NULLs comes back untyped).
+    pub(super) fn of(a: &'a dyn Array) -> Option<TextColumn<'a>> {
         match a.data_type() {
-            DataType::Utf8 => TextColumn::Utf8(a.as_string::<i32>()),
-            DataType::LargeUtf8 => TextColumn::Large(a.as_string::<i64>()),
-            DataType::Utf8View => TextColumn::View(a.as_string_view()),
-            _ => TextColumn::Null,
+            DataType::Utf8 => Some(TextColumn::Utf8(a.as_string::<i32>())),
+            DataType::LargeUtf8 => Some(TextColumn::Large(a.as_string::<i64>())),
+            DataType::Utf8View => Some(TextColumn::View(a.as_string_view())),
+            _ => None,
         }
     }
 
-    fn get(&self, i: usize) -> Option<&'a str> {
+    /// Row `i`; None when it is NULL.
+    pub(super) fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             TextColumn::Utf8(a) => (!a.is_null(i)).then(|| a.value(i)),
             TextColumn::Large(a) => (!a.is_null(i)).then(|| a.value(i)),
             TextColumn::View(a) => (!a.is_null(i)).then(|| a.value(i)),
-            TextColumn::Null => None,
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The segment engine: owns the DuckDB connection and answers size, profile, breakdown, overlap,
-//! member and schema questions with plain data. Knows nothing about terminals; the CLI and the TUI
-//! call the same functions, and only `filter.rs`/`params.rs` turn user text into SQL.
+//! The segment engine: owns the DuckDB connection and answers questions with plain data, one
+//! query family a file: size, profile, breakdown, members, schema, overlap, funnel, split, arms,
+//! compare, hygiene, and changes and movement over time. Knows nothing about terminals; the CLI
+//! and the TUI call the same functions, and only the text modules (`lexer`, `filter`, `params`,
+//! `features`) turn user text into SQL.
 
 pub mod arms;
 pub mod bitmap;
@@ -46,8 +48,8 @@ pub use features::{Feature, FeatureSet};
 pub use filter::Compiled;
 pub use params::{ParamDecl, ParamDecls, ParamType, ParamValue};
 pub use profile::{MetricDef, MetricSet, MetricSource, MetricsFile};
-pub use sql::ident;
-pub(crate) use sql::{SqlBuilder, plain_error};
+pub(crate) use sql::{SqlBuilder, guarded, plain_error, run_on};
+pub use sql::{ident, literal};
 pub use today::define_today;
 use today::define_today_as;
 
@@ -149,7 +151,7 @@ pub struct Engine {
     memo: RefCell<profile::Memo>,
     /// Rollups of related tables kept for the session, shared by clones (`rollup.rs`).
     kept: Arc<rollup::Kept>,
-    /// Member sets of expensive clauses and overlap segments (engine/cache.rs).
+    /// Member sets of expensive clauses, overlap segments and funnel clauses (engine/cache/).
     member_cache: RefCell<cache::MemberCache>,
     /// The date `current_date` and `today()` answer.
     today: Cell<NaiveDate>,
@@ -229,11 +231,11 @@ impl Engine {
 
     /// Checks a filter with DuckDB without scanning (binds it), reporting errors in the user's text.
     pub fn check(&self, f: &Compiled) -> Result<()> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT count(*) FROM {} WHERE ", self.table_sql()));
         q.filter(f);
         q.push(" LIMIT 0");
-        q.prepare(self, |s| s.query([]).map(|_| ()))
+        q.run(self, |s| s.query([]).map(|_| ()))
     }
 
     /// The table the filters run over, quoted.
@@ -245,12 +247,17 @@ impl Engine {
         &self.conn
     }
 
-    /// The connection for a statement about to run: Err(Cancelled) when a cancel is pending (a
-    /// DuckDB interrupt before the statement begins would be lost; `cancel.rs`).
-    pub(crate) fn statement_conn(&self) -> Result<&sandbox::ReadOnly> {
-        self.cancel.check()?;
-        self.began.set(Some(std::time::Instant::now()));
-        Ok(&self.conn)
+    /// Runs one statement through `run`, DuckDB's errors mapped by `map_error` (`plain_error`,
+    /// or a `SqlBuilder`'s, which locates them in the filters). Every statement the engine runs
+    /// goes through here (`sql::run_on`), so that a pending cancel stops it and a cancel that
+    /// stopped it is spent: the next statement runs.
+    pub(crate) fn run<T>(
+        &self,
+        sql: &str,
+        map_error: impl Fn(duckdb::Error) -> EngineError,
+        run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
+    ) -> Result<T> {
+        sql::run_on(&self.conn, &self.cancel, Some(&self.began), sql, map_error, run)
     }
 
     /// The portable SQL selecting the segment's keys, with everything expanded and bound.
@@ -287,11 +294,13 @@ impl Engine {
         if let Some(bits) = self.member_cache.borrow_mut().get(&f.sql) {
             return Ok(Some(bits));
         }
-        let Some(marker) = self.member_cache.borrow_mut().marker(&self.conn, &self.table)? else { return Ok(None) };
-        let mut q = SqlBuilder::new(self);
+        let Some(marker) = self.member_cache.borrow_mut().marker(&self.conn, &self.cancel, &self.table)? else {
+            return Ok(None);
+        };
+        let mut q = SqlBuilder::new();
         q.push(&marker.select(&self.table));
         q.filter_cached(self, f)?;
-        match marker.fill(|| q.prepare(self, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))? {
+        match marker.fill(|| q.run(self, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))? {
             Some((bits, members)) => Ok(Some(self.member_cache.borrow_mut().insert(&f.sql, bits, members))),
             None => {
                 self.member_cache.borrow_mut().disable();

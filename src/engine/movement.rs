@@ -3,11 +3,15 @@
 //!
 //! Stored members are keys (they must outlive row ids, which change as the database is rebuilt):
 //! sorted, unique, as 64-bit integers when the key column is an integer type, else as text.
-//! `changes` merges the segment's current keys with the stored ones in Rust. `movement` loads the
-//! stored (key, segment) pairs into a temporary table (the database itself stays read-only) and
-//! lets DuckDB do the rest in one statement: each customer's highest-priority segment on either
+//! `changes` merges the segment's current keys with the stored ones in Rust. `movement` to now
+//! takes the segments' member bitmaps and one scan of (rowid, key), looking each key up among
+//! the stored ones (`movement_by_bits`; inside DuckDB's parallel scan for integer keys). Where
+//! there are no bitmaps (a view has no row ids) and between two exports, it loads the stored
+//! (key, segment) pairs into temporary tables (the database itself stays read-only) and lets
+//! DuckDB do the rest in one statement: each customer's highest-priority segment on either
 //! side, a FULL OUTER JOIN on the key, a count per (from, to).
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,7 +20,9 @@ use duckdb::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use serde::Serialize;
 
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+use super::members::TextColumn;
+use super::schema::fits_i64;
+use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
 
 /// Sorted, unique member keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,15 +276,10 @@ impl Drop for TempKeys<'_> {
     }
 }
 
-const INT_TYPES: [&str; 7] = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"];
-
 impl Engine {
     /// Whether the key column's values are stored as integers (else as text).
     pub fn key_is_integer(&self) -> bool {
-        self.columns()
-            .iter()
-            .find(|c| c.name == self.key())
-            .is_some_and(|c| INT_TYPES.contains(&c.ty.to_ascii_uppercase().as_str()))
+        self.columns().iter().find(|c| c.name == self.key()).is_some_and(|c| fits_i64(&c.ty))
     }
 
     /// How the key is selected for storing: a BIGINT, or its text.
@@ -289,23 +290,23 @@ impl Engine {
     /// Every member's key, sorted: one scan.
     pub fn member_keys(&self, f: &Compiled) -> Result<Keys> {
         let int = self.key_is_integer();
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT {} FROM {} WHERE ", self.key_select(!int), self.table_sql()));
         q.filter_cached(self, f)?;
         let (mut ints, mut texts) = (Vec::new(), Vec::new());
-        q.prepare(self, |s| {
+        q.run(self, |s| {
             for batch in s.stream_arrow([])? {
                 let batch = batch?;
                 let col = batch.column(0);
                 match col.data_type() {
                     DataType::Int64 => ints.extend(col.as_primitive::<Int64Type>().iter().flatten()),
-                    DataType::Utf8 => texts.extend(col.as_string::<i32>().iter().flatten().map(str::to_string)),
-                    DataType::LargeUtf8 => texts.extend(col.as_string::<i64>().iter().flatten().map(str::to_string)),
-                    DataType::Utf8View => texts.extend(col.as_string_view().iter().flatten().map(str::to_string)),
-                    other => {
-                        let why = format!("the key came back as {other:?}");
-                        return Err(duckdb::Error::ToSqlConversionFailure(why.into()));
-                    }
+                    other => match TextColumn::of(col.as_ref()) {
+                        Some(t) => texts.extend((0..col.len()).filter_map(|i| t.get(i)).map(str::to_string)),
+                        None => {
+                            let why = format!("the key came back as {other:?}");
+                            return Err(duckdb::Error::ToSqlConversionFailure(why.into()));
+                        }
+                    },
                 }
             }
             Ok(())
@@ -372,7 +373,7 @@ impl Engine {
         };
         let a = load(from_lists)?;
         let side_a = format!("temp.main.{}", a.name);
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT a.s, b.s, count(*) FROM {side_a} a FULL OUTER JOIN "));
         let _b;
         let with_none = match to {
@@ -403,16 +404,17 @@ impl Engine {
             }
         };
         q.push(" b ON a.k = b.k GROUP BY ALL");
-        let rows: Flows = q.prepare(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
+        let rows: Flows = q.run(self, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
         Ok(cells(from, to, &rows, with_none))
     }
 
     /// Movement to now from the segments' member bitmaps (those the overlap uses, cached) and one
     /// scan of (rowid, key): each row's place now is the first bitmap holding its row id, its
     /// place then the first stored list holding its key (`Stored`: by index for dense integer
-    /// keys, else in the exclusive union of the lists). No temporary table, no join. With integer keys the lookups run inside DuckDB's parallel scan (a scalar
-    /// function handed each chunk), else the pairs stream to Rust. None when the entity has no row
-    /// ids (a view): the SQL way then.
+    /// keys, else in the exclusive union of the lists). No temporary table, no join. With integer
+    /// keys the lookups run inside DuckDB's parallel scan (a scalar function handed each chunk),
+    /// else the pairs stream to Rust. None when the entity has no row ids (a view): the SQL way
+    /// then.
     fn movement_by_bits(
         &self,
         from: &[(String, &Keys)],
@@ -438,24 +440,28 @@ impl Engine {
         let scanned = if text { false } else { self.places_in_scan(&places)? };
         if !scanned {
             let sql = format!("SELECT rowid, {} FROM {}", self.key_select(text), self.table_sql());
-            let mut stmt = self.statement_conn()?.prepare(&sql).map_err(super::plain_error)?;
-            for batch in stmt.stream_arrow([]).map_err(super::plain_error)? {
-                let batch = batch.map_err(super::plain_error)?;
-                let rowids = batch.column(0).as_primitive::<Int64Type>();
-                let key_col = batch.column(1);
-                let mut chunk = places.chunk();
-                for i in 0..batch.num_rows() {
-                    let at = match (&places.stored, key_col.is_null(i)) {
-                        (_, true) => None,
-                        (Stored::Sorted { keys: Keys::Text(k), .. }, false) => {
-                            find_str(k, text_at(key_col, i), &mut chunk.hint).and_then(|j| places.stored.held(j))
-                        }
-                        (_, false) => places.locate(key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint),
-                    };
-                    chunk.add(&places, rowids.value(i) as usize, at);
+            self.run(&sql, plain_error, |stmt| {
+                for batch in stmt.stream_arrow([])? {
+                    let batch = batch?;
+                    let rowids = batch.column(0).as_primitive::<Int64Type>();
+                    let key_col = batch.column(1);
+                    let key_text = TextColumn::of(key_col.as_ref());
+                    let mut chunk = places.chunk();
+                    for i in 0..batch.num_rows() {
+                        let at = match (&places.stored, key_col.is_null(i)) {
+                            (_, true) => None,
+                            (Stored::Sorted { keys: Keys::Text(k), .. }, false) => {
+                                let text = key_text.as_ref().and_then(|t| t.get(i)).unwrap_or_default();
+                                find(k, text, &mut chunk.hint).and_then(|j| places.stored.held(j))
+                            }
+                            (_, false) => places.locate(key_col.as_primitive::<Int64Type>().value(i), &mut chunk.hint),
+                        };
+                        chunk.add(&places, rowids.value(i) as usize, at);
+                    }
+                    chunk.flush(&places);
                 }
-                chunk.flush(&places);
-            }
+                Ok(())
+            })?;
         }
         Ok(Some(places.flows()))
     }
@@ -474,9 +480,8 @@ impl Engine {
             chunk.flush(&p);
         });
         let sql = eacher.select(&self.key_select(false), &self.table_sql());
-        let agrees = eacher.run(work, || {
-            self.statement_conn()?.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error)
-        })?;
+        let agrees =
+            eacher.run(work, || self.run(&sql, plain_error, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))))?;
         if !agrees {
             return Err(EngineError::Config("the movement's scan did not see every row; run it again".into()));
         }
@@ -682,11 +687,11 @@ fn cells(from: &Side<'_>, to: &Side<'_>, rows: &[(Option<i32>, Option<i32>, i64)
 }
 
 /// The position of `k` in sorted `keys`, starting from `hint` (a scan in key order finds each key
-/// in a step or two); moves `hint` on.
-fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
+/// in a step or two); moves `hint` on. Integer keys are found by value, text keys by `&str`.
+fn find<T: Borrow<Q>, Q: Ord + ?Sized>(keys: &[T], k: &Q, hint: &mut usize) -> Option<usize> {
     let h = *hint;
-    if h <= keys.len() && (h == 0 || keys[h - 1] < *k) {
-        match keys.get(h) {
+    if h <= keys.len() && (h == 0 || keys[h - 1].borrow() < k) {
+        match keys.get(h).map(|x| x.borrow()) {
             None => return None,
             Some(x) if x > k => return None,
             Some(x) if x == k => {
@@ -696,7 +701,7 @@ fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
             _ => {}
         }
     }
-    match keys.binary_search(k) {
+    match keys.binary_search_by(|x| x.borrow().cmp(k)) {
         Ok(i) => {
             *hint = i + 1;
             Some(i)
@@ -705,41 +710,6 @@ fn find<T: Ord>(keys: &[T], k: &T, hint: &mut usize) -> Option<usize> {
             *hint = i;
             None
         }
-    }
-}
-
-fn find_str(keys: &[String], k: &str, hint: &mut usize) -> Option<usize> {
-    let h = *hint;
-    if h <= keys.len() && (h == 0 || keys[h - 1].as_str() < k) {
-        match keys.get(h).map(String::as_str) {
-            None => return None,
-            Some(x) if x > k => return None,
-            Some(x) if x == k => {
-                *hint = h + 1;
-                return Some(h);
-            }
-            _ => {}
-        }
-    }
-    match keys.binary_search_by(|x| x.as_str().cmp(k)) {
-        Ok(i) => {
-            *hint = i + 1;
-            Some(i)
-        }
-        Err(i) => {
-            *hint = i;
-            None
-        }
-    }
-}
-
-/// Row `i` of a text column in whichever layout DuckDB's Arrow export chose.
-fn text_at(col: &ArrayRef, i: usize) -> &str {
-    match col.data_type() {
-        DataType::Utf8 => col.as_string::<i32>().value(i),
-        DataType::LargeUtf8 => col.as_string::<i64>().value(i),
-        DataType::Utf8View => col.as_string_view().value(i),
-        _ => "",
     }
 }
 
@@ -783,7 +753,7 @@ mod tests {
             };
             assert_eq!(find(&keys, &k, &mut hint), keys.binary_search(&k).ok(), "{k}");
             let ks = k.to_string();
-            assert_eq!(find_str(&texts, &ks, &mut hint_s), texts.binary_search(&ks).ok(), "{k}");
+            assert_eq!(find(&texts, ks.as_str(), &mut hint_s), texts.binary_search(&ks).ok(), "{k}");
         }
     }
 

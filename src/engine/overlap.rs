@@ -95,7 +95,7 @@ impl Engine {
 
     /// The (mask, count) groups by one SQL scan.
     fn overlap_groups_sql(&self, inputs: &[OverlapInput<'_>]) -> Result<Vec<(u64, u64)>> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push("SELECT m, count(*) FROM (SELECT ");
         if inputs.is_empty() {
             q.push("0::UBIGINT");
@@ -109,7 +109,7 @@ impl Engine {
             q.push(&format!(", false) THEN {}::UBIGINT ELSE 0::UBIGINT END)", 1u64 << i));
         }
         q.push(&format!(" AS m FROM {}) GROUP BY m", self.table_sql()));
-        q.prepare(self, |s| s.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, i64>(1)? as u64)))?.collect())
+        q.run(self, |s| s.query_map([], |r| Ok((r.get::<_, u64>(0)?, r.get::<_, i64>(1)? as u64)))?.collect())
     }
 
     /// The SQL of the one-scan overlap (for benchmarks against DuckDB).

@@ -7,6 +7,8 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::literal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamType {
@@ -142,12 +144,12 @@ impl ParamValue {
             // `{:?}` is Rust's shortest round-trip form; the cast keeps DuckDB from reading it as DECIMAL.
             ParamValue::Float(v) if *v < 0.0 => format!("(CAST('{v:?}' AS DOUBLE))"),
             ParamValue::Float(v) => format!("CAST('{v:?}' AS DOUBLE)"),
-            ParamValue::String(s) => quote(s),
+            ParamValue::String(s) => literal(s),
             ParamValue::Date(d) => format!("DATE '{}'", d.format("%Y-%m-%d")),
             ParamValue::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
             ParamValue::StringList(items) if items.is_empty() => "CAST([] AS VARCHAR[])".to_string(),
             ParamValue::StringList(items) => {
-                format!("[{}]", items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+                format!("[{}]", items.iter().map(|s| literal(s)).collect::<Vec<_>>().join(", "))
             }
         }
     }
@@ -230,10 +232,6 @@ impl fmt::Display for ParamValue {
 
 fn check_text(s: &str) -> Result<&str, String> {
     if s.contains('\0') { Err("a text value may not contain a NUL character".to_string()) } else { Ok(s) }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// A declared parameter: its type, default and bounds.

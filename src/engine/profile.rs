@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Compiled, Engine, Result, SqlBuilder, ident};
+use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -259,13 +259,13 @@ impl Engine {
     /// The engagement profile of the segment beside the base, in one scan of the segment (the
     /// base profile is computed once per engine).
     pub fn profile(&self, f: &Compiled) -> Result<Profile> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         let (before, after) = self.profile_from()?;
         q.push(&format!("SELECT {} FROM {before}", self.metric_select()));
         q.filter_cached(self, f)?;
         q.push(&after);
         let n = self.metrics().len();
-        let (size, seg) = q.prepare(self, |s| {
+        let (size, seg) = q.run(self, |s| {
             s.query_row([], |r| {
                 let size: i64 = r.get(0)?;
                 let vals = (0..n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;
@@ -348,8 +348,7 @@ impl Engine {
             None
         } else {
             let sql = format!("SELECT CAST(greatest({}) AS VARCHAR)", parts.join(", "));
-            let text = self.statement_conn()?.query_row(&sql, [], |r| r.get::<_, Option<String>>(0));
-            match text.map_err(|e| SqlBuilder::new(self).map_error(e)) {
+            match self.run(&sql, plain_error, |s| s.query_row([], |r| r.get::<_, Option<String>>(0))) {
                 Ok(text) => text.and_then(|t| chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()),
                 Err(super::EngineError::Cancelled) => return Err(super::EngineError::Cancelled),
                 // A column DuckDB cannot turn into a date here: no note, never a failed profile.
@@ -366,11 +365,9 @@ impl Engine {
             "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = '{}' AND table_name = 'r_{i}'",
             super::rollup::KEPT_DB
         );
-        let mut s = self.statement_conn()?.prepare(&sql)?;
-        let cols = s
-            .query_map([], |r| Ok(super::Column { name: r.get(0)?, ty: r.get(1)? }))?
-            .collect::<duckdb::Result<Vec<_>>>()?;
-        Ok(cols)
+        self.run(&sql, EngineError::from, |s| {
+            s.query_map([], |r| Ok(super::Column { name: r.get(0)?, ty: r.get(1)? }))?.collect()
+        })
     }
 
     /// Rows of the base where any column the filter reads is NULL.
@@ -385,10 +382,7 @@ impl Engine {
             None => {
                 let cond = columns.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR ");
                 let sql = format!("SELECT count(*) FROM {} WHERE {cond}", self.table_sql());
-                let c = self
-                    .statement_conn()?
-                    .query_row(&sql, [], |r| r.get::<_, i64>(0))
-                    .map_err(|e| SqlBuilder::new(self).map_error(e))? as u64;
+                let c = self.run(&sql, plain_error, |s| s.query_row([], |r| r.get::<_, i64>(0)))? as u64;
                 self.memo.borrow_mut().unsegmentable.insert(columns.clone(), c);
                 c
             }
@@ -433,12 +427,11 @@ fn around_filter(t: &str, joins: &str) -> (String, String) {
 }
 
 fn read_metrics(engine: &Engine, sql: &str, n: usize) -> Result<(u64, Vec<Option<f64>>)> {
-    engine
-        .statement_conn()?
-        .query_row(sql, [], |r| {
+    engine.run(sql, plain_error, |s| {
+        s.query_row([], |r| {
             let size: i64 = r.get(0)?;
             let vals = (0..n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;
             Ok((size as u64, vals))
         })
-        .map_err(|e| SqlBuilder::new(engine).map_error(e))
+    })
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use super::profile::Rollup;
 use super::sandbox::ReadOnly;
 use super::schema::columns;
-use super::{Engine, Result, SqlBuilder, ident};
+use super::{Engine, Result, guarded, ident, plain_error};
 
 /// The attached in-memory database that holds kept rollups.
 pub(crate) const KEPT_DB: &str = "__seglens_kept";
@@ -208,10 +208,8 @@ impl Engine {
             let select = self.rollup_query(r);
             let share = |p: Option<f64>| p.map(|p| (i as f64 + p / 100.0) / n * 100.0);
             self.keep_with_progress(&format!("r_{i}"), &select, &|p| progress(&r.table, share(p)))?;
-            let rows = self
-                .statement_conn()?
-                .query_row(&self.rollup_unmatched_sql(i), [], |row| row.get::<_, i64>(0))
-                .map_err(|e| SqlBuilder::new(self).map_error(e))?;
+            let rows =
+                self.run(&self.rollup_unmatched_sql(i), plain_error, |s| s.query_row([], |row| row.get::<_, i64>(0)))?;
             built.unmatched.push((r.table.clone(), rows.max(0) as u64));
         }
         self.kept.progress.store(u32::MAX, Ordering::Relaxed);
@@ -226,34 +224,31 @@ impl Engine {
         let guard = kept.conn.lock().unwrap_or_else(|e| e.into_inner());
         // The build connection is in use only while the state says Building, by one builder.
         let Some(conn) = guard.as_ref() else {
-            return self.statement_conn()?.keep(name, select).map_err(|e| SqlBuilder::new(self).map_error(e));
+            return guarded(&self.cancel, Some(&self.began), || self.conn().keep(name, select).map_err(plain_error));
         };
-        self.cancel.check()?;
         let (handle, interrupt) = (conn.progress_handle(), conn.interrupt_handle());
         let cancel = self.cancel.clone();
         // Dropped when the statement ends, which ends the poller at once.
         let (running, ended) = std::sync::mpsc::channel::<()>();
-        let result = std::thread::scope(|s| {
-            s.spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    ended.recv_timeout(std::time::Duration::from_millis(100))
-                {
-                    if cancel.requested() {
-                        interrupt.interrupt();
+        guarded(&self.cancel, None, || {
+            std::thread::scope(|s| {
+                s.spawn(move || {
+                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                        ended.recv_timeout(std::time::Duration::from_millis(100))
+                    {
+                        if cancel.requested() {
+                            interrupt.interrupt();
+                        }
+                        let p = handle.query_progress().percentage();
+                        kept.progress.store(p.map_or(u32::MAX, |p| (p * 10.0) as u32), Ordering::Relaxed);
+                        progress(p);
                     }
-                    let p = handle.query_progress().percentage();
-                    kept.progress.store(p.map_or(u32::MAX, |p| (p * 10.0) as u32), Ordering::Relaxed);
-                    progress(p);
-                }
-            });
-            let result = conn.keep(name, select).map_err(|e| SqlBuilder::new(self).map_error(e));
-            drop(running);
-            result
-        });
-        if matches!(result, Err(super::EngineError::Cancelled)) {
-            self.cancel.clear();
-        }
-        result
+                });
+                let result = conn.keep(name, select).map_err(plain_error);
+                drop(running);
+                result
+            })
+        })
     }
 
     /// The LEFT JOINs of the kept rollups to the entity rows (named after the entity table), built

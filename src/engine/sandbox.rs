@@ -35,6 +35,8 @@
 use duckdb::vscalar::VScalar;
 use duckdb::{Connection, InterruptHandle, Params, Row, Statement};
 
+use super::literal;
+
 /// A connection whose statements are all proven single SELECTs by DuckDB's parser.
 pub struct ReadOnly {
     conn: Connection,
@@ -153,11 +155,6 @@ fn is_temp_keys(name: &str) -> bool {
     name.starts_with("__seglens_keys_") && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `s` as a DuckDB string literal: quotes doubled, the only escape of a standard string.
-pub fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +189,7 @@ mod tests {
             "CREATE TABLE x AS SELECT 1".to_string(),
             "ATTACH ':memory:' AS m".to_string(),
             "EXPLAIN SELECT 1".to_string(),
-            format!("SELECT * FROM query('COPY (SELECT 1) TO {} (FORMAT parquet)')", f.replace('\'', "''")),
+            format!("SELECT * FROM query({})", literal(&format!("COPY (SELECT 1) TO {f} (FORMAT parquet)"))),
             format!("SELECT * FROM enable_profiling(save_location := {f})"),
         ] {
             let err = ro.prepare(&sql).and_then(|mut s| s.query([]).map(|_| ()));

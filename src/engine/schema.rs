@@ -4,7 +4,14 @@
 use super::sandbox::ReadOnly as Connection;
 use serde::Serialize;
 
-use super::{Column, Engine, EngineError, Result, SqlBuilder, ident};
+use super::{Column, Engine, EngineError, Result, guarded, ident, plain_error};
+
+/// Whether every value of DuckDB type `ty` (any case) fits an i64: the integer types read as
+/// integers (keys stored as BIGINT, JSON numbers); wider ones (HUGEINT, UBIGINT) do not.
+pub(crate) fn fits_i64(ty: &str) -> bool {
+    const TYPES: [&str; 7] = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"];
+    TYPES.iter().any(|t| t.eq_ignore_ascii_case(ty))
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ColumnStats {
@@ -70,25 +77,23 @@ impl Engine {
             return Ok(s.clone());
         }
         let conn = self.conn();
-        let map = |e| SqlBuilder::new(self).map_error(e);
         let mut out = Vec::new();
-        for t in tables(conn).map_err(map)? {
+        for t in guarded(&self.cancel, Some(&self.began), || tables(conn).map_err(plain_error))? {
             let is_entity = t == self.table();
             // A view over an external file that is gone (or that DuckDB may not read) fails when
             // counted: list it with the reason and go on, rather than fail the whole schema.
             let counted = if is_entity {
                 Ok(self.base_size())
             } else {
-                conn.query_row(&format!("SELECT count(*) FROM {}", ident(&t)), [], |r| r.get::<_, i64>(0))
-                    .map(|n| n as u64)
-                    .map_err(map)
+                let sql = format!("SELECT count(*) FROM {}", ident(&t));
+                self.run(&sql, plain_error, |s| s.query_row([], |r| r.get::<_, i64>(0))).map(|n| n as u64)
             };
             let (rows, unreadable) = match counted {
                 Ok(n) => (n, None),
                 Err(EngineError::Cancelled) => return Err(EngineError::Cancelled),
                 Err(e) => (0, Some(e.to_string())),
             };
-            let mut cols: Vec<ColumnStats> = match columns(conn, &t) {
+            let mut cols: Vec<ColumnStats> = match guarded(&self.cancel, Some(&self.began), || columns(conn, &t)) {
                 Ok(cols) => cols,
                 Err(EngineError::Cancelled) => return Err(EngineError::Cancelled),
                 Err(_) if unreadable.is_some() => Vec::new(),
@@ -108,16 +113,14 @@ impl Engine {
     }
 
     fn column_stats(&self, table: &str, rows: u64, cols: &mut [ColumnStats]) -> Result<()> {
-        let map = |e| SqlBuilder::new(self).map_error(e);
         // One scan for every column's null count and distinct estimate.
         let exprs: Vec<String> =
             cols.iter().map(|c| format!("count({0}), approx_count_distinct({0})", ident(&c.name))).collect();
         let sql = format!("SELECT {} FROM {}", exprs.join(", "), ident(table));
         let n = cols.len();
-        let stats: Vec<(i64, i64)> = self
-            .statement_conn()?
-            .query_row(&sql, [], |r| (0..n).map(|i| Ok((r.get(2 * i)?, r.get(2 * i + 1)?))).collect())
-            .map_err(map)?;
+        let stats: Vec<(i64, i64)> = self.run(&sql, plain_error, |s| {
+            s.query_row([], |r| (0..n).map(|i| Ok((r.get(2 * i)?, r.get(2 * i + 1)?))).collect())
+        })?;
         for (c, (non_null, distinct)) in cols.iter_mut().zip(stats) {
             c.null_share = if rows == 0 { 0.0 } else { (rows as i64 - non_null) as f64 / rows as f64 };
             c.distinct = distinct as u64;
@@ -138,11 +141,8 @@ impl Engine {
             })
             .collect();
         let sql = format!("SELECT col, v, n FROM ({}) ORDER BY col, n DESC, v", parts.join(" UNION ALL "));
-        let rows: Vec<(i64, String, i64)> = self
-            .statement_conn()?
-            .prepare(&sql)
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
-            .map_err(map)?;
+        let rows: Vec<(i64, String, i64)> =
+            self.run(&sql, plain_error, |s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())?;
         for (i, v, n) in rows {
             cols[i as usize].top.push((v, n as u64));
         }

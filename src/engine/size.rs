@@ -47,10 +47,10 @@ impl SizeMark {
 impl Engine {
     /// The exact number of entity rows matching `f` (the base count is known from opening).
     pub fn size(&self, f: &Compiled) -> Result<Size> {
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push(&format!("SELECT count(*) FROM {} WHERE ", self.table_sql()));
         q.filter_cached(self, f)?;
-        let n: i64 = q.prepare(self, |s| s.query_row([], |r| r.get(0)))?;
+        let n: i64 = q.run(self, |s| s.query_row([], |r| r.get(0)))?;
         Ok(Size::new(n as u64, self.base_size()))
     }
 

@@ -31,8 +31,7 @@ use duckdb::Connection;
 
 use super::entity::FileVersion;
 use super::error::DuckMessage;
-use super::sandbox::literal;
-use super::{EngineError, Result, SourceKind, ident};
+use super::{EngineError, Result, SourceKind, ident, literal};
 
 /// One table of a Parquet source: the view's name and the files it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -92,7 +92,7 @@ impl Engine {
         let cols: Vec<String> = by.iter().map(|c| self.column_named(c)).collect::<Result<_>>()?;
         let metrics = self.metrics().to_vec();
         let (nd, nm) = (cols.len(), metrics.len());
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         q.push("WITH g AS (");
         self.split_query(&mut q, f, &cols, true)?;
         q.push(")");
@@ -104,7 +104,7 @@ impl Engine {
             max.map_or(String::new(), |m| format!(" LIMIT {m}"))
         ));
         let mut totals = (0u64, 0u64);
-        let rows: Vec<Grouped> = q.prepare(self, |s| {
+        let rows: Vec<Grouped> = q.run(self, |s| {
             s.query_map([], |r| {
                 let values = (0..nd).map(|i| r.get::<_, Option<String>>(i)).collect::<duckdb::Result<Vec<_>>>()?;
                 let n: i64 = r.get(nd)?;
@@ -159,7 +159,7 @@ impl Engine {
     /// cache: for benchmarks against DuckDB, which need the kept rollups (`rollup_statements`).
     pub fn split_metrics_sql(&self, f: &Compiled, by: &[String]) -> Result<String> {
         let cols: Vec<String> = by.iter().map(|c| self.column_named(c)).collect::<Result<_>>()?;
-        let mut q = SqlBuilder::new(self);
+        let mut q = SqlBuilder::new();
         self.split_query(&mut q, f, &cols, false)?;
         Ok(q.sql)
     }

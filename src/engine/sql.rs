@@ -1,11 +1,22 @@
 //! Building statements that embed compiled filters, and mapping DuckDB's errors back to the
 //! user's text.
 
+use std::cell::Cell;
+use std::time::Instant;
+
+use super::sandbox::ReadOnly;
 use super::*;
 
-/// Quotes an identifier for DuckDB.
+/// Quotes an identifier for DuckDB: `"` doubled. The one copy of the rule; `Dialect::ident`
+/// delegates to it for the engines that read identifiers the same way.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `s` as a DuckDB string literal: `'` doubled, the only escape of a standard string. The one
+/// copy of the rule; `Dialect::string` delegates to it for the engines that read strings the same way.
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Builds one SQL statement that embeds compiled filters, remembering where each one sits so an
@@ -16,8 +27,7 @@ pub(crate) struct SqlBuilder<'a> {
 }
 
 impl<'a> SqlBuilder<'a> {
-    pub fn new(engine: &Engine) -> SqlBuilder<'a> {
-        let _ = engine;
+    pub fn new() -> SqlBuilder<'a> {
         SqlBuilder { sql: String::new(), spans: Vec::new() }
     }
 
@@ -55,22 +65,13 @@ impl<'a> SqlBuilder<'a> {
         if cached { self.filter_cached(engine, f) } else { Ok(self.filter(f)) }
     }
 
-    /// Prepares and runs the statement through `run`, mapping DuckDB errors.
-    pub fn prepare<T>(
+    /// Runs the statement on `engine` (`Engine::run`) through `run`, errors located in the filters.
+    pub fn run<T>(
         &self,
         engine: &Engine,
         run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
     ) -> Result<T> {
-        // A cancel asked for before DuckDB began the statement, or while it planned it, would be
-        // lost (DuckDB clears its interrupt when a statement begins): checked before and after.
-        let mut statement = engine.statement_conn()?.prepare(&self.sql).map_err(|e| self.map_error(e))?;
-        engine.cancel.check()?;
-        let result = run(&mut statement).map_err(|e| self.map_error(e));
-        if matches!(result, Err(EngineError::Cancelled)) {
-            // DuckDB's interrupt stopped it: that cancel is spent.
-            engine.cancel.clear();
-        }
-        result
+        engine.run(&self.sql, |e| self.map_error(e), run)
     }
 
     pub fn map_error(&self, e: duckdb::Error) -> EngineError {
@@ -94,6 +95,45 @@ impl<'a> SqlBuilder<'a> {
         }
         plain_error(e)
     }
+}
+
+/// Runs one statement on `conn` (`guarded`), prepared, then checked again for a cancel asked
+/// for while DuckDB planned it (DuckDB clears its interrupt when a statement begins, so that one
+/// would be lost). `Engine::run`, and the member cache's statements (it holds the engine's
+/// connection and canceller, not the engine), go through here.
+pub(crate) fn run_on<T>(
+    conn: &ReadOnly,
+    cancel: &Canceller,
+    began: Option<&Cell<Option<Instant>>>,
+    sql: &str,
+    map_error: impl Fn(duckdb::Error) -> EngineError,
+    run: impl FnOnce(&mut duckdb::Statement<'_>) -> duckdb::Result<T>,
+) -> Result<T> {
+    guarded(cancel, began, || {
+        let mut statement = conn.prepare(sql).map_err(&map_error)?;
+        cancel.check()?;
+        run(&mut statement).map_err(&map_error)
+    })
+}
+
+/// Runs `work`, one statement, under the rules of `cancel` (`cancel.rs`), the one place they
+/// are kept: a pending cancel stops the statement before it begins, and a cancel that stopped it
+/// is spent, as DuckDB's interrupt is, so that the next statement runs. `began`, when given, is
+/// told when the statement passed its check and went to DuckDB.
+pub(crate) fn guarded<T>(
+    cancel: &Canceller,
+    began: Option<&Cell<Option<Instant>>>,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    cancel.check()?;
+    if let Some(began) = began {
+        began.set(Some(Instant::now()));
+    }
+    let result = work();
+    if matches!(result, Err(EngineError::Cancelled)) {
+        cancel.clear();
+    }
+    result
 }
 
 /// Maps a DuckDB error that has no filter text to locate in.

@@ -263,7 +263,7 @@ pub struct StoredExport {
 impl StoredExport {
     /// Reads a manifest and its members file, checking the file's SHA-256 against the manifest.
     pub fn open(manifest: &Path) -> Result<StoredExport, ExportError> {
-        let bad = |why: String| ExportError::History { path: manifest.to_path_buf(), why };
+        let bad = |why: String| ExportError::EarlierExport { path: manifest.to_path_buf(), why };
         crate::engine::source::regular_file(manifest)?;
         let text = std::fs::read_to_string(manifest).map_err(|e| bad(format!("cannot read it: {e}")))?;
         let info: ManifestInfo =
@@ -340,7 +340,7 @@ impl StoredExport {
         let (theirs, ours) = (kind(self.integer_keys()), kind(engine.key_is_integer()));
         // DuckDB's identifiers are case-insensitive.
         if !members.key.eq_ignore_ascii_case(engine.key()) || theirs != ours {
-            return Err(ExportError::History {
+            return Err(ExportError::EarlierExport {
                 path: self.manifest_path.clone(),
                 why: format!(
                     "its members are keyed by {} ({theirs}), this data by {} ({ours}): it is an export of other data; compare an export only with the data it came from",

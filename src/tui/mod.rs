@@ -179,12 +179,14 @@ pub fn load_library(library: &Library, history: Option<&str>) -> LibrarySnapshot
     }
 }
 
-/// Carries out effects: owns the worker handle, the library and a connection for exports. The
-/// terminal loop and the tests drive the same runtime.
+/// Carries out effects: owns the worker handle, the library and a connection for background
+/// work. The terminal loop and the tests drive the same runtime.
 pub struct Runtime {
     library: Library,
     worker: WorkerHandle,
-    export_engine: Engine,
+    /// Cloned for each piece of work on a connection of its own (exports, reports, movement, the
+    /// export dialog's counts), so that previews never wait behind it.
+    background_engine: Engine,
     tx: Sender<Action>,
     rx: Receiver<Action>,
     theme: Theme,
@@ -199,18 +201,17 @@ impl Runtime {
     /// Starts the worker on `engine` and reads the library; returns the runtime and the first state.
     pub fn start(engine: Engine, library: Library, theme: Theme, label: String) -> Result<(Runtime, AppState)> {
         let mut state = initial_state(&engine, label, &theme);
-        let export_engine = engine.try_clone()?;
+        let background_engine = engine.try_clone()?;
         let (tx, rx) = std::sync::mpsc::channel::<Action>();
         let worker_tx = tx.clone();
         let worker = WorkerHandle::start(engine, Library::open(library.dir()), move |r| {
             let _ = worker_tx.send(Action::Worker(r));
         });
-        let snap = load_library(&library, None);
         let export_log = crate::export::history::ExportLog::default_for(library.dir());
         let mut rt = Runtime {
             library,
             worker,
-            export_engine,
+            background_engine,
             tx,
             rx,
             theme,
@@ -218,8 +219,7 @@ impl Runtime {
             export_cancel: None,
             export_log,
         };
-        rt.measure_library(&mut state, &snap);
-        rt.pending.push(Action::LibraryLoaded(snap));
+        rt.reload_library(&mut state, None);
         Ok((rt, state))
     }
 
@@ -305,11 +305,7 @@ impl Runtime {
             Effect::Send(req) => self.worker.send(req),
             Effect::Cancel(generation) => self.worker.cancel(generation),
             Effect::Quit => state.quit = true,
-            Effect::ReloadLibrary { history } => {
-                let snap = load_library(&self.library, history.as_deref());
-                self.measure_library(state, &snap);
-                self.pending.push(Action::LibraryLoaded(snap));
-            }
+            Effect::ReloadLibrary { history } => self.reload_library(state, history.as_deref()),
             Effect::SetStatus { name, version, status, author } => {
                 let msg = match self.library.set_status(&name, Some(version), status, None, &author) {
                     Ok(o) => (Level::Info, format!("{} {name}@{}", status.name(), o.version())),
@@ -322,8 +318,7 @@ impl Runtime {
                     ),
                 };
                 self.pending.push(Action::Notice(msg.0, msg.1));
-                let snap = load_library(&self.library, None);
-                self.pending.push(Action::LibraryLoaded(snap));
+                self.reload_library(state, None);
             }
             Effect::Export(plan) => self.export(*plan),
             Effect::Hygiene { approved } => self.report(Report::Hygiene, move |engine| {
@@ -358,6 +353,14 @@ impl Runtime {
         }
     }
 
+    /// Reads the library again (with `history`'s versions when given) and measures it: the one
+    /// way to reload, so that a segment approved, retired or saved gets its size now again.
+    fn reload_library(&mut self, state: &mut AppState, history: Option<&str>) {
+        let snap = load_library(&self.library, history);
+        self.measure_library(state, &snap);
+        self.pending.push(Action::LibraryLoaded(snap));
+    }
+
     /// Sizes now of every library segment, measured on the worker.
     fn measure_library(&self, state: &mut AppState, snap: &LibrarySnapshot) {
         let members: Vec<OverlapMember> = snap
@@ -387,7 +390,7 @@ impl Runtime {
         done: impl FnOnce(Result<T, String>) -> Action + Send + 'static,
     ) {
         let tx = self.tx.clone();
-        let engine = self.export_engine.try_clone();
+        let engine = self.background_engine.try_clone();
         std::thread::spawn(move || {
             let result = engine.map_err(|e| e.to_string()).and_then(|e| {
                 // The clone started from the explorer's first day: a session past midnight moves on.
@@ -460,7 +463,7 @@ impl Runtime {
         let tx = self.tx.clone();
         let (features, _) = self.library.features();
         let resolved = crate::export::resolve(&self.library, &features, &plan.names, false, plan.suppress, &[]);
-        let engine = self.export_engine.try_clone();
+        let engine = self.background_engine.try_clone();
         let (segments, suppressions) = match (resolved, engine) {
             (Ok(r), Ok(engine)) => (r, engine),
             (Err(e), _) => {

@@ -1,5 +1,5 @@
 //! Member sets kept by seglens as bitmaps over the entity table's row ids, keyed by the SQL
-//! expression they answer. Two kinds of expression are cached:
+//! expression they answer. Three kinds of expression are cached:
 //! - an expensive clause of a filter (one with a subquery, e.g. `EXISTS` over events): when a user
 //!   nudges a cheap clause beside it, the expensive one is answered by a scalar function that
 //!   looks each row id up in its bitmap (`__seglens_clause_3(rowid)`), a few nanoseconds a row,
@@ -30,7 +30,7 @@ use super::sandbox::ReadOnly as Connection;
 
 mod udf;
 
-use super::{Compiled, EngineError, Result, ident};
+use super::{Canceller, Compiled, EngineError, Result, ident, plain_error, run_on};
 pub use udf::{Counted, EachChunk, Eacher, Marker, Source, TALLY_MAX_CLAUSES, Tallier, cell_state};
 use udf::{Lookup, Lookups, Mark, NEXT_FUNCTION, Target};
 
@@ -131,7 +131,7 @@ impl MemberCache {
     }
 
     /// The mark function, registered on first use; None when the entity has no row ids.
-    pub fn marker(&mut self, conn: &Connection, table: &str) -> Result<Option<Marker>> {
+    pub fn marker(&mut self, conn: &Connection, cancel: &Canceller, table: &str) -> Result<Option<Marker>> {
         if self.disabled {
             return Ok(None);
         }
@@ -139,16 +139,18 @@ impl MemberCache {
             return Ok(Some(m.clone()));
         }
         let sql = format!("SELECT coalesce(min(rowid), 0), coalesce(max(rowid), 0), count(*) FROM {}", ident(table));
-        let (min, max, rows): (i64, i64, i64) =
-            match conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))) {
-                Ok(m) => m,
-                Err(e) if super::error::DuckMessage::parse(&e).is_interrupt() => return Err(EngineError::Cancelled),
-                // A view has no row ids: caching stays off for this engine.
-                Err(_) => {
-                    self.disabled = true;
-                    return Ok(None);
-                }
-            };
+        let bounds = run_on(conn, cancel, None, &sql, plain_error, |s| {
+            s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        });
+        let (min, max, rows): (i64, i64, i64) = match bounds {
+            Ok(m) => m,
+            Err(EngineError::Cancelled) => return Err(EngineError::Cancelled),
+            // A view has no row ids: caching stays off for this engine.
+            Err(_) => {
+                self.disabled = true;
+                return Ok(None);
+            }
+        };
         // Row ids run from 0 to about the row count (more after deletes). Anything else would ask
         // for a bitmap out of proportion with the table: the filters then run as written.
         if min < 0 || max > 2 * rows + (1 << 20) {
@@ -221,7 +223,7 @@ impl MemberCache {
     pub fn rewrite(
         &mut self,
         conn: &Connection,
-        cancel: &super::Canceller,
+        cancel: &Canceller,
         table: &str,
         f: &Compiled,
     ) -> Result<Option<String>> {
@@ -229,7 +231,7 @@ impl MemberCache {
         if clauses.len() < 2 || !clauses.iter().any(|c| is_expensive(c)) {
             return Ok(None);
         }
-        let Some(marker) = self.marker(conn, table)? else { return Ok(None) };
+        let Some(marker) = self.marker(conn, cancel, table)? else { return Ok(None) };
         let mut parts = Vec::with_capacity(clauses.len());
         for &c in &clauses {
             if !is_expensive(c) {
@@ -238,10 +240,10 @@ impl MemberCache {
             }
             if self.get(c).is_none() {
                 let sql = format!("{}({c})", marker.select(table));
-                cancel.check()?;
-                match marker
-                    .fill(|| conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(super::plain_error))
-                {
+                let fill = || {
+                    run_on(conn, cancel, None, &sql, plain_error, |s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+                };
+                match marker.fill(fill) {
                     // Added without evicting: an earlier clause of this filter must stay.
                     Ok(Some((bits, members))) => _ = self.add(c, bits, members, None),
                     Ok(None) => {
@@ -442,6 +444,67 @@ mod tests {
         assert!(cells.iter().filter(|&&n| n > 0).count() >= 5, "{cells:?}");
     }
 
+    /// NULL slots of DuckDB's vectors may hold anything (nothing writes them): the functions read
+    /// a value only where the validity mask says the row is not NULL, and refuse a NULL row id
+    /// rather than use whatever its slot holds. (A NULL constant never reaches them: DuckDB
+    /// answers NULL for a function of a constant NULL without calling it.)
+    #[test]
+    fn the_functions_read_no_slot_of_a_null_row() {
+        let conn = Connection::new(duckdb::Connection::open_in_memory().unwrap());
+        conn.setup()
+            .execute_batch(
+                "CREATE TABLE t AS SELECT i, CASE WHEN i % 3 = 0 THEN NULL ELSE i * 7 END AS k FROM range(5000) r(i)",
+            )
+            .unwrap();
+        let query = |sql: &str| Ok(conn.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap());
+        // The tally: two clauses NULL on different rows, both recorded.
+        let tally = Tallier::register(&conn).expect("registers");
+        let clauses =
+            ["CASE WHEN i % 2 = 0 THEN NULL ELSE i % 3 = 1 END", "CASE WHEN i % 5 = 0 THEN NULL ELSE i < 2500 END"];
+        let args: Vec<String> = clauses.iter().map(|c| c.to_string()).collect();
+        let sql = tally.select("rowid", &args, "t");
+        let words = 5000 / 64 + 1;
+        let sources = || vec![Source::Argument { record: true }, Source::Argument { record: true }];
+        let counted = tally.run(sources(), words, || query(&sql)).unwrap().expect("adds up");
+        let states = [("= false", 0), ("= true", 1), ("IS NULL", 2)];
+        for (a, i) in states {
+            for (b, j) in states {
+                let want = count(&conn, &format!("({}) {a} AND ({}) {b}", clauses[0], clauses[1]));
+                assert_eq!(counted.cells[i + 3 * j] as i64, want, "{a}, {b}");
+            }
+        }
+        for (c, recorded) in clauses.iter().zip(&counted.recorded) {
+            let (yes, null) = recorded.clone().expect("recorded");
+            let ones = |bits: &[u64]| bits.iter().map(|w| i64::from(w.count_ones())).sum::<i64>();
+            assert_eq!(ones(&yes), count(&conn, c), "{c}");
+            assert_eq!(ones(&null), count(&conn, &format!("({c}) IS NULL")), "{c}");
+        }
+        // A NULL row id is refused, not read.
+        let sql = tally.select("CASE WHEN i = 7 THEN NULL ELSE rowid END", &args, "t");
+        let err = tally
+            .run(sources(), words, || {
+                conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).map_err(crate::engine::plain_error)
+            })
+            .err()
+            .expect("a NULL row id fails the query");
+        assert!(err.to_string().contains("NULL row id"), "{err}");
+        // The per-chunk scan: NULL keys arrive as not valid, every other key as it is.
+        let eacher = Eacher::register(&conn).expect("registers");
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = seen.clone();
+        let work: EachChunk = Arc::new(move |rows, keys, valid| {
+            let mut seen = into.lock().unwrap();
+            seen.extend(rows.iter().zip(keys).zip(valid).map(|((&r, &k), &ok)| (r, ok.then_some(k))));
+        });
+        assert!(eacher.run(work, || query(&eacher.select("k", "t"))).unwrap(), "every row");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 5000);
+        assert_eq!(seen.iter().filter(|(_, k)| k.is_none()).count(), 5000 / 3 + 1);
+        for &(r, k) in seen.iter().filter(|(r, _)| r % 3 != 0) {
+            assert_eq!(k, Some(r * 7), "row {r}");
+        }
+    }
+
     #[test]
     fn recorded_outcomes_read_back_give_the_same_cells_also_over_row_ids_with_gaps() {
         let conn = Connection::new(duckdb::Connection::open_in_memory().unwrap());
@@ -482,11 +545,15 @@ mod tests {
             .execute_batch("CREATE TABLE t AS SELECT i AS id, i * 1000003 AS rowid FROM range(1000) r(i)")
             .unwrap();
         let mut c = MemberCache::default();
-        assert!(c.marker(&conn, "t").unwrap().is_none(), "rowid up to 10^9 for 1,000 rows");
+        assert!(
+            c.marker(&conn, &Canceller::new(conn.interrupt_handle()), "t").unwrap().is_none(),
+            "rowid up to 10^9 for 1,000 rows"
+        );
         // Duplicates within bounds: the first bitmap disagrees with the count.
         conn.setup().execute_batch("CREATE TABLE u AS SELECT i AS id, i % 10 AS rowid FROM range(1000) r(i)").unwrap();
         let mut c = MemberCache::default();
-        let m = c.marker(&conn, "u").unwrap().expect("bounds look like row ids");
+        let m =
+            c.marker(&conn, &Canceller::new(conn.interrupt_handle()), "u").unwrap().expect("bounds look like row ids");
         let sql = format!("{} id < 500", m.select("u"));
         let filled = m.fill(|| Ok(conn.query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap())).unwrap();
         assert!(filled.is_none(), "500 rows but 10 bits: not cached");

@@ -1,8 +1,29 @@
-//! The DuckDB scalar functions behind the member cache, and all of seglens' `unsafe`: each
-//! reads DuckDB's row-id vector and writes its output vector through raw slices of the chunk's
-//! length. Kept in one file so the unsafe code can be audited in one place.
+//! The DuckDB scalar functions behind the member cache, and all of the engine's `unsafe` (the
+//! only other block is `_exit` in cli/mod.rs): each reads DuckDB's input vectors and writes its
+//! output vector through raw slices of the chunk's length. Kept in one file so the unsafe code can
+//! be audited in one place; `clippy::undocumented_unsafe_blocks` asks each block for its reason.
+//!
+//! What every block relies on, from DuckDB's C API (`CAPIScalarFunction`, scalar_function-c.cpp):
+//! - the input chunk is flattened before the call, so each column is a flat vector of
+//!   `STANDARD_VECTOR_SIZE` (2048) slots or more, and the chunk's `n` rows are its first `n`;
+//! - each column's physical type is the one the function's signatures declare (BIGINT: `i64`,
+//!   BOOLEAN: a one-byte C++ `bool`), and so is the output vector's, also flat and as large;
+//! - a NULL row's slot holds whatever the buffer held (a flattened NULL constant is a fresh,
+//!   uninitialised buffer): it is read only after the validity mask says the row is not NULL;
+//! - the validity mask is null (every row valid) or a buffer of 64-bit words covering the
+//!   vector's capacity, every word initialised (all valid first, then NULL rows cleared);
+//! - output slots may be uninitialised: they are written through `MaybeUninit`, never read.
+//!
+//! Functions are registered on the connection and never unregistered: DuckDB's C API has no call
+//! that removes a scalar function, and the sandbox allows no DROP. What stays behind is small
+//! and bounded: the mark, tally and scan functions are registered once per engine, a lookup
+//! function once per clause the cache takes in (its bitmap is freed on eviction, see `Lookups`,
+//! leaving a catalog entry of a few hundred bytes per clause cached in a session), and all of
+//! them go with the database instance when the engine and its clones are dropped.
 
 use std::collections::HashMap;
+use std::error::Error;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -20,6 +41,50 @@ pub(super) static NEXT_FUNCTION: AtomicU64 = AtomicU64::new(1);
 /// What the running query's function works on: set by the caller for the query's duration
 /// (`while_running`), read by the function on DuckDB's threads (`current`).
 pub(super) type Slot<T> = Arc<RwLock<Option<T>>>;
+
+type Invoked = std::result::Result<(), Box<dyn Error>>;
+
+/// Column `c` of a function's input chunk as its `n` BIGINT values, every one not NULL: the row
+/// ids (`rowid`, or a constant where the tally records nothing). An error where one is NULL.
+fn bigints(input: &DataChunkHandle, c: usize, n: usize) -> std::result::Result<&[i64], Box<dyn Error>> {
+    if validity(input, c, n).is_some_and(|words| (0..n).any(|i| words[i / 64] >> (i % 64) & 1 == 0)) {
+        return Err("a seglens function was given a NULL row id".into());
+    }
+    // SAFETY: column `c` is BIGINT by every caller's signatures, flat with at least `n` slots
+    // (module doc); no row is NULL (checked above), so each of the `n` slots was written. The
+    // data belongs to the chunk, which outlives the borrow of `input`, and nothing writes to an
+    // input vector during the call.
+    unsafe {
+        let v = duckdb::ffi::duckdb_data_chunk_get_vector(input.get_ptr(), c as u64);
+        Ok(std::slice::from_raw_parts(duckdb::ffi::duckdb_vector_get_data(v) as *const i64, n))
+    }
+}
+
+/// The validity words of column `c` of the input chunk, covering its `n` rows (bit `i % 64` of
+/// word `i / 64` set where row `i` is not NULL); None when no row is NULL.
+fn validity(input: &DataChunkHandle, c: usize, n: usize) -> Option<&[u64]> {
+    // SAFETY: `c` is below the chunk's column count (callers check it or take it from the
+    // signatures); the mask is null or holds initialised words for the vector's capacity, at
+    // least `n` rows (module doc). It belongs to the chunk, which outlives the borrow of `input`.
+    unsafe {
+        let v = duckdb::ffi::duckdb_data_chunk_get_vector(input.get_ptr(), c as u64);
+        let valid = duckdb::ffi::duckdb_vector_get_validity(v);
+        (!valid.is_null()).then(|| std::slice::from_raw_parts(valid as *const u64, n.div_ceil(64)))
+    }
+}
+
+/// The function's `n` output slots, of the type its signatures return (`T`).
+///
+/// # Safety
+/// `T` must be the physical type of the output vector (`i64` for BIGINT, `bool` for BOOLEAN).
+unsafe fn output_slots<T>(output: &mut dyn WritableVector, n: usize) -> &mut [MaybeUninit<T>] {
+    let out = output.flat_vector();
+    // SAFETY: the output vector is flat with at least `n` slots of `T` (module doc, and the
+    // caller's promise on `T`); slots are seen as `MaybeUninit` because they may not be
+    // initialised yet. The vector belongs to DuckDB's result for the whole call, and `output` is
+    // borrowed mutably for as long as the slice lives, so nothing else reaches it meanwhile.
+    unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr::<MaybeUninit<T>>(), n) }
+}
 
 /// The value in `slot` while a query of the function `what` runs; an error outside one.
 fn current<T: Clone>(slot: &Slot<T>, what: &str) -> std::result::Result<T, Box<dyn std::error::Error>> {
@@ -45,21 +110,16 @@ pub(super) struct Lookup;
 impl VScalar for Lookup {
     type State = (u64, Lookups);
 
-    fn invoke(
-        (n, lookups): &Self::State,
-        input: &mut DataChunkHandle,
-        output: &mut dyn WritableVector,
-    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn invoke((n, lookups): &Self::State, input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> Invoked {
         let bits = lookups.read().map_err(|_| "member cache poisoned")?.get(n).cloned();
         let bits = bits.ok_or("a cached clause was dropped while in use; run the query again")?;
         let n = input.len();
-        let rows = input.flat_vector(0);
-        let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
-        let mut out = output.flat_vector();
-        let out = unsafe { out.as_mut_slice_with_len::<bool>(n) };
+        let rows = bigints(input, 0, n)?;
+        // SAFETY: the signature returns BOOLEAN, a one-byte `bool`.
+        let out = unsafe { output_slots::<bool>(output, n) };
         for (o, &r) in out.iter_mut().zip(rows) {
             let r = r as usize;
-            *o = bits.get(r / 64).is_some_and(|w| w >> (r % 64) & 1 == 1);
+            o.write(bits.get(r / 64).is_some_and(|w| w >> (r % 64) & 1 == 1));
         }
         Ok(())
     }
@@ -87,15 +147,10 @@ pub(super) struct Mark;
 impl VScalar for Mark {
     type State = Target;
 
-    fn invoke(
-        target: &Self::State,
-        input: &mut DataChunkHandle,
-        output: &mut dyn WritableVector,
-    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn invoke(target: &Self::State, input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> Invoked {
         let n = input.len();
         let filling = current(target, "seglens mark")?;
-        let rows = input.flat_vector(0);
-        let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
+        let rows = bigints(input, 0, n)?;
         // DuckDB runs the function on several threads at once. Row ids of a chunk mostly ascend:
         // bits are gathered per word and OR-ed in once per word.
         let set = |(word, bits): (usize, u64)| match filling.bits.get(word) {
@@ -116,8 +171,8 @@ impl VScalar for Mark {
         if pending.1 != 0 {
             set(pending);
         }
-        let mut out = output.flat_vector();
-        unsafe { out.as_mut_slice_with_len::<i64>(n) }.fill(1);
+        // SAFETY: the signature returns BIGINT, an `i64`.
+        unsafe { output_slots::<i64>(output, n) }.fill(MaybeUninit::new(1));
         Ok(())
     }
 
@@ -269,34 +324,27 @@ struct Tally;
 impl VScalar for Tally {
     type State = TallyTarget;
 
-    fn invoke(
-        target: &Self::State,
-        input: &mut DataChunkHandle,
-        output: &mut dyn WritableVector,
-    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn invoke(target: &Self::State, input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> Invoked {
         let run = current(target, "seglens tally")?;
         let n = input.len();
-        let chunk = input.get_ptr();
         let arguments = run.clauses.iter().filter(|c| matches!(c, Clause::Argument(_))).count();
         if input.num_columns() != arguments + 1 {
             return Err("a seglens tally was called with other arguments than its funnel's".into());
         }
-        let rowids = input.flat_vector(0);
-        let rowids = unsafe { rowids.as_slice_with_len::<i64>(n) };
-        // Each argument's values and validity words.
-        let columns: Vec<(&[u8], Option<&[u64]>)> = (0..arguments)
-            .map(|a| {
-                // SAFETY: DuckDB flattens a C API scalar function's input chunk before the call
-                // (`CAPIScalarFunction`), and every argument after the row id is BOOLEAN (the
-                // signatures): the column holds `n` one-byte values, 0 or 1 (C++ `bool`), and its
-                // validity mask is null (all valid) or has a bit for each of the `n` rows. A NULL
-                // row's byte is read but not used. The chunk outlives this call.
-                unsafe {
-                    let v = duckdb::ffi::duckdb_data_chunk_get_vector(chunk, a as u64 + 1);
-                    let data = std::slice::from_raw_parts(duckdb::ffi::duckdb_vector_get_data(v) as *const u8, n);
-                    let valid = duckdb::ffi::duckdb_vector_get_validity(v);
-                    (data, (!valid.is_null()).then(|| std::slice::from_raw_parts(valid, n.div_ceil(64))))
-                }
+        let rowids = bigints(input, 0, n)?;
+        // Each argument's bytes and validity words.
+        let columns: Vec<_> = (1..=arguments)
+            .map(|c| {
+                // SAFETY: `c` is below the column count (checked above) and every argument after
+                // the row id is BOOLEAN by the signatures: `n` one-byte C++ `bool`s, 0 or 1, in a
+                // flat vector (module doc). A NULL row's byte may be uninitialised, so the bytes
+                // are `MaybeUninit` and `true_bits` reads only those its validity marks valid.
+                // The chunk outlives the borrow of `input`, and nothing writes to it meanwhile.
+                let data = unsafe {
+                    let v = duckdb::ffi::duckdb_data_chunk_get_vector(input.get_ptr(), c as u64);
+                    std::slice::from_raw_parts(duckdb::ffi::duckdb_vector_get_data(v) as *const MaybeUninit<u8>, n)
+                };
+                (data, validity(input, c, n))
             })
             .collect();
         // Counted per chunk first: threads meet on the shared cells once per chunk, not per row.
@@ -313,13 +361,7 @@ impl VScalar for Tally {
                         let (data, valid) = columns[argument];
                         argument += 1;
                         let null = valid.map_or(0, |m| !m[block]) & live;
-                        // Without branches on the values: they are mispredicted on about every
-                        // other row (measured: they cost more than the rest of the funnel).
-                        let set = data[start..start + rows.len()]
-                            .iter()
-                            .enumerate()
-                            .fold(0u64, |w, (i, &d)| w | (u64::from(d & 1) << i));
-                        let yes = set & !null;
+                        let yes = true_bits(&data[start..start + rows.len()], null);
                         if let Some(recording) = recording {
                             record(recording, rows, first, (yes, null), &run.outside);
                         }
@@ -335,8 +377,8 @@ impl VScalar for Tally {
                 cell.fetch_add(l, Ordering::Relaxed);
             }
         }
-        let mut out = output.flat_vector();
-        unsafe { out.as_mut_slice_with_len::<bool>(n) }.fill(true);
+        // SAFETY: the signatures return BOOLEAN, a one-byte `bool`.
+        unsafe { output_slots::<bool>(output, n) }.fill(MaybeUninit::new(true));
         Ok(())
     }
 
@@ -353,6 +395,23 @@ impl VScalar for Tally {
 
     fn volatile() -> bool {
         true
+    }
+}
+
+/// The bits of a block of BOOLEAN values (at most 64): bit `i` set where value `i` is true. The
+/// rows set in `null` are NULL: their bytes are never read (they may be uninitialised).
+fn true_bits(bytes: &[MaybeUninit<u8>], null: u64) -> u64 {
+    let byte = |i: usize, d: &MaybeUninit<u8>| {
+        debug_assert!(null >> i & 1 == 0);
+        // SAFETY: row `i` is not NULL (callers pass only those), so DuckDB wrote its byte.
+        u64::from(unsafe { d.assume_init() } & 1) << i
+    };
+    if null == 0 {
+        // Without branches on the values: they are mispredicted on about every other row
+        // (measured: they cost more than the rest of the funnel).
+        bytes.iter().enumerate().fold(0, |w, (i, d)| w | byte(i, d))
+    } else {
+        bytes.iter().enumerate().filter(|&(i, _)| null >> i & 1 == 0).fold(0, |w, (i, d)| w | byte(i, d))
     }
 }
 
@@ -494,22 +553,35 @@ struct Each;
 impl VScalar for Each {
     type State = EachTarget;
 
-    fn invoke(
-        target: &Self::State,
-        input: &mut DataChunkHandle,
-        output: &mut dyn WritableVector,
-    ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn invoke(target: &Self::State, input: &mut DataChunkHandle, output: &mut dyn WritableVector) -> Invoked {
         let work = current(target, "seglens scan")?;
         let n = input.len();
-        let rows = input.flat_vector(0);
-        let rows = unsafe { rows.as_slice_with_len::<i64>(n) };
-        let keys = input.flat_vector(1);
-        let valid: Vec<bool> = (0..n).map(|i| !keys.row_is_null(i as u64)).collect();
-        // A NULL key's slot holds whatever DuckDB left there; `valid` says not to read it.
-        let keys = unsafe { keys.as_slice_with_len::<i64>(n) };
+        let rows = bigints(input, 0, n)?;
+        // The keys: NULL ones read as 0 (their slots may be uninitialised), `valid` false.
+        let copied: Vec<i64>;
+        let (keys, valid): (&[i64], Vec<bool>) = match validity(input, 1, n) {
+            None => (bigints(input, 1, n)?, vec![true; n]),
+            Some(words) => {
+                let valid: Vec<bool> = (0..n).map(|i| words[i / 64] >> (i % 64) & 1 == 1).collect();
+                // SAFETY: column 1 is BIGINT by the signature, flat with at least `n` slots
+                // (module doc); the slots are `MaybeUninit` since NULL rows' may not be written,
+                // and only valid rows' are read below. The chunk outlives the borrow of `input`.
+                let slots = unsafe {
+                    let v = duckdb::ffi::duckdb_data_chunk_get_vector(input.get_ptr(), 1);
+                    std::slice::from_raw_parts(duckdb::ffi::duckdb_vector_get_data(v) as *const MaybeUninit<i64>, n)
+                };
+                copied = slots
+                    .iter()
+                    .zip(&valid)
+                    // SAFETY: the row is not NULL, so DuckDB wrote its slot.
+                    .map(|(k, &ok)| if ok { unsafe { k.assume_init() } } else { 0 })
+                    .collect();
+                (&copied, valid)
+            }
+        };
         work(rows, keys, &valid);
-        let mut out = output.flat_vector();
-        unsafe { out.as_mut_slice_with_len::<i64>(n) }.fill(1);
+        // SAFETY: the signature returns BIGINT, an `i64`.
+        unsafe { output_slots::<i64>(output, n) }.fill(MaybeUninit::new(1));
         Ok(())
     }
 

@@ -35,16 +35,18 @@ pub struct Areas {
     pub profile: Rect,
     pub breakdown: Rect,
     pub members: Rect,
-    pub overlap: Rect,
+    /// The whole screen above the status line, for the views that take it all (overlap, funnel,
+    /// reports, movement, split).
+    pub full: Rect,
     pub status: Rect,
 }
 
 pub fn layout(area: Rect, view: View) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(area);
     let mut a = Areas { status, ..Areas::default() };
-    // The overlap and funnel views take the whole screen, in the same place.
+    // Every view but the explorer takes the whole screen, in the same place.
     if view != View::Explore {
-        a.overlap = main;
+        a.full = main;
         return a;
     }
     let [left, right] = Layout::horizontal([Constraint::Percentage(48), Constraint::Percentage(52)]).areas(main);
@@ -87,15 +89,15 @@ pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
     }
     let a = layout(area, state.view);
     if state.view == View::Overlap {
-        overlap::render(frame, a.overlap, state, theme);
+        overlap::render(frame, a.full, state, theme);
     } else if state.view == View::Funnel {
-        funnel::render(frame, a.overlap, state, theme);
+        funnel::render(frame, a.full, state, theme);
     } else if matches!(state.view, View::Hygiene | View::Compare) {
-        report::render(frame, a.overlap, state, theme);
+        report::render(frame, a.full, state, theme);
     } else if state.view == View::Movement {
-        history::render_movement(frame, a.overlap, state, theme);
+        history::render_movement(frame, a.full, state, theme);
     } else if state.view == View::Split {
-        history::render_split(frame, a.overlap, state, theme);
+        history::render_split(frame, a.full, state, theme);
     } else {
         editor::render(frame, a.editor, state, theme);
         params::render(frame, a.params, state, theme);

@@ -5,7 +5,7 @@ use std::time::Instant;
 use ratatui::crossterm::event::KeyEvent;
 
 use super::dialogs::edit_line;
-use crate::engine::{FeatureSet, ParamType, ParamValue, filter};
+use crate::engine::{FeatureSet, ParamType, ParamValue, filter, literal};
 use crate::library::measure;
 use crate::tui::action::Effect;
 use crate::tui::keymap::Cmd;
@@ -194,9 +194,7 @@ pub(super) fn insert_from_side(state: &mut AppState, value: bool, now: Instant) 
                     .and_then(|s| s.entity())
                     .and_then(|t| t.columns.iter().find(|c| c.name == col.name));
                 match stats.and_then(|s| s.top.first()) {
-                    Some((v, _)) if col.ty.contains("VARCHAR") => {
-                        format!("'{}'", v.replace('\'', "''"))
-                    }
+                    Some((v, _)) if col.ty.contains("VARCHAR") => literal(v),
                     Some((v, _)) => v.clone(),
                     None => return,
                 }
