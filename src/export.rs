@@ -15,9 +15,9 @@ use crate::library::template::{Kind, Status, Template, TemplateRef};
 use crate::library::{Library, LibraryError, measure};
 
 mod guard;
-pub mod history;
+pub mod over_time;
 
-use history::{ExportLog, MemberList, MembersRef, SegmentChanges, StoredExport, members_path};
+use over_time::{ExportLog, MemberList, MembersRef, SegmentChanges, StoredExport, members_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -213,7 +213,7 @@ pub struct ExportedFile {
     pub manifest: PathBuf,
     pub rows: u64,
     pub sha256: String,
-    /// The keys written per segment (`history.rs`), beside the manifest.
+    /// The keys written per segment (`over_time.rs`), beside the manifest.
     pub members: PathBuf,
     /// Added and dropped per segment since its latest earlier export (when a log was given and
     /// one was found).
@@ -650,14 +650,14 @@ fn write_plan(
     // The members file: encoded in memory (a few bytes a key), hashed, synced.
     let mpath_members = members_path(&plan.csv);
     let members_io = |source| ExportError::Io { path: mpath_members.clone(), source };
-    let bytes = history::encode(&lists).map_err(|e| members_io(std::io::Error::other(e)))?;
+    let bytes = over_time::encode(&lists).map_err(|e| members_io(std::io::Error::other(e)))?;
     let mut members_tmp = temp_beside(&mpath_members)?;
     members_tmp.write_all(&bytes).map_err(members_io)?;
     members_tmp.as_file().sync_all().map_err(members_io)?;
     let members = MembersRef {
         file: mpath_members.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
-        format: history::FORMAT.to_string(),
+        format: over_time::FORMAT.to_string(),
         key: engine.key().to_string(),
     };
     let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

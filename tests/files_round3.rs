@@ -409,7 +409,7 @@ fn a_manifest_of_other_data_of_the_same_shape_is_warned_about() {
 #[test]
 fn movement_from_a_manifest_of_many_segments_answers_quickly() {
     use seglens::engine::movement::Keys;
-    use seglens::export::history::{MemberList, encode};
+    use seglens::export::over_time::{MemberList, encode};
     use sha2::Digest;
     let sb = Sandbox::new();
     let n = 400_000;

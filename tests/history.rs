@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::foreign::{Foreign, foreign_db};
 use common::*;
 use seglens::engine::movement::Keys;
-use seglens::export::history::StoredExport;
+use seglens::export::over_time::StoredExport;
 
 /// One dataset of the tests: where it is, its table, key and a segment filter with the SET clause
 /// that takes a member out of it.
@@ -165,12 +165,12 @@ fn adds_and_drops_match_plain_sql_set_differences_over_two_databases() {
         }
         // What the export dialog shows before anything is written: the same counts.
         let log =
-            seglens::export::history::ExportLog { path: sb.data_dir().join("exports.jsonl"), library: sb.library() };
+            seglens::export::over_time::ExportLog { path: sb.data_dir().join("exports.jsonl"), library: sb.library() };
         let lib = seglens::library::Library::open(sb.library());
         let (segs, supps) =
             seglens::export::resolve(&lib, &Default::default(), std::slice::from_ref(&name), false, true, &[]).unwrap();
         let engine = seglens::engine::Engine::open(&db2, &Default::default()).unwrap();
-        let planned = seglens::export::history::changes_before_export(&engine, &segs, &supps, false, &log).unwrap();
+        let planned = seglens::export::over_time::changes_before_export(&engine, &segs, &supps, false, &log).unwrap();
         let p = planned[0].1.as_ref().expect("an earlier export");
         assert_eq!((p.added, p.dropped, p.kept), (added, dropped, kept), "{name}");
         drop(engine);

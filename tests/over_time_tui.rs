@@ -15,7 +15,7 @@ use common::foreign::{Foreign, foreign_db};
 use common::*;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use seglens::engine::Engine;
-use seglens::export::history::ExportLog;
+use seglens::export::over_time::ExportLog;
 use seglens::library::{Library, Status, Template};
 use seglens::tui::Runtime;
 use seglens::tui::action::Action;

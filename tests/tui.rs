@@ -46,7 +46,7 @@ fn setup() -> Setup {
     let library_dir = library.dir().to_path_buf();
     let (mut rt, mut state) = Runtime::start(engine, library, Theme::default_theme(), "crm.duckdb".into()).unwrap();
     // Exports are logged beside the test's files, not in the user's data directory.
-    rt.set_export_log(seglens::export::history::ExportLog {
+    rt.set_export_log(seglens::export::over_time::ExportLog {
         path: dir.path().join("exports.jsonl"),
         library: library_dir,
     });

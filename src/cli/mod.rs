@@ -2,7 +2,7 @@
 //! shapes. Every command goes through the same engine and library the TUI uses.
 
 mod data;
-mod history;
+mod over_time;
 mod qa;
 mod segments;
 pub mod starter;
@@ -410,16 +410,16 @@ pub fn run() -> Result<()> {
                 Command::Check { threshold } => segments::check(&ctx, threshold),
                 Command::Export(a) => segments::export(&ctx, a),
                 Command::Changes { name, since, examples, no_suppress } => {
-                    history::changes(&ctx, &name, since.as_deref(), examples, !no_suppress)
+                    over_time::changes(&ctx, &name, since.as_deref(), examples, !no_suppress)
                 }
                 Command::Movement { from, to, no_suppress } => {
-                    history::movement(&ctx, &from, to.as_deref(), !no_suppress)
+                    over_time::movement(&ctx, &from, to.as_deref(), !no_suppress)
                 }
                 Command::Split { filter, by, min_share, save, max_cells } => {
-                    history::split(&ctx, &filter, &by, min_share, save, max_cells)
+                    over_time::split(&ctx, &filter, &by, min_share, save, max_cells)
                 }
                 Command::Arms { filter, arms, salt, dialect } => {
-                    history::arms(&ctx, &filter, arms.as_deref(), salt.as_deref(), dialect)
+                    over_time::arms(&ctx, &filter, arms.as_deref(), salt.as_deref(), dialect)
                 }
                 Command::Metrics { init, out } => data::metrics(&ctx, init, out.as_deref()),
                 Command::Funnel { filter } => qa::funnel(&ctx, &filter),

@@ -440,7 +440,7 @@ pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let log = super::history::export_log(ctx);
+    let log = super::over_time::export_log(ctx);
     let files = export_with(&engine, &req, Some(&log), &mut |p| {
         match p {
             Progress::Segment { name, expected } => {

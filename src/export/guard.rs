@@ -78,7 +78,7 @@ pub(super) fn check_targets<'a>(
     let refuse = |path: &Path, why: String| Err(ExportError::Protected { path: path.to_path_buf(), why });
     for csv in csvs {
         let manifest = manifest_path(csv);
-        let members = super::history::members_path(csv);
+        let members = super::over_time::members_path(csv);
         // `x.members` as the CSV would be its own members file (and `x.manifest.json` another
         // export's manifest, refused below).
         if members == csv {

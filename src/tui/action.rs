@@ -31,7 +31,7 @@ pub enum Action {
     /// A movement finished on its own connection: the library's exports (newest first), which
     /// one it moved from, and the matrix or why not.
     MovementDone {
-        exports: Vec<crate::export::history::LoggedExport>,
+        exports: Vec<crate::export::over_time::LoggedExport>,
         chosen: usize,
         result: Result<crate::engine::movement::Movement, String>,
     },

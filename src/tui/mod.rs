@@ -26,7 +26,7 @@ use worker::{OverlapMember, Request, WorkerHandle};
 
 use crate::engine::{Engine, OpenOptions};
 use crate::error::UserError;
-use crate::export::history::{StoredExport, To};
+use crate::export::over_time::{StoredExport, To};
 use crate::library::{Library, Status, measure};
 
 /// Restores the terminal when dropped, so every exit path (errors included) leaves it usable;
@@ -194,7 +194,7 @@ pub struct Runtime {
     /// Stops the running export: its flag (checked between rows) and its connection's interrupt.
     export_cancel: Option<(std::sync::Arc<std::sync::atomic::AtomicBool>, crate::engine::Canceller)>,
     /// Where exports are logged, so the next export dialog and `seglens changes` find them.
-    export_log: crate::export::history::ExportLog,
+    export_log: crate::export::over_time::ExportLog,
 }
 
 impl Runtime {
@@ -207,7 +207,7 @@ impl Runtime {
         let worker = WorkerHandle::start(engine, Library::open(library.dir()), move |r| {
             let _ = worker_tx.send(Action::Worker(r));
         });
-        let export_log = crate::export::history::ExportLog::default_for(library.dir());
+        let export_log = crate::export::over_time::ExportLog::default_for(library.dir());
         let mut rt = Runtime {
             library,
             worker,
@@ -228,7 +228,7 @@ impl Runtime {
     }
 
     /// Logs exports elsewhere than the user data directory (tests).
-    pub fn set_export_log(&mut self, log: crate::export::history::ExportLog) {
+    pub fn set_export_log(&mut self, log: crate::export::over_time::ExportLog) {
         self.export_log = log;
     }
 
@@ -418,7 +418,7 @@ impl Runtime {
         let work = move |engine: &Engine| -> Result<Vec<String>, String> {
             let (segments, suppressions) = resolved.map_err(|e| e.to_string())?;
             let changes =
-                crate::export::history::changes_before_export(engine, &segments, &suppressions, exclusive, &log)
+                crate::export::over_time::changes_before_export(engine, &segments, &suppressions, exclusive, &log)
                     .map_err(|e| e.to_string())?;
             Ok(changes
                 .iter()
@@ -451,9 +451,10 @@ impl Runtime {
         let library = Library::open(self.library.dir());
         let work = move |engine: &Engine| -> Result<crate::engine::movement::Movement, String> {
             let from = StoredExport::open(&from).map_err(|e| e.to_string())?;
-            let now = crate::export::history::filters_now(&library, &features, &from.segment_names(), true, false, &[])
-                .map_err(|e| e.to_string())?;
-            crate::export::history::movement(engine, &from, To::Now(&now)).map_err(|e| e.to_string())
+            let now =
+                crate::export::over_time::filters_now(&library, &features, &from.segment_names(), true, false, &[])
+                    .map_err(|e| e.to_string())?;
+            crate::export::over_time::movement(engine, &from, To::Now(&now)).map_err(|e| e.to_string())
         };
         self.on_own_connection(work, move |result| Action::MovementDone { exports, chosen, result });
     }

@@ -277,7 +277,7 @@ impl FunnelState {
 #[derive(Debug, Clone, Default)]
 pub struct MovementState {
     /// This library's exports still in place, newest first (read when the view opens).
-    pub exports: Vec<crate::export::history::LoggedExport>,
+    pub exports: Vec<crate::export::over_time::LoggedExport>,
     /// The export moved from: an index into `exports`.
     pub chosen: usize,
     pub running: bool,

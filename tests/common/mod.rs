@@ -529,7 +529,10 @@ pub fn explorer(
     let library = seglens::library::Library::open(lib_dir);
     let theme = seglens::tui::theme::Theme::default_theme();
     let (mut rt, mut st) = seglens::tui::Runtime::start(engine, library, theme, "test".into()).expect("the explorer");
-    rt.set_export_log(seglens::export::history::ExportLog { path: log.to_path_buf(), library: lib_dir.to_path_buf() });
+    rt.set_export_log(seglens::export::over_time::ExportLog {
+        path: log.to_path_buf(),
+        library: lib_dir.to_path_buf(),
+    });
     rt.apply(&mut st, Action::Resize(140, 40));
     assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| !s.library.templates.is_empty()), "the library loads");
     (rt, st)

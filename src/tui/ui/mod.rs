@@ -5,8 +5,8 @@ mod dialog;
 mod editor;
 mod funnel;
 mod help;
-mod history;
 mod library;
+mod over_time;
 mod overlap;
 mod params;
 mod preview;
@@ -95,9 +95,9 @@ pub fn render(frame: &mut Frame, state: &AppState, theme: &Theme) {
     } else if matches!(state.view, View::Hygiene | View::Compare) {
         report::render(frame, a.full, state, theme);
     } else if state.view == View::Movement {
-        history::render_movement(frame, a.full, state, theme);
+        over_time::render_movement(frame, a.full, state, theme);
     } else if state.view == View::Split {
-        history::render_split(frame, a.full, state, theme);
+        over_time::render_split(frame, a.full, state, theme);
     } else {
         editor::render(frame, a.editor, state, theme);
         params::render(frame, a.params, state, theme);

@@ -8,9 +8,9 @@
 mod complete;
 mod dialogs;
 mod edit;
-mod history;
 mod library;
 mod mouse;
+mod over_time;
 mod paste;
 mod preview;
 mod reports;
@@ -87,7 +87,7 @@ pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Ve
             Vec::new()
         }
         Action::MovementDone { exports, chosen, result } => {
-            history::movement_done(state, exports, chosen, result);
+            over_time::movement_done(state, exports, chosen, result);
             Vec::new()
         }
         Action::LibraryLoaded(snap) => {
@@ -192,16 +192,16 @@ pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effec
         Cmd::ToggleCompare => return reports::toggle_compare(state),
         Cmd::Refresh if m == Mode::Hygiene => return reports::start_hygiene(state),
         Cmd::Refresh if m == Mode::Compare => return reports::start_compare(state),
-        Cmd::ToggleMovement => return history::toggle_movement(state),
-        Cmd::Refresh if m == Mode::Movement => return history::start_movement(state, None),
-        Cmd::Earlier | Cmd::Later => return history::choose_export(state, cmd == Cmd::Earlier),
-        Cmd::ToggleSplit => history::toggle_split(state, now),
-        Cmd::NextDimension | Cmd::PrevDimension => history::cycle_dimension(state, cmd == Cmd::NextDimension, now),
-        Cmd::AddDimension => history::add_dimension(state, now),
-        Cmd::DropDimension => history::drop_dimension(state, now),
-        Cmd::Mark => history::mark(state),
-        Cmd::SaveCells => return history::save_cells(state),
-        Cmd::ExportCells => return history::export_cells(state),
+        Cmd::ToggleMovement => return over_time::toggle_movement(state),
+        Cmd::Refresh if m == Mode::Movement => return over_time::start_movement(state, None),
+        Cmd::Earlier | Cmd::Later => return over_time::choose_export(state, cmd == Cmd::Earlier),
+        Cmd::ToggleSplit => over_time::toggle_split(state, now),
+        Cmd::NextDimension | Cmd::PrevDimension => over_time::cycle_dimension(state, cmd == Cmd::NextDimension, now),
+        Cmd::AddDimension => over_time::add_dimension(state, now),
+        Cmd::DropDimension => over_time::drop_dimension(state, now),
+        Cmd::Mark => over_time::mark(state),
+        Cmd::SaveCells => return over_time::save_cells(state),
+        Cmd::ExportCells => return over_time::export_cells(state),
         Cmd::CycleSide => {
             state.focus = Focus::Side;
             state.side = match state.side {

@@ -221,7 +221,7 @@ pub struct SegmentChanges {
     pub kept: u64,
 }
 
-/// The parts of a manifest history reads.
+/// The parts of a manifest that changes and movement read.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManifestInfo {
     pub file: String,

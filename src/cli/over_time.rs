@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Ctx, fail};
-use crate::export::history::{self, ExportLog, StoredExport, To};
+use crate::export::over_time::{self, ExportLog, StoredExport, To};
 use crate::format::{count, percent, table};
 
 /// The export log of this library (README "Segments over time").
@@ -15,7 +15,7 @@ pub fn export_log(ctx: &Ctx) -> ExportLog {
     ExportLog::default_for(ctx.library.dir())
 }
 
-/// The filters `names` would export with now (`export::history::filters_now`).
+/// The filters `names` would export with now (`export::over_time::filters_now`).
 fn now_filters(
     ctx: &Ctx,
     names: &[String],
@@ -23,7 +23,7 @@ fn now_filters(
     exclusive: bool,
 ) -> Result<Vec<(String, crate::engine::Compiled)>> {
     let raw = ctx.raw_params()?;
-    Ok(crate::export::history::filters_now(&ctx.library, &ctx.features(), names, suppress, exclusive, &raw)?)
+    Ok(crate::export::over_time::filters_now(&ctx.library, &ctx.features(), names, suppress, exclusive, &raw)?)
 }
 
 fn since_json(stored: &StoredExport) -> serde_json::Value {
@@ -110,8 +110,8 @@ pub fn movement(ctx: &Ctx, from: &Path, to: Option<&Path>, suppress: bool) -> Re
     let engine = ctx.engine()?;
     let b = to.map(StoredExport::open).transpose()?;
     let m = match &b {
-        Some(b) => history::movement(&engine, &a, To::Export(b))?,
-        None => history::movement(&engine, &a, To::Now(&now_filters(ctx, &a.segment_names(), suppress, false)?))?,
+        Some(b) => over_time::movement(&engine, &a, To::Export(b))?,
+        None => over_time::movement(&engine, &a, To::Now(&now_filters(ctx, &a.segment_names(), suppress, false)?))?,
     };
     // To now, none of the export in the data implies none of it in a segment now: only then is
     // it worth a scan. Between two exports the data is not compared.

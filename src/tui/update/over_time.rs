@@ -45,7 +45,7 @@ pub(super) fn choose_export(state: &mut AppState, earlier: bool) -> Vec<Effect> 
 
 pub(super) fn movement_done(
     state: &mut AppState,
-    exports: Vec<crate::export::history::LoggedExport>,
+    exports: Vec<crate::export::over_time::LoggedExport>,
     chosen: usize,
     result: Result<crate::engine::movement::Movement, String>,
 ) {
