@@ -201,7 +201,11 @@ fn all_approved(
                 ),
                 None => (t.select(&segment.sql).map_err(|e| UserError(format!("{}: {e}", tpl.reference())))?, None),
             };
-            let count = engine.size(&segment)?.size;
+            // Every member has an arm (the shares add up to 1): with arms, their counts sum to it.
+            let count = match &arms {
+                Some(per_arm) => per_arm.iter().map(|(_, n)| n).sum(),
+                None => engine.size(&segment)?.size,
+            };
             let params = filter::bound_params(&tpl.filter, &tpl.params, &BTreeMap::new());
             models.push(Model { file, template: tpl.clone(), params, suppressed, sql, count, arms });
         }

@@ -50,8 +50,8 @@ pub(super) fn define_today_as(conn: &Connection, date: NaiveDate) -> Result<()> 
     // built-in `current_date` (DuckDB as released, with ICU, answers the macro's date), so
     // `--as-of` pins the date on any build; and asking by binding costs a failed bind, whose
     // "did you mean" search over every function name was ~25 ms of every headless command.
-    for name in ["current_date", "today"] {
-        conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{date}'"))?;
-    }
+    conn.execute_batch(&format!(
+        "CREATE OR REPLACE TEMP MACRO current_date() AS DATE '{date}'; CREATE OR REPLACE TEMP MACRO today() AS DATE '{date}'"
+    ))?;
     Ok(())
 }
