@@ -67,10 +67,7 @@ pub enum JobSpec {
         approved: Vec<(String, Compiled)>,
     },
     /// A against B (and the base).
-    Compare {
-        a: (String, Compiled),
-        b: (String, Compiled),
-    },
+    Compare(Box<[(String, Compiled); 2]>),
     /// Where the customers of an export (None: the latest of this library) are now.
     Movement {
         manifest: Option<std::path::PathBuf>,
@@ -83,7 +80,7 @@ impl JobSpec {
             JobSpec::Export(_) => JobKind::Export,
             JobSpec::ExportChanges { .. } => JobKind::ExportChanges,
             JobSpec::Hygiene { .. } => JobKind::Report(Report::Hygiene),
-            JobSpec::Compare { .. } => JobKind::Report(Report::Compare),
+            JobSpec::Compare(_) => JobKind::Report(Report::Compare),
             JobSpec::Movement { .. } => JobKind::Movement,
         }
     }
@@ -273,7 +270,10 @@ impl JobRunner {
             r.cancel();
         }
         let deadline = Instant::now() + bound;
-        self.running.drain().map(|(_, r)| join_by(r.thread, deadline)).fold(true, |all, ended| all && ended)
+        // Every thread is waited for (up to the deadline), not only those before the first that
+        // overran: collected first, then judged.
+        let ended: Vec<bool> = self.running.drain().map(|(_, r)| join_by(r.thread, deadline)).collect();
+        ended.into_iter().all(|e| e)
     }
 }
 

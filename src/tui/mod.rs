@@ -355,7 +355,8 @@ impl Runtime {
                     approved.iter().map(|(n, c)| (n.clone(), c)).collect();
                 Ok(JobOutput::Report(crate::report::hygiene(&ctx.engine.hygiene(&refs)?)))
             }),
-            JobSpec::Compare { a, b } => self.jobs.start(id, kind, move |ctx| {
+            JobSpec::Compare(pair) => self.jobs.start(id, kind, move |ctx| {
+                let [a, b] = &*pair;
                 Ok(JobOutput::Report(crate::report::compare(&ctx.engine.compare((&a.0, &a.1), (&b.0, &b.1))?)))
             }),
             JobSpec::Movement { manifest } => {

@@ -29,16 +29,7 @@ pub fn list_height(state: &AppState, inner_height: u16) -> usize {
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let is_focused = focused(state, Focus::Side);
     let lib = &state.library;
-    let title = if lib.typing || !lib.query.is_empty() {
-        format!(" Library /{}{} ", lib.query, if lib.typing { "▏" } else { "" })
-    } else {
-        let measuring = if lib.measuring { " · measuring…" } else { "" };
-        let other = match lib.not_for_data.len() {
-            0 => String::new(),
-            n => format!(", {n} for other data"),
-        };
-        format!(" Library ({}{other}){measuring} · F4: schema ", lib.templates.len())
-    };
+    let title = title(lib);
     let block = panel(title, is_focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -119,21 +110,38 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     if detail_h > 0
         && let Some(t) = lib.selected_template()
     {
-        let d = vec![
-            Line::from(vec![
-                Span::styled("owner ", theme.muted()),
-                Span::styled(t.owner.clone(), theme.text()),
-                Span::styled(format!("  priority {}", t.priority), theme.muted()),
-            ]),
-            match lib.not_for_data.get(&t.name) {
-                Some(missing) => Line::styled(
-                    format!("not for this data: it reads {missing}, which this database lacks"),
-                    theme.muted(),
-                ),
-                None => Line::styled(t.intent.clone(), theme.text()),
-            },
-        ];
         let r = Rect { y: inner.bottom() - detail_h, height: detail_h, ..inner };
-        frame.render_widget(Paragraph::new(d).wrap(Wrap { trim: true }), r);
+        frame.render_widget(Paragraph::new(details(lib, t, theme)).wrap(Wrap { trim: true }), r);
     }
+}
+
+/// The panel's title: the search being typed, or the count and whether it is being measured.
+fn title(lib: &crate::tui::state::LibraryState) -> String {
+    if lib.typing || !lib.query.is_empty() {
+        format!(" Library /{}{} ", lib.query, if lib.typing { "▏" } else { "" })
+    } else {
+        let measuring = if lib.measuring { " · measuring…" } else { "" };
+        let other = match lib.not_for_data.len() {
+            0 => String::new(),
+            n => format!(", {n} for other data"),
+        };
+        format!(" Library ({}{other}){measuring} · F4: schema ", lib.templates.len())
+    }
+}
+
+/// The selected segment's owner, priority and intent (or why it is not for this data).
+fn details<'a>(lib: &crate::tui::state::LibraryState, t: &crate::library::Template, theme: &Theme) -> Vec<Line<'a>> {
+    vec![
+        Line::from(vec![
+            Span::styled("owner ", theme.muted()),
+            Span::styled(t.owner.clone(), theme.text()),
+            Span::styled(format!("  priority {}", t.priority), theme.muted()),
+        ]),
+        match lib.not_for_data.get(&t.name) {
+            Some(missing) => {
+                Line::styled(format!("not for this data: it reads {missing}, which this database lacks"), theme.muted())
+            }
+            None => Line::styled(t.intent.clone(), theme.text()),
+        },
+    ]
 }

@@ -57,28 +57,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             if selected { theme.selection() } else { theme.text() },
         )];
         for j in 0..cols {
-            let text = if i == j {
-                "—".to_string()
-            } else {
-                let p = o.pair(i, j);
-                match (p, state.overlap.jaccard) {
-                    (Some(p), true) => format!("{:.3}", p.jaccard),
-                    (Some(p), false) => count(p.intersection),
-                    (None, _) => String::new(),
-                }
-            };
-            let ratio = if i == j {
-                0.0
-            } else {
-                o.pair(i, j).map_or(0.0, |p| {
-                    if state.overlap.jaccard {
-                        p.jaccard
-                    } else {
-                        let smaller = s.size.min(o.segments[j].size);
-                        if smaller == 0 { 0.0 } else { p.intersection as f64 / smaller as f64 }
-                    }
-                })
-            };
+            let (text, ratio) = cell(o, i, j, state.overlap.jaccard);
             row.push(Span::styled(format!("{text:>cell_w$}"), theme.heat(ratio)));
             row.push(Span::raw(" "));
         }
@@ -103,15 +82,34 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         Span::styled(format!(" of {}", count(o.base)), theme.muted()),
     ]));
     frame.render_widget(Paragraph::new(lines), matrix_area);
+    let combos = combinations(o, combos_area.width, theme);
+    frame.render_widget(Paragraph::new(combos), combos_area);
+}
+
+/// Cell (i, j) of the matrix: its text (count in both, or Jaccard) and its heat (the share of the
+/// smaller segment, or the Jaccard index).
+fn cell(o: &crate::engine::overlap::Overlap, i: usize, j: usize, jaccard: bool) -> (String, f64) {
+    if i == j {
+        return ("—".to_string(), 0.0);
+    }
+    let Some(p) = o.pair(i, j) else { return (String::new(), 0.0) };
+    if jaccard {
+        return (format!("{:.3}", p.jaccard), p.jaccard);
+    }
+    let smaller = o.segments[i].size.min(o.segments[j].size);
+    (count(p.intersection), if smaller == 0 { 0.0 } else { p.intersection as f64 / smaller as f64 })
+}
+
+/// The largest exact combinations, as bars.
+fn combinations<'a>(o: &crate::engine::overlap::Overlap, width: u16, theme: &Theme) -> Vec<Line<'a>> {
     let mut combos = vec![Line::styled("largest combinations (exactly these segments)", theme.muted())];
     let max = o.combinations.first().map_or(1, |c| c.count).max(1);
     for c in o.combinations.iter().take(8) {
-        let w = 20usize;
         combos.push(Line::from(vec![
-            Span::styled(super::bar(c.count as f64 / max as f64, w), theme.bar_segment()),
+            Span::styled(super::bar(c.count as f64 / max as f64, 20), theme.bar_segment()),
             Span::styled(format!(" {:>9}  ", count(c.count)), theme.text()),
-            Span::styled(fit(&c.members.join(" ∩ "), combos_area.width.saturating_sub(34) as usize), theme.text()),
+            Span::styled(fit(&c.members.join(" ∩ "), width.saturating_sub(34) as usize), theme.text()),
         ]));
     }
-    frame.render_widget(Paragraph::new(combos), combos_area);
+    combos
 }

@@ -63,7 +63,7 @@ pub(super) fn start_compare(state: &mut AppState) -> Vec<Effect> {
     let a_name = state.document.name.clone().map_or("(editing)".to_string(), |n| format!("{n} (editing)"));
     state.compare =
         ReportState { running: true, subject: format!("{a_name} vs {}", t.reference()), text: None, scroll: 0 };
-    super::start_job(state, JobSpec::Compare { a: (a_name, a), b: (t.reference(), b) })
+    super::start_job(state, JobSpec::Compare(Box::new([(a_name, a), (t.reference(), b)])))
 }
 
 pub(super) fn report_done(state: &mut AppState, which: Report, result: Result<String, String>) {
