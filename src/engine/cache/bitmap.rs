@@ -1,4 +1,4 @@
-//! Overlap figures from member bitmaps (engine/cache/): every row's membership mask, counted
+//! Overlap figures from the cache's member bitmaps: every row's membership mask, counted
 //! by mask. For each 64-row word, eight segments' words form an 8x64 bit matrix, transposed by
 //! block swaps (bytes, then bits within 8x8 blocks) into one mask byte per row: a few operations
 //! a row, with no table and no per-bit loop.

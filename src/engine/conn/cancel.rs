@@ -1,3 +1,6 @@
+//! Cancelling the connection's statements from another thread: DuckDB's interrupt, made sticky
+//! between statements and spent once it stopped one.
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -38,7 +41,7 @@ impl Canceller {
 
     /// Err(Cancelled) once a cancel was asked for and not cleared. The cancel is then spent, as
     /// DuckDB's interrupt is once it stopped a statement: the engine answers the next call.
-    pub fn check(&self) -> Result<(), super::EngineError> {
-        if self.requested.swap(false, Ordering::SeqCst) { Err(super::EngineError::Cancelled) } else { Ok(()) }
+    pub fn check(&self) -> Result<(), crate::engine::EngineError> {
+        if self.requested.swap(false, Ordering::SeqCst) { Err(crate::engine::EngineError::Cancelled) } else { Ok(()) }
     }
 }

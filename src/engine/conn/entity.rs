@@ -21,8 +21,8 @@ use super::sandbox::ReadOnly as Connection;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::schema::{columns, tables};
-use super::{EngineError, Result, ident, literal};
+use crate::engine::query::schema::{columns, tables};
+use crate::engine::{EngineError, Result, ident, literal};
 
 /// A version of a database file: path, size and modification time (never its bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

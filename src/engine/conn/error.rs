@@ -1,3 +1,6 @@
+//! The engine's errors: `EngineError`, and `FilterError` with its position in the user's text;
+//! DuckDB's messages read into their parts (`DuckMessage`).
+
 use std::fmt;
 use std::path::PathBuf;
 

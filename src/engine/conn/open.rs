@@ -3,7 +3,10 @@
 
 use duckdb::{AccessMode, Config, Connection};
 
-use super::*;
+use super::error;
+use super::today::define_today_as;
+use crate::engine::query::{profile, rollup, schema};
+use crate::engine::*;
 
 impl Engine {
     /// Opens `path` read-only: a DuckDB file; a CSV loaded into an in-memory database; Parquet
@@ -11,81 +14,14 @@ impl Engine {
     /// then runs with external access off (Parquet: only its files readable) and the
     /// configuration locked, and only single SELECT statements reach DuckDB (sandbox.rs).
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Engine> {
-        // A pipe or device would block or mislead DuckDB; an empty file has no table to find.
-        source::check_named(path)?;
         let kind = source::kind_of(path);
-        if kind != SourceKind::Parquet {
-            let meta = std::fs::metadata(path).map_err(|_| EngineError::NotFound(path.to_path_buf()))?;
-            if meta.is_dir() {
-                return Err(EngineError::NotADatabase { path: path.to_path_buf(), detail: "it is a directory".into() });
-            }
-        } else if !source::is_glob(path) && !path.exists() {
-            return Err(EngineError::NotFound(path.to_path_buf()));
-        }
+        check_path(path, kind)?;
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         // Spill files go to this session's folder in seglens' cache, never the current directory.
         let temp = source::SessionTemp::create(&crate::config::cache_dir().join("tmp")).map(Arc::new);
         let temp_directory = source::temp_directory(temp.as_deref());
-        let base_config = || -> Result<Config> {
-            let config = Config::default().threads(threads as i64)?;
-            // DuckDB's own default (80% of RAM) unless the user sets one: a cap below what the
-            // work needs turns a right answer into an error (`DEFAULT_MEMORY_LIMIT`).
-            let config = match &opts.memory_limit {
-                Some(m) => config.max_memory(m)?,
-                None => config,
-            };
-            // Query progress is a per-connection setting, refused here and once the configuration
-            // is locked: the rollup build's connection sets it before the lock (`ReadOnly::lock`).
-            Ok(config
-                .enable_autoload_extension(false)?
-                .with("autoinstall_known_extensions", "false")?
-                .with("errors_as_json", "true")?
-                .with("temp_directory", &temp_directory)?)
-        };
-        let ((conn, progress_conn), src) = match kind {
-            // DuckDB names the database after its file and fails on a name that is not UTF-8.
-            SourceKind::Duckdb if path.file_stem().is_some_and(|s| s.to_str().is_none()) => {
-                return Err(EngineError::Config(format!(
-                    "{}: DuckDB cannot open a database whose file name is not UTF-8; rename the file (or copy it) to a UTF-8 name",
-                    path.display()
-                )));
-            }
-            SourceKind::Duckdb => {
-                // The configuration is locked once the progress connection exists (`lock`).
-                let config = base_config()?.access_mode(AccessMode::ReadOnly)?.enable_external_access(false)?;
-                // Through a symlink DuckDB looks for the WAL beside the link's target, which the
-                // sandbox (external access off) refuses: open the real path.
-                let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-                let conn = Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?;
-                (sandbox::ReadOnly::lock(conn, &[])?, source::Source::Duckdb(path.to_path_buf()))
-            }
-            SourceKind::Csv | SourceKind::Parquet => {
-                let conn = Connection::open_in_memory_with_flags(base_config()?)?;
-                let src = source::Source::resolve(path, opts.table.as_deref(), Some(&conn))?;
-                src.attach(&conn, opts.table.as_deref(), path, opts.progress.as_ref())?;
-                (sandbox::ReadOnly::lock(conn, &src.allowed_paths())?, src)
-            }
-        };
-        // A file with a valid header but truncated or damaged data opens, then fails on its first
-        // read: that is a bad file the user pointed at, not an internal error.
-        let damaged = |e: EngineError| match e {
-            EngineError::Damaged(detail) => EngineError::NotADatabase {
-                path: path.to_path_buf(),
-                detail: format!("truncated or damaged: {detail}"),
-            },
-            EngineError::Db(d) => {
-                let m = error::DuckMessage::parse(&d);
-                if matches!(m.kind.as_str(), "IO" | "Serialization" | "Corruption") {
-                    EngineError::NotADatabase {
-                        path: path.to_path_buf(),
-                        detail: format!("truncated or damaged: {}", m.headline()),
-                    }
-                } else {
-                    EngineError::Db(d)
-                }
-            }
-            other => other,
-        };
+        let ((conn, progress_conn), src) = connect(path, kind, opts, || base_config(threads, opts, &temp_directory))?;
+        let damaged = |e| damaged(path, e);
         conn.attach_kept()?;
         let today = opts.as_of.unwrap_or_else(|| chrono::Local::now().date_naive());
         define_today_as(conn.setup(), today).map_err(damaged)?;
@@ -104,20 +40,7 @@ impl Engine {
         let base: u64 = conn
             .query_row(&format!("SELECT count(*) FROM {}", ident(&table)), [], |r| r.get::<_, i64>(0))
             .map_err(|e| damaged(e.into()))? as u64;
-        let (fp_path, bytes, modified) = src.stat(path);
-        let fingerprint = Fingerprint {
-            path: fp_path,
-            bytes,
-            modified: modified
-                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                .map(|d| {
-                    chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
-                        .map_or(String::new(), |t| t.to_rfc3339())
-                })
-                .unwrap_or_default(),
-            table: table.clone(),
-            rows: base,
-        };
+        let fingerprint = fingerprint(&src, path, &table, base);
         let member_cache = RefCell::new(member_cache_for(&columns));
         let cancel = Canceller::new(conn.interrupt_handle());
         let engine = Engine {
@@ -183,8 +106,115 @@ impl Engine {
     }
 }
 
+/// Refuses what is not a data file: a pipe or device (it would block or mislead DuckDB), a
+/// directory where a file is expected, a path that does not exist.
+fn check_path(path: &Path, kind: SourceKind) -> Result<()> {
+    // A pipe or device would block or mislead DuckDB; an empty file has no table to find.
+    source::check_named(path)?;
+    if kind != SourceKind::Parquet {
+        let meta = std::fs::metadata(path).map_err(|_| EngineError::NotFound(path.to_path_buf()))?;
+        if meta.is_dir() {
+            return Err(EngineError::NotADatabase { path: path.to_path_buf(), detail: "it is a directory".into() });
+        }
+    } else if !source::is_glob(path) && !path.exists() {
+        return Err(EngineError::NotFound(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// The settings every connection of a session starts from.
+fn base_config(threads: usize, opts: &OpenOptions, temp_directory: &str) -> Result<Config> {
+    let config = Config::default().threads(threads as i64)?;
+    // DuckDB's own default (80% of RAM) unless the user sets one: a cap below what the
+    // work needs turns a right answer into an error (`DEFAULT_MEMORY_LIMIT`).
+    let config = match &opts.memory_limit {
+        Some(m) => config.max_memory(m)?,
+        None => config,
+    };
+    // Query progress is a per-connection setting, refused here and once the configuration
+    // is locked: the rollup build's connection sets it before the lock (`ReadOnly::lock`).
+    Ok(config
+        .enable_autoload_extension(false)?
+        .with("autoinstall_known_extensions", "false")?
+        .with("errors_as_json", "true")?
+        .with("temp_directory", temp_directory)?)
+}
+
+/// The locked connections (the engine's and the rollup build's) to `path`, and what it is.
+fn connect(
+    path: &Path,
+    kind: SourceKind,
+    opts: &OpenOptions,
+    base_config: impl Fn() -> Result<Config>,
+) -> Result<((sandbox::ReadOnly, sandbox::ReadOnly), source::Source)> {
+    Ok(match kind {
+        // DuckDB names the database after its file and fails on a name that is not UTF-8.
+        SourceKind::Duckdb if path.file_stem().is_some_and(|s| s.to_str().is_none()) => {
+            return Err(EngineError::Config(format!(
+                "{}: DuckDB cannot open a database whose file name is not UTF-8; rename the file (or copy it) to a UTF-8 name",
+                path.display()
+            )));
+        }
+        SourceKind::Duckdb => {
+            // The configuration is locked once the progress connection exists (`lock`).
+            let config = base_config()?.access_mode(AccessMode::ReadOnly)?.enable_external_access(false)?;
+            // Through a symlink DuckDB looks for the WAL beside the link's target, which the
+            // sandbox (external access off) refuses: open the real path.
+            let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            let conn = Connection::open_with_flags(&real, config).map_err(|e| open_error(path, e))?;
+            (sandbox::ReadOnly::lock(conn, &[])?, source::Source::Duckdb(path.to_path_buf()))
+        }
+        SourceKind::Csv | SourceKind::Parquet => {
+            let conn = Connection::open_in_memory_with_flags(base_config()?)?;
+            let src = source::Source::resolve(path, opts.table.as_deref(), Some(&conn))?;
+            src.attach(&conn, opts.table.as_deref(), path, opts.progress.as_ref())?;
+            (sandbox::ReadOnly::lock(conn, &src.allowed_paths())?, src)
+        }
+    })
+}
+
+/// A file with a valid header but truncated or damaged data opens, then fails on its first
+/// read: that is a bad file the user pointed at, not an internal error.
+fn damaged(path: &Path, e: EngineError) -> EngineError {
+    match e {
+        EngineError::Damaged(detail) => {
+            EngineError::NotADatabase { path: path.to_path_buf(), detail: format!("truncated or damaged: {detail}") }
+        }
+        EngineError::Db(d) => {
+            let m = error::DuckMessage::parse(&d);
+            if matches!(m.kind.as_str(), "IO" | "Serialization" | "Corruption") {
+                EngineError::NotADatabase {
+                    path: path.to_path_buf(),
+                    detail: format!("truncated or damaged: {}", m.headline()),
+                }
+            } else {
+                EngineError::Db(d)
+            }
+        }
+        other => other,
+    }
+}
+
+/// Identifies the data cheaply: path, size, modification time and the entity table's rows.
+fn fingerprint(src: &source::Source, path: &Path, table: &str, base: u64) -> Fingerprint {
+    let (fp_path, bytes, modified) = src.stat(path);
+    Fingerprint {
+        path: fp_path,
+        bytes,
+        modified: modified
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| {
+                chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
+                    .map_or(String::new(), |t| t.to_rfc3339())
+            })
+            .unwrap_or_default(),
+        table: table.to_string(),
+        rows: base,
+    }
+}
+
 /// A column named `rowid` hides DuckDB's row id, which the member cache keys its bitmaps by: off.
-pub(super) fn member_cache_for(columns: &[Column]) -> cache::MemberCache {
+fn member_cache_for(columns: &[Column]) -> cache::MemberCache {
     if columns.iter().any(|c| c.name.eq_ignore_ascii_case("rowid")) {
         cache::MemberCache::disabled()
     } else {
@@ -192,7 +222,7 @@ pub(super) fn member_cache_for(columns: &[Column]) -> cache::MemberCache {
     }
 }
 
-pub(super) fn open_error(path: &Path, e: duckdb::Error) -> EngineError {
+fn open_error(path: &Path, e: duckdb::Error) -> EngineError {
     let msg = error::DuckMessage::parse(&e);
     if msg.message.to_ascii_lowercase().contains("lock") {
         EngineError::Locked(path.to_path_buf())

@@ -35,7 +35,7 @@
 use duckdb::vscalar::VScalar;
 use duckdb::{Connection, InterruptHandle, Params, Row, Statement};
 
-use super::literal;
+use crate::engine::literal;
 
 /// A connection whose statements are all proven single SELECTs by DuckDB's parser.
 pub struct ReadOnly {
@@ -115,7 +115,7 @@ impl ReadOnly {
     /// Attaches the in-memory database that holds kept rollups (`rollup.rs`): DuckDB's own
     /// memory, never a file (external access is off), shared by every connection of the instance.
     pub(crate) fn attach_kept(&self) -> duckdb::Result<()> {
-        self.conn.execute_batch(&format!("ATTACH ':memory:' AS {} (READ_WRITE)", super::rollup::KEPT_DB))
+        self.conn.execute_batch(&format!("ATTACH ':memory:' AS {} (READ_WRITE)", crate::engine::query::rollup::KEPT_DB))
     }
 
     /// Keeps the result of `select` as the kept rollup table `name` (`r_N`, seglens' own). The
@@ -127,7 +127,7 @@ impl ReadOnly {
         }
         self.conn.execute_batch(&format!(
             "CREATE OR REPLACE TABLE {}.main.{name} AS {}",
-            super::rollup::KEPT_DB,
+            crate::engine::query::rollup::KEPT_DB,
             Self::statement(select)
         ))
     }
@@ -145,7 +145,7 @@ impl ReadOnly {
     }
 
     /// The connection itself, for seglens' date macros only (see the module doc).
-    pub(super) fn setup(&self) -> &Connection {
+    pub(in crate::engine) fn setup(&self) -> &Connection {
         &self.conn
     }
 }

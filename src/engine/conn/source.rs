@@ -31,7 +31,7 @@ use duckdb::Connection;
 
 use super::entity::FileVersion;
 use super::error::DuckMessage;
-use super::{EngineError, Result, SourceKind, ident, literal};
+use crate::engine::{EngineError, Result, SourceKind, ident, literal};
 
 /// One table of a Parquet source: the view's name and the files it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,7 +217,7 @@ impl Source {
         conn: &Connection,
         table: Option<&str>,
         named: &Path,
-        progress: Option<&super::Progress>,
+        progress: Option<&crate::engine::Progress>,
     ) -> Result<()> {
         match self {
             Source::Duckdb(_) => Ok(()),
@@ -319,7 +319,7 @@ fn run_with_progress(
     conn: &Connection,
     sql: &str,
     total: u64,
-    progress: Option<&super::Progress>,
+    progress: Option<&crate::engine::Progress>,
 ) -> duckdb::Result<()> {
     let Some(progress) = progress else { return conn.execute_batch(sql) };
     let loader = conn.try_clone()?;

@@ -4,8 +4,9 @@
 use std::cell::Cell;
 use std::time::Instant;
 
+use super::error;
 use super::sandbox::ReadOnly;
-use super::*;
+use crate::engine::*;
 
 /// Quotes an identifier for DuckDB: `"` doubled. The one copy of the rule; `Dialect::ident`
 /// delegates to it for the engines that read identifiers the same way.

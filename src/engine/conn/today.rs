@@ -3,7 +3,8 @@
 
 use duckdb::Connection;
 
-use super::*;
+use crate::engine::query::profile;
+use crate::engine::*;
 
 impl Engine {
     /// The date `current_date` and `today()` answer in this engine's queries.

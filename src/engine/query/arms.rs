@@ -19,9 +19,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::compare::{benjamini_hochberg, normal_cdf, two_proportion_p};
-use super::params::ParamValue;
 use super::profile::MetricFormat;
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+use crate::engine::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, literal};
 
 pub const BUCKETS: u32 = 10_000;
 /// The hash, as the manifest names it.
@@ -109,7 +108,7 @@ impl Arms {
 
     /// The bucket of `key_sql` in DuckDB SQL (stable functions only).
     pub fn bucket_sql(&self, key_sql: &str) -> String {
-        let salt = ParamValue::String(format!("{}:", self.salt)).to_sql();
+        let salt = literal(&format!("{}:", self.salt));
         format!("((('0x' || left(sha256({salt} || CAST({key_sql} AS VARCHAR)), 8))::UBIGINT * {BUCKETS}) >> 32)")
     }
 
@@ -125,7 +124,7 @@ impl Arms {
     pub fn arm_case(&self, bucket: &str) -> std::result::Result<String, String> {
         let mut case = String::from("CASE");
         for (name, _, to) in self.bounds()? {
-            case.push_str(&format!(" WHEN {bucket} < {to} THEN {}", ParamValue::String(name).to_sql()));
+            case.push_str(&format!(" WHEN {bucket} < {to} THEN {}", literal(&name)));
         }
         case.push_str(" END");
         Ok(case)
@@ -325,7 +324,7 @@ mod tests {
                 salt: salt.into(),
                 arm: vec![Arm { name: "control".into(), share: 0.1 }, Arm { name: "treatment".into(), share: 0.9 }],
             };
-            let lit = ParamValue::String(key.into()).to_sql();
+            let lit = literal(key);
             let sql = format!("SELECT {}::BIGINT", arms.bucket_sql(&lit));
             let b: i64 = conn.query_row(&sql, [], |r| r.get(0)).unwrap();
             assert_eq!(b as u32, want, "DuckDB: {salt:?} {key:?}");

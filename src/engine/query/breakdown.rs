@@ -1,9 +1,12 @@
+//! A segment broken down by one column: its top values (or round-number bins for a numeric
+//! column with many values) with counts, shares and lift against the base.
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::schema::is_numeric;
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
+use crate::engine::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BreakdownRow {

@@ -7,7 +7,8 @@
 use serde::Serialize;
 
 use super::profile::MetricFormat;
-use super::{Compiled, Engine, Result, SqlBuilder, lexer};
+use crate::engine::text::tokens::averaged_expr;
+use crate::engine::{Compiled, Engine, Result, SqlBuilder};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Side {
@@ -62,33 +63,7 @@ impl Engine {
             .iter()
             .map(|m| if m.format == MetricFormat::Percent { None } else { averaged_expr(&m.sql) })
             .collect();
-        // Each filter is evaluated once, over the entity's own columns inside the subquery (as in
-        // a size query): outside it, a rollup's `total` or `rows` would make an entity column of
-        // that name ambiguous.
-        let (in_a, in_b) = ("__seglens_in_a", "__seglens_in_b");
-        let mut q = SqlBuilder::new();
-        q.push(&format!("SELECT count(*) FILTER (WHERE {in_a} AND {in_b})"));
-        for expr in spreads.iter().flatten() {
-            for flag in [in_a, in_b] {
-                q.push(&format!(", stddev_samp(CAST(({expr}) AS DOUBLE)) FILTER (WHERE {flag})"));
-            }
-        }
-        let t = self.table_sql();
-        q.push(" FROM (SELECT *, ");
-        q.filter(a.1);
-        q.push(&format!(" AS {in_a}, "));
-        q.filter(b.1);
-        q.push(&format!(" AS {in_b} FROM {t}) AS {t}"));
-        // The profile's joins: metrics may read rollups of related tables.
-        q.push(&self.rollup_joins()?);
-        let n = spreads.iter().flatten().count();
-        let (both, sds) = q.run(self, |s| {
-            s.query_row([], |r| {
-                let both: i64 = r.get(0)?;
-                let sds = (0..2 * n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;
-                Ok((both as u64, sds))
-            })
-        })?;
+        let (both, sds) = self.both_and_spreads(a.1, b.1, &spreads)?;
         let mut sd_iter = sds.chunks(2);
         let mut metrics: Vec<MetricDiff> = pa
             .metrics
@@ -145,35 +120,43 @@ impl Engine {
             metrics,
         })
     }
-}
 
-/// The expression inside `avg(…)`, `mean(…)` or `median(…)` when that is the whole metric: its
-/// standard deviation makes the standardised difference.
-fn averaged_expr(sql: &str) -> Option<String> {
-    let sql = sql.trim();
-    let tokens: Vec<lexer::Token> = lexer::tokenize(sql).ok()?.into_iter().filter(|t| !t.is_trivia()).collect();
-    let [name, open, .., close] = tokens.as_slice() else { return None };
-    let known = ["avg", "mean", "median"].iter().any(|f| name.text(sql).eq_ignore_ascii_case(f));
-    if !known || open.kind != lexer::TokenKind::OpenParen || close.kind != lexer::TokenKind::CloseParen {
-        return None;
-    }
-    // The first parenthesis must close at the end: `avg(x) / avg(y)` is not one average.
-    let mut depth = 0;
-    for (i, t) in tokens.iter().enumerate().skip(1) {
-        match t.kind {
-            lexer::TokenKind::OpenParen => depth += 1,
-            lexer::TokenKind::CloseParen => {
-                depth -= 1;
-                if depth == 0 && i != tokens.len() - 1 {
-                    return None;
-                }
+    /// One scan: the members of both `a` and `b`, and each averaged expression's standard
+    /// deviation in A and in B (two per `spreads` entry that is Some, in order).
+    fn both_and_spreads(
+        &self,
+        a: &Compiled,
+        b: &Compiled,
+        spreads: &[Option<String>],
+    ) -> Result<(u64, Vec<Option<f64>>)> {
+        // Each filter is evaluated once, over the entity's own columns inside the subquery (as in
+        // a size query): outside it, a rollup's `total` or `rows` would make an entity column of
+        // that name ambiguous.
+        let (in_a, in_b) = ("__seglens_in_a", "__seglens_in_b");
+        let mut q = SqlBuilder::new();
+        q.push(&format!("SELECT count(*) FILTER (WHERE {in_a} AND {in_b})"));
+        for expr in spreads.iter().flatten() {
+            for flag in [in_a, in_b] {
+                q.push(&format!(", stddev_samp(CAST(({expr}) AS DOUBLE)) FILTER (WHERE {flag})"));
             }
-            lexer::TokenKind::Comma if depth == 1 => return None,
-            _ => {}
         }
+        let t = self.table_sql();
+        q.push(" FROM (SELECT *, ");
+        q.filter(a);
+        q.push(&format!(" AS {in_a}, "));
+        q.filter(b);
+        q.push(&format!(" AS {in_b} FROM {t}) AS {t}"));
+        // The profile's joins: metrics may read rollups of related tables.
+        q.push(&self.rollup_joins()?);
+        let n = spreads.iter().flatten().count();
+        q.run(self, |s| {
+            s.query_row([], |r| {
+                let both: i64 = r.get(0)?;
+                let sds = (0..2 * n).map(|i| r.get::<_, Option<f64>>(i + 1)).collect::<duckdb::Result<Vec<_>>>()?;
+                Ok((both as u64, sds))
+            })
+        })
     }
-    let inner = sql[open.end..close.start].trim();
-    (!inner.is_empty() && !inner.to_ascii_lowercase().starts_with("distinct")).then(|| inner.to_string())
 }
 
 /// Cohen's h-like standardised difference of two rates: (a − b) / sqrt((a(1−a) + b(1−b)) / 2).
@@ -280,17 +263,5 @@ mod tests {
                 (g, w) => assert_eq!(*g, w),
             }
         }
-    }
-
-    #[test]
-    fn finds_the_averaged_expression() {
-        assert_eq!(averaged_expr("avg(lifetime_spend)").as_deref(), Some("lifetime_spend"));
-        assert_eq!(averaged_expr(" median(current_date - d) ").as_deref(), Some("current_date - d"));
-        assert_eq!(averaged_expr("avg(x) / avg(y)"), None);
-        assert_eq!(averaged_expr("sum(a) / nullif(sum(b), 0)"), None);
-        assert_eq!(
-            averaged_expr("avg(CASE WHEN a THEN 1 ELSE 0 END)").as_deref(),
-            Some("CASE WHEN a THEN 1 ELSE 0 END")
-        );
     }
 }

@@ -11,7 +11,8 @@
 
 use serde::Serialize;
 
-use super::{Compiled, Engine, Result, cache, lexer, plain_error};
+use crate::engine::text::tokens::{TopLevel, top_level_parts};
+use crate::engine::{Compiled, Engine, Result, cache, plain_error};
 
 /// How the clauses join at the filter's top level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,14 +99,10 @@ impl Funnel {
 /// The top-level parts of `sql` and how they join: the OR branches when there is a top-level OR,
 /// else the AND clauses (one part when there is neither).
 fn parts(sql: &str) -> (Join, Vec<(usize, usize)>) {
-    let Ok(tokens) = lexer::tokenize(sql) else {
-        return (Join::And, vec![(0, sql.len())]);
-    };
-    let branches = lexer::top_level_or_branches(sql, &tokens);
-    if branches.len() > 1 {
-        return (Join::Or, branches);
+    match top_level_parts(sql) {
+        TopLevel::Or(branches) => (Join::Or, branches),
+        TopLevel::And(clauses) => (Join::And, clauses),
     }
-    (Join::And, lexer::top_level_and_clauses(sql, &tokens))
 }
 
 /// The clauses of `f` as the user wrote them. Features expand inside parentheses and parameters
@@ -205,14 +202,21 @@ fn outcomes(cells: &[u64], k: usize) -> Vec<Outcome> {
         .collect()
 }
 
-/// Reads every figure from the outcome table, with the clauses marked in `on` switched on.
-fn count(base: u64, join: Join, texts: Vec<String>, mut outcomes: Vec<Outcome>, on: &[bool]) -> Funnel {
-    // One order whichever way the table was counted, so equal funnels compare equal.
-    outcomes.sort_by(|a, b| a.states.cmp(&b.states));
-    let k = texts.len();
+/// Per clause, the rows of the outcome table: still in at that clause (`running`), in without
+/// it, where it is NULL (`unknown`) and where it holds (`own`); and the funnel's size.
+struct Tallies {
+    running: Vec<u64>,
+    without: Vec<u64>,
+    unknown: Vec<u64>,
+    own: Vec<u64>,
+    size: u64,
+}
+
+/// Adds up the outcome table for `k` clauses joined by `join`, those in `on` switched on.
+fn tally(outcomes: &[Outcome], join: Join, k: usize, on: &[bool]) -> Tallies {
     let (mut running, mut without, mut unknown, mut own) = (vec![0u64; k], vec![0u64; k], vec![0u64; k], vec![0u64; k]);
     let mut size = 0u64;
-    for o in &outcomes {
+    for o in outcomes {
         let n = o.rows;
         let state = |i: usize| o.states.get(i).copied().flatten();
         for i in 0..k {
@@ -260,6 +264,15 @@ fn count(base: u64, join: Join, texts: Vec<String>, mut outcomes: Vec<Outcome>, 
             }
         }
     }
+    Tallies { running, without, unknown, own, size }
+}
+
+/// Reads every figure from the outcome table, with the clauses marked in `on` switched on.
+fn count(base: u64, join: Join, texts: Vec<String>, mut outcomes: Vec<Outcome>, on: &[bool]) -> Funnel {
+    // One order whichever way the table was counted, so equal funnels compare equal.
+    outcomes.sort_by(|a, b| a.states.cmp(&b.states));
+    let k = texts.len();
+    let Tallies { running, without, unknown, own, size } = tally(&outcomes, join, k, on);
     let mut clauses = Vec::with_capacity(k);
     let mut prev = match join {
         Join::And => base,

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{Column, Compiled, Engine, Result, ident, plain_error};
+use crate::engine::{Column, Compiled, Engine, Result, ident, plain_error};
 
 /// Text columns with at most this many distinct values (estimated) are checked for variants.
 pub const CATEGORICAL_MAX: u64 = 1000;
@@ -201,25 +201,9 @@ impl Engine {
                 all_used.push(c.name.clone());
             }
         }
-        let any_null = |cols: &[String]| {
-            if cols.is_empty() {
-                "FALSE".to_string()
-            } else {
-                cols.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR ")
-            }
-        };
         // Scan 1.
         let text = self.text_columns();
-        let mut select: Vec<String> = self.columns().iter().map(|c| format!("count({})", ident(&c.name))).collect();
-        select.extend(text.iter().map(|c| format!("approx_count_distinct({})", ident(&c.name))));
-        select.extend(seg_columns.iter().map(|cols| format!("count(*) FILTER (WHERE {})", any_null(cols))));
-        select.push(format!("count(*) FILTER (WHERE {})", any_null(&all_used)));
-        let sql = format!("SELECT {} FROM {}", select.join(", "), self.table_sql());
-        let figures: Vec<u64> = self.run(&sql, plain_error, |s| {
-            s.query_row([], |r| {
-                (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect::<duckdb::Result<_>>()
-            })
-        })?;
+        let figures = self.hygiene_counts(&text, &seg_columns, &all_used)?;
         let ncols = self.columns().len();
         let (non_null, rest) = figures.split_at(ncols);
         let (distinct, rest) = rest.split_at(text.len());
@@ -254,34 +238,7 @@ impl Engine {
                 })
             })
             .collect();
-        // A few sets per scan: one GROUP BY GROUPING SETS costs DuckDB about the square of its
-        // sets (measured on 2,000 rows: 100 sets 0.6 s, 200 sets 2 s), so 1,000 text columns in
-        // one scan took minutes; in scans of `SETS_PER_SCAN` they take seconds, and a table of
-        // fewer columns is still one scan, as before.
-        for (first, chunk) in sets.chunks(SETS_PER_SCAN).enumerate().map(|(i, c)| (i * SETS_PER_SCAN, c)) {
-            for (s, v, n, key, repeating, involved) in self.group_sets(chunk)? {
-                let set = &sets[first + s];
-                match set.identity {
-                    Some(_) => {
-                        if let Some(d) = duplicates.iter_mut().find(|d| d.column == set.column) {
-                            d.values = repeating;
-                            d.rows = involved;
-                            d.examples.push(ValueCount { value: v, count: n });
-                        }
-                    }
-                    None => {
-                        if let Some(c) = columns.iter_mut().find(|c| c.name == set.column) {
-                            match c.variants.iter_mut().find(|g| g.key == key) {
-                                Some(g) => g.values.push(ValueCount { value: v, count: n }),
-                                None => {
-                                    c.variants.push(Variants { key, values: vec![ValueCount { value: v, count: n }] })
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        self.fill_groups(&sets, &mut columns, &mut duplicates)?;
         for c in &mut columns {
             c.variants.sort_by(|x, y| {
                 let rows = |g: &Variants| g.values.iter().map(|v| v.count).sum::<u64>();
@@ -314,6 +271,62 @@ impl Engine {
                 segments,
             },
         })
+    }
+
+    /// Scan 1: non-NULL counts of every column, distinct estimates of the `text` columns, and
+    /// the rows where a column each approved segment reads (`seg_columns`), or any of them
+    /// (`all_used`), is NULL; in that order.
+    fn hygiene_counts(&self, text: &[&Column], seg_columns: &[Vec<String>], all_used: &[String]) -> Result<Vec<u64>> {
+        let any_null = |cols: &[String]| {
+            if cols.is_empty() {
+                "FALSE".to_string()
+            } else {
+                cols.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR ")
+            }
+        };
+        let mut select: Vec<String> = self.columns().iter().map(|c| format!("count({})", ident(&c.name))).collect();
+        select.extend(text.iter().map(|c| format!("approx_count_distinct({})", ident(&c.name))));
+        select.extend(seg_columns.iter().map(|cols| format!("count(*) FILTER (WHERE {})", any_null(cols))));
+        select.push(format!("count(*) FILTER (WHERE {})", any_null(all_used)));
+        let sql = format!("SELECT {} FROM {}", select.join(", "), self.table_sql());
+        self.run(&sql, plain_error, |s| {
+            s.query_row([], |r| {
+                (0..select.len()).map(|i| r.get::<_, i64>(i).map(|v| v.max(0) as u64)).collect::<duckdb::Result<_>>()
+            })
+        })
+    }
+
+    /// Scan 2, a few sets per scan, filling each column's variants and each identity column's
+    /// duplicates. One GROUP BY GROUPING SETS costs DuckDB about the square of its sets
+    /// (measured on 2,000 rows: 100 sets 0.6 s, 200 sets 2 s), so 1,000 text columns in one scan
+    /// took minutes; in scans of `SETS_PER_SCAN` they take seconds, and a table of fewer columns
+    /// is still one scan.
+    fn fill_groups(&self, sets: &[Set], columns: &mut [ColumnHygiene], duplicates: &mut [Duplicates]) -> Result<()> {
+        for (first, chunk) in sets.chunks(SETS_PER_SCAN).enumerate().map(|(i, c)| (i * SETS_PER_SCAN, c)) {
+            for (s, v, n, key, repeating, involved) in self.group_sets(chunk)? {
+                let set = &sets[first + s];
+                match set.identity {
+                    Some(_) => {
+                        if let Some(d) = duplicates.iter_mut().find(|d| d.column == set.column) {
+                            d.values = repeating;
+                            d.rows = involved;
+                            d.examples.push(ValueCount { value: v, count: n });
+                        }
+                    }
+                    None => {
+                        if let Some(c) = columns.iter_mut().find(|c| c.name == set.column) {
+                            match c.variants.iter_mut().find(|g| g.key == key) {
+                                Some(g) => g.values.push(ValueCount { value: v, count: n }),
+                                None => {
+                                    c.variants.push(Variants { key, values: vec![ValueCount { value: v, count: n }] })
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Scan 2 over `sets` (identity sets first): (index in `sets`, value, count, fingerprint

@@ -21,11 +21,11 @@
 
 use std::collections::BTreeMap;
 
-use super::sandbox::ReadOnly as Connection;
+use crate::engine::conn::sandbox::ReadOnly as Connection;
 
 use super::profile::{MetricDef, MetricFormat, MetricsFile, Rollup};
 use super::schema::{columns, is_numeric, tables};
-use super::{Column, ident};
+use crate::engine::{Column, ident};
 
 /// At most this many metrics from the entity table's own columns (rollups come on top), so the
 /// panel shows the strongest signals rather than every column.
@@ -178,7 +178,7 @@ fn rollup_name(table: &str) -> String {
 }
 
 /// Rollups and their metrics for every table that references the entity's key.
-fn related_metrics(conn: &Connection, entity: &str, key: &str) -> super::Result<(Vec<Rollup>, Vec<MetricDef>)> {
+fn related_metrics(conn: &Connection, entity: &str, key: &str) -> crate::engine::Result<(Vec<Rollup>, Vec<MetricDef>)> {
     use MetricFormat::*;
     let (mut rollups, mut metrics) = (Vec::new(), Vec::new());
     for t in tables(conn)? {

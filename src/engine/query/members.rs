@@ -1,9 +1,12 @@
+//! The rows of a segment: a sample as text or typed for `rows --json`, and every member streamed
+//! for an export; plus the one reader of Arrow's string layouts.
+
 use duckdb::arrow::array::{Array, AsArray};
 use duckdb::arrow::datatypes::DataType;
 use serde::Serialize;
 
 use super::schema::fits_i64;
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+use crate::engine::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
 
 /// Some rows of a segment, every value as text (None for NULL).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -179,7 +182,7 @@ impl Engine {
 
 /// A text column in whichever string layout DuckDB's Arrow export chose: the one reader of the
 /// three layouts (members files, key sets).
-pub(super) enum TextColumn<'a> {
+pub(in crate::engine) enum TextColumn<'a> {
     Utf8(&'a duckdb::arrow::array::StringArray),
     Large(&'a duckdb::arrow::array::LargeStringArray),
     View(&'a duckdb::arrow::array::StringViewArray),
@@ -187,7 +190,7 @@ pub(super) enum TextColumn<'a> {
 
 impl<'a> TextColumn<'a> {
     /// None when `a` holds no text (a column of NULLs comes back untyped).
-    pub(super) fn of(a: &'a dyn Array) -> Option<TextColumn<'a>> {
+    pub(in crate::engine) fn of(a: &'a dyn Array) -> Option<TextColumn<'a>> {
         match a.data_type() {
             DataType::Utf8 => Some(TextColumn::Utf8(a.as_string::<i32>())),
             DataType::LargeUtf8 => Some(TextColumn::Large(a.as_string::<i64>())),
@@ -197,7 +200,7 @@ impl<'a> TextColumn<'a> {
     }
 
     /// Row `i`; None when it is NULL.
-    pub(super) fn get(&self, i: usize) -> Option<&'a str> {
+    pub(in crate::engine) fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             TextColumn::Utf8(a) => (!a.is_null(i)).then(|| a.value(i)),
             TextColumn::Large(a) => (!a.is_null(i)).then(|| a.value(i)),

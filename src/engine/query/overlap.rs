@@ -2,14 +2,15 @@
 //! every figure (pairwise intersections, exclusive counts, none, the largest combinations) is
 //! derived from the few resulting groups.
 //!
-//! The masks come from each segment's member bitmap (engine/cache.rs, engine/bitmap.rs): one
+//! The masks come from each segment's member bitmap (engine/cache/mod.rs, engine/cache/bitmap.rs): one
 //! pushed-down scan per segment, the first time, and none for a segment already seen, so editing
 //! one segment of a working set costs about one size query. An entity without row ids (a view)
 //! gets the masks from one SQL scan instead (`CASE WHEN f THEN bit` per segment, GROUP BY mask).
 
 use serde::Serialize;
 
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, bitmap};
+use crate::engine::cache::bitmap;
+use crate::engine::{Compiled, Engine, EngineError, Result, SqlBuilder};
 
 pub const MAX_SEGMENTS: usize = 64;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
+use crate::engine::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, plain_error};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -181,7 +181,7 @@ impl Engine {
         let mut selects = Vec::new();
         for r in set.file.rollup {
             // Every SQL fragment from a file is one expression, or DuckDB never sees it.
-            if let Some(e) = r.columns.values().find_map(|sql| super::filter::check_fragment(sql).err()) {
+            if let Some(e) = r.columns.values().find_map(|sql| crate::engine::text::filter::check_fragment(sql).err()) {
                 out.notes.push(format!("rollup {} left out: a column is not one expression: {e}", r.name));
                 continue;
             }
@@ -192,7 +192,7 @@ impl Engine {
                     selects.push(select);
                 }
                 Err(e) => {
-                    let why = super::error::DuckMessage::parse(&e).headline();
+                    let why = crate::engine::conn::error::DuckMessage::parse(&e).headline();
                     out.notes.push(format!("rollup {} left out: {why}", r.name));
                 }
             }
@@ -204,7 +204,7 @@ impl Engine {
         for d in set.file.metric {
             // Never give DuckDB a metric that is not one expression: `prepare` would run its extra
             // statements, and a `)` closing the wrapper would shift every later column.
-            if let Err(e) = super::filter::check_fragment(&d.sql) {
+            if let Err(e) = crate::engine::text::filter::check_fragment(&d.sql) {
                 out.notes.push(format!("metric {} left out: its sql is not one expression: {e}", d.name));
                 continue;
             }
@@ -212,7 +212,7 @@ impl Engine {
             match self.conn().prepare(&sql) {
                 Ok(_) => out.metrics.push(d),
                 Err(e) => {
-                    let why = super::error::DuckMessage::parse(&e).headline();
+                    let why = crate::engine::conn::error::DuckMessage::parse(&e).headline();
                     out.notes.push(format!("metric {} left out: {why}", d.name));
                 }
             }
@@ -335,7 +335,7 @@ impl Engine {
             let kept = super::rollup::kept_table(i);
             let cols = match self.kept_columns(i) {
                 Ok(cols) => cols,
-                Err(super::EngineError::Cancelled) => return Err(super::EngineError::Cancelled),
+                Err(crate::engine::EngineError::Cancelled) => return Err(crate::engine::EngineError::Cancelled),
                 Err(_) => continue,
             };
             parts.extend(
@@ -350,7 +350,7 @@ impl Engine {
             let sql = format!("SELECT CAST(greatest({}) AS VARCHAR)", parts.join(", "));
             match self.run(&sql, plain_error, |s| s.query_row([], |r| r.get::<_, Option<String>>(0))) {
                 Ok(text) => text.and_then(|t| chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok()),
-                Err(super::EngineError::Cancelled) => return Err(super::EngineError::Cancelled),
+                Err(crate::engine::EngineError::Cancelled) => return Err(crate::engine::EngineError::Cancelled),
                 // A column DuckDB cannot turn into a date here: no note, never a failed profile.
                 Err(_) => None,
             }
@@ -360,13 +360,13 @@ impl Engine {
     }
 
     /// The columns of the `i`-th kept rollup table.
-    fn kept_columns(&self, i: usize) -> Result<Vec<super::Column>> {
+    fn kept_columns(&self, i: usize) -> Result<Vec<crate::engine::Column>> {
         let sql = format!(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = '{}' AND table_name = 'r_{i}'",
             super::rollup::KEPT_DB
         );
         self.run(&sql, EngineError::from, |s| {
-            s.query_map([], |r| Ok(super::Column { name: r.get(0)?, ty: r.get(1)? }))?.collect()
+            s.query_map([], |r| Ok(crate::engine::Column { name: r.get(0)?, ty: r.get(1)? }))?.collect()
         })
     }
 

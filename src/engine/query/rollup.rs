@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::profile::Rollup;
-use super::sandbox::ReadOnly;
 use super::schema::columns;
-use super::{Engine, Result, guarded, ident, plain_error};
+use crate::engine::conn::sandbox::ReadOnly;
+use crate::engine::{Engine, Result, guarded, ident, plain_error};
 
 /// The attached in-memory database that holds kept rollups.
 pub(crate) const KEPT_DB: &str = "__seglens_kept";

@@ -1,10 +1,10 @@
 //! What is in the database: tables, columns, types, null shares, distinct estimates, top values;
 //! and which table holds one row per customer.
 
-use super::sandbox::ReadOnly as Connection;
+use crate::engine::conn::sandbox::ReadOnly as Connection;
 use serde::Serialize;
 
-use super::{Column, Engine, EngineError, Result, guarded, ident, plain_error};
+use crate::engine::{Column, Engine, EngineError, Result, guarded, ident, plain_error};
 
 /// Whether every value of DuckDB type `ty` (any case) fits an i64: the integer types read as
 /// integers (keys stored as BIGINT, JSON numbers); wider ones (HUGEINT, UBIGINT) do not.

@@ -1,6 +1,9 @@
+//! How many customers a segment holds, against the entity table, and whether that is worth a
+//! warning (empty, or under a small share of the base).
+
 use serde::Serialize;
 
-use super::{Compiled, Engine, Result, SqlBuilder};
+use crate::engine::{Compiled, Engine, Result, SqlBuilder};
 
 /// A segment's size against the entity table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

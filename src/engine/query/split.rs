@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::params::ParamValue;
-use super::{Compiled, Engine, EngineError, Result, SqlBuilder, ident};
+use crate::engine::{Compiled, Engine, EngineError, Result, SqlBuilder, ident, literal};
 
 /// The most cells `seglens split` lists unless told otherwise (`--max-cells`).
 pub const MAX_CELLS: usize = 10_000;
@@ -50,7 +49,7 @@ pub fn cell_filter(by: &[String], values: &[Option<String>]) -> String {
     by.iter()
         .zip(values)
         .map(|(d, v)| match v {
-            Some(v) => format!("CAST({} AS VARCHAR) = {}", ident(d), ParamValue::String(v.clone()).to_sql()),
+            Some(v) => format!("CAST({} AS VARCHAR) = {}", ident(d), literal(v)),
             None => format!("{} IS NULL", ident(d)),
         })
         .collect::<Vec<_>>()

@@ -2,7 +2,7 @@
 //! statement separators and top-level clauses without ever looking inside strings, quoted identifiers
 //! or comments. The editor's highlighting reads the same tokens, so what is coloured is what is parsed.
 
-use super::error::FilterError;
+use crate::engine::conn::error::FilterError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -74,25 +74,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
                 TokenKind::Whitespace
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                // DuckDB block comments nest.
-                let mut depth = 0usize;
-                loop {
-                    if i + 1 >= b.len() {
-                        return Err(FilterError::at(src, start, "unterminated /* comment"));
-                    }
-                    if b[i] == b'/' && b[i + 1] == b'*' {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b[i + 1] == b'/' {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+                i = scan_block_comment(src, i)?;
                 TokenKind::Comment
             }
             b'\'' => {
@@ -100,22 +82,7 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
                 TokenKind::String
             }
             b'e' | b'E' if b.get(i + 1) == Some(&b'\'') => {
-                // Escape strings allow \' inside.
-                i += 2;
-                loop {
-                    match b.get(i) {
-                        None => {
-                            return Err(FilterError::at(src, start, "unterminated string literal"));
-                        }
-                        Some(b'\\') => i += 2,
-                        Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
-                        Some(b'\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                    }
-                }
+                i = scan_escape_string(src, i)?;
                 TokenKind::String
             }
             b'"' => {
@@ -131,21 +98,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
                 }
                 TokenKind::String
             }
-            b'{' if b.get(i + 1) == Some(&b'{') => match src[i + 2..].find("}}") {
-                Some(pos) => {
-                    let name = src[i + 2..i + 2 + pos].trim();
-                    if !is_param_name(name) {
-                        return Err(FilterError::at(
-                            src,
-                            start,
-                            format!("bad placeholder {{{{{name}}}}}: a name is letters, digits and _"),
-                        ));
-                    }
-                    i += 2 + pos + 2;
-                    TokenKind::Placeholder
-                }
-                None => return Err(FilterError::at(src, start, "unterminated {{placeholder")),
-            },
+            b'{' if b.get(i + 1) == Some(&b'{') => {
+                i = scan_placeholder(src, i)?;
+                TokenKind::Placeholder
+            }
             b'0'..=b'9' => {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_') {
                     i += 1;
@@ -195,6 +151,60 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, FilterError> {
         out.push(Token { kind, start, end: i });
     }
     Ok(out)
+}
+
+/// The end of the block comment starting at `start` (DuckDB's nest).
+fn scan_block_comment(src: &str, start: usize) -> Result<usize, FilterError> {
+    let b = src.as_bytes();
+    let (mut i, mut depth) = (start, 0usize);
+    loop {
+        if i + 1 >= b.len() {
+            return Err(FilterError::at(src, start, "unterminated /* comment"));
+        }
+        if b[i] == b'/' && b[i + 1] == b'*' {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b[i + 1] == b'/' {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return Ok(i);
+            }
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// The end of the escape string (`E'…'`, where `\'` is a quote too) starting at `start`.
+fn scan_escape_string(src: &str, start: usize) -> Result<usize, FilterError> {
+    let b = src.as_bytes();
+    let mut i = start + 2;
+    loop {
+        match b.get(i) {
+            None => return Err(FilterError::at(src, start, "unterminated string literal")),
+            Some(b'\\') => i += 2,
+            Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
+            Some(b'\'') => return Ok(i + 1),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+/// The end of the `{{placeholder}}` starting at `start`, its name checked.
+fn scan_placeholder(src: &str, start: usize) -> Result<usize, FilterError> {
+    let Some(pos) = src[start + 2..].find("}}") else {
+        return Err(FilterError::at(src, start, "unterminated {{placeholder"));
+    };
+    let name = src[start + 2..start + 2 + pos].trim();
+    if !is_param_name(name) {
+        return Err(FilterError::at(
+            src,
+            start,
+            format!("bad placeholder {{{{{name}}}}}: a name is letters, digits and _"),
+        ));
+    }
+    Ok(start + 2 + pos + 2)
 }
 
 /// The length of the Unicode space at byte `i` (outside quotes DuckDB reads NBSP, U+2000..U+200B,

@@ -1,5 +1,5 @@
 //! Typed `{{param}}` values: parsing what a user typed, checking min/max, nudging, and rendering a
-//! value as an escaped SQL literal. This and `filter.rs` are the only places user text becomes SQL.
+//! value as an escaped SQL literal. Part of engine/text/, the only folder where user text becomes SQL.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::literal;
+use crate::engine::literal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
