@@ -13,6 +13,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, Mo
 use seglens::engine::{Column, Engine};
 use seglens::library::{Library, SaveOutcome, Status, Template};
 use seglens::tui::action::{Action, Effect, LibrarySnapshot};
+use seglens::tui::jobs::JobId;
 use seglens::tui::state::{AppState, Dialog, Field, Focus, SideTab};
 use seglens::tui::theme::Theme;
 use seglens::tui::update::update;
@@ -91,7 +92,7 @@ fn a_click_in_a_scrolled_list_picks_the_row_drawn_under_it() {
     assert_ne!(col, "col_00");
     let (x, y) = find_left(&rows, &col);
     click(&mut s, x, y);
-    assert_eq!(s.columns[s.schema.selected].name, col);
+    assert_eq!(s.dataset.columns[s.schema.selected].name, col);
 
     // Parameters: eight placeholders in a panel of four rows.
     let mut s = state(4);
@@ -144,33 +145,42 @@ fn the_history_has_its_own_cursor_starting_on_the_newest_version() {
     }
 }
 
-fn running_export(s: &mut AppState) {
+/// An export started from the dialog (Enter), still running: its job id is the one to cancel.
+fn running_export(s: &mut AppState) -> JobId {
+    let field = |label: &'static str, value: &str| Field { label, value: value.into() };
     s.dialog = Some(Dialog::Export {
-        fields: Vec::new(),
-        focused: 0,
+        fields: vec![field("Segments", "seg-a"), field("Path", "seg-a.csv"), field("Columns", "")],
+        focused: 1,
         exclusive: false,
         suppress: true,
-        progress: Some(("seg-a".into(), 10, 100)),
+        progress: None,
         result: None,
         changes: None,
         cells: None,
     });
+    let fx = update(s, key(KeyCode::Enter), Instant::now());
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::Start { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("Enter starts the export")
 }
 
 #[test]
 fn a_running_export_stops_on_esc_and_ctrl_q_quits() {
     let mut s = state(4);
-    running_export(&mut s);
+    let id = running_export(&mut s);
     let fx = update(&mut s, key(KeyCode::Esc), Instant::now());
-    assert!(fx.iter().any(|e| matches!(e, Effect::CancelExport)), "{fx:?}");
+    assert!(fx.iter().any(|e| matches!(e, Effect::CancelJob(c) if *c == id)), "{fx:?}");
     assert!(s.dialog.is_some(), "the dialog stays to report how the export ended");
     let fx = update(&mut s, key(KeyCode::Char('x')), Instant::now());
     assert!(fx.is_empty() && s.dialog.is_some(), "other keys wait while it runs");
 
     let mut s = state(4);
-    running_export(&mut s);
+    let id = running_export(&mut s);
     let fx = update(&mut s, ctrl('q'), Instant::now());
-    assert!(fx.iter().any(|e| matches!(e, Effect::CancelExport)), "{fx:?}");
+    assert!(fx.iter().any(|e| matches!(e, Effect::CancelJob(c) if *c == id)), "{fx:?}");
     assert!(fx.iter().any(|e| matches!(e, Effect::Quit)) && s.quit, "nothing unsaved: quits");
 
     // The runtime interrupts the export's own connection: a real export on a generated

@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
+use super::jobs::{JobDone, JobId, JobSpec};
 use super::worker::{Request, Response};
-use crate::export::{ExportedFile, Progress};
+use crate::export::Progress;
 
 #[derive(Debug)]
 pub enum Action {
@@ -18,29 +19,22 @@ pub enum Action {
     /// Time passes: due previews are sent.
     Tick(Instant),
     Worker(Response),
-    ExportProgress(Progress),
-    ExportDone(Result<Vec<ExportedFile>, String>),
+    /// How far export job `JobId` is.
+    ExportProgress(JobId, Progress),
+    /// A background job ended (its output, or why not).
+    Job(JobDone),
     /// A message for the status line (from work the loop did).
     Notice(super::state::Level, String),
     /// The library was (re)loaded from disk.
     LibraryLoaded(LibrarySnapshot),
-    /// The export dialog's adds and drops since the last export, one line a segment.
-    ExportChanges(Result<Vec<String>, String>),
-    /// A QA report finished on its own connection: its text, or why not.
-    ReportDone(Report, Result<String, String>),
-    /// A movement finished on its own connection: the library's exports (newest first), which
-    /// one it moved from, and the matrix or why not.
-    MovementDone {
-        exports: Vec<crate::export::over_time::LoggedExport>,
-        chosen: usize,
-        result: Result<crate::engine::movement::Movement, String>,
-    },
+    /// The next theme was loaded (its name), or why not.
+    Themed(Result<String, String>),
     /// SIGTERM, SIGHUP or a SIGINT sent from outside (Ctrl-C is a key here): quit at once.
     Signal,
 }
 
 /// The QA reports the explorer computes beside the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Report {
     Hygiene,
     Compare,
@@ -74,28 +68,15 @@ pub enum Effect {
         status: crate::library::Status,
         author: String,
     },
-    Export(Box<super::update::ExportPlan>),
-    /// The hygiene report, judged against these approved segments.
-    Hygiene {
-        approved: Vec<(String, crate::engine::Compiled)>,
+    /// Run a background job under this id (`update` handed it out).
+    Start {
+        id: JobId,
+        spec: JobSpec,
     },
-    /// A against B (and the base).
-    Compare {
-        a: (String, crate::engine::Compiled),
-        b: (String, crate::engine::Compiled),
-    },
-    /// Measure what the export dialog would add and drop, before anything is written.
-    ExportChanges {
-        names: Vec<String>,
-        exclusive: bool,
-        suppress: bool,
-    },
-    /// Where the customers of an export (None: the latest of this library) are now.
-    Movement {
-        manifest: Option<std::path::PathBuf>,
-    },
-    /// Stop the running export (its files are written atomically, so nothing is left).
-    CancelExport,
+    /// Stop a background job (its `JobDone` still comes).
+    CancelJob(JobId),
     CycleTheme,
+    /// Cancel every job and stop the worker, waiting for them with a bound (`update` has set
+    /// `quit`; the loop ends after this).
     Quit,
 }

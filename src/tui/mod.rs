@@ -3,6 +3,7 @@
 //! next deadline, `update` state with each message, carry out the effects, draw.
 
 pub mod action;
+pub mod jobs;
 pub mod keymap;
 pub mod state;
 pub mod theme;
@@ -19,15 +20,16 @@ use ratatui::crossterm::event::{
 };
 use ratatui::crossterm::execute;
 
-use action::{Action, Effect, LibrarySnapshot, Report};
+use action::{Action, Effect, LibrarySnapshot};
+use jobs::{ExportPlan, JobCtx, JobError, JobId, JobOutput, JobRunner, JobSpec};
 use state::{AppState, Level, WorkerState};
 use theme::Theme;
-use worker::{OverlapMember, Request, WorkerHandle};
+use worker::WorkerHandle;
 
 use crate::engine::{Engine, OpenOptions};
 use crate::error::UserError;
 use crate::export::over_time::{StoredExport, To};
-use crate::library::{Library, Status, measure};
+use crate::library::{Library, Status};
 
 /// Restores the terminal when dropped, so every exit path (errors included) leaves it usable;
 /// `leave_modes` in a panic hook covers panics (ratatui's own hook restores the rest).
@@ -137,7 +139,7 @@ pub fn initial_state(engine: &Engine, label: String, theme: &Theme) -> AppState 
         engine.columns().to_vec(),
         theme.name.clone(),
     );
-    state.data = Some(engine.fingerprint().clone());
+    state.dataset.fingerprint = Some(engine.fingerprint().clone());
     state.author = crate::library::author();
     if let Some(note) = engine.metric_notes().first() {
         state.status = Some((Level::Warn, note.clone()));
@@ -179,20 +181,18 @@ pub fn load_library(library: &Library, history: Option<&str>) -> LibrarySnapshot
     }
 }
 
-/// Carries out effects: owns the worker handle, the library and a connection for background
-/// work. The terminal loop and the tests drive the same runtime.
+/// Carries out effects: owns the worker handle, the library and the background jobs. The
+/// terminal loop and the tests drive the same runtime; only `update` writes the state.
 pub struct Runtime {
     library: Library,
     worker: WorkerHandle,
-    /// Cloned for each piece of work on a connection of its own (exports, reports, movement, the
-    /// export dialog's counts), so that previews never wait behind it.
-    background_engine: Engine,
+    /// Exports, reports, movement and the export dialog's counts, each on a connection of its
+    /// own, so that previews never wait behind them.
+    jobs: JobRunner,
     tx: Sender<Action>,
     rx: Receiver<Action>,
     theme: Theme,
     pending: Vec<Action>,
-    /// Stops the running export: its flag (checked between rows) and its connection's interrupt.
-    export_cancel: Option<(std::sync::Arc<std::sync::atomic::AtomicBool>, crate::engine::Canceller)>,
     /// Where exports are logged, so the next export dialog and `seglens changes` find them.
     export_log: crate::export::over_time::ExportLog,
 }
@@ -200,26 +200,16 @@ pub struct Runtime {
 impl Runtime {
     /// Starts the worker on `engine` and reads the library; returns the runtime and the first state.
     pub fn start(engine: Engine, library: Library, theme: Theme, label: String) -> Result<(Runtime, AppState)> {
-        let mut state = initial_state(&engine, label, &theme);
-        let background_engine = engine.try_clone()?;
+        let state = initial_state(&engine, label, &theme);
         let (tx, rx) = std::sync::mpsc::channel::<Action>();
+        let jobs = JobRunner::new(engine.try_clone()?, tx.clone());
         let worker_tx = tx.clone();
         let worker = WorkerHandle::start(engine, Library::open(library.dir()), move |r| {
             let _ = worker_tx.send(Action::Worker(r));
         });
         let export_log = crate::export::over_time::ExportLog::default_for(library.dir());
-        let mut rt = Runtime {
-            library,
-            worker,
-            background_engine,
-            tx,
-            rx,
-            theme,
-            pending: Vec::new(),
-            export_cancel: None,
-            export_log,
-        };
-        rt.reload_library(&mut state, None);
+        let mut rt = Runtime { library, worker, jobs, tx, rx, theme, pending: Vec::new(), export_log };
+        rt.reload_library(None);
         Ok((rt, state))
     }
 
@@ -232,6 +222,11 @@ impl Runtime {
         self.export_log = log;
     }
 
+    /// Background jobs whose threads have not ended (tests: quitting leaves none).
+    pub fn jobs_running(&self) -> usize {
+        self.jobs.running()
+    }
+
     /// Applies `action` and everything it leads to that is already known (not waiting on a thread).
     pub fn apply(&mut self, state: &mut AppState, action: Action) {
         self.pending.push(action);
@@ -239,7 +234,7 @@ impl Runtime {
             let batch: Vec<Action> = std::mem::take(&mut self.pending);
             for a in batch {
                 for effect in update::update(state, a, Instant::now()) {
-                    self.effect(state, effect);
+                    self.effect(effect);
                 }
             }
         }
@@ -300,12 +295,14 @@ impl Runtime {
         }
     }
 
-    fn effect(&mut self, state: &mut AppState, effect: Effect) {
+    fn effect(&mut self, effect: Effect) {
         match effect {
             Effect::Send(req) => self.worker.send(req),
             Effect::Cancel(generation) => self.worker.cancel(generation),
-            Effect::Quit => state.quit = true,
-            Effect::ReloadLibrary { history } => self.reload_library(state, history.as_deref()),
+            Effect::Quit => {
+                self.jobs.shutdown(jobs::QUIT_BOUND);
+            }
+            Effect::ReloadLibrary { history } => self.reload_library(history.as_deref()),
             Effect::SetStatus { name, version, status, author } => {
                 let msg = match self.library.set_status(&name, Some(version), status, None, &author) {
                     Ok(o) => (Level::Info, format!("{} {name}@{}", status.name(), o.version())),
@@ -318,196 +315,149 @@ impl Runtime {
                     ),
                 };
                 self.pending.push(Action::Notice(msg.0, msg.1));
-                self.reload_library(state, None);
+                self.reload_library(None);
             }
-            Effect::Export(plan) => self.export(*plan),
-            Effect::Hygiene { approved } => self.report(Report::Hygiene, move |engine| {
-                let refs: Vec<(String, &crate::engine::Compiled)> =
-                    approved.iter().map(|(n, c)| (n.clone(), c)).collect();
-                engine.hygiene(&refs).map(|h| crate::report::hygiene(&h))
-            }),
-            Effect::Compare { a, b } => self.report(Report::Compare, move |engine| {
-                engine.compare((&a.0, &a.1), (&b.0, &b.1)).map(|c| crate::report::compare(&c))
-            }),
-            Effect::ExportChanges { names, exclusive, suppress } => self.export_changes(names, exclusive, suppress),
-            Effect::Movement { manifest } => self.movement(manifest),
-            Effect::CancelExport => {
-                if let Some((flag, canceller)) = self.export_cancel.take() {
-                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                    canceller.cancel();
-                }
-            }
+            Effect::Start { id, spec } => self.start_job(id, spec),
+            Effect::CancelJob(id) => self.jobs.cancel(id),
             Effect::CycleTheme => {
                 let names = Theme::names();
                 let i = names.iter().position(|n| *n == self.theme.name).unwrap_or(0);
-                let next = &names[(i + 1) % names.len()];
-                match Theme::load(next) {
-                    Ok(t) => {
-                        self.theme = t;
-                        state.theme = next.clone();
-                        state.status = Some((Level::Info, format!("theme {next}")));
-                    }
-                    Err(e) => state.status = Some((Level::Error, e)),
-                }
+                let next = names[(i + 1) % names.len()].clone();
+                let loaded = Theme::load(&next).map(|t| self.theme = t).map(|_| next);
+                self.pending.push(Action::Themed(loaded));
             }
         }
     }
 
-    /// Reads the library again (with `history`'s versions when given) and measures it: the one
-    /// way to reload, so that a segment approved, retired or saved gets its size now again.
-    fn reload_library(&mut self, state: &mut AppState, history: Option<&str>) {
+    /// Reads the library again (with `history`'s versions when given); `update` then has it
+    /// measured: the one way to reload, so that a segment approved, retired or saved gets its
+    /// size now again.
+    fn reload_library(&mut self, history: Option<&str>) {
         let snap = load_library(&self.library, history);
-        self.measure_library(state, &snap);
         self.pending.push(Action::LibraryLoaded(snap));
     }
 
-    /// Sizes now of every library segment, measured on the worker.
-    fn measure_library(&self, state: &mut AppState, snap: &LibrarySnapshot) {
-        let members: Vec<OverlapMember> = snap
-            .templates
-            .iter()
-            .filter(|t| t.status != Status::Retired)
-            .filter_map(|t| {
-                measure::compile(t, &Default::default(), &snap.features).ok().map(|c| OverlapMember {
-                    name: t.name.clone(),
-                    filter: c,
-                    suppression: false,
-                })
-            })
-            .collect();
-        if !members.is_empty() {
-            state.library.measuring = true;
-            state.library.measure_id += 1;
-            self.worker.send(Request::MeasureLibrary { id: state.library.measure_id, members });
+    /// Starts job `id`. What needs the library (resolving names, the export log) is read here;
+    /// the rest runs on the job's own connection.
+    fn start_job(&mut self, id: JobId, spec: JobSpec) {
+        let kind = spec.kind();
+        match spec {
+            JobSpec::Export(plan) => {
+                let work = self.export(*plan);
+                self.jobs.start(id, kind, work);
+            }
+            JobSpec::ExportChanges { names, exclusive, suppress } => {
+                let work = self.export_changes(names, exclusive, suppress);
+                self.jobs.start(id, kind, work);
+            }
+            JobSpec::Hygiene { approved } => self.jobs.start(id, kind, move |ctx| {
+                let refs: Vec<(String, &crate::engine::Compiled)> =
+                    approved.iter().map(|(n, c)| (n.clone(), c)).collect();
+                Ok(JobOutput::Report(crate::report::hygiene(&ctx.engine.hygiene(&refs)?)))
+            }),
+            JobSpec::Compare { a, b } => self.jobs.start(id, kind, move |ctx| {
+                Ok(JobOutput::Report(crate::report::compare(&ctx.engine.compare((&a.0, &a.1), (&b.0, &b.1))?)))
+            }),
+            JobSpec::Movement { manifest } => {
+                let work = self.movement(manifest);
+                self.jobs.start(id, kind, work);
+            }
         }
     }
 
-    /// Work on a thread of its own with a cloned connection, so previews never wait for it; its
-    /// outcome comes back as the action `done` makes of it.
-    fn on_own_connection<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Engine) -> Result<T, String> + Send + 'static,
-        done: impl FnOnce(Result<T, String>) -> Action + Send + 'static,
-    ) {
-        let tx = self.tx.clone();
-        let engine = self.background_engine.try_clone();
-        std::thread::spawn(move || {
-            let result = engine.map_err(|e| e.to_string()).and_then(|e| {
-                // The clone started from the explorer's first day: a session past midnight moves on.
-                e.refresh_today().map_err(|e| e.to_string())?;
-                work(&e)
-            });
-            let _ = tx.send(done(result));
-        });
-    }
-
-    /// A QA report (hygiene, compare) on a connection of its own.
-    fn report(
-        &self,
-        which: Report,
-        work: impl FnOnce(&Engine) -> Result<String, crate::engine::EngineError> + Send + 'static,
-    ) {
-        self.on_own_connection(move |e| work(e).map_err(|e| e.to_string()), move |r| Action::ReportDone(which, r));
-    }
-
-    /// The export dialog's "+N / −M since DATE" per segment, on a connection of its own.
-    fn export_changes(&self, names: Vec<String>, exclusive: bool, suppress: bool) {
+    /// The export dialog's "+N / −M since DATE" per segment.
+    fn export_changes(&self, names: Vec<String>, exclusive: bool, suppress: bool) -> impl JobWork {
         let (features, _) = self.library.features();
         let resolved = crate::export::resolve(&self.library, &features, &names, false, suppress, &[]);
         let log = self.export_log.clone();
-        let work = move |engine: &Engine| -> Result<Vec<String>, String> {
-            let (segments, suppressions) = resolved.map_err(|e| e.to_string())?;
+        move |ctx: &JobCtx| {
+            let (segments, suppressions) = resolved.map_err(|e| JobError::Failed(e.to_string()))?;
             let changes =
-                crate::export::over_time::changes_before_export(engine, &segments, &suppressions, exclusive, &log)
-                    .map_err(|e| e.to_string())?;
-            Ok(changes
-                .iter()
-                .map(|(name, c)| match c {
-                    Some(c) => format!(
-                        "{name}: +{} / −{} since {} (v{})",
-                        crate::format::count(c.added),
-                        crate::format::count(c.dropped),
-                        c.since.created_at.get(..10).unwrap_or(&c.since.created_at),
-                        c.since.version
-                    ),
-                    None => format!("{name}: first export from this library"),
-                })
-                .collect())
-        };
-        self.on_own_connection(work, Action::ExportChanges);
+                crate::export::over_time::changes_before_export(ctx.engine, &segments, &suppressions, exclusive, &log)?;
+            Ok(JobOutput::Changes(
+                changes
+                    .iter()
+                    .map(|(name, c)| match c {
+                        Some(c) => format!(
+                            "{name}: +{} / −{} since {} (v{})",
+                            crate::format::count(c.added),
+                            crate::format::count(c.dropped),
+                            c.since.created_at.get(..10).unwrap_or(&c.since.created_at),
+                            c.since.version
+                        ),
+                        None => format!("{name}: first export from this library"),
+                    })
+                    .collect(),
+            ))
+        }
     }
 
     /// The movement from an export of this library (None: the latest) to now: the same segments,
-    /// as they would export now (approved suppressions applied), on a connection of its own.
-    fn movement(&self, manifest: Option<std::path::PathBuf>) {
+    /// as they would export now (approved suppressions applied).
+    fn movement(&self, manifest: Option<std::path::PathBuf>) -> impl JobWork {
         let exports = self.export_log.exports();
         let chosen = manifest.and_then(|m| exports.iter().position(|e| e.manifest == m)).unwrap_or(0);
-        let Some(from) = exports.get(chosen).map(|e| e.manifest.clone()) else {
-            let why = "no export of this library yet: export a segment (Ctrl-E), and come back after the data changed";
-            let _ = self.tx.send(Action::MovementDone { exports, chosen, result: Err(why.into()) });
-            return;
-        };
+        let from = exports.get(chosen).map(|e| e.manifest.clone());
         let (features, _) = self.library.features();
         let library = Library::open(self.library.dir());
-        let work = move |engine: &Engine| -> Result<crate::engine::movement::Movement, String> {
-            let from = StoredExport::open(&from).map_err(|e| e.to_string())?;
-            let now =
-                crate::export::over_time::filters_now(&library, &features, &from.segment_names(), true, false, &[])
-                    .map_err(|e| e.to_string())?;
-            crate::export::over_time::movement(engine, &from, To::Now(&now)).map_err(|e| e.to_string())
-        };
-        self.on_own_connection(work, move |result| Action::MovementDone { exports, chosen, result });
+        move |ctx: &JobCtx| {
+            let movement = match from {
+                None => Err(
+                    "no export of this library yet: export a segment (Ctrl-E), and come back after the data changed"
+                        .to_string(),
+                ),
+                Some(from) => (|| -> Result<_, JobError> {
+                    let from = StoredExport::open(&from).map_err(|e| JobError::Failed(e.to_string()))?;
+                    let names = from.segment_names();
+                    let now = crate::export::over_time::filters_now(&library, &features, &names, true, false, &[])
+                        .map_err(|e| JobError::Failed(e.to_string()))?;
+                    Ok(crate::export::over_time::movement(ctx.engine, &from, To::Now(&now))?)
+                })()
+                .map_err(|e| match e {
+                    JobError::Cancelled => "cancelled".to_string(),
+                    JobError::Failed(e) => e,
+                }),
+            };
+            if ctx.stopped() {
+                return Err(JobError::Cancelled);
+            }
+            Ok(JobOutput::Movement { exports, chosen, movement })
+        }
     }
 
-    /// Exports on a thread of its own with a cloned connection: typing never supersedes it.
-    fn export(&mut self, plan: update::ExportPlan) {
-        let tx = self.tx.clone();
+    /// An export; typing never supersedes it (it is not a preview), Esc and quitting cancel it.
+    fn export(&self, plan: ExportPlan) -> impl JobWork {
         let (features, _) = self.library.features();
         let resolved = crate::export::resolve(&self.library, &features, &plan.names, false, plan.suppress, &[]);
-        let engine = self.background_engine.try_clone();
-        let (segments, suppressions) = match (resolved, engine) {
-            (Ok(r), Ok(engine)) => (r, engine),
-            (Err(e), _) => {
-                let _ = tx.send(Action::ExportDone(Err(e.to_string())));
-                return;
-            }
-            (_, Err(e)) => {
-                let _ = tx.send(Action::ExportDone(Err(e.to_string())));
-                return;
-            }
-        };
-        let ((mut segments, suppressions), engine) = (segments, suppressions);
-        if let Some(cells) = &plan.cells {
-            let [parent] = segments.as_slice() else {
-                let _ = tx.send(Action::ExportDone(Err("the cells of a split come from one segment".into())));
-                return;
-            };
-            segments = crate::export::cells(parent, &cells.by, &cells.values);
-        }
-        let req = crate::export::ExportRequest {
-            segments,
-            suppressions,
-            exclusive: plan.exclusive,
-            columns: plan.columns,
-            out: plan.out,
-            force: false,
-            excel_safe: false,
-            protected: vec![self.library.dir().to_path_buf()],
-        };
         // Logged like the CLI's exports, so `seglens changes` and the next dialog find it.
         let log = self.export_log.clone();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        self.export_cancel = Some((stop.clone(), engine.canceller()));
-        std::thread::spawn(move || {
-            let ptx = tx.clone();
-            let going = || !stop.load(std::sync::atomic::Ordering::SeqCst);
-            // The clone started from the explorer's first day; a session past midnight exports as of today.
-            let r = engine.refresh_today().map_err(crate::export::ExportError::from).and_then(|_| {
-                crate::export::export_with(&engine, &req, Some(&log), &mut |p| {
-                    going() && ptx.send(Action::ExportProgress(p.clone())).is_ok()
-                })
-            });
-            let _ = tx.send(Action::ExportDone(r.map_err(|e| e.to_string())));
-        });
+        let protected = vec![self.library.dir().to_path_buf()];
+        move |ctx: &JobCtx| {
+            let (mut segments, suppressions) = resolved.map_err(|e| JobError::Failed(e.to_string()))?;
+            if let Some(cells) = &plan.cells {
+                let [parent] = segments.as_slice() else {
+                    return Err(JobError::Failed("the cells of a split come from one segment".into()));
+                };
+                segments = crate::export::cells(parent, &cells.by, &cells.values);
+            }
+            let req = crate::export::ExportRequest {
+                segments,
+                suppressions,
+                exclusive: plan.exclusive,
+                columns: plan.columns,
+                out: plan.out,
+                force: false,
+                excel_safe: false,
+                protected,
+            };
+            let files = crate::export::export_with(ctx.engine, &req, Some(&log), &mut |p| {
+                !ctx.stopped() && ctx.tx.send(Action::ExportProgress(ctx.id, p.clone())).is_ok()
+            })?;
+            Ok(JobOutput::Exported(files))
+        }
     }
 }
+
+/// A job's work, as `JobRunner::start` takes it.
+trait JobWork: FnOnce(&JobCtx) -> Result<JobOutput, JobError> + Send + 'static {}
+impl<F: FnOnce(&JobCtx) -> Result<JobOutput, JobError> + Send + 'static> JobWork for F {}

@@ -153,6 +153,9 @@ pub struct WorkerHandle {
     in_background: Arc<AtomicBool>,
     /// Set while a task (a save) runs: a preview's cancel must not interrupt its measurement.
     in_task: Arc<AtomicBool>,
+    /// Previews sent so far, counted before each is sent: the worker compares it with those it
+    /// has received to see a preview still in the channel (`Worker::preview_waiting`).
+    previews_sent: Arc<AtomicU64>,
     cancel: Canceller,
     thread: Option<std::thread::JoinHandle<()>>,
     /// The rollup build's own connection and thread (`start_rollups`).
@@ -212,6 +215,7 @@ impl WorkerHandle {
         let latest = Arc::new(AtomicU64::new(0));
         let in_background = Arc::new(AtomicBool::new(false));
         let in_task = Arc::new(AtomicBool::new(false));
+        let previews_sent = Arc::new(AtomicU64::new(0));
         let cancel = engine.canceller();
         let worker = Worker {
             engine,
@@ -219,6 +223,8 @@ impl WorkerHandle {
             latest: latest.clone(),
             in_background: in_background.clone(),
             in_task: in_task.clone(),
+            previews_sent: previews_sent.clone(),
+            previews_received: 0,
             rx,
             out,
             rollups_building,
@@ -226,13 +232,19 @@ impl WorkerHandle {
             background: VecDeque::from([Background::VerifyKey, Background::Schema]),
         };
         let thread = std::thread::Builder::new().name("seglens-worker".into()).spawn(move || worker.run()).ok();
-        WorkerHandle { tx, latest, in_background, in_task, cancel, thread, rollups }
+        WorkerHandle { tx, latest, in_background, in_task, previews_sent, cancel, thread, rollups }
     }
 
     pub fn send(&self, req: Request) {
         let preview = matches!(req, Request::Preview { .. });
         if let Request::Preview { generation, .. } | Request::Task { generation, .. } = &req {
             self.latest.fetch_max(*generation, Ordering::SeqCst);
+        }
+        if preview {
+            // Counted before it is sent and before `in_background` is read: either the worker,
+            // about to start background work, sees this count, or this side sees the flag it set
+            // first and interrupts (`Worker::background_job`).
+            self.previews_sent.fetch_add(1, Ordering::SeqCst);
         }
         let _ = self.tx.send(req);
         if preview && self.in_background.load(Ordering::SeqCst) {
@@ -252,17 +264,20 @@ impl WorkerHandle {
 }
 
 impl Drop for WorkerHandle {
+    /// Stops the worker and the rollup build, and waits for them with a bound (a statement that
+    /// ignored its interrupt must not hang the quit).
     fn drop(&mut self) {
         let _ = self.tx.send(Request::Shutdown);
         self.cancel.cancel();
         if let Some((cancel, _)) = &self.rollups {
             cancel.cancel();
         }
+        let deadline = Instant::now() + crate::tui::jobs::QUIT_BOUND;
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            crate::tui::jobs::join_by(t, deadline);
         }
         if let Some((_, t)) = self.rollups.take() {
-            let _ = t.join();
+            crate::tui::jobs::join_by(t, deadline);
         }
     }
 }
@@ -280,6 +295,9 @@ struct Worker {
     latest: Arc<AtomicU64>,
     in_background: Arc<AtomicBool>,
     in_task: Arc<AtomicBool>,
+    previews_sent: Arc<AtomicU64>,
+    /// Previews taken from the channel so far.
+    previews_received: u64,
     rx: Receiver<Request>,
     out: OnResponse,
     /// The rollup build runs on its own connection (`start_rollups`).
@@ -308,7 +326,10 @@ impl Worker {
             };
             for req in first.into_iter().chain(self.rx.try_iter()) {
                 match req {
-                    Request::Preview { generation, preview: p } => preview = Some((generation, p)),
+                    Request::Preview { generation, preview: p } => {
+                        self.previews_received += 1;
+                        preview = Some((generation, p))
+                    }
                     Request::MeasureLibrary { id, members: m } => {
                         // Only the newest library matters.
                         self.background.retain(|b| !matches!(b, Background::MeasureLibrary(..)));
@@ -335,10 +356,22 @@ impl Worker {
         }
     }
 
-    /// Runs a background job; false when a preview interrupted it (it runs again later).
+    /// A preview was sent that this worker has not taken from the channel yet.
+    fn preview_waiting(&self) -> bool {
+        self.previews_sent.load(Ordering::SeqCst) > self.previews_received
+    }
+
+    /// Runs a background job (`in_background` set); false when a preview interrupted it or
+    /// waits (it runs again later).
     fn background_job(&self, job: &Background) -> bool {
         let start = Instant::now();
         self.engine.clear_cancel();
+        // A preview sent after the channel was drained, but before `in_background` was set, saw
+        // the flag down and did not interrupt: without this look it would wait behind the whole
+        // job (a library measurement of many segments).
+        if self.preview_waiting() {
+            return false;
+        }
         let result = self.engine.refresh_today().and_then(|_| match job {
             Background::VerifyKey => self.engine.verify_key().map(|_| None),
             Background::Schema => {
@@ -498,4 +531,75 @@ fn respond(
     began: Option<Instant>,
 ) -> Response {
     Response { reply, generation, elapsed: start.elapsed(), result, began }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A worker on its own small database (a VARCHAR key), with library segments to measure.
+    fn worker(dir: &std::path::Path) -> (Worker, Arc<Mutex<Vec<Response>>>, Vec<OverlapMember>) {
+        let db = dir.join("shop.duckdb");
+        let conn = duckdb::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE shoppers AS SELECT 'S-' || i AS \"Shopper Id\", i % 7 AS band FROM range(5000) r(i);",
+        )
+        .unwrap();
+        drop(conn);
+        let engine = Engine::open(&db, &Default::default()).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = Arc::clone(&seen);
+        let (_tx, rx) = std::sync::mpsc::channel();
+        let members = ["band < 3", "band = 6"]
+            .iter()
+            .map(|f| OverlapMember {
+                name: f.to_string(),
+                filter: measure::compile(&Template::new("t", f), &Default::default(), &Default::default()).unwrap(),
+                suppression: false,
+            })
+            .collect();
+        let w = Worker {
+            engine,
+            library: Library::open(dir.join("lib")),
+            latest: Arc::new(AtomicU64::new(0)),
+            in_background: Arc::new(AtomicBool::new(false)),
+            in_task: Arc::new(AtomicBool::new(false)),
+            previews_sent: Arc::new(AtomicU64::new(0)),
+            previews_received: 0,
+            rx,
+            out: Arc::new(move |r| out.lock().unwrap().push(r)),
+            rollups_building: Arc::new(AtomicBool::new(false)),
+            tasks: VecDeque::new(),
+            background: VecDeque::new(),
+        };
+        (w, seen, members)
+    }
+
+    /// The race of issue 26 §1: the worker drained the channel (no preview yet) and is about to
+    /// start the library measurement; the loop sends a preview and reads `in_background` while it
+    /// is still down, so it does not interrupt. The measurement must then yield to the preview
+    /// instead of running whole with the preview waiting behind it.
+    #[test]
+    fn background_work_yields_to_a_preview_sent_in_the_window_before_it_began() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, seen, members) = worker(dir.path());
+        let job = Background::MeasureLibrary(1, members);
+        // The preview is in the channel, counted, not yet received.
+        w.previews_sent.fetch_add(1, Ordering::SeqCst);
+        w.in_background.store(true, Ordering::SeqCst);
+        assert!(!w.background_job(&job), "the library measurement ran with a preview waiting");
+        assert!(seen.lock().unwrap().is_empty(), "it answered: {:?}", seen.lock().unwrap());
+        // Once the worker has taken the preview, the measurement runs and answers.
+        w.previews_received = 1;
+        assert!(w.background_job(&job));
+        let answers = seen.lock().unwrap();
+        match answers.as_slice() {
+            [Response { result: Ok(Part::LibrarySizes { id: 1, sizes }), .. }] => {
+                assert_eq!(sizes["band < 3"], measure::Fit::Size(2144));
+                assert_eq!(sizes["band = 6"], measure::Fit::Size(714));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

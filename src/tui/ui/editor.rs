@@ -65,7 +65,7 @@ fn highlight(text: &str, state: &AppState, theme: &Theme) -> Vec<(usize, usize, 
             (lexer::tokenize(&text[..at]).unwrap_or_default(), Some(at))
         }
     };
-    let is_col = |w: &str| state.columns.iter().any(|c| c.name.eq_ignore_ascii_case(w));
+    let is_col = |w: &str| state.dataset.columns.iter().any(|c| c.name.eq_ignore_ascii_case(w));
     let is_feature = |w: &str| state.library.features.get(w).is_some();
     let mut out: Vec<(usize, usize, Style)> = tokens
         .iter()

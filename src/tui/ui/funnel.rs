@@ -35,9 +35,25 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         return;
     };
     let w = inner.width as usize;
+    let mut lines = vec![headline(f, state, theme)];
+    lines.extend(clause_lines(f, state.funnel.selected, w, theme));
+    lines.push(Line::raw(""));
+    let why = match f.join {
+        Join::And => {
+            "running: passes this clause and all before it · without: the filter with this clause off · NULL: the clause cannot judge these rows"
+        }
+        Join::Or => {
+            "running: in this branch or one before it · adds: rows this branch brings first · without: the filter without this branch"
+        }
+    };
+    lines.push(Line::styled(fit(why, w), theme.muted()));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The size (with what the clauses switched off change) and whether the segment is empty.
+fn headline<'a>(f: &crate::engine::funnel::Funnel, state: &AppState, theme: &Theme) -> Line<'a> {
     let measured = state.funnel.measured.as_ref().map_or(f.size, |m| m.size);
     let off = f.clauses.iter().filter(|c| !c.enabled).count();
-    let mut lines = Vec::new();
     let share = |n: u64| n as f64 / f.base.max(1) as f64;
     let mut head = vec![Span::styled(
         format!("{} of {} customers  {}", count(f.size), count(f.base), percent(share(f.size))),
@@ -58,7 +74,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     if f.size == 0 && f.base > 0 {
         head.push(Span::styled("   ⚠ empty: no customer matches", theme.error()));
     }
-    lines.push(Line::from(head));
+    Line::from(head)
+}
+
+/// The column heads, then one line a clause (and its flag, if any).
+fn clause_lines<'a>(f: &crate::engine::funnel::Funnel, selected: usize, w: usize, theme: &Theme) -> Vec<Line<'a>> {
+    let share = |n: u64| n as f64 / f.base.max(1) as f64;
+    let mut lines = Vec::new();
     let (verb, join) = match f.join {
         Join::And => ("removes", "AND"),
         Join::Or => ("adds", "OR"),
@@ -74,7 +96,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         theme.muted(),
     ));
     for (i, c) in f.clauses.iter().enumerate() {
-        let selected = i == state.funnel.selected;
+        let selected = i == selected;
         let text = c.text.split_whitespace().collect::<Vec<_>>().join(" ");
         let prefix = if i == 0 { String::new() } else { format!("{join} ") };
         let style = match (selected, c.enabled) {
@@ -109,15 +131,5 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
             lines.push(Line::styled(format!("      {}", fit(flag, w.saturating_sub(6))), theme.warn()));
         }
     }
-    lines.push(Line::raw(""));
-    let why = match f.join {
-        Join::And => {
-            "running: passes this clause and all before it · without: the filter with this clause off · NULL: the clause cannot judge these rows"
-        }
-        Join::Or => {
-            "running: in this branch or one before it · adds: rows this branch brings first · without: the filter without this branch"
-        }
-    };
-    lines.push(Line::styled(fit(why, w), theme.muted()));
-    frame.render_widget(Paragraph::new(lines), inner);
+    lines
 }

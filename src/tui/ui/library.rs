@@ -105,7 +105,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
         row.push(Span::styled(format!(" {:>9}", now.map_or(String::new(), count)), theme.text()));
         row.push(Span::styled(drift, theme.warn()));
         // Empty is a warning everywhere; small (under --small-share of the base) is a mark.
-        row.push(match now.and_then(|n| SizeMark::of(n, state.base, state.small_share)) {
+        row.push(match now.and_then(|n| SizeMark::of(n, state.dataset.base, state.small_share)) {
             Some(SizeMark::Empty) => Span::styled("∅", theme.error()),
             Some(SizeMark::Small) => Span::styled("▫", theme.warn()),
             None => Span::raw(" "),

@@ -18,7 +18,7 @@ pub fn list_height(inner_height: u16) -> usize {
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let is_focused = focused(state, Focus::Side);
-    let block = panel(format!(" Schema: {} · F4: features ", state.table), is_focused, theme);
+    let block = panel(format!(" Schema: {} · F4: features ", state.dataset.table), is_focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let stats = state.schema.schema.as_ref().and_then(|s| s.entity());
@@ -26,8 +26,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let mut lines = Vec::new();
     let h = list_height(inner.height);
     let skip = super::list_offset(state.schema.selected, h);
-    let name_w = state.columns.iter().map(|c| c.name.chars().count()).max().unwrap_or(8).min(22);
-    for (i, c) in state.columns.iter().enumerate().skip(skip).take(h) {
+    let name_w = state.dataset.columns.iter().map(|c| c.name.chars().count()).max().unwrap_or(8).min(22);
+    for (i, c) in state.dataset.columns.iter().enumerate().skip(skip).take(h) {
         let st = stats.and_then(|t| t.columns.iter().find(|x| x.name == c.name));
         let selected = i == state.schema.selected && is_focused;
         let mark = if shown.contains(&c.name) { "▪" } else { " " };

@@ -12,8 +12,11 @@ use crate::tui::theme::Theme;
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let (worker, failed) = worker_text(state);
     let mut top = vec![
-        Span::styled(format!(" {} ", state.db_label), theme.accent()),
-        Span::styled(format!("· {} by {} · {} customers · ", state.table, state.key, count(state.base)), theme.muted()),
+        Span::styled(format!(" {} ", state.dataset.label), theme.accent()),
+        Span::styled(
+            format!("· {} by {} · {} customers · ", state.dataset.table, state.dataset.key, count(state.dataset.base)),
+            theme.muted(),
+        ),
     ];
     // What the user's last action did comes before the timings, whose length varies, and the
     // context gives way when the two do not fit: the message is never cut off.

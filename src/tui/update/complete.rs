@@ -99,6 +99,7 @@ pub(super) fn completion_candidates(state: &AppState, prefix: &str) -> Vec<Strin
         .unwrap_or_default();
     let features = state.library.features.iter().map(|f| format!("{}(", f.name));
     for c in state
+        .dataset
         .columns
         .iter()
         .map(|c| c.name.clone())

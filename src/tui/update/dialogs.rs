@@ -10,6 +10,7 @@ use crate::library::SaveOutcome;
 use crate::library::measure;
 use crate::library::template::{Status, Template, is_slug};
 use crate::tui::action::Effect;
+use crate::tui::jobs::{ExportPlan, JobKind, JobSpec};
 use crate::tui::keymap::Cmd;
 use crate::tui::state::*;
 use crate::tui::worker::{Part, Request, Response, Task};
@@ -68,7 +69,7 @@ pub fn open_export(state: &mut AppState) -> Vec<Effect> {
         changes: None,
         cells: None,
     });
-    vec![Effect::ExportChanges { names, exclusive: false, suppress: true }]
+    super::start_job(state, JobSpec::ExportChanges { names, exclusive: false, suppress: true })
 }
 
 /// The export dialog for cells of a split of `name` (its latest approved version).
@@ -130,150 +131,182 @@ pub(super) fn edit_line(text: &mut String, key: &KeyEvent) -> bool {
 }
 
 /// A key in a dialog: `cmd` is what the dialog's key table says it means (None: text, or for the
-/// quit question "stay").
+/// quit question "stay"). The dialog is taken out of the state and put back unless the key closes it.
 pub fn dialog_key(state: &mut AppState, cmd: Option<Cmd>, key: KeyEvent, now: Instant) -> Vec<Effect> {
-    let Some(mut dialog) = state.dialog.take() else {
+    let Some(dialog) = state.dialog.take() else {
         return Vec::new();
     };
-    match &mut dialog {
+    match dialog {
         Dialog::ConfirmQuit => match cmd {
             Some(Cmd::Quit) => {
                 state.quit = true;
-                return vec![Effect::Quit];
+                vec![Effect::Quit]
             }
-            Some(Cmd::SaveFirst) => open_save(state),
-            _ => {}
+            Some(Cmd::SaveFirst) => {
+                open_save(state);
+                Vec::new()
+            }
+            _ => Vec::new(),
         },
-        Dialog::Message { .. } | Dialog::Diff { .. } => {
+        d @ (Dialog::Message { .. } | Dialog::Diff { .. }) => {
             if cmd != Some(Cmd::Close) {
-                state.dialog = Some(dialog);
+                state.dialog = Some(d);
+            }
+            Vec::new()
+        }
+        d @ Dialog::History { .. } => {
+            history_key(state, cmd, d);
+            Vec::new()
+        }
+        d @ Dialog::Name { .. } => {
+            name_key(state, cmd, &key, d, now);
+            Vec::new()
+        }
+        d @ Dialog::Save { .. } => save_key(state, cmd, &key, d),
+        d @ Dialog::Export { .. } => export_key(state, cmd, &key, d),
+    }
+}
+
+/// The history: ↑↓ move the cursor, d shows what that version changed.
+fn history_key(state: &mut AppState, cmd: Option<Cmd>, mut dialog: Dialog) {
+    let Dialog::History { selected } = &mut dialog else { return };
+    match cmd {
+        Some(Cmd::Close) => {}
+        Some(Cmd::Diff) => state.dialog = Some(history_diff(state, *selected).unwrap_or(dialog)),
+        Some(c @ (Cmd::Up | Cmd::Down)) => {
+            let n = state.library.history.as_ref().map_or(0, |(_, v)| v.len());
+            *selected =
+                if c == Cmd::Up { selected.saturating_sub(1) } else { (*selected + 1).min(n.saturating_sub(1)) };
+            state.dialog = Some(dialog);
+        }
+        _ => state.dialog = Some(dialog),
+    }
+}
+
+/// The name of a new segment or a duplicate: a slug no other segment has.
+fn name_key(state: &mut AppState, cmd: Option<Cmd>, key: &KeyEvent, mut dialog: Dialog, now: Instant) {
+    let Dialog::Name { purpose, input, error } = &mut dialog else { return };
+    match cmd {
+        Some(Cmd::Close) => {}
+        Some(Cmd::Submit) => {
+            let problem = if !is_slug(input) {
+                Some("use lowercase letters, digits and '-'")
+            } else if state.library.templates.iter().any(|t| t.name == *input) {
+                Some("a segment with that name exists")
+            } else {
+                None
+            };
+            match problem {
+                Some(p) => {
+                    *error = Some(p.into());
+                    state.dialog = Some(dialog);
+                }
+                None => {
+                    let (purpose, name) = (*purpose, std::mem::take(input));
+                    start_named(state, purpose, name, now);
+                }
             }
         }
-        Dialog::History { selected } => match cmd {
-            Some(Cmd::Close) => {}
-            Some(Cmd::Diff) => state.dialog = Some(history_diff(state, *selected).unwrap_or(dialog)),
-            Some(c @ (Cmd::Up | Cmd::Down)) => {
-                let n = state.library.history.as_ref().map_or(0, |(_, v)| v.len());
-                *selected =
-                    if c == Cmd::Up { selected.saturating_sub(1) } else { (*selected + 1).min(n.saturating_sub(1)) };
-                state.dialog = Some(dialog);
-            }
-            _ => state.dialog = Some(dialog),
-        },
-        Dialog::Name { purpose, input, error } => match cmd {
-            Some(Cmd::Close) => {}
-            Some(Cmd::Submit) => {
-                let problem = if !is_slug(input) {
-                    Some("use lowercase letters, digits and '-'")
-                } else if state.library.templates.iter().any(|t| t.name == *input) {
-                    Some("a segment with that name exists")
-                } else {
-                    None
-                };
-                match problem {
-                    Some(p) => {
-                        *error = Some(p.into());
-                        state.dialog = Some(dialog);
-                    }
-                    None => {
-                        let (purpose, name) = (*purpose, std::mem::take(input));
-                        start_named(state, purpose, name, now);
-                    }
-                }
-            }
-            _ => {
-                if edit_line(input, &key) {
-                    *error = None;
-                }
-                state.dialog = Some(dialog);
-            }
-        },
-        Dialog::Save { fields, focused, error } => match cmd {
-            Some(Cmd::Close) => {}
-            Some(Cmd::NextField) | Some(Cmd::Submit) if cmd == Some(Cmd::NextField) || *focused + 1 < fields.len() => {
-                *focused = (*focused + 1) % fields.len();
+        _ => {
+            if edit_line(input, key) {
                 *error = None;
+            }
+            state.dialog = Some(dialog);
+        }
+    }
+}
+
+/// The save dialog: Tab and Enter move through the fields, Enter on the last (or Ctrl-S) saves.
+fn save_key(state: &mut AppState, cmd: Option<Cmd>, key: &KeyEvent, mut dialog: Dialog) -> Vec<Effect> {
+    let Dialog::Save { fields, focused, error } = &mut dialog else { return Vec::new() };
+    match cmd {
+        Some(Cmd::Close) => {}
+        Some(Cmd::NextField) | Some(Cmd::Submit) if cmd == Some(Cmd::NextField) || *focused + 1 < fields.len() => {
+            *focused = (*focused + 1) % fields.len();
+            *error = None;
+            state.dialog = Some(dialog);
+        }
+        Some(Cmd::PrevField) => {
+            *focused = (*focused + fields.len() - 1) % fields.len();
+            *error = None;
+            state.dialog = Some(dialog);
+        }
+        Some(Cmd::Submit) | Some(Cmd::SubmitNow) => {
+            let (fields, focused) = (std::mem::take(fields), *focused);
+            return submit_save(state, fields, focused);
+        }
+        _ => {
+            edit_line(&mut fields[*focused].value, key);
+            *error = None;
+            state.dialog = Some(dialog);
+        }
+    }
+    Vec::new()
+}
+
+/// The export dialog: fields, the exclusive and suppression toggles (which measure its counts
+/// again), Enter to export; while the export runs only Esc (cancel) and Ctrl-Q do anything.
+fn export_key(state: &mut AppState, cmd: Option<Cmd>, key: &KeyEvent, mut dialog: Dialog) -> Vec<Effect> {
+    let Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes, cells } = &mut dialog else {
+        return Vec::new();
+    };
+    let running = progress.is_some() && result.is_none();
+    match cmd {
+        // A running export stops on Esc; nothing is left under the final name.
+        Some(Cmd::Close) if running => {
+            state.status = Some((Level::Info, "cancelling the export…".into()));
+            state.dialog = Some(dialog);
+            return state.jobs.running(JobKind::Export).map(Effect::CancelJob).into_iter().collect();
+        }
+        Some(Cmd::Quit) => {
+            let cancel = state.jobs.running(JobKind::Export).filter(|_| running).map(Effect::CancelJob);
+            return cancel.into_iter().chain(quit(state)).collect();
+        }
+        _ if running => state.dialog = Some(dialog),
+        // A finished export: any key closes its report.
+        _ if result.is_some() => {}
+        Some(Cmd::Close) => {}
+        Some(Cmd::NextField) => {
+            *focused = (*focused + 1) % fields.len();
+            state.dialog = Some(dialog);
+        }
+        Some(Cmd::PrevField) => {
+            *focused = (*focused + fields.len() - 1) % fields.len();
+            state.dialog = Some(dialog);
+        }
+        Some(c @ (Cmd::ToggleExclusive | Cmd::ToggleSuppress)) => {
+            if c == Cmd::ToggleExclusive {
+                *exclusive = !*exclusive;
+            } else {
+                *suppress = !*suppress;
+            }
+            // Exclusivity and suppressions change who is exported: measure again.
+            if cells.is_some() {
                 state.dialog = Some(dialog);
+                return Vec::new();
             }
-            Some(Cmd::PrevField) => {
-                *focused = (*focused + fields.len() - 1) % fields.len();
-                *error = None;
-                state.dialog = Some(dialog);
-            }
-            Some(Cmd::Submit) | Some(Cmd::SubmitNow) => {
-                let (fields, focused) = (std::mem::take(fields), *focused);
-                return submit_save(state, fields, focused);
-            }
-            _ => {
-                edit_line(&mut fields[*focused].value, &key);
-                *error = None;
-                state.dialog = Some(dialog);
-            }
-        },
-        Dialog::Export { fields, focused, exclusive, suppress, progress, result, changes, cells } => {
-            let running = progress.is_some() && result.is_none();
-            match cmd {
-                // A running export stops on Esc; nothing is left under the final name.
-                Some(Cmd::Close) if running => {
-                    state.status = Some((Level::Info, "cancelling the export…".into()));
-                    state.dialog = Some(dialog);
-                    return vec![Effect::CancelExport];
-                }
-                Some(Cmd::Quit) => {
-                    let mut effects = if running { vec![Effect::CancelExport] } else { Vec::new() };
-                    effects.extend(quit(state));
-                    return effects;
-                }
-                _ if running => state.dialog = Some(dialog),
-                // A finished export: any key closes its report.
-                _ if result.is_some() => {}
-                Some(Cmd::Close) => {}
-                Some(Cmd::NextField) => {
-                    *focused = (*focused + 1) % fields.len();
-                    state.dialog = Some(dialog);
-                }
-                Some(Cmd::PrevField) => {
-                    *focused = (*focused + fields.len() - 1) % fields.len();
-                    state.dialog = Some(dialog);
-                }
-                Some(c @ (Cmd::ToggleExclusive | Cmd::ToggleSuppress)) => {
-                    if c == Cmd::ToggleExclusive {
-                        *exclusive = !*exclusive;
-                    } else {
-                        *suppress = !*suppress;
-                    }
-                    // Exclusivity and suppressions change who is exported: measure again.
-                    if cells.is_some() {
-                        state.dialog = Some(dialog);
-                        return Vec::new();
-                    }
-                    *changes = None;
-                    let effect = Effect::ExportChanges {
-                        names: list(&fields[0].value),
-                        exclusive: *exclusive,
-                        suppress: *suppress,
-                    };
-                    state.dialog = Some(dialog);
-                    return vec![effect];
-                }
-                Some(Cmd::Submit) => {
-                    let plan = ExportPlan {
-                        names: list(&fields[0].value),
-                        columns: list(&fields[2].value),
-                        out: std::path::PathBuf::from(fields[1].value.trim()),
-                        exclusive: *exclusive,
-                        suppress: *suppress,
-                        cells: cells.clone(),
-                    };
-                    *progress = Some((String::new(), 0, 0));
-                    state.dialog = Some(dialog);
-                    return vec![Effect::Export(Box::new(plan))];
-                }
-                _ => {
-                    edit_line(&mut fields[*focused].value, &key);
-                    state.dialog = Some(dialog);
-                }
-            }
+            *changes = None;
+            let spec =
+                JobSpec::ExportChanges { names: list(&fields[0].value), exclusive: *exclusive, suppress: *suppress };
+            state.dialog = Some(dialog);
+            return super::start_job(state, spec);
+        }
+        Some(Cmd::Submit) => {
+            let plan = ExportPlan {
+                names: list(&fields[0].value),
+                columns: list(&fields[2].value),
+                out: std::path::PathBuf::from(fields[1].value.trim()),
+                exclusive: *exclusive,
+                suppress: *suppress,
+                cells: cells.clone(),
+            };
+            *progress = Some((String::new(), 0, 0));
+            state.dialog = Some(dialog);
+            return super::start_job(state, JobSpec::Export(Box::new(plan)));
+        }
+        _ => {
+            edit_line(&mut fields[*focused].value, key);
+            state.dialog = Some(dialog);
         }
     }
     Vec::new()
@@ -294,18 +327,6 @@ fn start_named(state: &mut AppState, purpose: NamePurpose, name: String, now: In
         Document { origin: None, name: Some(name), saved_text: String::new(), saved_params: Default::default() };
     state.focus = Focus::Editor;
     on_edit(state, now);
-}
-
-/// What the export dialog asks the loop to export.
-#[derive(Debug, Clone)]
-pub struct ExportPlan {
-    pub names: Vec<String>,
-    pub columns: Vec<String>,
-    pub out: std::path::PathBuf,
-    pub exclusive: bool,
-    pub suppress: bool,
-    /// Export these cells of the one segment, to one file with a cell column.
-    pub cells: Option<Cells>,
 }
 
 pub(super) fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usize) -> Vec<Effect> {
@@ -340,8 +361,8 @@ pub(super) fn submit_save(state: &mut AppState, fields: Vec<Field>, focused: usi
     }
     let note = get("Change note").filter(|n| !n.is_empty());
     t.note = note;
-    t.table = state.table.clone();
-    t.key = state.key.clone();
+    t.table = state.dataset.table.clone();
+    t.key = state.dataset.key.clone();
     let features = features_for_document(state);
     measure::record_features(&mut t, &compiled, &features);
     t.status = match &base {

@@ -183,7 +183,7 @@ pub(super) fn cycle_type(state: &mut AppState, now: Instant) {
 pub(super) fn insert_from_side(state: &mut AppState, value: bool, now: Instant) {
     let text = match state.side {
         SideTab::Schema => {
-            let Some(col) = state.columns.get(state.schema.selected) else {
+            let Some(col) = state.dataset.columns.get(state.schema.selected) else {
                 return;
             };
             if value {
@@ -216,7 +216,7 @@ pub(super) fn insert_from_side(state: &mut AppState, value: bool, now: Instant) 
 }
 
 pub(super) fn toggle_column(state: &mut AppState, now: Instant) {
-    let Some(col) = state.columns.get(state.schema.selected).map(|c| c.name.clone()) else {
+    let Some(col) = state.dataset.columns.get(state.schema.selected).map(|c| c.name.clone()) else {
         return;
     };
     let mut cols = state.shown_columns();

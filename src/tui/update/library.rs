@@ -6,13 +6,16 @@ use ratatui::crossterm::event::KeyEvent;
 
 use super::dialogs::edit_line;
 use super::edit::{on_edit, recompile};
+use crate::library::measure;
 use crate::library::template::Status;
 use crate::tui::action::{Effect, LibrarySnapshot};
 use crate::tui::keymap::Cmd;
 use crate::tui::keymap::Mode;
 use crate::tui::state::*;
+use crate::tui::worker::{OverlapMember, Request};
 
-pub(super) fn on_library(state: &mut AppState, snap: LibrarySnapshot, now: Instant) {
+/// The library as read from disk (start, save, approve, retire, history): shown, and measured again.
+pub(super) fn on_library(state: &mut AppState, snap: LibrarySnapshot, now: Instant) -> Vec<Effect> {
     let LibrarySnapshot { templates, errors, features, feature_error, history, dir } = snap;
     state.library.templates = templates;
     state.library.errors = errors;
@@ -40,6 +43,31 @@ pub(super) fn on_library(state: &mut AppState, snap: LibrarySnapshot, now: Insta
     if state.compiled.is_some() && state.preview.size.is_none() {
         state.preview_due = Some(now);
     }
+    measure_library(state)
+}
+
+/// The size now of every library segment that is not retired, measured on the worker when it is
+/// idle; a newer measurement's id makes an older one's answer stale.
+fn measure_library(state: &mut AppState) -> Vec<Effect> {
+    let members: Vec<OverlapMember> = state
+        .library
+        .templates
+        .iter()
+        .filter(|t| t.status != Status::Retired)
+        .filter_map(|t| {
+            measure::compile(t, &Default::default(), &state.library.features).ok().map(|c| OverlapMember {
+                name: t.name.clone(),
+                filter: c,
+                suppression: false,
+            })
+        })
+        .collect();
+    if members.is_empty() {
+        return Vec::new();
+    }
+    state.library.measuring = true;
+    state.library.measure_id += 1;
+    vec![Effect::Send(Request::MeasureLibrary { id: state.library.measure_id, members })]
 }
 
 pub(super) fn library_search_input(state: &mut AppState, cmd: Option<Cmd>, key: &KeyEvent) {

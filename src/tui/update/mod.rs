@@ -3,7 +3,8 @@
 //! "What happens on X" lives in a file named X: `edit` (the filter and its parameters), `preview`
 //! (asking the worker and reading its answers), `complete` (Tab in the editor), `library` (the
 //! side panel's segments and the working set), `dialogs` (save, export, history, quit), `mouse`,
-//! `paste`, `reports` (hygiene, compare) and `history` (movement, split).
+//! `paste`, `reports` (hygiene, compare) and `over_time` (movement, split). Background jobs start
+//! and end here too (`start_job`, `on_job_done`): the ids are handed out by the state's `JobBook`.
 
 mod complete;
 mod dialogs;
@@ -15,7 +16,7 @@ mod paste;
 mod preview;
 mod reports;
 
-pub use dialogs::ExportPlan;
+pub use crate::tui::jobs::ExportPlan;
 pub use edit::{features_for_document, on_edit, recompile};
 pub use preview::overlap_members;
 
@@ -25,6 +26,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use crate::engine::ParamValue;
 use crate::tui::action::{Action, Effect};
+use crate::tui::jobs::{JobDone, JobError, JobKind, JobOutput, JobSpec};
 use crate::tui::keymap::{self, Cmd, Mode};
 use crate::tui::state::*;
 use complete::complete;
@@ -43,16 +45,59 @@ pub fn update(state: &mut AppState, action: Action, now: Instant) -> Vec<Effect>
     // An edit supersedes the running preview now, not when the idle pause ends: DuckDB notices an
     // interrupt only between pipeline tasks (17-32 ms inside an EXISTS hash join at 10M), and that
     // wait then passes during the pause instead of after it.
-    if state.preview_due != due_before
-        && state.preview_due.is_some_and(|d| d > now)
-        && matches!(state.worker, WorkerState::Running { .. })
-    {
-        state.generation += 1;
-        state.worker = WorkerState::Idle;
-        state.preview.stale = true;
-        effects.push(Effect::Cancel(state.generation));
+    if state.preview_due != due_before && state.preview_due.is_some_and(|d| d > now) {
+        effects.extend(supersede(state));
     }
     effects
+}
+
+/// Moves past the preview that runs, if one does: a new generation (its answers are now old),
+/// and the interrupt that stops it. The one way a preview is superseded.
+pub(super) fn supersede(state: &mut AppState) -> Option<Effect> {
+    if !matches!(state.worker, WorkerState::Running { .. }) {
+        return None;
+    }
+    state.generation += 1;
+    state.worker = WorkerState::Idle;
+    state.preview.stale = true;
+    Some(Effect::Cancel(state.generation))
+}
+
+/// Starts a background job under a new id; the job of its kind that still runs is cancelled
+/// (its answer would be dropped anyway: F5 twice, or the export dialog's counts re-asked).
+pub(super) fn start_job(state: &mut AppState, spec: JobSpec) -> Vec<Effect> {
+    let (id, superseded) = state.jobs.start(spec.kind());
+    superseded.map(Effect::CancelJob).into_iter().chain([Effect::Start { id, spec }]).collect()
+}
+
+/// A job ended: shown if it is the latest of its kind, dropped if a newer one superseded it.
+fn on_job_done(state: &mut AppState, done: JobDone) {
+    if !state.jobs.finish(&done) {
+        return;
+    }
+    let why = |e: JobError| e.to_string();
+    match (done.kind, done.result) {
+        (_, Ok(JobOutput::Exported(files))) => export_done(state, Ok(files)),
+        (JobKind::Export, Err(JobError::Cancelled)) => {
+            export_done(state, Err("export cancelled; nothing was written".into()))
+        }
+        (JobKind::Export, Err(e)) => export_done(state, Err(why(e))),
+        (_, Ok(JobOutput::Changes(lines))) => export_changes(state, Ok(lines)),
+        (JobKind::ExportChanges, Err(e)) => export_changes(state, Err(why(e))),
+        (JobKind::Report(which), result) => reports::report_done(
+            state,
+            which,
+            result.map_err(why).and_then(|o| match o {
+                JobOutput::Report(text) => Ok(text),
+                other => Err(format!("unexpected answer {other:?}")),
+            }),
+        ),
+        (_, Ok(JobOutput::Report(_))) => {}
+        (_, Ok(JobOutput::Movement { exports, chosen, movement })) => {
+            over_time::movement_done(state, exports, chosen, movement)
+        }
+        (JobKind::Movement, Err(e)) => over_time::movement_failed(state, why(e)),
+    }
 }
 
 pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Vec<Effect> {
@@ -66,35 +111,35 @@ pub(super) fn dispatch(state: &mut AppState, action: Action, now: Instant) -> Ve
         }
         Action::Tick(now) => on_tick(state, now),
         Action::Worker(resp) => on_response(state, resp, now),
-        Action::ExportProgress(p) => {
-            export_progress(state, p);
+        Action::ExportProgress(id, p) => {
+            if state.jobs.running(JobKind::Export) == Some(id) {
+                export_progress(state, p);
+            }
             Vec::new()
         }
-        Action::ExportDone(r) => {
-            export_done(state, r);
+        Action::Job(done) => {
+            on_job_done(state, done);
             Vec::new()
         }
         Action::Notice(level, msg) => {
             state.status = Some((level, msg));
             Vec::new()
         }
-        Action::ExportChanges(lines) => {
-            export_changes(state, lines);
+        Action::LibraryLoaded(snap) => on_library(state, snap, now),
+        Action::Themed(loaded) => {
+            state.status = Some(match loaded {
+                Ok(name) => {
+                    state.theme = name.clone();
+                    (Level::Info, format!("theme {name}"))
+                }
+                Err(e) => (Level::Error, e),
+            });
             Vec::new()
         }
-        Action::ReportDone(which, result) => {
-            reports::report_done(state, which, result);
-            Vec::new()
+        Action::Signal => {
+            state.quit = true;
+            vec![Effect::Quit]
         }
-        Action::MovementDone { exports, chosen, result } => {
-            over_time::movement_done(state, exports, chosen, result);
-            Vec::new()
-        }
-        Action::LibraryLoaded(snap) => {
-            on_library(state, snap, now);
-            Vec::new()
-        }
-        Action::Signal => vec![Effect::Quit],
     }
 }
 
@@ -273,12 +318,9 @@ pub(super) fn command(state: &mut AppState, cmd: Cmd, now: Instant) -> Vec<Effec
 /// Esc: supersede whatever runs with a generation that asks for nothing.
 pub(super) fn cancel(state: &mut AppState) -> Vec<Effect> {
     state.preview_due = None;
-    if let WorkerState::Running { .. } = state.worker {
-        state.generation += 1;
-        state.worker = WorkerState::Idle;
-        state.preview.stale = true;
+    if let Some(effect) = supersede(state) {
         state.status = Some((Level::Info, "cancelled".into()));
-        return vec![Effect::Cancel(state.generation)];
+        return vec![effect];
     }
     if state.view != View::Explore {
         state.view = View::Explore;
@@ -296,7 +338,7 @@ pub(super) fn move_selection(state: &mut AppState, m: Mode, delta: i64) {
         Mode::Features => {
             state.library.feature_selected = step(state.library.feature_selected, state.library.features.len())
         }
-        Mode::Schema => state.schema.selected = step(state.schema.selected, state.columns.len()),
+        Mode::Schema => state.schema.selected = step(state.schema.selected, state.dataset.columns.len()),
         Mode::Members => {
             let n = state.preview.rows.as_ref().map_or(0, |r| r.rows.len());
             state.preview.members_offset = step(state.preview.members_offset, n);

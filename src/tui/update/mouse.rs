@@ -59,7 +59,7 @@ fn pick_row(state: &mut AppState, focus: Focus, area: Rect, y: u16) {
             let len = state.library.visible().len();
             (&mut state.library.selected, len)
         }
-        (Focus::Side, SideTab::Schema) => (&mut state.schema.selected, state.columns.len()),
+        (Focus::Side, SideTab::Schema) => (&mut state.schema.selected, state.dataset.columns.len()),
         _ => return,
     };
     let i = list_offset(*selected, height) + row;

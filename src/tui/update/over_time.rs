@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::library::{Status, Template, measure};
 use crate::tui::action::Effect;
+use crate::tui::jobs::JobSpec;
 use crate::tui::state::*;
 use crate::tui::worker::{Request, Task};
 
@@ -22,7 +23,7 @@ pub(super) fn toggle_movement(state: &mut AppState) -> Vec<Effect> {
 pub(super) fn start_movement(state: &mut AppState, manifest: Option<std::path::PathBuf>) -> Vec<Effect> {
     let manifest = manifest.or_else(|| state.movement.exports.get(state.movement.chosen).map(|e| e.manifest.clone()));
     state.movement.running = true;
-    vec![Effect::Movement { manifest }]
+    super::start_job(state, JobSpec::Movement { manifest })
 }
 
 /// ← / →: from an earlier (older) or a later export; the list is newest first.
@@ -50,6 +51,13 @@ pub(super) fn movement_done(
     result: Result<crate::engine::movement::Movement, String>,
 ) {
     state.movement = MovementState { exports, chosen, running: false, result: Some(result) };
+}
+
+/// The movement job ended without an answer (cancelled, or the export log unreadable): the
+/// exports listed before stay, to choose another.
+pub(super) fn movement_failed(state: &mut AppState, why: String) {
+    state.movement.running = false;
+    state.movement.result = Some(Err(why));
 }
 
 /// Ctrl-T: the split view, by the breakdown's dimension the first time.

@@ -58,16 +58,15 @@ pub fn overlap_members(state: &AppState) -> Vec<OverlapMember> {
 
 pub(super) fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect> {
     let working = overlap_members(state);
-    let mut effects = Vec::new();
-    state.generation += 1;
-    if let WorkerState::Running { .. } = state.worker {
-        effects.push(Effect::Cancel(state.generation));
+    // The new generation supersedes whatever still runs, even with nothing new to measure.
+    let superseded = super::supersede(state);
+    if superseded.is_none() {
+        state.generation += 1;
     }
+    let mut effects: Vec<Effect> = superseded.into_iter().collect();
     if working.is_empty() {
         state.overlap.result = None;
         if state.compiled.is_none() {
-            // Nothing to measure; whatever still runs is superseded all the same.
-            state.worker = WorkerState::Idle;
             return effects;
         }
     }
@@ -88,78 +87,74 @@ pub(super) fn request_preview(state: &mut AppState, now: Instant) -> Vec<Effect>
 }
 
 pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) -> Vec<Effect> {
-    // Schema and saves are not previews: they are never stale.
+    // Schema, saves, rollups and library sizes are not previews: they are never stale.
     match &resp.result {
-        Ok(Part::Schema(schema, dims)) => {
-            state.schema.schema = Some(schema.clone());
-            let current = state.preview.dimension_name().map(str::to_string);
-            state.preview.dimensions = dims.clone();
-            let preferred = current.or_else(|| {
-                ["region", "language"].iter().find(|d| dims.iter().any(|x| x == *d)).map(|d| d.to_string())
-            });
-            state.preview.dimension = preferred.and_then(|p| dims.iter().position(|d| *d == p)).unwrap_or(0);
-            if state.compiled.is_some() {
-                state.preview_due = Some(now);
-            }
-            return Vec::new();
-        }
+        Ok(Part::Schema(schema, dims)) => on_schema(state, schema, dims, now),
         Ok(Part::Saved(..)) => return saved(state, resp),
         Ok(Part::Rollups(status)) => {
-            let ready = *status == RollupStatus::Ready;
             // The profile waited for them: measure it now.
-            if ready && state.preview.waits_for_rollups() && state.compiled.is_some() {
+            if *status == RollupStatus::Ready && state.preview.waits_for_rollups() && state.compiled.is_some() {
                 state.preview_due = Some(now);
             }
             state.preview.rollups = Some(status.clone());
-            return Vec::new();
         }
-        Ok(Part::LibrarySizes { id, sizes }) => {
-            // An older measurement's answer: a newer one is on its way.
-            if *id == state.library.measure_id {
-                state.library.measuring = false;
-                // Missing columns mean "not for this data" only for templates written elsewhere.
-                let sizes: BTreeMap<String, Fit> = sizes
-                    .iter()
-                    .map(|(n, f)| {
-                        let t = state.library.templates.iter().find(|t| &t.name == n);
-                        let fit = match (t, &state.data) {
-                            (Some(t), Some(data)) => f.clone().for_template(t, data),
-                            _ => f.clone(),
-                        };
-                        (n.clone(), fit)
-                    })
-                    .collect();
-                state.library.set_fits(&sizes);
-                let failed: Vec<String> = sizes
-                    .iter()
-                    .filter(|(_, f)| matches!(f, Fit::Failed(_)))
-                    .map(|(n, f)| format!("{n}: {}", f.describe()))
-                    .collect();
-                if let Some(first) = failed.first() {
-                    state.status = Some((Level::Error, format!("measuring the library: {first}")));
-                }
-            }
-            return Vec::new();
-        }
-        _ => {}
+        // An older measurement's answer is dropped: a newer one is on its way.
+        Ok(Part::LibrarySizes { id, sizes }) if *id == state.library.measure_id => on_library_sizes(state, sizes),
+        Ok(Part::LibrarySizes { .. }) => {}
+        _ => match (resp.reply, &resp.result) {
+            // A save that failed says so, however far the generation has moved since.
+            (Reply::Task, Err(e)) => state.status = Some((Level::Error, format!("could not save: {e}"))),
+            // Background work (key uniqueness, schema) is not a preview.
+            (Reply::Background, Err(e)) => state.status = Some((Level::Error, e.to_string())),
+            (Reply::Task | Reply::Background, Ok(_)) => {}
+            (Reply::Preview, _) if resp.generation == state.generation => on_preview_part(state, resp, now),
+            (Reply::Preview, _) => {}
+        },
     }
-    match (resp.reply, &resp.result) {
-        // A save that failed says so, however far the generation has moved since.
-        (Reply::Task, Err(e)) => {
-            state.status = Some((Level::Error, format!("could not save: {e}")));
-            return Vec::new();
-        }
-        // Background work (key uniqueness, schema) is not a preview.
-        (Reply::Background, Err(e)) => {
-            state.status = Some((Level::Error, e.to_string()));
-            return Vec::new();
-        }
-        (Reply::Task | Reply::Background, Ok(_)) => return Vec::new(),
-        (Reply::Preview, _) => {}
+    Vec::new()
+}
+
+/// The schema and the breakdown's dimensions: region or language first when the data has them.
+fn on_schema(state: &mut AppState, schema: &crate::engine::schema::Schema, dims: &[String], now: Instant) {
+    state.schema.schema = Some(schema.clone());
+    let current = state.preview.dimension_name().map(str::to_string);
+    state.preview.dimensions = dims.to_vec();
+    let preferred =
+        current.or_else(|| ["region", "language"].iter().find(|d| dims.iter().any(|x| x == *d)).map(|d| d.to_string()));
+    state.preview.dimension = preferred.and_then(|p| dims.iter().position(|d| *d == p)).unwrap_or(0);
+    if state.compiled.is_some() {
+        state.preview_due = Some(now);
     }
-    if resp.generation != state.generation {
-        return Vec::new();
+}
+
+/// The library's sizes now; a segment written for other data is "not for this data", not a failure.
+fn on_library_sizes(state: &mut AppState, sizes: &BTreeMap<String, Fit>) {
+    state.library.measuring = false;
+    // Missing columns mean "not for this data" only for templates written elsewhere.
+    let sizes: BTreeMap<String, Fit> = sizes
+        .iter()
+        .map(|(n, f)| {
+            let t = state.library.templates.iter().find(|t| &t.name == n);
+            let fit = match (t, &state.dataset.fingerprint) {
+                (Some(t), Some(data)) => f.clone().for_template(t, data),
+                _ => f.clone(),
+            };
+            (n.clone(), fit)
+        })
+        .collect();
+    state.library.set_fits(&sizes);
+    let failed: Vec<String> = sizes
+        .iter()
+        .filter(|(_, f)| matches!(f, Fit::Failed(_)))
+        .map(|(n, f)| format!("{n}: {}", f.describe()))
+        .collect();
+    if let Some(first) = failed.first() {
+        state.status = Some((Level::Error, format!("measuring the library: {first}")));
     }
+}
+
+/// A part of the current generation's preview.
+fn on_preview_part(state: &mut AppState, resp: Response, now: Instant) {
     let ms = resp.elapsed.as_millis();
     match resp.result {
         Ok(part) => match part {
@@ -209,5 +204,4 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
             }
         }
     }
-    Vec::new()
 }

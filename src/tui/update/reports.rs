@@ -3,6 +3,7 @@
 
 use crate::library::{Status, measure};
 use crate::tui::action::{Effect, Report};
+use crate::tui::jobs::JobSpec;
 use crate::tui::state::*;
 
 /// F8: the hygiene view; the report runs the first time, and again on F5.
@@ -21,13 +22,13 @@ pub(super) fn start_hygiene(state: &mut AppState) -> Vec<Effect> {
         .library
         .templates
         .iter()
-        .filter(|t| t.status == Status::Approved && (t.table.is_empty() || t.table == state.table))
+        .filter(|t| t.status == Status::Approved && (t.table.is_empty() || t.table == state.dataset.table))
         .filter_map(|t| {
             measure::compile(t, &Default::default(), &state.library.features).ok().map(|c| (t.reference(), c))
         })
         .collect();
-    state.hygiene = ReportState { running: true, subject: state.table.clone(), text: None, scroll: 0 };
-    vec![Effect::Hygiene { approved }]
+    state.hygiene = ReportState { running: true, subject: state.dataset.table.clone(), text: None, scroll: 0 };
+    super::start_job(state, JobSpec::Hygiene { approved })
 }
 
 /// F9: the edited filter against the segment selected in the library.
@@ -62,7 +63,7 @@ pub(super) fn start_compare(state: &mut AppState) -> Vec<Effect> {
     let a_name = state.document.name.clone().map_or("(editing)".to_string(), |n| format!("{n} (editing)"));
     state.compare =
         ReportState { running: true, subject: format!("{a_name} vs {}", t.reference()), text: None, scroll: 0 };
-    vec![Effect::Compare { a: (a_name, a), b: (t.reference(), b) }]
+    super::start_job(state, JobSpec::Compare { a: (a_name, a), b: (t.reference(), b) })
 }
 
 pub(super) fn report_done(state: &mut AppState, which: Report, result: Result<String, String>) {
