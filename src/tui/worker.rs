@@ -538,16 +538,13 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    /// A worker on its own small database (a VARCHAR key), with library segments to measure.
+    /// A worker on its own small data (a CSV file: a text key with a space in its name), with
+    /// library segments to measure. (A CSV, so that this front-end file writes no SQL.)
     fn worker(dir: &std::path::Path) -> (Worker, Arc<Mutex<Vec<Response>>>, Vec<OverlapMember>) {
-        let db = dir.join("shop.duckdb");
-        let conn = duckdb::Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE shoppers AS SELECT 'S-' || i AS \"Shopper Id\", i % 7 AS band FROM range(5000) r(i);",
-        )
-        .unwrap();
-        drop(conn);
-        let engine = Engine::open(&db, &Default::default()).unwrap();
+        let csv = dir.join("shoppers.csv");
+        let rows: String = (0..5000).map(|i| format!("S-{i},{}\n", i % 7)).collect();
+        std::fs::write(&csv, format!("Shopper Id,band\n{rows}")).unwrap();
+        let engine = Engine::open(&csv, &Default::default()).unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let out = Arc::clone(&seen);
         let (_tx, rx) = std::sync::mpsc::channel();
