@@ -17,8 +17,8 @@ pub fn percent(share: f64) -> String {
     if share > 0.0 && share < 0.001 { format!("{:.3}%", share * 100.0) } else { format!("{:.1}%", share * 100.0) }
 }
 
-pub fn metric(v: Option<f64>, format: crate::engine::profile::MetricFormat) -> String {
-    use crate::engine::profile::MetricFormat::*;
+pub fn metric(v: Option<f64>, format: crate::engine::query::profile::MetricFormat) -> String {
+    use crate::engine::query::profile::MetricFormat::*;
     match v {
         None => "—".to_string(),
         Some(v) => match format {

@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::compare::Comparison;
-use crate::engine::hygiene::Hygiene;
 use crate::engine::movement::{Movement, MovementCell};
+use crate::engine::query::compare::Comparison;
+use crate::engine::query::hygiene::Hygiene;
 use crate::format::{count, metric, percent, table};
 
 /// The hygiene report, as `seglens hygiene` prints it.
@@ -80,7 +80,8 @@ pub fn hygiene(h: &Hygiene) -> String {
 /// A against B against the base, as `seglens compare` prints it.
 pub fn compare(c: &Comparison) -> String {
     let mut out = String::new();
-    let side = |s: &crate::engine::compare::Side| format!("{}: {} ({})", s.name, count(s.size), percent(s.share));
+    let side =
+        |s: &crate::engine::query::compare::Side| format!("{}: {} ({})", s.name, count(s.size), percent(s.share));
     let _ = writeln!(out, "A  {}\nB  {}", side(&c.a), side(&c.b));
     let _ = writeln!(
         out,
@@ -110,13 +111,13 @@ pub fn compare(c: &Comparison) -> String {
         out,
         "\nstd. diff: A − B in pooled standard deviations, largest first; p (BH): two-proportion test of the rates, \
 Benjamini–Hochberg adjusted; ⚑ below {}. A flag to look at, not a cause.",
-        crate::engine::compare::ALPHA
+        crate::engine::query::compare::ALPHA
     );
     out
 }
 
-fn kind_name(d: &crate::engine::hygiene::Duplicates) -> &'static str {
-    use crate::engine::hygiene::IdentityKind::*;
+fn kind_name(d: &crate::engine::query::hygiene::Duplicates) -> &'static str {
+    use crate::engine::query::hygiene::IdentityKind::*;
     match d.kind {
         Email => "email",
         Phone => "phone",

@@ -11,9 +11,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use seglens::engine::overlap::OverlapInput;
+use seglens::engine::query::overlap::OverlapInput;
+use seglens::engine::text::filter;
 use seglens::engine::{
-    Compiled, Engine, EngineError, FeatureSet, MetricDef, OpenOptions, ParamDecls, ParamType, ParamValue, filter,
+    Compiled, Engine, EngineError, FeatureSet, MetricDef, OpenOptions, ParamDecls, ParamType, ParamValue,
 };
 
 /// The sample schema with the sample workspace's metrics (inference has tests of its own).
@@ -115,13 +116,13 @@ fn a_metric_over_a_missing_column_is_left_out_with_a_note() {
             name: "orders".into(),
             label: "Orders".into(),
             sql: "avg(orders_count)".into(),
-            format: seglens::engine::profile::MetricFormat::Number,
+            format: seglens::engine::query::profile::MetricFormat::Number,
         },
         MetricDef {
             name: "loyalty".into(),
             label: "Loyalty".into(),
             sql: "avg(no_such_column)".into(),
-            format: seglens::engine::profile::MetricFormat::Number,
+            format: seglens::engine::query::profile::MetricFormat::Number,
         },
     ];
     let set = seglens::engine::MetricSet {

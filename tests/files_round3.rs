@@ -408,8 +408,8 @@ fn a_manifest_of_other_data_of_the_same_shape_is_warned_about() {
 /// in benches.
 #[test]
 fn movement_from_a_manifest_of_many_segments_answers_quickly() {
-    use seglens::engine::movement::Keys;
-    use seglens::export::over_time::{MemberList, encode};
+    use seglens::engine::keys::Keys;
+    use seglens::export::members_file::{MemberList, encode};
     use sha2::Digest;
     let sb = Sandbox::new();
     let n = 400_000;

@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use seglens::engine::lexer::{self, TokenKind};
-use seglens::engine::{Engine, FeatureSet, OpenOptions, ParamDecl, ParamDecls, ParamType, ParamValue, filter};
+use seglens::engine::text::filter;
+use seglens::engine::text::lexer::{self, TokenKind};
+use seglens::engine::{Engine, FeatureSet, OpenOptions, ParamDecl, ParamDecls, ParamType, ParamValue};
 use seglens::library::{Library, LibraryError, Template};
 
 /// Runs `test` on `cases` values of `strategy`; panics with the failing (shrunk) value, and when

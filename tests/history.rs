@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::foreign::{Foreign, foreign_db};
 use common::*;
-use seglens::engine::movement::Keys;
+use seglens::engine::keys::Keys;
 use seglens::export::over_time::StoredExport;
 
 /// One dataset of the tests: where it is, its table, key and a segment filter with the SET clause
@@ -396,7 +396,7 @@ fn arms_are_stable_across_runs_and_connections_and_equal_the_independent_counts(
         assert_eq!(first["ratio_flagged"], false, "{first}");
         // Two connections in this process agree with the binary.
         let compiled = compile("TRUE");
-        let arms = seglens::engine::arms::Arms::parse("control=0.1,treatment=0.9", "holi26").unwrap();
+        let arms = seglens::engine::query::arms::Arms::parse("control=0.1,treatment=0.9", "holi26").unwrap();
         for _ in 0..2 {
             let engine = seglens::engine::Engine::open(&db, &Default::default()).unwrap();
             let r = engine.arms(&compiled, &arms).unwrap();
@@ -419,8 +419,8 @@ fn arms_are_stable_across_runs_and_connections_and_equal_the_independent_counts(
                 .ok()
                 .json();
             assert_eq!(wider["arms"][0]["size"].as_u64(), Some(CLUB_CONTROL + CLUB_MOVED_AT_0_2));
-            let a1 = seglens::engine::arms::Arms::parse("control=0.1,treatment=0.9", "holi26").unwrap();
-            let a2 = seglens::engine::arms::Arms::parse("control=0.2,treatment=0.8", "holi26").unwrap();
+            let a1 = seglens::engine::query::arms::Arms::parse("control=0.1,treatment=0.9", "holi26").unwrap();
+            let a2 = seglens::engine::query::arms::Arms::parse("control=0.2,treatment=0.8", "holi26").unwrap();
             let moved: Vec<u64> =
                 (1..=2000u64).filter(|k| a1.arm_of(&k.to_string()) != a2.arm_of(&k.to_string())).collect();
             assert_eq!(moved.len() as u64, CLUB_MOVED_AT_0_2);

@@ -432,9 +432,9 @@ fn an_export_never_writes_onto_a_file_of_the_dataset() {
 
 /// The sandbox holds by construction: after open, the engine reaches DuckDB only through
 /// `sandbox::ReadOnly` (every statement as `SELECT * FROM query(...)`); the raw connection is
-/// named only where the sandbox is built (open.rs, source.rs, sandbox.rs) and where the date
-/// macros are defined (today.rs), and `setup()` (the date macros, no outside text) only in
-/// open.rs and today.rs, and in cache.rs's tests.
+/// named only where the sandbox is built (conn/open.rs, conn/source.rs, conn/sandbox.rs) and where
+/// the date macros are defined (conn/today.rs), and `setup()` (the date macros, no outside text)
+/// only in conn/open.rs and conn/today.rs, and in the cache's tests (cache/tests.rs).
 #[test]
 fn the_engine_reaches_duckdb_only_through_the_read_only_wrapper() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
@@ -442,7 +442,10 @@ fn the_engine_reaches_duckdb_only_through_the_read_only_wrapper() {
     let mut setup_users = Vec::new();
     let files = snapshot(&dir).into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "rs"));
     for (path, bytes) in files {
-        let name = path.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+        let name = path.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
+        if path.file_name().is_some_and(|f| f == "tests.rs") {
+            continue; // a module's tests, in a file of their own
+        }
         let text = String::from_utf8(bytes).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
         let raw =
@@ -457,20 +460,20 @@ fn the_engine_reaches_duckdb_only_through_the_read_only_wrapper() {
     raw_users.sort();
     assert_eq!(
         raw_users,
-        ["open.rs", "sandbox.rs", "source.rs", "today.rs"],
+        ["conn/open.rs", "conn/sandbox.rs", "conn/source.rs", "conn/today.rs"],
         "a raw DuckDB connection outside the sandbox's making"
     );
     setup_users.sort();
-    assert_eq!(setup_users, ["open.rs", "today.rs"]);
+    assert_eq!(setup_users, ["conn/open.rs", "conn/today.rs"]);
     let module = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
     assert!(module.contains("    conn: sandbox::ReadOnly,"), "the engine's connection is the wrapper");
     let count = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap().matches(".setup()").count();
     assert_eq!(
-        count("open.rs"),
+        count("conn/open.rs"),
         3,
         "open (the engine's and the rollup build's connections) and try_clone define the date macros"
     );
-    assert_eq!(count("today.rs"), 1, "set_today moves them on");
+    assert_eq!(count("conn/today.rs"), 1, "set_today moves them on");
 }
 
 /// A CSV is loaded into memory with its progress reported, ending at its size; the counts are

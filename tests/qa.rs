@@ -12,10 +12,10 @@ use std::path::Path;
 
 use common::foreign::{Foreign, foreign_db};
 use common::*;
-use seglens::engine::funnel::{ClauseFlag, Funnel, Join};
-use seglens::engine::hygiene::IdentityKind;
-use seglens::engine::profile::MetricFormat;
-use seglens::engine::size::SizeMark;
+use seglens::engine::query::funnel::{ClauseFlag, Funnel, Join};
+use seglens::engine::query::hygiene::IdentityKind;
+use seglens::engine::query::profile::MetricFormat;
+use seglens::engine::query::size::SizeMark;
 use seglens::engine::{Engine, MetricDef, OpenOptions, ParamValue};
 use serde_json::Value;
 
@@ -553,7 +553,7 @@ fn compare_matches_plain_sql() {
     let (na, nb) = (cmp.a.size as f64, cmp.b.size as f64);
     let p = (pa * na + pb * nb) / (na + nb);
     let z = (pa - pb) / (p * (1.0 - p) * (1.0 / na + 1.0 / nb)).sqrt();
-    let want = 2.0 * (1.0 - seglens::engine::compare::normal_cdf(z.abs()));
+    let want = 2.0 * (1.0 - seglens::engine::query::compare::normal_cdf(z.abs()));
     assert!((conv.p_value.unwrap() - want).abs() < 1e-9);
     let rates: Vec<_> = cmp.metrics.iter().filter(|m| m.format == MetricFormat::Percent).collect();
     assert!(rates.iter().all(|m| m.p_adjusted.is_some_and(|q| (0.0..=1.0).contains(&q) && q >= m.p_value.unwrap())));
@@ -830,7 +830,7 @@ fn the_explorer_marks_small_and_empty_segments() {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
     use seglens::engine::Column;
-    use seglens::engine::size::Size;
+    use seglens::engine::query::size::Size;
     use seglens::library::Template;
     use seglens::library::measure::Fit;
     use seglens::tui::action::{Action, LibrarySnapshot};

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use common::tmux::{Tmux, size_on_screen};
 use common::{CUSTOMERS, LockHolder, Sandbox, count_where, plain, private_db, read, run, s, sha256_file, shared_db};
-use seglens::engine::{Engine, EngineError, FeatureSet, OpenOptions, ParamDecls, filter};
+use seglens::engine::text::filter;
+use seglens::engine::{Engine, EngineError, FeatureSet, OpenOptions, ParamDecls};
 use seglens::library::{Library, Template};
 
 /// A cross join no index or range join can shortcut: 3000³ candidate rows, minutes of work.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use common::*;
-use seglens::engine::arms::Arms;
+use seglens::engine::query::arms::Arms;
 use seglens::engine::{Engine, MetricSet, MetricSource, MetricsFile, OpenOptions};
 use sha2::Digest;
 
@@ -54,7 +54,7 @@ fn q_u64(conn: &duckdb::Connection, sql: &str) -> u64 {
     q_i64(conn, sql) as u64
 }
 
-fn metric(p: &seglens::engine::profile::Profile, name: &str) -> Option<f64> {
+fn metric(p: &seglens::engine::query::profile::Profile, name: &str) -> Option<f64> {
     p.metrics.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no metric {name} in {:?}", p.metrics)).segment
 }
 
@@ -142,7 +142,7 @@ fn a_text_keyed_related_table_counts_each_customer_once_and_every_figure_matches
 fn a_metrics_file_rollup_over_a_text_key_joins_one_row_per_customer() {
     let dir = tempfile::tempdir().unwrap();
     let db = text_keyed(dir.path());
-    let file: MetricsFile = seglens::engine::profile::parse_metrics(
+    let file: MetricsFile = seglens::engine::query::profile::parse_metrics(
         r#"
 [[rollup]]
 name = "t"
@@ -227,7 +227,11 @@ fn the_kept_rollup_gives_the_figures_a_fresh_engine_computes_and_a_changed_file_
         let first = engine.profile(&f).unwrap();
         let again = engine.profile(&f).unwrap();
         let clone = engine.try_clone().unwrap();
-        assert_eq!(clone.rollup_status(), seglens::engine::rollup::RollupStatus::Ready, "clones share the kept rollup");
+        assert_eq!(
+            clone.rollup_status(),
+            seglens::engine::query::rollup::RollupStatus::Ready,
+            "clones share the kept rollup"
+        );
         assert_eq!(clone.profile(&f).unwrap(), first);
         (first, again)
     };
@@ -297,7 +301,7 @@ fn key(c: char) -> seglens::tui::action::Action {
 
 #[test]
 fn the_engagement_panel_says_how_far_the_rollup_is_then_shows_the_kept_rollups_figures() {
-    use seglens::engine::rollup::RollupStatus;
+    use seglens::engine::query::rollup::RollupStatus;
     use seglens::tui::action::Action;
     use seglens::tui::worker::{Part, Response};
 

@@ -174,7 +174,7 @@ fn the_default_breakdown_is_categorical_and_numbers_are_binned() {
             Foreign::Club => ("Revenue", 500.0),
         };
         assert!(dims.iter().any(|x| x == col), "{col} in {dims:?}");
-        let f = seglens::engine::filter::compile(
+        let f = seglens::engine::text::filter::compile(
             kind.filter(),
             &Default::default(),
             &Default::default(),

@@ -14,7 +14,8 @@ use super::measure::Db;
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, open_raw};
 use seglens::engine::literal;
-use seglens::engine::{Compiled, Engine, FeatureSet, OpenOptions, filter, ident};
+use seglens::engine::text::filter;
+use seglens::engine::{Compiled, Engine, FeatureSet, OpenOptions, ident};
 use seglens::export::{ExportRequest, ExportSegment};
 use seglens::format::count as thousands;
 

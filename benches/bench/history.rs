@@ -9,7 +9,8 @@ use super::measure::{Db, named};
 use super::report::{Target, Unit};
 use super::{SEGMENTS, clock, count};
 use seglens::engine::Compiled;
-use seglens::engine::movement::{Keys, Side};
+use seglens::engine::keys::Keys;
+use seglens::engine::movement::Side;
 
 impl Db {
     pub(super) fn history(&mut self) -> Result<()> {

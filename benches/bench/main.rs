@@ -308,7 +308,10 @@ fn database(dir: &Path, n: u64) -> Result<PathBuf> {
 /// The sample workspace's metrics: the bench measures the sample schema as users see it.
 pub(crate) fn sample_options() -> OpenOptions {
     let metrics = seglens::engine::MetricSet {
-        file: seglens::engine::MetricsFile { rollup: Vec::new(), metric: seglens::engine::profile::sample_metrics() },
+        file: seglens::engine::MetricsFile {
+            rollup: Vec::new(),
+            metric: seglens::engine::query::profile::sample_metrics(),
+        },
         source: seglens::engine::MetricSource::Inferred,
     };
     OpenOptions { metrics: Some(metrics), ..Default::default() }
@@ -378,7 +381,7 @@ fn after_interrupt(
         let _ = counted.send(());
         match other.query_row(&second, [], |r| r.get::<_, i64>(0)) {
             Ok(_) => Ok(false),
-            Err(e) if seglens::engine::error::DuckMessage::parse(&e).is_interrupt() => Ok(true),
+            Err(e) if seglens::engine::conn::error::DuckMessage::parse(&e).is_interrupt() => Ok(true),
             Err(e) => Err(e.into()),
         }
     });

@@ -16,8 +16,9 @@ use super::{
     EXISTS_30, EXTRA_ROUNDS, FEATURE, NUDGE, PLAIN, RENDER_FRAMES, SEGMENTS, SIZE_FILTERS, STARTER_FEATURES,
     SUPERSEDED_PER_RUN, Timer, after_interrupt, clock, count, median, quantile,
 };
-use seglens::engine::overlap::OverlapInput;
-use seglens::engine::{Compiled, Engine, FeatureSet, ParamDecl, ParamType, ParamValue, filter, ident};
+use seglens::engine::query::overlap::OverlapInput;
+use seglens::engine::text::filter;
+use seglens::engine::{Compiled, Engine, FeatureSet, ParamDecl, ParamType, ParamValue, ident};
 use seglens::format::count as thousands;
 use seglens::library::Library;
 use seglens::library::template::{Status, Template};

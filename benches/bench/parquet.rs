@@ -11,8 +11,8 @@ use duckdb::{Config, Connection};
 use super::measure::Db;
 use super::report::{Target, Unit};
 use super::{PLAIN, clock, count, define_today, threads};
+use seglens::engine::conn::source::PARQUET_SETTINGS;
 use seglens::engine::literal;
-use seglens::engine::source::PARQUET_SETTINGS;
 use seglens::engine::{Engine, OpenOptions};
 
 impl Db {

@@ -214,7 +214,7 @@ fn connect(cfg: &ServeConfig) -> Result<Connection> {
         config = config.access_mode(AccessMode::ReadOnly)?;
     }
     let conn = Connection::open_with_flags(&cfg.db, config).with_context(|| format!("opening {}", cfg.db.display()))?;
-    // Where seglens keeps its rollups (engine/rollup.rs), so `profile_sql` runs here as it is.
+    // Where seglens keeps its rollups (engine/query/rollup.rs), so `profile_sql` runs here as it is.
     conn.execute_batch("ATTACH ':memory:' AS __seglens_kept (READ_WRITE); SET enable_progress_bar = false")?;
     for name in ["current_date", "today"] {
         conn.execute_batch(&format!("CREATE OR REPLACE TEMP MACRO {name}() AS DATE '{}'", cfg.as_of))?;

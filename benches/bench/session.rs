@@ -10,7 +10,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::measure::templates;
 use super::server::peak_kb;
 use super::{BACKGROUND_TIMEOUT, EXISTS_30, FEATURE, NUDGE, PLAIN, SEGMENTS, STARTER_FEATURES, WORKER_TIMEOUT};
-use seglens::engine::rollup::RollupStatus;
+use seglens::engine::query::rollup::RollupStatus;
 use seglens::engine::{Engine, FeatureSet, OpenOptions};
 use seglens::library::Library;
 use seglens::library::template::Template;

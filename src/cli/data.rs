@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Ctx, Global, SampleArgs, fail, user};
-use crate::engine::overlap::OverlapInput;
+use crate::engine::query::overlap::OverlapInput;
 use crate::engine::{Compiled, MetricSource, ParamValue};
 use crate::format::{count, metric, percent, table};
 use crate::sample::{SampleSpec, generate};
@@ -201,7 +201,7 @@ fn overlap_input(ctx: &Ctx, arg: &str, features: &crate::engine::FeatureSet) -> 
 /// Each `--param` must be used by at least one of the filters (it goes to those that use it).
 pub(crate) fn check_params_used(raw: &[(String, String)], filters: &[&str]) -> Result<()> {
     let used: std::collections::BTreeSet<String> =
-        filters.iter().flat_map(|f| crate::engine::filter::placeholders(f)).collect();
+        filters.iter().flat_map(|f| crate::engine::text::filter::placeholders(f)).collect();
     if let Some((name, _)) = raw.iter().find(|(k, _)| !used.contains(k)) {
         let known = if used.is_empty() { "none".to_string() } else { used.into_iter().collect::<Vec<_>>().join(", ") };
         return fail(format!("unknown parameter {name}: no segment uses {{{{{name}}}}} (their parameters: {known})"));

@@ -161,7 +161,7 @@ pub fn split(ctx: &Ctx, filter: &str, by: &[String], min_share: f64, save: bool,
         #[derive(serde::Serialize)]
         struct Out<'a> {
             #[serde(flatten)]
-            split: &'a crate::engine::split::Split,
+            split: &'a crate::engine::query::split::Split,
             #[serde(skip_serializing_if = "Option::is_none")]
             saved: Option<&'a [String]>,
         }
@@ -196,7 +196,7 @@ fn save_cells(
     ctx: &Ctx,
     engine: &crate::engine::Engine,
     parent: Option<&crate::library::Template>,
-    s: &crate::engine::split::Split,
+    s: &crate::engine::query::split::Split,
 ) -> Result<Vec<String>> {
     let Some(parent) = parent else {
         return fail("--save saves the cells of a saved segment: name one from the library, not a filter");
@@ -230,7 +230,7 @@ pub fn arms(
     let engine = ctx.engine()?;
     let r = ctx.resolve(filter)?;
     let arms = match (spec, salt, r.template.as_ref().and_then(|t| t.arms.clone())) {
-        (Some(spec), Some(salt), _) => crate::engine::arms::Arms::parse(spec, salt).map_err(super::UserError)?,
+        (Some(spec), Some(salt), _) => crate::engine::query::arms::Arms::parse(spec, salt).map_err(super::UserError)?,
         (_, _, Some(a)) => a,
         _ => return fail(format!("{} declares no arms: give --arms control=0.1,treatment=0.9 --salt NAME", r.label)),
     };

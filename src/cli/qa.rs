@@ -8,9 +8,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Ctx, fail};
-use crate::engine::funnel::{ClauseFlag, Join};
-use crate::engine::size::{DEFAULT_SMALL_SHARE, SizeMark};
-use crate::engine::{Compiled, Engine, filter};
+use crate::engine::query::funnel::{ClauseFlag, Join};
+use crate::engine::query::size::{DEFAULT_SMALL_SHARE, SizeMark};
+use crate::engine::text::filter;
+use crate::engine::{Compiled, Engine};
 use crate::format::{count, percent, table};
 use crate::library::measure;
 use crate::library::template::{Status, TemplateRef};

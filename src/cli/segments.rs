@@ -7,7 +7,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Ctx, ExportArgs, SaveArgs, UserError, fail};
-use crate::engine::{ParamDecl, ParamType, ParamValue, filter};
+use crate::engine::text::filter;
+use crate::engine::{ParamDecl, ParamType, ParamValue};
 use crate::export::{ExportRequest, Progress, export_with};
 use crate::format::{count, percent, table};
 use crate::library::template::{Kind, Status, Template, TemplateRef};
@@ -77,56 +78,11 @@ fn parse_param_def(s: &str) -> Result<(String, ParamDecl)> {
 
 pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
     let latest = ctx.library.load(&a.name, None).ok();
-    let filter_text = match (&a.filter, &a.filter_file) {
-        (Some(f), _) => f.clone(),
-        (None, Some(path)) if path.as_os_str() == "-" => {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                .map_err(|e| UserError(format!("reading the filter from stdin: {e} (a filter is UTF-8 text)")))?;
-            s
-        }
-        // A missing or unreadable file is the user's to fix: exit 2, one line.
-        (None, Some(path)) => {
-            crate::engine::source::regular_file(path)?;
-            std::fs::read_to_string(path)
-                .map_err(|e| UserError(format!("reading the filter file {}: {e}", path.display())))?
-        }
-        (None, None) => match &latest {
-            Some(t) => t.filter.clone(),
-            None => {
-                return fail(format!("{} is a new segment: give its filter with --filter or --filter-file", a.name));
-            }
-        },
-    };
+    let filter_text = filter_text(&a, latest.as_ref())?;
     let mut t = latest.clone().unwrap_or_else(|| Template::new(&a.name, &filter_text));
     t.filter = filter_text;
-    for def in &a.param_defs {
-        let (n, d) = parse_param_def(def)?;
-        t.params.insert(n, d);
-    }
-    let used = filter::placeholders(&t.filter);
-    t.params.retain(|n, _| used.contains(n));
-    if let Some(missing) = used.iter().find(|p| !t.params.contains_key(*p)) {
-        return fail(format!("the filter uses {{{{{missing}}}}}: declare it with --param-def {missing}:TYPE=DEFAULT"));
-    }
-    if let Some(v) = a.intent {
-        t.intent = v;
-    }
-    if let Some(v) = a.owner {
-        t.owner = v;
-    }
-    if !a.tags.is_empty() {
-        t.tags = a.tags;
-    }
-    if let Some(k) = a.kind {
-        t.kind = if k == "suppression" { Kind::Suppression } else { Kind::Segment };
-    }
-    if let Some(p) = a.priority {
-        t.priority = p;
-    }
-    if let (Some(spec), Some(salt)) = (&a.arms, &a.salt) {
-        t.arms = Some(crate::engine::arms::Arms::parse(spec, salt).map_err(UserError)?);
-    }
+    declare_params(&mut t, &a.param_defs)?;
+    describe(&mut t, &a)?;
     let engine = ctx.engine()?;
     t.table = engine.table().to_string();
     t.key = engine.key().to_string();
@@ -149,7 +105,7 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
         }
         t.parent_version = Some(prev.version);
     }
-    t.note = a.note;
+    t.note = a.note.clone();
     t.author = author();
     t.created_at.clear();
     t.snapshot = Some(measure::measure(&engine, &compiled)?);
@@ -170,6 +126,70 @@ pub fn save(ctx: &Ctx, a: SaveArgs) -> Result<()> {
         SaveOutcome::Unchanged { version } => {
             println!("unchanged: {} is identical to {}@{version}; nothing written", a.name, a.name)
         }
+    }
+    Ok(())
+}
+
+/// The filter `save` records: `--filter`, `--filter-file` (`-` for stdin), else the latest
+/// version's.
+fn filter_text(a: &SaveArgs, latest: Option<&Template>) -> Result<String> {
+    Ok(match (&a.filter, &a.filter_file) {
+        (Some(f), _) => f.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| UserError(format!("reading the filter from stdin: {e} (a filter is UTF-8 text)")))?;
+            s
+        }
+        // A missing or unreadable file is the user's to fix: exit 2, one line.
+        (None, Some(path)) => {
+            crate::engine::conn::source::regular_file(path)?;
+            std::fs::read_to_string(path)
+                .map_err(|e| UserError(format!("reading the filter file {}: {e}", path.display())))?
+        }
+        (None, None) => match latest {
+            Some(t) => t.filter.clone(),
+            None => {
+                return fail(format!("{} is a new segment: give its filter with --filter or --filter-file", a.name));
+            }
+        },
+    })
+}
+
+/// Declares the `--param-def`s, keeps only the parameters the filter uses, and refuses one it
+/// uses undeclared.
+fn declare_params(t: &mut Template, defs: &[String]) -> Result<()> {
+    for def in defs {
+        let (n, d) = parse_param_def(def)?;
+        t.params.insert(n, d);
+    }
+    let used = filter::placeholders(&t.filter);
+    t.params.retain(|n, _| used.contains(n));
+    if let Some(missing) = used.iter().find(|p| !t.params.contains_key(*p)) {
+        return fail(format!("the filter uses {{{{{missing}}}}}: declare it with --param-def {missing}:TYPE=DEFAULT"));
+    }
+    Ok(())
+}
+
+/// The fields `save` was given: intent, owner, tags, kind, priority, arms.
+fn describe(t: &mut Template, a: &SaveArgs) -> Result<()> {
+    if let Some(v) = &a.intent {
+        t.intent = v.clone();
+    }
+    if let Some(v) = &a.owner {
+        t.owner = v.clone();
+    }
+    if !a.tags.is_empty() {
+        t.tags = a.tags.clone();
+    }
+    if let Some(k) = &a.kind {
+        t.kind = if k == "suppression" { Kind::Suppression } else { Kind::Segment };
+    }
+    if let Some(p) = a.priority {
+        t.priority = p;
+    }
+    if let (Some(spec), Some(salt)) = (&a.arms, &a.salt) {
+        t.arms = Some(crate::engine::query::arms::Arms::parse(spec, salt).map_err(UserError)?);
     }
     Ok(())
 }
@@ -326,46 +346,9 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
         let drifted_features = measure::feature_drift(t, &features);
         match result {
             Ok((size, unseg)) => {
-                let saved = t.snapshot.as_ref().map(|s| s.size);
-                let drift = saved.map(|s| {
-                    if s == 0 {
-                        if size.size == 0 { 0.0 } else { 1.0 }
-                    } else {
-                        (size.size as f64 - s as f64) / s as f64
-                    }
-                });
-                let flag = drift.is_some_and(|d| d.abs() > threshold);
-                let mut notes = Vec::new();
-                if flag {
-                    notes.push("DRIFT".to_string());
-                }
-                if unseg.share > 0.2 {
-                    notes.push("UNSEGMENTABLE>20%".into());
-                }
-                // An empty segment is a warning wherever it shows; a small one is marked.
-                let mark = crate::engine::size::SizeMark::of(size.size, size.base, small);
-                match mark {
-                    Some(crate::engine::size::SizeMark::Empty) => {
-                        notes.push("EMPTY".into());
-                        eprintln!("seglens: warning: {} is empty: no customer matches it", t.reference());
-                    }
-                    Some(crate::engine::size::SizeMark::Small) => notes.push(format!("SMALL<{}", percent(small))),
-                    None => {}
-                }
-                if !drifted_features.is_empty() {
-                    notes.push(format!("features changed: {}", drifted_features.join(", ")));
-                }
-                rows.push(vec![
-                    t.reference(),
-                    saved.map_or("—".into(), count),
-                    count(size.size),
-                    drift.map_or("—".into(), |d| format!("{:+.1}%", d * 100.0)),
-                    percent(unseg.share),
-                    notes.join(" "),
-                ]);
-                out.push(json!({"segment": t.name, "version": t.version, "ok": true, "for_this_data": true, "saved_size": saved, "size": size.size,
-                                "drift": drift, "drift_flagged": flag, "unsegmentable": unseg.share, "features_changed": drifted_features,
-                                "mark": mark}));
+                let (row, json) = measured(t, &size, unseg.share, &drifted_features, threshold, small);
+                rows.push(row);
+                out.push(json);
             }
             Err(e) => match measure::Fit::from_error(e)?.for_template(t, engine.fingerprint()) {
                 measure::Fit::NotForThisData(missing) => {
@@ -404,6 +387,56 @@ pub fn check(ctx: &Ctx, threshold: f64) -> Result<()> {
         return fail(format!("{failed} template(s) failed to load, compile or run"));
     }
     Ok(())
+}
+
+/// A measured template's row in `check`'s table and its `--json` entry: the size now against the
+/// saved one (flagged past `threshold`), the unsegmentable share, and marks (empty, small, changed
+/// features).
+fn measured(
+    t: &Template,
+    size: &crate::engine::query::size::Size,
+    unseg_share: f64,
+    drifted_features: &[String],
+    threshold: f64,
+    small: f64,
+) -> (Vec<String>, serde_json::Value) {
+    let saved = t.snapshot.as_ref().map(|s| s.size);
+    let drift = saved.map(|s| {
+        if s == 0 { if size.size == 0 { 0.0 } else { 1.0 } } else { (size.size as f64 - s as f64) / s as f64 }
+    });
+    let flag = drift.is_some_and(|d| d.abs() > threshold);
+    let mut notes = Vec::new();
+    if flag {
+        notes.push("DRIFT".to_string());
+    }
+    if unseg_share > 0.2 {
+        notes.push("UNSEGMENTABLE>20%".into());
+    }
+    // An empty segment is a warning wherever it shows; a small one is marked.
+    let mark = crate::engine::query::size::SizeMark::of(size.size, size.base, small);
+    match mark {
+        Some(crate::engine::query::size::SizeMark::Empty) => {
+            notes.push("EMPTY".into());
+            eprintln!("seglens: warning: {} is empty: no customer matches it", t.reference());
+        }
+        Some(crate::engine::query::size::SizeMark::Small) => notes.push(format!("SMALL<{}", percent(small))),
+        None => {}
+    }
+    if !drifted_features.is_empty() {
+        notes.push(format!("features changed: {}", drifted_features.join(", ")));
+    }
+    let row = vec![
+        t.reference(),
+        saved.map_or("—".into(), count),
+        count(size.size),
+        drift.map_or("—".into(), |d| format!("{:+.1}%", d * 100.0)),
+        percent(unseg_share),
+        notes.join(" "),
+    ];
+    let json = json!({"segment": t.name, "version": t.version, "ok": true, "for_this_data": true, "saved_size": saved, "size": size.size,
+                    "drift": drift, "drift_flagged": flag, "unsegmentable": unseg_share, "features_changed": drifted_features,
+                    "mark": mark});
+    (row, json)
 }
 
 pub fn export(ctx: &Ctx, a: ExportArgs) -> Result<()> {

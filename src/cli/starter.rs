@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::engine::{Engine, FeatureSet, MetricSet, MetricSource, MetricsFile, OpenOptions, ParamDecl, filter};
+use crate::engine::text::filter;
+use crate::engine::{Engine, FeatureSet, MetricSet, MetricSource, MetricsFile, OpenOptions, ParamDecl};
 use crate::error::UserError;
 use crate::library::template::{Kind, Status, Template};
 use crate::library::{Library, measure};
@@ -62,7 +63,7 @@ pub fn sample_workspace() -> Workspace {
 fn ensure_sample_workspace() -> Result<()> {
     let ws = sample_workspace();
     if !ws.metrics.exists() {
-        let file = MetricsFile { rollup: Vec::new(), metric: crate::engine::profile::sample_metrics() };
+        let file = MetricsFile { rollup: Vec::new(), metric: crate::engine::query::profile::sample_metrics() };
         let text = format!("# The sample's engagement metrics; edit freely (README: Metrics).\n{}", file.to_toml());
         crate::workspace::write_new(&ws.metrics, &text).map_err(|e| UserError(e.to_string()))?;
     }
@@ -94,7 +95,7 @@ pub fn ensure_sample(library: &Library) -> Result<PathBuf> {
     generate(&path, &SampleSpec::new(DEFAULT_CUSTOMERS), false)?;
     let _ = ensure_sample_workspace();
     let metrics = MetricSet {
-        file: MetricsFile { rollup: Vec::new(), metric: crate::engine::profile::sample_metrics() },
+        file: MetricsFile { rollup: Vec::new(), metric: crate::engine::query::profile::sample_metrics() },
         source: MetricSource::Inferred,
     };
     let engine = Engine::open(&path, &OpenOptions { metrics: Some(metrics), ..Default::default() })?;

@@ -13,8 +13,9 @@ use serde_json::json;
 
 use super::{Ctx, UserError, fail};
 use crate::dialect::{Catalog, Dialect, Target, dbt_literal};
-use crate::engine::arms::{Arms, bucket};
-use crate::engine::{Engine, FeatureSet, filter};
+use crate::engine::query::arms::{Arms, bucket};
+use crate::engine::text::filter;
+use crate::engine::{Compiled, Engine, FeatureSet};
 use crate::format::count;
 use crate::library::measure;
 use crate::library::template::{Kind, Template};
@@ -89,7 +90,7 @@ fn select_with_arms(
     arms.bounds().map_err(|e| UserError(format!("{label}: {e}")))?;
     if t.dialect == Dialect::DuckDb {
         let sql = engine.select_sql_with_arms(f, arms).map_err(|e| UserError(format!("{label}: {e}")))?;
-        return Ok(crate::dialect::pin_current_date(&sql, engine.today()));
+        return Ok(crate::engine::text::tokens::pin_current_date(&sql, engine.today()));
     }
     Ok(t.select_with_arms(&f.sql, arms).map_err(|e| UserError(format!("{label}: {e}")))?)
 }
@@ -122,7 +123,7 @@ pub fn arms_sql(ctx: &Ctx, engine: &Engine, r: &super::Resolved, arms: &Arms, di
         let check = check.map(|(sql, b, arm, key)| json!({"key": key, "bucket": b, "arm": arm, "sql": sql}));
         return ctx.print_json(&json!({
             "sql": sql, "dialect": dialect.name(), "as_of": engine.today().to_string(), "salt": arms.salt,
-            "hash": crate::engine::arms::HASH, "arms": bounds, "check": check,
+            "hash": crate::engine::query::arms::HASH, "arms": bounds, "check": check,
         }));
     }
     println!("{sql};");
@@ -151,6 +152,9 @@ struct Model {
     arms: Option<Vec<(String, u64)>>,
 }
 
+/// Every approved segment and suppression as a dbt model with its count test (and one test per
+/// arm), written to `out`. Everything is compiled, counted and translated before anything is
+/// written: one segment that cannot be translated leaves no half-written set of models.
 fn all_approved(
     ctx: &Ctx,
     engine: &Engine,
@@ -160,11 +164,36 @@ fn all_approved(
     force: bool,
 ) -> Result<()> {
     check_out(out, ctx.library.dir())?;
+    let compiled_all = compile_approved(ctx)?;
+    let models = models_of(engine, &target(engine, catalog, dialect), &compiled_all)?;
+    check_names(&models)?;
+    let paths: Vec<ModelPaths> = models.iter().map(|m| model_paths(m, out)).collect();
+    check_test_names(&models, &paths)?;
+    check_free(&paths, out, force)?;
+    let db = ctx.db_path()?;
+    for (m, (model, test, arm_tests)) in models.iter().zip(&paths) {
+        write_model(m, dialect, engine, &db, model, test, arm_tests)?;
+    }
+    if ctx.g.json {
+        return print_models_json(ctx, engine, dialect, &models, &paths);
+    }
+    for (m, (model, ..)) in models.iter().zip(&paths) {
+        let net = if m.suppressed.is_empty() { "" } else { " (net)" };
+        println!("{:<40} {:>12}  {}", format!("{}{net}", m.template.reference()), count(m.count), model.display());
+        if let Some(arms) = &m.arms {
+            let each: Vec<String> = arms.iter().map(|(name, n)| format!("{name} {}", count(*n))).collect();
+            println!("    arms: {}", each.join(", "));
+        }
+    }
+    println!("wrote {} {dialect} models (and count tests) as of {} to {}", models.len(), engine.today(), out.display());
+    Ok(())
+}
+
+/// The latest approved version of every template, compiled with the feature bodies recorded when
+/// it was approved.
+fn compile_approved(ctx: &Ctx) -> Result<Vec<(Template, Compiled)>> {
     let features = ctx.features();
-    let t = target(engine, catalog, dialect);
     let mut compiled_all = Vec::new();
-    // Everything is compiled, counted and translated before anything is written: one segment that
-    // cannot be translated leaves no half-written set of models.
     for name in ctx.library.names()? {
         let Some(tpl) = ctx.library.latest_approved(&name)? else { continue };
         tpl.verify_approval()
@@ -183,20 +212,26 @@ fn all_approved(
     if compiled_all.is_empty() {
         return fail(format!("no approved segments in {}", ctx.library.dir().display()));
     }
-    let suppressions: Vec<(&Template, &crate::engine::Compiled)> =
+    Ok(compiled_all)
+}
+
+/// The models of the approved templates: each one as it is, and each segment also net of every
+/// suppression (`NAME__net`) when there are any; translated and counted.
+fn models_of(engine: &Engine, t: &Target<'_>, compiled_all: &[(Template, Compiled)]) -> Result<Vec<Model>> {
+    let suppressions: Vec<(&Template, &Compiled)> =
         compiled_all.iter().filter(|(t, _)| t.kind == Kind::Suppression).map(|(t, c)| (t, c)).collect();
     let mut models = Vec::new();
-    for (tpl, compiled) in &compiled_all {
+    for (tpl, compiled) in compiled_all {
         let mut variants = vec![(model_name(&tpl.name), compiled.clone(), Vec::new())];
         if tpl.kind == Kind::Segment && !suppressions.is_empty() {
-            let others: Vec<&crate::engine::Compiled> = suppressions.iter().map(|(_, c)| *c).collect();
+            let others: Vec<&Compiled> = suppressions.iter().map(|(_, c)| *c).collect();
             let names = suppressions.iter().map(|(t, _)| t.name.clone()).collect();
             variants.push((format!("{}__net", model_name(&tpl.name)), compiled.and_not(&others), names));
         }
         for (file, segment, suppressed) in variants {
             let (sql, arms) = match &tpl.arms {
                 Some(arms) => (
-                    select_with_arms(engine, &t, &tpl.reference(), &segment, arms)?,
+                    select_with_arms(engine, t, &tpl.reference(), &segment, arms)?,
                     Some(engine.arm_sizes(&segment, arms)?),
                 ),
                 None => (t.select(&segment.sql).map_err(|e| UserError(format!("{}: {e}", tpl.reference())))?, None),
@@ -210,20 +245,23 @@ fn all_approved(
             models.push(Model { file, template: tpl.clone(), params, suppressed, sql, count, arms });
         }
     }
-    check_names(&models)?;
-    let db = ctx.db_path()?;
-    let paths: Vec<(PathBuf, PathBuf, Vec<PathBuf>)> = models
-        .iter()
-        .map(|m| {
-            let arm_tests = m.arms.iter().flatten().map(|(arm, _)| out.join("tests").join(arm_test_file(m, arm)));
-            (
-                out.join("models").join(format!("{}.sql", m.file)),
-                out.join("tests").join(format!("{}_count.sql", m.file)),
-                arm_tests.collect(),
-            )
-        })
-        .collect();
-    check_test_names(&models, &paths)?;
+    Ok(models)
+}
+
+/// A model's files: the model, its count test, and one test per arm.
+type ModelPaths = (PathBuf, PathBuf, Vec<PathBuf>);
+
+fn model_paths(m: &Model, out: &Path) -> ModelPaths {
+    let arm_tests = m.arms.iter().flatten().map(|(arm, _)| out.join("tests").join(arm_test_file(m, arm)));
+    (
+        out.join("models").join(format!("{}.sql", m.file)),
+        out.join("tests").join(format!("{}_count.sql", m.file)),
+        arm_tests.collect(),
+    )
+}
+
+/// Refuses a path that is a directory, or a file already there without `--force`.
+fn check_free(paths: &[ModelPaths], out: &Path, force: bool) -> Result<()> {
     for path in paths.iter().flat_map(|(model, test, arms)| [model, test].into_iter().chain(arms)) {
         match std::fs::symlink_metadata(path) {
             Ok(meta) if meta.is_dir() => {
@@ -239,60 +277,62 @@ fn all_approved(
             _ => {}
         }
     }
-    let mut written = Vec::new();
-    for (m, (model, test, arm_tests)) in models.iter().zip(paths) {
-        // Everything but the `ref()` of the count test goes through `dbt_literal`: dbt renders
-        // both files as Jinja before any SQL runs, and the header and SQL hold template text.
-        let header = header(m, dialect, engine, &db);
-        write_file(&model, &dbt_literal(&format!("{header}{}\n", m.sql)))?;
-        let test_header = |what: &str| {
-            dbt_literal(&format!(
-                "-- Fails (returns a row) when the warehouse selects another number of customers{what} than seglens\n\
-                 -- measured locally for {} as of {}.\n",
-                m.template.reference(),
-                engine.today(),
-            ))
-        };
-        write_file(&test, &format!("{}{}\n", test_header(""), crate::dialect::dbt_count_test(&m.file, m.count)))?;
-        for ((arm, n), path) in m.arms.iter().flatten().zip(&arm_tests) {
-            let sql = crate::dialect::dbt_arm_count_test(&m.file, arm, *n);
-            write_file(path, &format!("{}{sql}\n", test_header(&format!(" in arm {arm}"))))?;
-        }
-        written.push((m, model, test, arm_tests));
-    }
-    if ctx.g.json {
-        let list: Vec<_> = written
-            .iter()
-            .map(|(m, model, test, arm_tests)| {
-                let arms = m.arms.as_ref().map(|arms| {
-                    arms.iter()
-                        .zip(arm_tests)
-                        .map(|((name, n), path)| json!({"name": name, "count": n, "test": path}))
-                        .collect::<Vec<_>>()
-                });
-                json!({"name": m.template.name, "version": m.template.version, "kind": m.template.kind,
-                       "model_name": m.file, "suppressed": m.suppressed, "count": m.count, "model": model, "test": test,
-                       "arms": arms})
-            })
-            .collect();
-        return ctx
-            .print_json(&json!({"dialect": dialect.name(), "as_of": engine.today().to_string(), "segments": list}));
-    }
-    for (m, model, ..) in &written {
-        let net = if m.suppressed.is_empty() { "" } else { " (net)" };
-        println!("{:<40} {:>12}  {}", format!("{}{net}", m.template.reference()), count(m.count), model.display());
-        if let Some(arms) = &m.arms {
-            let each: Vec<String> = arms.iter().map(|(name, n)| format!("{name} {}", count(*n))).collect();
-            println!("    arms: {}", each.join(", "));
-        }
-    }
-    println!(
-        "wrote {} {dialect} models (and count tests) as of {} to {}",
-        written.len(),
-        engine.today(),
-        out.display()
-    );
     Ok(())
+}
+
+/// Writes a model and its tests. Everything but the `ref()` of the count test goes through
+/// `dbt_literal`: dbt renders both files as Jinja before any SQL runs, and the header and SQL
+/// hold template text.
+fn write_model(
+    m: &Model,
+    dialect: Dialect,
+    engine: &Engine,
+    db: &Path,
+    model: &Path,
+    test: &Path,
+    arm_tests: &[PathBuf],
+) -> Result<()> {
+    let header = header(m, dialect, engine, db);
+    write_file(model, &dbt_literal(&format!("{header}{}\n", m.sql)))?;
+    let test_header = |what: &str| {
+        dbt_literal(&format!(
+            "-- Fails (returns a row) when the warehouse selects another number of customers{what} than seglens\n\
+             -- measured locally for {} as of {}.\n",
+            m.template.reference(),
+            engine.today(),
+        ))
+    };
+    write_file(test, &format!("{}{}\n", test_header(""), crate::dialect::dbt_count_test(&m.file, m.count)))?;
+    for ((arm, n), path) in m.arms.iter().flatten().zip(arm_tests) {
+        let sql = crate::dialect::dbt_arm_count_test(&m.file, arm, *n);
+        write_file(path, &format!("{}{sql}\n", test_header(&format!(" in arm {arm}"))))?;
+    }
+    Ok(())
+}
+
+fn print_models_json(
+    ctx: &Ctx,
+    engine: &Engine,
+    dialect: Dialect,
+    models: &[Model],
+    paths: &[ModelPaths],
+) -> Result<()> {
+    let list: Vec<_> = models
+        .iter()
+        .zip(paths)
+        .map(|(m, (model, test, arm_tests))| {
+            let arms = m.arms.as_ref().map(|arms| {
+                arms.iter()
+                    .zip(arm_tests)
+                    .map(|((name, n), path)| json!({"name": name, "count": n, "test": path}))
+                    .collect::<Vec<_>>()
+            });
+            json!({"name": m.template.name, "version": m.template.version, "kind": m.template.kind,
+                   "model_name": m.file, "suppressed": m.suppressed, "count": m.count, "model": model, "test": test,
+                   "arms": arms})
+        })
+        .collect();
+    ctx.print_json(&json!({"dialect": dialect.name(), "as_of": engine.today().to_string(), "segments": list}))
 }
 
 /// dbt model names are identifiers: `lapsed-high-value` → `lapsed_high_value`.
@@ -331,7 +371,7 @@ fn arm_test_file(m: &Model, arm: &str) -> String {
 
 /// Refuses two tests of the same file name (arms `a-b` and `a_b` of one segment; a segment named
 /// like another's arm test): one would replace the other while both were listed as written.
-fn check_test_names(models: &[Model], paths: &[(PathBuf, PathBuf, Vec<PathBuf>)]) -> Result<()> {
+fn check_test_names(models: &[Model], paths: &[ModelPaths]) -> Result<()> {
     let mut seen: BTreeMap<&Path, String> = BTreeMap::new();
     for (m, (_, test, arm_tests)) in models.iter().zip(paths) {
         let arms = m.arms.iter().flatten().map(|(arm, _)| format!("arm {arm} of {}", m.file));
@@ -436,8 +476,8 @@ fn header(m: &Model, dialect: Dialect, engine: &Engine, db: &Path) -> String {
             "-- arms: salt {:?}; buckets {} of {}; {}\n",
             arms.salt,
             ranges.join(", "),
-            crate::engine::arms::BUCKETS,
-            crate::engine::arms::HASH
+            crate::engine::query::arms::BUCKETS,
+            crate::engine::query::arms::HASH
         ));
         let each: Vec<String> = sizes.iter().map(|(name, n)| format!("{name} {n}")).collect();
         h.push_str(&format!("-- expected per arm: {}\n", each.join(", ")));

@@ -17,7 +17,7 @@
 //! BigQuery and Snowflake are written by the same rules from their documentation.
 
 use super::{Dialect, Target, Ty, Untranslatable};
-use crate::engine::arms::{Arms, BUCKETS};
+use crate::engine::query::arms::{Arms, BUCKETS};
 
 type R<T> = Result<T, Untranslatable>;
 
@@ -103,7 +103,7 @@ mod tests {
 
     use super::super::Catalog;
     use super::*;
-    use crate::engine::arms::Arm;
+    use crate::engine::query::arms::Arm;
 
     fn catalog() -> Catalog {
         let cols = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
@@ -206,6 +206,6 @@ mod tests {
         let sql = target(Dialect::DuckDb, &c, "Club Members", "member_id").bucket_check(&a, "42");
         let b: i64 = conn.query_row(&format!("SELECT bucket::BIGINT FROM ({sql})"), [], |r| r.get(0)).unwrap();
         assert_eq!(b, 4283);
-        assert_eq!(crate::engine::arms::bucket("holi26", "42"), 4283);
+        assert_eq!(crate::engine::query::arms::bucket("holi26", "42"), 4283);
     }
 }

@@ -2,7 +2,8 @@
 //! enough to quote every name as the database spells it (DuckDB matches names case-insensitively,
 //! quoted or not; PostgreSQL and Snowflake do not) and to tell date arithmetic from numbers.
 
-use crate::engine::{Engine, Result, schema};
+use crate::engine::query::schema;
+use crate::engine::{Engine, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {

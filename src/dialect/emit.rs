@@ -3,9 +3,7 @@
 //!
 //! What it takes care of, beyond quoting names per dialect:
 //! - `current_date`/`today()` become the as-of date; date ± days/interval on literals is folded
-//!   to a date literal, so the SQL is the same whenever it runs;
-//! - date arithmetic on columns (`d - 30`, `d - INTERVAL 30 DAY`, `d1 - d2`) uses the target's
-//!   own function, since `date + int` and `date - date` mean different things (or nothing) there;
+//!   to a date literal, and date arithmetic on columns uses the target's own function (dates.rs);
 //! - `/` is DuckDB's floating division everywhere (PostgreSQL and Trino divide integers to an
 //!   integer); string literals are escaped per dialect (Spark reads `'a''b'` as `ab`);
 //! - LIKE patterns: DuckDB has no default escape character, Spark and PostgreSQL use `\`;
@@ -15,14 +13,15 @@
 //!
 //! Hash and random functions in a filter are refused by name (`functions::NOT_PORTABLE`): each
 //! engine hashes differently. Holdouts are arms declared on the template, whose column
-//! `arms.rs` writes with each engine's SHA-256 as `engine::arms` specifies it.
+//! `arms.rs` writes with each engine's SHA-256 as `engine::query::arms` specifies it.
 
-use chrono::{Duration, Months, NaiveDate};
-use sqlparser::ast::{BinaryOperator, CastKind, DataType, DateTimeField, Expr, Ident, InTarget, UnaryOperator, Value};
+use chrono::NaiveDate;
+use sqlparser::ast::{BinaryOperator, CastKind, Expr, Ident, InTarget, UnaryOperator, Value};
 use sqlparser::dialect::DuckDbDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Token;
 
+use super::dates::date_lit;
 use super::{Dialect, Target, Ty, Untranslatable};
 
 pub(super) type R<T> = Result<T, Untranslatable>;
@@ -94,10 +93,6 @@ pub(super) struct Emitter<'a> {
     pub(super) scopes: Vec<Vec<(String, String)>>,
 }
 
-pub(super) fn date_lit(d: NaiveDate) -> String {
-    format!("DATE '{}'", d.format("%Y-%m-%d"))
-}
-
 impl Emitter<'_> {
     pub(super) fn d(&self) -> Dialect {
         self.t.dialect
@@ -120,7 +115,6 @@ impl Emitter<'_> {
     }
 
     fn expr(&mut self, e: &Expr) -> R<E> {
-        let d = self.d();
         match e {
             Expr::Identifier(id) => self.column(None, id),
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => self.column(Some(&parts[0]), &parts[1]),
@@ -130,41 +124,80 @@ impl Emitter<'_> {
             // Every operator is written parenthesised already.
             Expr::Nested(inner) => self.expr(inner),
             Expr::Value(v) => self.literal(&v.value, e),
-            Expr::TypedString(ts) => {
-                let s = match &ts.value.value {
-                    Value::SingleQuotedString(s) => s.clone(),
-                    _ => return Err(self.no(e.to_string(), "only quoted literals are translated")),
-                };
-                match &ts.data_type {
-                    DataType::Date => {
-                        let date = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                            .map_err(|_| self.no(e.to_string(), "the date is not YYYY-MM-DD"))?;
-                        Ok(E { konst: Some(Const::Date(date)), ..E::new(date_lit(date), Ty::Date) })
-                    }
-                    DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None) => {
-                        Ok(E::new(format!("{} {}", timestamp_type(d), d.string(&s)), Ty::Timestamp))
-                    }
-                    other => {
-                        Err(self
-                            .no(format!("the {other} literal {e}"), "only DATE and TIMESTAMP literals are translated"))
-                    }
-                }
-            }
-            Expr::UnaryOp { op, expr } => {
-                let v = self.value(expr)?;
-                match op {
-                    UnaryOperator::Not => Ok(E::new(format!("(NOT {})", v.sql), Ty::Bool)),
-                    UnaryOperator::Minus => match v.konst {
-                        Some(Const::Int(n)) if n != i64::MIN => {
-                            Ok(E { konst: Some(Const::Int(-n)), ..E::new(format!("(-{n})"), Ty::Int) })
-                        }
-                        _ => Ok(E::new(format!("(- {})", v.sql), v.ty)),
-                    },
-                    UnaryOperator::Plus => Ok(v),
-                    other => Err(self.no(format!("the operator {other}"), "it is DuckDB's own")),
-                }
-            }
+            Expr::TypedString(ts) => self.typed_string(&ts.data_type, &ts.value.value, e),
+            Expr::UnaryOp { op, expr } => self.unary(op, expr),
             Expr::BinaryOp { left, op, right } => self.binary(left, op, right, e),
+            Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsUnknown(_)
+            | Expr::IsNotUnknown(_)
+            | Expr::IsTrue(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsNotFalse(_)
+            | Expr::IsDistinctFrom(..)
+            | Expr::IsNotDistinctFrom(..) => self.is_test(e),
+            Expr::Between { expr, negated, low, high } => {
+                let (x, lo, hi) = (self.value(expr)?.sql, self.value(low)?.sql, self.value(high)?.sql);
+                let not = if *negated { "NOT " } else { "" };
+                Ok(E::new(format!("({x} {not}BETWEEN {lo} AND {hi})"), Ty::Bool))
+            }
+            Expr::In { expr, target, negated, global: false } => self.in_target(expr, target, *negated, e),
+            Expr::Like { negated, any: false, expr, pattern, escape_char } => {
+                self.like(false, *negated, expr, pattern, escape_char.as_deref())
+            }
+            Expr::ILike { negated, any: false, expr, pattern, escape_char } => {
+                self.like(true, *negated, expr, pattern, escape_char.as_deref())
+            }
+            Expr::Case { operand, conditions, else_result, .. } => {
+                self.case(operand.as_deref(), conditions, else_result.as_deref())
+            }
+            Expr::Cast { kind, expr, data_type, format: None } => {
+                if !matches!(kind, CastKind::Cast | CastKind::DoubleColon) {
+                    return Err(self.no(format!("{kind:?} in {e}"), "only CAST and :: are translated"));
+                }
+                self.cast(expr, data_type, e)
+            }
+            Expr::Exists { subquery, negated } => {
+                let (q, _) = self.query(subquery)?;
+                let not = if *negated { "NOT " } else { "" };
+                Ok(E::new(format!("({not}EXISTS ({q}))"), Ty::Bool))
+            }
+            Expr::Subquery(q) => {
+                let (sql, ty) = self.query(q)?;
+                Ok(E::new(format!("({sql})"), ty))
+            }
+            Expr::Function(f) => self.function(f, e),
+            Expr::Interval(iv) => self.interval_expr(iv, e),
+            // trim(x): spaces from both ends, alike everywhere.
+            Expr::Trim { trim_where: None, trim_what: None, expr, trim_characters: None } => {
+                let v = self.value(expr)?;
+                Ok(E::new(format!("trim({})", v.sql), Ty::Text))
+            }
+            Expr::Extract { field, expr, .. } => self.extract_expr(field, expr, e),
+            other => Err(self.no(describe(other), "it is not in the set of constructs translated faithfully")),
+        }
+    }
+
+    fn unary(&mut self, op: &UnaryOperator, expr: &Expr) -> R<E> {
+        let v = self.value(expr)?;
+        match op {
+            UnaryOperator::Not => Ok(E::new(format!("(NOT {})", v.sql), Ty::Bool)),
+            UnaryOperator::Minus => match v.konst {
+                Some(Const::Int(n)) if n != i64::MIN => {
+                    Ok(E { konst: Some(Const::Int(-n)), ..E::new(format!("(-{n})"), Ty::Int) })
+                }
+                _ => Ok(E::new(format!("(- {})", v.sql), v.ty)),
+            },
+            UnaryOperator::Plus => Ok(v),
+            other => Err(self.no(format!("the operator {other}"), "it is DuckDB's own")),
+        }
+    }
+
+    /// `IS NULL`, `IS TRUE`, `IS DISTINCT FROM` and the rest: forms every engine reads alike.
+    fn is_test(&mut self, e: &Expr) -> R<E> {
+        let d = self.d();
+        match e {
             Expr::IsNull(x) => Ok(E::new(format!("({} IS NULL)", self.value(x)?.sql), Ty::Bool)),
             Expr::IsNotNull(x) => Ok(E::new(format!("({} IS NOT NULL)", self.value(x)?.sql), Ty::Bool)),
             Expr::IsUnknown(x) => Ok(E::new(format!("({} IS NULL)", self.value(x)?.sql), Ty::Bool)),
@@ -187,123 +220,52 @@ impl Emitter<'_> {
                     Ty::Bool,
                 ))
             }
-            Expr::Between { expr, negated, low, high } => {
-                let (x, lo, hi) = (self.value(expr)?.sql, self.value(low)?.sql, self.value(high)?.sql);
-                let not = if *negated { "NOT " } else { "" };
-                Ok(E::new(format!("({x} {not}BETWEEN {lo} AND {hi})"), Ty::Bool))
-            }
-            Expr::In { expr, target, negated, global: false } => {
-                let x = self.value(expr)?.sql;
-                let not = if *negated { "NOT " } else { "" };
-                match target {
-                    InTarget::List(items) => {
-                        let items = items.iter().map(|i| self.value(i).map(|v| v.sql)).collect::<R<Vec<_>>>()?;
-                        Ok(E::new(format!("({x} {not}IN ({}))", items.join(", ")), Ty::Bool))
-                    }
-                    InTarget::Subquery(q) => Ok(E::new(format!("({x} {not}IN ({}))", self.query(q)?.0), Ty::Bool)),
-                    _ => Err(self.no(e.to_string(), "only IN (list) and IN (subquery) are translated")),
-                }
-            }
-            Expr::Like { negated, any: false, expr, pattern, escape_char } => {
-                self.like(false, *negated, expr, pattern, escape_char.as_deref())
-            }
-            Expr::ILike { negated, any: false, expr, pattern, escape_char } => {
-                self.like(true, *negated, expr, pattern, escape_char.as_deref())
-            }
-            Expr::Case { operand, conditions, else_result, .. } => {
-                let mut sql = String::from("CASE");
-                if let Some(o) = operand {
-                    sql.push(' ');
-                    sql.push_str(&self.value(o)?.sql);
-                }
-                let mut ty = Ty::Unknown;
-                for w in conditions {
-                    let c = self.value(&w.condition)?.sql;
-                    let r = self.value(&w.result)?;
-                    if ty == Ty::Unknown {
-                        ty = r.ty;
-                    }
-                    sql.push_str(&format!(" WHEN {c} THEN {}", r.sql));
-                }
-                if let Some(x) = else_result {
-                    let r = self.value(x)?;
-                    if ty == Ty::Unknown {
-                        ty = r.ty;
-                    }
-                    sql.push_str(&format!(" ELSE {}", r.sql));
-                }
-                sql.push_str(" END");
-                Ok(E::new(sql, ty))
-            }
-            Expr::Cast { kind, expr, data_type, format: None } => {
-                if !matches!(kind, CastKind::Cast | CastKind::DoubleColon) {
-                    return Err(self.no(format!("{kind:?} in {e}"), "only CAST and :: are translated"));
-                }
-                self.cast(expr, data_type, e)
-            }
-            Expr::Exists { subquery, negated } => {
-                let (q, _) = self.query(subquery)?;
-                let not = if *negated { "NOT " } else { "" };
-                Ok(E::new(format!("({not}EXISTS ({q}))"), Ty::Bool))
-            }
-            Expr::Subquery(q) => {
-                let (sql, ty) = self.query(q)?;
-                Ok(E::new(format!("({sql})"), ty))
-            }
-            Expr::Function(f) => self.function(f, e),
-            Expr::Interval(iv) => {
-                let unit_months = match iv.leading_field {
-                    Some(DateTimeField::Day | DateTimeField::Days) => Some(false),
-                    Some(DateTimeField::Month | DateTimeField::Months) => Some(true),
-                    None => None,
-                    _ => return Err(self.no(e.to_string(), "only intervals of days or months are translated")),
-                };
-                if iv.last_field.is_some()
-                    || iv.leading_precision.is_some()
-                    || iv.fractional_seconds_precision.is_some()
-                {
-                    return Err(self.no(e.to_string(), "only intervals of days or months are translated"));
-                }
-                let v = self.value(&iv.value)?;
-                match (unit_months, v.konst) {
-                    (Some(months), Some(Const::Int(n))) => Ok(self.interval(n.to_string(), Some(n), months)),
-                    (Some(months), Some(Const::Str(s))) => match s.trim().parse::<i64>() {
-                        Ok(n) => Ok(self.interval(n.to_string(), Some(n), months)),
-                        Err(_) => Err(self.no(e.to_string(), "only whole numbers of days or months are translated")),
-                    },
-                    (Some(months), _) if v.ty == Ty::Int => Ok(self.interval(v.sql, None, months)),
-                    (None, Some(Const::Str(s))) => {
-                        let (n, months) = parse_interval_text(&s)
-                            .ok_or_else(|| self.no(e.to_string(), "only intervals of days or months are translated"))?;
-                        Ok(self.interval(n.to_string(), Some(n), months))
-                    }
-                    _ => Err(self.no(e.to_string(), "only whole numbers of days or months are translated")),
-                }
-            }
-            // trim(x): spaces from both ends, alike everywhere.
-            Expr::Trim { trim_where: None, trim_what: None, expr, trim_characters: None } => {
-                let v = self.value(expr)?;
-                Ok(E::new(format!("trim({})", v.sql), Ty::Text))
-            }
-            Expr::Extract { field, expr, .. } => {
-                let f = match field {
-                    DateTimeField::Year => "YEAR",
-                    DateTimeField::Month => "MONTH",
-                    DateTimeField::Day => "DAY",
-                    DateTimeField::Quarter => "QUARTER",
-                    _ => {
-                        return Err(self.no(e.to_string(), "only YEAR, QUARTER, MONTH and DAY are the same everywhere"));
-                    }
-                };
-                let v = self.value(expr)?;
-                Ok(E::new(extract(d, f, &v.sql), Ty::Int))
-            }
-            other => Err(self.no(describe(other), "it is not in the set of constructs translated faithfully")),
+            _ => Err(self.no(describe(e), "it is not in the set of constructs translated faithfully")),
         }
     }
 
-    pub(super) fn interval(&self, n: String, konst: Option<i64>, months: bool) -> E {
-        E { iv: Some(Iv { n, konst, months }), ..E::new(String::new(), Ty::Interval) }
+    fn in_target(&mut self, expr: &Expr, target: &InTarget, negated: bool, e: &Expr) -> R<E> {
+        let x = self.value(expr)?.sql;
+        let not = if negated { "NOT " } else { "" };
+        match target {
+            InTarget::List(items) => {
+                let items = items.iter().map(|i| self.value(i).map(|v| v.sql)).collect::<R<Vec<_>>>()?;
+                Ok(E::new(format!("({x} {not}IN ({}))", items.join(", ")), Ty::Bool))
+            }
+            InTarget::Subquery(q) => Ok(E::new(format!("({x} {not}IN ({}))", self.query(q)?.0), Ty::Bool)),
+            _ => Err(self.no(e.to_string(), "only IN (list) and IN (subquery) are translated")),
+        }
+    }
+
+    fn case(
+        &mut self,
+        operand: Option<&Expr>,
+        conditions: &[sqlparser::ast::CaseWhen],
+        else_result: Option<&Expr>,
+    ) -> R<E> {
+        let mut sql = String::from("CASE");
+        if let Some(o) = operand {
+            sql.push(' ');
+            sql.push_str(&self.value(o)?.sql);
+        }
+        let mut ty = Ty::Unknown;
+        for w in conditions {
+            let c = self.value(&w.condition)?.sql;
+            let r = self.value(&w.result)?;
+            if ty == Ty::Unknown {
+                ty = r.ty;
+            }
+            sql.push_str(&format!(" WHEN {c} THEN {}", r.sql));
+        }
+        if let Some(x) = else_result {
+            let r = self.value(x)?;
+            if ty == Ty::Unknown {
+                ty = r.ty;
+            }
+            sql.push_str(&format!(" ELSE {}", r.sql));
+        }
+        sql.push_str(" END");
+        Ok(E::new(sql, ty))
     }
 
     fn column(&mut self, qualifier: Option<&Ident>, id: &Ident) -> R<E> {
@@ -415,93 +377,6 @@ impl Emitter<'_> {
         Ok(E::new(sql, ty))
     }
 
-    /// `+` and `-`: numbers, or date arithmetic written the target's way.
-    fn plus_minus(&mut self, l: E, r: E, minus: bool, whole: &Expr) -> R<E> {
-        let d = self.d();
-        let sign = if minus { "-" } else { "+" };
-        let refuse = |why: &str| self.no(whole.to_string(), why.to_string());
-        match (l.ty, r.ty) {
-            (a, b) if a.is_numeric() && b.is_numeric() => {
-                let ty = if a == Ty::Int && b == Ty::Int {
-                    Ty::Int
-                } else if a == Ty::Float || b == Ty::Float {
-                    Ty::Float
-                } else {
-                    Ty::Decimal
-                };
-                Ok(E::new(format!("({} {sign} {})", l.sql, r.sql), ty))
-            }
-            // date ± days, date ± interval (DuckDB gives a TIMESTAMP for the latter; compared with
-            // a date or timestamp it selects the same rows as the date the targets give).
-            (Ty::Date | Ty::Timestamp, Ty::Int | Ty::Interval) => self.offset(l, r, minus, whole),
-            (Ty::Int | Ty::Interval, Ty::Date | Ty::Timestamp) if !minus => self.offset(r, l, false, whole),
-            (Ty::Date, Ty::Date) if minus => {
-                if let (Some(Const::Date(a)), Some(Const::Date(b))) = (&l.konst, &r.konst) {
-                    let n = (*a - *b).num_days();
-                    return Ok(E { konst: Some(Const::Int(n)), ..E::new(n.to_string(), Ty::Int) });
-                }
-                Ok(E::new(day_diff(d, &l.sql, &r.sql), Ty::Int))
-            }
-            (Ty::Unknown, _) | (_, Ty::Unknown) => {
-                Err(refuse("cannot tell whether it is arithmetic on numbers or on dates (NULL or an unknown type)"))
-            }
-            _ => Err(refuse("only numbers, date ± days and date - date are translated")),
-        }
-    }
-
-    fn offset(&mut self, base: E, by: E, minus: bool, whole: &Expr) -> R<E> {
-        let d = self.d();
-        let iv = match by.iv {
-            Some(iv) => iv,
-            None => Iv {
-                n: by.sql.clone(),
-                konst: match by.konst {
-                    Some(Const::Int(n)) => Some(n),
-                    _ => None,
-                },
-                months: false,
-            },
-        };
-        // Folded when both are known: the literal is what DuckDB computes, on any engine.
-        if let (Some(Const::Date(date)), Some(n)) = (&base.konst, iv.konst) {
-            let n = if minus { -n } else { n };
-            let out = if iv.months {
-                let m = Months::new(n.unsigned_abs().min(u32::MAX as u64) as u32);
-                if n < 0 { date.checked_sub_months(m) } else { date.checked_add_months(m) }
-            } else {
-                Duration::try_days(n).and_then(|dd| date.checked_add_signed(dd))
-            };
-            let out = out.ok_or_else(|| self.no(whole.to_string(), "the date is out of range"))?;
-            return Ok(E { konst: Some(Const::Date(out)), ..E::new(date_lit(out), Ty::Date) });
-        }
-        if iv.months {
-            return Err(self
-                .no(whole.to_string(), "month arithmetic on a column is not translated (end-of-month rules differ)"));
-        }
-        let n = if minus {
-            match iv.konst {
-                Some(k) => format!("({})", -k),
-                None => format!("(-({}))", iv.n),
-            }
-        } else {
-            iv.n.clone()
-        };
-        let ts = base.ty == Ty::Timestamp;
-        let b = &base.sql;
-        let sql = match (d, ts) {
-            (Dialect::Spark, false) => format!("date_add({b}, {n})"),
-            (Dialect::Spark, true) => format!("timestampadd(DAY, {n}, {b})"),
-            (Dialect::Postgres, false) => format!("({b} + {n})"),
-            (Dialect::Postgres, true) => format!("({b} + ({n}) * INTERVAL '1 day')"),
-            (Dialect::Trino, _) => format!("date_add('day', {n}, {b})"),
-            (Dialect::BigQuery, false) => format!("DATE_ADD({b}, INTERVAL {n} DAY)"),
-            (Dialect::BigQuery, true) => format!("DATETIME_ADD({b}, INTERVAL {n} DAY)"),
-            (Dialect::Snowflake, _) => format!("DATEADD(day, {n}, {b})"),
-            (Dialect::DuckDb, _) => format!("({b} + to_days({n}))"),
-        };
-        Ok(E::new(sql, base.ty))
-    }
-
     fn like(&mut self, ilike: bool, negated: bool, x: &Expr, pattern: &Expr, escape: Option<&Expr>) -> R<E> {
         let d = self.d();
         let what = if ilike { "ILIKE" } else { "LIKE" };
@@ -559,49 +434,6 @@ pub(super) fn double_type(d: Dialect) -> &'static str {
 
 pub(super) fn cast_double(d: Dialect, sql: &str) -> String {
     format!("CAST({sql} AS {})", double_type(d))
-}
-
-pub(super) fn timestamp_type(d: Dialect) -> &'static str {
-    match d {
-        // DuckDB's TIMESTAMP has no time zone: Spark's TIMESTAMP would be read in the session's.
-        Dialect::Spark | Dialect::Snowflake => "TIMESTAMP_NTZ",
-        Dialect::BigQuery => "DATETIME",
-        _ => "TIMESTAMP",
-    }
-}
-
-fn day_diff(d: Dialect, a: &str, b: &str) -> String {
-    match d {
-        Dialect::Spark => format!("datediff({a}, {b})"),
-        Dialect::Postgres | Dialect::DuckDb => format!("({a} - {b})"),
-        Dialect::Trino => format!("date_diff('day', {b}, {a})"),
-        Dialect::BigQuery => format!("DATE_DIFF({a}, {b}, DAY)"),
-        Dialect::Snowflake => format!("DATEDIFF(day, {b}, {a})"),
-    }
-}
-
-pub(super) fn extract(d: Dialect, field: &str, x: &str) -> String {
-    match d {
-        // PostgreSQL's EXTRACT gives a numeric; an integer compares and prints like DuckDB's.
-        Dialect::Postgres => format!("CAST(EXTRACT({field} FROM {x}) AS INTEGER)"),
-        _ => format!("EXTRACT({field} FROM {x})"),
-    }
-}
-
-/// `'90 days'`, `'3 months'`, `'1 day'` → (count, months?).
-fn parse_interval_text(s: &str) -> Option<(i64, bool)> {
-    let mut it = s.split_whitespace();
-    let n: i64 = it.next()?.parse().ok()?;
-    let unit = it.next()?.to_ascii_lowercase();
-    if it.next().is_some() {
-        return None;
-    }
-    match unit.as_str() {
-        "day" | "days" => Some((n, false)),
-        "month" | "months" | "mon" | "mons" => Some((n, true)),
-        "year" | "years" => n.checked_mul(12).map(|m| (m, true)),
-        _ => None,
-    }
 }
 
 /// A short name for a construct that is refused as a whole.

@@ -5,7 +5,8 @@ use sqlparser::ast::{
     DataType, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart,
 };
 
-use super::emit::{Const, E, Emitter, R, date_lit, double_type, extract, timestamp_type};
+use super::dates::{date_lit, timestamp_type};
+use super::emit::{Const, E, Emitter, R, double_type};
 use super::{Dialect, Ty, Untranslatable};
 
 /// Functions whose result differs between engines or between runs: refused with a reason.
@@ -115,79 +116,12 @@ impl Emitter<'_> {
 
     pub(super) fn function(&mut self, f: &Function, whole: &Expr) -> R<E> {
         let d = self.d();
-        let name = match f.name.0.as_slice() {
-            [ObjectNamePart::Identifier(id)] if id.quote_style.is_none() => id.value.to_ascii_lowercase(),
-            _ => return Err(self.no(format!("the function {}", f.name), "only plain function names are translated")),
-        };
-        if let Some((_, why)) = NOT_PORTABLE.iter().find(|(n, _)| *n == name) {
-            return Err(self.no(format!("{name}()"), *why));
-        }
-        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
-            return Err(self.no(format!("{name}() with FILTER/OVER/WITHIN GROUP"), "not translated"));
-        }
-        if !matches!(f.parameters, FunctionArguments::None) {
-            return Err(self.no(format!("{name}() with parameters"), "not translated"));
-        }
-        let mut distinct = false;
-        let mut star = false;
-        let args: Vec<&Expr> = match &f.args {
-            FunctionArguments::None => Vec::new(),
-            FunctionArguments::List(list) => {
-                if !list.clauses.is_empty() {
-                    return Err(self.no(format!("{name}() with clauses"), "not translated"));
-                }
-                distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
-                let mut out = Vec::new();
-                for a in &list.args {
-                    match a {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => out.push(x),
-                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "count" => star = true,
-                        _ => {
-                            return Err(
-                                self.no(format!("the arguments of {name}()"), "only plain arguments are translated")
-                            );
-                        }
-                    }
-                }
-                out
-            }
-            FunctionArguments::Subquery(_) => return Err(self.no(format!("{name}(subquery)"), "not translated")),
-        };
-        let arity = |n: usize| -> R<()> {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(Untranslatable {
-                    dialect: d,
-                    construct: whole.to_string(),
-                    why: format!("{name} takes {n} arguments"),
-                })
-            }
-        };
+        let name = self.function_name(f)?;
+        let (args, distinct, star) = self.function_args(f, &name)?;
+        let arity = |n: usize| -> R<()> { arity(d, whole, &name, &args, n) };
         match name.as_str() {
-            "current_date" | "today" => {
-                arity(0)?;
-                let date = self.t.as_of;
-                Ok(E { konst: Some(Const::Date(date)), ..E::new(date_lit(date), Ty::Date) })
-            }
-            "to_days" | "to_months" | "to_years" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                if v.ty != Ty::Int {
-                    return Err(self.no(whole.to_string(), "only whole numbers of days or months are translated"));
-                }
-                let k = match v.konst {
-                    Some(Const::Int(n)) => Some(n),
-                    _ => None,
-                };
-                match name.as_str() {
-                    "to_days" => Ok(self.interval(v.sql, k, false)),
-                    "to_months" => Ok(self.interval(v.sql, k, true)),
-                    _ => match k.and_then(|n| n.checked_mul(12)) {
-                        Some(m) => Ok(self.interval(m.to_string(), Some(m), true)),
-                        None => Ok(self.interval(format!("(12 * {})", v.sql), None, true)),
-                    },
-                }
+            "current_date" | "today" | "to_days" | "to_months" | "to_years" | "year" | "month" | "day" | "quarter" => {
+                self.date_function(&name, &args, whole)
             }
             "list_contains" | "array_contains" | "list_has" | "array_has" => {
                 arity(2)?;
@@ -220,60 +154,8 @@ impl Emitter<'_> {
                 let v = self.value(args[0])?;
                 Ok(E::new(format!("abs({})", v.sql), v.ty))
             }
-            "lower" | "upper" | "lcase" | "ucase" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                let f = if name.starts_with('l') { "lower" } else { "upper" };
-                Ok(E::new(format!("{f}({})", v.sql), Ty::Text))
-            }
-            "length" | "len" | "char_length" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                if v.ty != Ty::Text {
-                    return Err(self.no(whole.to_string(), "length is translated for text only"));
-                }
-                Ok(E::new(format!("length({})", v.sql), Ty::Int))
-            }
-            "trim" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                Ok(E::new(format!("trim({})", v.sql), Ty::Text))
-            }
-            "starts_with" | "prefix" => {
-                arity(2)?;
-                let (s, p) = (self.value(args[0])?.sql, self.value(args[1])?.sql);
-                Ok(E::new(
-                    match d {
-                        Dialect::Spark => format!("startswith({s}, {p})"),
-                        Dialect::Snowflake => format!("STARTSWITH({s}, {p})"),
-                        _ => format!("starts_with({s}, {p})"),
-                    },
-                    Ty::Bool,
-                ))
-            }
-            "contains" => {
-                arity(2)?;
-                let (s, p) = (self.value(args[0])?, self.value(args[1])?);
-                if s.ty != Ty::Text {
-                    return Err(self.no(whole.to_string(), "contains is translated for text only"));
-                }
-                Ok(E::new(
-                    match d {
-                        Dialect::Spark => format!("contains({}, {})", s.sql, p.sql),
-                        Dialect::Snowflake => format!("CONTAINS({}, {})", s.sql, p.sql),
-                        _ => format!("(strpos({}, {}) > 0)", s.sql, p.sql),
-                    },
-                    Ty::Bool,
-                ))
-            }
-            "year" | "month" | "day" | "quarter" => {
-                arity(1)?;
-                let v = self.value(args[0])?;
-                if !matches!(v.ty, Ty::Date | Ty::Timestamp) {
-                    return Err(self.no(whole.to_string(), format!("{name}() is translated for dates only")));
-                }
-                Ok(E::new(extract(d, &name.to_ascii_uppercase(), &v.sql), Ty::Int))
-            }
+            "lower" | "upper" | "lcase" | "ucase" | "length" | "len" | "char_length" | "trim" | "starts_with"
+            | "prefix" | "contains" => self.text_function(&name, &args, whole),
             "greatest" | "least" => {
                 // DuckDB skips NULLs, as Spark and PostgreSQL do; Trino, BigQuery and Snowflake
                 // return NULL when any argument is NULL.
@@ -313,6 +195,108 @@ impl Emitter<'_> {
         }
     }
 
+    /// The function's name, lower case, unless it is refused whatever its arguments: a qualified
+    /// or quoted name, one `NOT_PORTABLE`, FILTER/OVER/WITHIN GROUP or parameters.
+    fn function_name(&self, f: &Function) -> R<String> {
+        let name = match f.name.0.as_slice() {
+            [ObjectNamePart::Identifier(id)] if id.quote_style.is_none() => id.value.to_ascii_lowercase(),
+            _ => return Err(self.no(format!("the function {}", f.name), "only plain function names are translated")),
+        };
+        if let Some((_, why)) = NOT_PORTABLE.iter().find(|(n, _)| *n == name) {
+            return Err(self.no(format!("{name}()"), *why));
+        }
+        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
+            return Err(self.no(format!("{name}() with FILTER/OVER/WITHIN GROUP"), "not translated"));
+        }
+        if !matches!(f.parameters, FunctionArguments::None) {
+            return Err(self.no(format!("{name}() with parameters"), "not translated"));
+        }
+        Ok(name)
+    }
+
+    /// The function's plain arguments, whether they are DISTINCT, and whether it is `count(*)`.
+    fn function_args<'f>(&self, f: &'f Function, name: &str) -> R<(Vec<&'f Expr>, bool, bool)> {
+        let mut distinct = false;
+        let mut star = false;
+        let args: Vec<&Expr> = match &f.args {
+            FunctionArguments::None => Vec::new(),
+            FunctionArguments::List(list) => {
+                if !list.clauses.is_empty() {
+                    return Err(self.no(format!("{name}() with clauses"), "not translated"));
+                }
+                distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+                let mut out = Vec::new();
+                for a in &list.args {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => out.push(x),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "count" => star = true,
+                        _ => {
+                            return Err(
+                                self.no(format!("the arguments of {name}()"), "only plain arguments are translated")
+                            );
+                        }
+                    }
+                }
+                out
+            }
+            FunctionArguments::Subquery(_) => return Err(self.no(format!("{name}(subquery)"), "not translated")),
+        };
+        Ok((args, distinct, star))
+    }
+
+    /// Text functions: case, length, trim, prefix and substring tests.
+    fn text_function(&mut self, name: &str, args: &[&Expr], whole: &Expr) -> R<E> {
+        let d = self.d();
+        arity(d, whole, name, args, if matches!(name, "starts_with" | "prefix" | "contains") { 2 } else { 1 })?;
+        match name {
+            "lower" | "upper" | "lcase" | "ucase" => {
+                let v = self.value(args[0])?;
+                let f = if name.starts_with('l') { "lower" } else { "upper" };
+                Ok(E::new(format!("{f}({})", v.sql), Ty::Text))
+            }
+            "length" | "len" | "char_length" => {
+                let v = self.value(args[0])?;
+                if v.ty != Ty::Text {
+                    return Err(self.no(whole.to_string(), "length is translated for text only"));
+                }
+                Ok(E::new(format!("length({})", v.sql), Ty::Int))
+            }
+            "trim" => {
+                let v = self.value(args[0])?;
+                Ok(E::new(format!("trim({})", v.sql), Ty::Text))
+            }
+            "starts_with" | "prefix" => {
+                let (s, p) = (self.value(args[0])?.sql, self.value(args[1])?.sql);
+                Ok(E::new(
+                    match d {
+                        Dialect::Spark => format!("startswith({s}, {p})"),
+                        Dialect::Snowflake => format!("STARTSWITH({s}, {p})"),
+                        _ => format!("starts_with({s}, {p})"),
+                    },
+                    Ty::Bool,
+                ))
+            }
+            "contains" => {
+                let (s, p) = (self.value(args[0])?, self.value(args[1])?);
+                if s.ty != Ty::Text {
+                    return Err(self.no(whole.to_string(), "contains is translated for text only"));
+                }
+                Ok(E::new(
+                    match d {
+                        Dialect::Spark => format!("contains({}, {})", s.sql, p.sql),
+                        Dialect::Snowflake => format!("CONTAINS({}, {})", s.sql, p.sql),
+                        _ => format!("(strpos({}, {}) > 0)", s.sql, p.sql),
+                    },
+                    Ty::Bool,
+                ))
+            }
+            _ => {
+                Err(self
+                    .no(format!("the function {name}()"), "it is not in the set of functions translated faithfully"))
+            }
+        }
+    }
+
     /// The items of a list literal (`['a', 'b']`, a string_list parameter).
     fn list_literal(&mut self, e: &Expr) -> R<Vec<String>> {
         match e {
@@ -332,5 +316,14 @@ impl Emitter<'_> {
             _ => Err(self
                 .no(format!("list_contains({e}, ...)"), "only a list literal (a string_list parameter) is translated")),
         }
+    }
+}
+
+/// Refuses a call of `name` with other than `n` arguments.
+pub(super) fn arity(d: Dialect, whole: &Expr, name: &str, args: &[&Expr], n: usize) -> R<()> {
+    if args.len() == n {
+        Ok(())
+    } else {
+        Err(Untranslatable { dialect: d, construct: whole.to_string(), why: format!("{name} takes {n} arguments") })
     }
 }

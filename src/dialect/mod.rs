@@ -10,6 +10,7 @@
 
 mod arms;
 mod catalog;
+mod dates;
 mod emit;
 mod functions;
 mod query;
@@ -19,8 +20,6 @@ use std::fmt;
 use chrono::NaiveDate;
 
 pub use catalog::{Catalog, Ty};
-
-use crate::engine::lexer::{self, TokenKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dialect {
@@ -216,7 +215,7 @@ impl Target<'_> {
     /// The boolean expression `filter` (compiled DuckDB SQL) means, in the target dialect.
     pub fn filter(&self, filter: &str) -> Result<String, Untranslatable> {
         match self.dialect {
-            Dialect::DuckDb => Ok(pin_current_date(filter, self.as_of)),
+            Dialect::DuckDb => Ok(crate::engine::text::tokens::pin_current_date(filter, self.as_of)),
             _ => emit::translate(self, filter),
         }
     }
@@ -274,56 +273,9 @@ pub fn dbt_literal(text: &str) -> String {
     out
 }
 
-/// DuckDB text with `current_date`, `current_date()` and `today()` replaced by the as-of date as a
-/// literal, so the SQL selects the same customers whenever it runs. Strings, comments and quoted
-/// names are left alone (the lexer knows them).
-pub fn pin_current_date(sql: &str, as_of: NaiveDate) -> String {
-    let Ok(tokens) = lexer::tokenize(sql) else { return sql.to_string() };
-    let lit = format!("DATE '{}'", as_of.format("%Y-%m-%d"));
-    let mut out = String::with_capacity(sql.len());
-    let mut last = 0;
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        let word = (t.kind == TokenKind::Word).then(|| t.text(sql).to_ascii_lowercase());
-        let after_dot = tokens[..i].iter().rev().find(|t| !t.is_trivia()).is_some_and(|p| p.text(sql) == ".");
-        if let Some(w) = word.filter(|w| (w == "current_date" || w == "today") && !after_dot) {
-            // An empty argument list after it, if any: `today()`, `current_date()`.
-            let solid: Vec<usize> = (i + 1..tokens.len()).filter(|&j| !tokens[j].is_trivia()).take(2).collect();
-            let call = solid.len() == 2
-                && tokens[solid[0]].kind == TokenKind::OpenParen
-                && tokens[solid[1]].kind == TokenKind::CloseParen;
-            if call || w == "current_date" {
-                out.push_str(&sql[last..t.start]);
-                out.push_str(&lit);
-                let end = if call { tokens[solid[1]].end } else { t.end };
-                last = end;
-                i = if call { solid[1] + 1 } else { i + 1 };
-                continue;
-            }
-        }
-        i += 1;
-    }
-    out.push_str(&sql[last..]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(s: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-    }
-
-    #[test]
-    fn current_date_is_pinned_outside_strings_and_names() {
-        let sql = "a < current_date - to_days(3) AND b = today() AND c = 'current_date' AND \"current_date\" > CURRENT_DATE()";
-        assert_eq!(
-            pin_current_date(sql, d("2026-03-01")),
-            "a < DATE '2026-03-01' - to_days(3) AND b = DATE '2026-03-01' AND c = 'current_date' AND \"current_date\" > DATE '2026-03-01'"
-        );
-    }
 
     #[test]
     fn dbt_literal_leaves_no_jinja_delimiter_but_its_own() {

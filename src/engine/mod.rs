@@ -1,37 +1,20 @@
-//! The segment engine: owns the DuckDB connection and answers questions with plain data, one
-//! query family a file: size, profile, breakdown, members, schema, overlap, funnel, split, arms,
-//! compare, hygiene, and changes and movement over time. Knows nothing about terminals; the CLI
-//! and the TUI call the same functions, and only the text modules (`lexer`, `filter`, `params`,
-//! `features`) turn user text into SQL.
+//! The segment engine: owns the DuckDB connection and answers questions with plain data. Knows
+//! nothing about terminals; the CLI and the TUI call the same functions. This file holds `Engine`
+//! and its public API; the folders are its concerns:
+//! - `conn/`: opening a source read-only, the sandbox, the one path every statement takes
+//!   (`Engine::run`), cancels, `current_date`, errors;
+//! - `text/`: the only folder that turns user text (filters, params, features) into SQL;
+//! - `query/`: one file per query family, each one `impl Engine` block: size, profile, infer,
+//!   breakdown, members, schema, overlap, funnel, split, arms, compare, hygiene, rollup;
+//! - `keys.rs` and `movement/`: member key sets, and changes and movement over time;
+//! - `cache/`: member bitmaps, the funnel's tally and the DuckDB functions behind them.
 
-pub mod arms;
-pub mod bitmap;
-pub mod breakdown;
 pub mod cache;
-pub mod cancel;
-pub mod compare;
-pub mod entity;
-pub mod error;
-pub mod features;
-pub mod filter;
-pub mod funnel;
-pub mod hygiene;
-pub mod infer;
-pub mod lexer;
-pub mod members;
+pub mod conn;
+pub mod keys;
 pub mod movement;
-mod open;
-pub mod overlap;
-pub mod params;
-pub mod profile;
-pub mod rollup;
-pub mod sandbox;
-pub mod schema;
-pub mod size;
-pub mod source;
-pub mod split;
-mod sql;
-mod today;
+pub mod query;
+pub mod text;
 
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
@@ -42,16 +25,21 @@ use chrono::NaiveDate;
 
 use serde::Serialize;
 
-pub use cancel::Canceller;
-pub use error::{EngineError, FilterError, Pos};
-pub use features::{Feature, FeatureSet};
-pub use filter::Compiled;
-pub use params::{ParamDecl, ParamDecls, ParamType, ParamValue};
-pub use profile::{MetricDef, MetricSet, MetricSource, MetricsFile};
-pub(crate) use sql::{SqlBuilder, guarded, plain_error, run_on};
-pub use sql::{ident, literal};
-pub use today::define_today;
-use today::define_today_as;
+pub use conn::cancel::Canceller;
+pub use conn::error::{EngineError, FilterError, Pos};
+pub(crate) use conn::sql::{SqlBuilder, guarded, plain_error, run_on};
+pub use conn::sql::{ident, literal};
+pub use conn::today::define_today;
+use conn::{entity, sandbox, source, sql};
+pub use query::profile::{MetricDef, MetricSet, MetricSource, MetricsFile};
+pub use text::features::{Feature, FeatureSet};
+pub use text::filter::Compiled;
+pub use text::params::{ParamDecl, ParamDecls, ParamType, ParamValue};
+
+// The modules src/tui names by their old, flat paths (`engine::size::Size`); kept until the tui
+// moves to the paths above (issue 26 §2). Nothing else uses them.
+pub use query::{breakdown, funnel, members, overlap, profile, rollup, schema, size, split};
+pub use text::{filter, lexer};
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
@@ -63,7 +51,7 @@ pub struct OpenOptions {
     pub key: Option<String>,
     pub threads: Option<usize>,
     pub memory_limit: Option<String>,
-    /// Profile metrics (a metrics file); inferred from the schema when None (`infer.rs`).
+    /// Profile metrics (a metrics file); inferred from the schema when None (`query/infer.rs`).
     pub metrics: Option<MetricSet>,
     /// The date `current_date` and `today()` answer, pinned (`--as-of`); the local date, moving
     /// on at midnight, when None.
@@ -118,14 +106,14 @@ pub struct Fingerprint {
 }
 
 pub struct Engine {
-    /// Every statement through DuckDB's parser as one SELECT (sandbox.rs).
+    /// Every statement through DuckDB's parser as one SELECT (conn/sandbox.rs).
     conn: sandbox::ReadOnly,
     /// DuckDB's temp directory for this session, removed after the connection closes (fields
     /// drop in order); shared by clones, which use the same database.
     _temp: Option<Arc<source::SessionTemp>>,
     /// Every file the source reads.
     files: Vec<PathBuf>,
-    /// Cancels this connection's statements, sticky between them (`cancel.rs`).
+    /// Cancels this connection's statements, sticky between them (`conn/cancel.rs`).
     cancel: Canceller,
     /// When the latest statement passed the cancel check and went to DuckDB (the worker reports
     /// it with each answer: evidence of what ran when).
@@ -140,17 +128,17 @@ pub struct Engine {
     /// The metrics asked for (None: infer from the schema), installed on first use: a `size`
     /// never pays for binding or inferring them.
     metric_set: Option<MetricSet>,
-    installed: std::cell::OnceCell<profile::Installed>,
-    /// Checks remembered per version of the file (entity.rs).
+    installed: std::cell::OnceCell<query::profile::Installed>,
+    /// Checks remembered per version of the file (conn/entity.rs).
     remembered: entity::Remembered,
     /// The entity table and key were detected, not named.
     detected: bool,
     /// `current_date` is pinned by `--as-of` and never moves on.
     pinned: bool,
     /// Figures that depend only on the database, computed once (the engine is used by one thread).
-    memo: RefCell<profile::Memo>,
-    /// Rollups of related tables kept for the session, shared by clones (`rollup.rs`).
-    kept: Arc<rollup::Kept>,
+    memo: RefCell<query::profile::Memo>,
+    /// Rollups of related tables kept for the session, shared by clones (`query/rollup.rs`).
+    kept: Arc<query::rollup::Kept>,
     /// Member sets of expensive clauses, overlap segments and funnel clauses (engine/cache/).
     member_cache: RefCell<cache::MemberCache>,
     /// The date `current_date` and `today()` answer.
@@ -207,7 +195,7 @@ impl Engine {
         &self.metrics_installed().source
     }
     /// The rollups (related tables aggregated per customer) the metrics read.
-    pub fn rollups(&self) -> &[profile::Rollup] {
+    pub fn rollups(&self) -> &[query::profile::Rollup] {
         &self.metrics_installed().rollups
     }
     /// The metrics as a file a user can edit (`seglens metrics --init`).

@@ -63,7 +63,7 @@ pub(super) fn check_targets<'a>(
     // Each file of a Parquet dataset (a folder or a glob).
     files.extend(sources.iter().map(|p| (p.as_path(), "a file of the data seglens reads")));
     let files: Vec<(PathBuf, &Path, &str)> = files.iter().map(|(p, why)| (canonical(p), *p, *why)).collect();
-    let data = crate::engine::source::data_folders(db);
+    let data = crate::engine::conn::source::data_folders(db);
     let dirs: Vec<(PathBuf, String)> = protected
         .iter()
         .map(|d| (canonical(d), format!("this is inside the template library {}", d.display())))
@@ -78,7 +78,7 @@ pub(super) fn check_targets<'a>(
     let refuse = |path: &Path, why: String| Err(ExportError::Protected { path: path.to_path_buf(), why });
     for csv in csvs {
         let manifest = manifest_path(csv);
-        let members = super::over_time::members_path(csv);
+        let members = super::members_file::members_path(csv);
         // `x.members` as the CSV would be its own members file (and `x.manifest.json` another
         // export's manifest, refused below).
         if members == csv {

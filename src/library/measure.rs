@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::template::{Snapshot, Template};
-use crate::engine::{Compiled, Engine, EngineError, FeatureSet, Fingerprint, ParamValue, filter};
+use crate::engine::text::filter;
+use crate::engine::{Compiled, Engine, EngineError, FeatureSet, Fingerprint, ParamValue};
 
 /// The features a template compiles with: those it recorded at save time, then the library's for
 /// any it did not record (a draft being edited).
@@ -32,7 +33,7 @@ pub fn record_features(t: &mut Template, compiled: &Compiled, library: &FeatureS
 /// Measures size and profile of `compiled` for a template snapshot.
 pub fn measure(engine: &Engine, compiled: &Compiled) -> Result<Snapshot, EngineError> {
     let profile = engine.profile(compiled)?;
-    let size = crate::engine::size::Size::new(profile.size, profile.base);
+    let size = crate::engine::query::size::Size::new(profile.size, profile.base);
     Ok(Snapshot {
         size: size.size,
         base: size.base,
@@ -107,8 +108,8 @@ pub fn written_elsewhere(t: &Template, data: &Fingerprint) -> bool {
 /// The column or table `e` says the open data lacks.
 pub fn not_for_this_data(e: &EngineError) -> Option<String> {
     match e {
-        EngineError::Filter(f) => crate::engine::error::missing_name(&f.message),
-        EngineError::Db(d) => crate::engine::error::DuckMessage::parse(d).missing_name(),
+        EngineError::Filter(f) => crate::engine::conn::error::missing_name(&f.message),
+        EngineError::Db(d) => crate::engine::conn::error::DuckMessage::parse(d).missing_name(),
         _ => None,
     }
 }

@@ -377,7 +377,7 @@ fn read_file(path: &Path, expect: Option<(&str, u32)>) -> Result<Template, Libra
             ));
         }
     }
-    for p in crate::engine::filter::placeholders(&t.filter) {
+    for p in crate::engine::text::filter::placeholders(&t.filter) {
         if !t.params.contains_key(&p) {
             return Err(invalid(format!("the filter uses {{{{{p}}}}} but [params.{p}] is not declared"), "filter"));
         }

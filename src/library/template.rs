@@ -112,9 +112,9 @@ pub struct Template {
     /// The features the filter used, as they were at save time (a later edit shows up as drift).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "named_features")]
     pub features: BTreeMap<String, Feature>,
-    /// Holdouts and A/B groups: a salt and named shares (engine/arms.rs).
+    /// Holdouts and A/B groups: a salt and named shares (engine/query/arms.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arms: Option<crate::engine::arms::Arms>,
+    pub arms: Option<crate::engine::query::arms::Arms>,
     /// A cell of a split saved as a segment of its own: the parent version it was cut from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_of: Option<SplitOf>,
@@ -172,8 +172,8 @@ impl Template {
     /// case and punctuation, so two cells of one split can share that name: `children` tells
     /// them apart.
     pub fn child(&self, by: &[String], values: &[Option<String>]) -> Template {
-        let label = crate::engine::split::cell_label(values);
-        let cell_filter = crate::engine::split::cell_filter(by, values);
+        let label = crate::engine::query::split::cell_label(values);
+        let cell_filter = crate::engine::query::split::cell_filter(by, values);
         let words: Vec<String> = by
             .iter()
             .zip(values)
@@ -276,7 +276,7 @@ impl Template {
             priority: i64,
             /// Only when declared, so versions without arms keep the hash they were approved with.
             #[serde(skip_serializing_if = "Option::is_none")]
-            arms: Option<&'a crate::engine::arms::Arms>,
+            arms: Option<&'a crate::engine::query::arms::Arms>,
         }
         let content = Approved {
             filter: self.filter.trim_end(),

@@ -20,7 +20,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use seglens::engine::{Compiled, FeatureSet, ParamDecls, ParamValue, filter};
+use seglens::engine::text::filter;
+use seglens::engine::{Compiled, FeatureSet, ParamDecls, ParamValue};
 use seglens::sample::{SampleSpec, generate};
 use sha2::Digest;
 use tempfile::TempDir;
@@ -29,7 +30,10 @@ use tempfile::TempDir;
 /// schema's profile open with these; with none, metrics are inferred from the schema).
 pub fn sample_metrics() -> seglens::engine::MetricSet {
     seglens::engine::MetricSet {
-        file: seglens::engine::MetricsFile { rollup: Vec::new(), metric: seglens::engine::profile::sample_metrics() },
+        file: seglens::engine::MetricsFile {
+            rollup: Vec::new(),
+            metric: seglens::engine::query::profile::sample_metrics(),
+        },
         source: seglens::engine::MetricSource::File("sample metrics.toml".into()),
     }
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use seglens::engine::arms::{Arms, bucket};
+use seglens::engine::query::arms::{Arms, bucket};
 use serde_json::Value;
 
 use super::AS_OF;

@@ -28,7 +28,8 @@ use super::{Run, Timer, clock, median, threads};
 use data::TARGET_SIZE;
 pub(crate) use data::{SMOKE_SUBSCRIBERS, ScaleData, database};
 use rows::text_of;
-use seglens::engine::{Compiled, Engine, FeatureSet, OpenOptions, filter};
+use seglens::engine::text::filter;
+use seglens::engine::{Compiled, Engine, FeatureSet, OpenOptions};
 use seglens::format::count as thousands;
 
 /// Previews of the session in a process of its own (`rss_probe`).

@@ -14,7 +14,7 @@ use super::super::session::Session;
 use super::super::{EXTRA_ROUNDS, median};
 use super::data::TABLE;
 use super::{BUILDS, EXPORT, FUNNEL, Figures, PREVIEW, Peak, SEGMENTS, SPLIT, Scale, compile, open};
-use seglens::engine::overlap::OverlapInput;
+use seglens::engine::query::overlap::OverlapInput;
 use seglens::engine::{Compiled, Engine, FeatureSet, ident};
 use seglens::format::count as thousands;
 
