@@ -11,7 +11,7 @@ use std::time::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use seglens::engine::overlap::OverlapInput;
+use seglens::engine::query::overlap::OverlapInput;
 use seglens::engine::{Engine, ParamValue};
 use seglens::library::{Library, Status, measure};
 use seglens::sample::{SampleSpec, generate};
@@ -428,7 +428,7 @@ fn every_library_segment_gets_its_size_beyond_64() {
 }
 
 fn common_compile(text: &str) -> seglens::engine::Compiled {
-    seglens::engine::filter::compile(text, &Default::default(), &Default::default(), &Default::default()).unwrap()
+    seglens::engine::text::filter::compile(text, &Default::default(), &Default::default(), &Default::default()).unwrap()
 }
 
 #[test]

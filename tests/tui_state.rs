@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use seglens::engine::size::Size;
+use seglens::engine::query::size::Size;
 use seglens::engine::{Column, EngineError};
 use seglens::tui::action::{Action, Effect};
 use seglens::tui::state::{AppState, DEBOUNCE, Focus, WorkerState};
@@ -275,7 +275,7 @@ fn an_error_typed_while_a_preview_runs_is_not_hidden_by_its_late_answer() {
 
 #[test]
 fn emptying_the_working_set_drops_its_overlap_even_while_one_is_measured() {
-    use seglens::engine::overlap::Overlap;
+    use seglens::engine::query::overlap::Overlap;
     use seglens::library::Template;
     let mut s = state();
     let t0 = Instant::now();

@@ -36,11 +36,6 @@ pub use text::features::{Feature, FeatureSet};
 pub use text::filter::Compiled;
 pub use text::params::{ParamDecl, ParamDecls, ParamType, ParamValue};
 
-// The modules src/tui names by their old, flat paths (`engine::size::Size`); kept until the tui
-// moves to the paths above (issue 26 §2). Nothing else uses them.
-pub use query::{breakdown, funnel, members, overlap, profile, rollup, schema, size, split};
-pub use text::{filter, lexer};
-
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 /// How to open a data file. Defaults: detect the entity table and key; DuckDB's threads = cores;

@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use crate::engine::breakdown::Breakdown;
-use crate::engine::members::RowSet;
-use crate::engine::overlap::{Overlap, OverlapInput};
-use crate::engine::profile::{Profile, Unsegmentable};
-use crate::engine::rollup::RollupStatus;
-use crate::engine::schema::Schema;
-use crate::engine::size::Size;
+use crate::engine::query::breakdown::Breakdown;
+use crate::engine::query::members::RowSet;
+use crate::engine::query::overlap::{Overlap, OverlapInput};
+use crate::engine::query::profile::{Profile, Unsegmentable};
+use crate::engine::query::rollup::RollupStatus;
+use crate::engine::query::schema::Schema;
+use crate::engine::query::size::Size;
 use crate::engine::{Canceller, Compiled, Engine, EngineError};
 use crate::library::{Library, LibraryError, SaveOutcome, Template, measure};
 
@@ -80,12 +80,12 @@ pub enum Part {
     Breakdown(Breakdown),
     Rows(RowSet),
     Overlap(Overlap),
-    Funnel(crate::engine::funnel::Funnel),
+    Funnel(crate::engine::query::funnel::Funnel),
     /// The profile waits for the related tables' rollups, which another connection builds.
     ProfileWaits(RollupStatus),
     /// How far the rollup build is (a background reply), or that it is done.
     Rollups(RollupStatus),
-    Split(crate::engine::split::Split),
+    Split(crate::engine::query::split::Split),
     /// Every part of this generation has been answered.
     Done,
     Schema(Schema, Vec<String>),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ratatui_textarea::TextArea;
 
-use crate::engine::size::DEFAULT_SMALL_SHARE;
+use crate::engine::query::size::DEFAULT_SMALL_SHARE;
 use crate::engine::{Column, Compiled, ParamDecl, ParamValue};
 use crate::tui::keymap::Mode;
 

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use ratatui_textarea::TextArea;
 
-use crate::engine::breakdown::Breakdown;
-use crate::engine::members::RowSet;
-use crate::engine::overlap::Overlap;
-use crate::engine::profile::{Profile, Unsegmentable};
-use crate::engine::schema::Schema;
-use crate::engine::size::Size;
+use crate::engine::query::breakdown::Breakdown;
+use crate::engine::query::members::RowSet;
+use crate::engine::query::overlap::Overlap;
+use crate::engine::query::profile::{Profile, Unsegmentable};
+use crate::engine::query::schema::Schema;
+use crate::engine::query::size::Size;
 use crate::engine::{FeatureSet, FilterError, ParamDecl, ParamValue};
 use crate::library::Template;
 
@@ -83,7 +83,7 @@ pub struct PreviewState {
     /// Columns shown in the members table (a default pick when empty).
     pub columns: Vec<String>,
     /// The related tables' rollups, as last heard (None: nothing heard yet).
-    pub rollups: Option<crate::engine::rollup::RollupStatus>,
+    pub rollups: Option<crate::engine::query::rollup::RollupStatus>,
 }
 
 impl PreviewState {
@@ -93,8 +93,8 @@ impl PreviewState {
             && matches!(
                 self.rollups,
                 Some(
-                    crate::engine::rollup::RollupStatus::Building { .. }
-                        | crate::engine::rollup::RollupStatus::NotBuilt
+                    crate::engine::query::rollup::RollupStatus::Building { .. }
+                        | crate::engine::query::rollup::RollupStatus::NotBuilt
                 )
             )
     }
@@ -180,9 +180,9 @@ pub struct OverlapState {
 #[derive(Debug, Clone, Default)]
 pub struct FunnelState {
     /// As measured, every clause on.
-    pub measured: Option<crate::engine::funnel::Funnel>,
+    pub measured: Option<crate::engine::query::funnel::Funnel>,
     /// `measured` with the clauses in `enabled` only: what the view shows.
-    pub shown: Option<crate::engine::funnel::Funnel>,
+    pub shown: Option<crate::engine::query::funnel::Funnel>,
     pub enabled: Vec<bool>,
     pub selected: usize,
     /// The preview generation it was measured for.
@@ -191,7 +191,7 @@ pub struct FunnelState {
 
 impl FunnelState {
     /// Takes a new measurement; switches stay off for clauses whose text is unchanged.
-    pub fn set(&mut self, f: crate::engine::funnel::Funnel, generation: u64) {
+    pub fn set(&mut self, f: crate::engine::query::funnel::Funnel, generation: u64) {
         let old: Vec<(String, bool)> = self
             .measured
             .as_ref()
@@ -244,7 +244,7 @@ impl MovementState {
 pub struct SplitState {
     /// The dimensions, in order (the breakdown's when the view opens).
     pub by: Vec<String>,
-    pub measured: Option<crate::engine::split::Split>,
+    pub measured: Option<crate::engine::query::split::Split>,
     /// The preview generation it was measured for.
     pub generation: u64,
     pub selected: usize,

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{fit, focused, panel};
-use crate::engine::lexer::{self, TokenKind};
+use crate::engine::text::lexer::{self, TokenKind};
 use crate::tui::state::{AppState, Focus};
 use crate::tui::theme::Theme;
 

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{bar, fit, panel};
-use crate::engine::funnel::{ClauseFlag, Join};
+use crate::engine::query::funnel::{ClauseFlag, Join};
 use crate::format::{count, percent};
 use crate::tui::state::{AppState, WorkerState};
 use crate::tui::theme::Theme;
@@ -51,7 +51,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
 }
 
 /// The size (with what the clauses switched off change) and whether the segment is empty.
-fn headline<'a>(f: &crate::engine::funnel::Funnel, state: &AppState, theme: &Theme) -> Line<'a> {
+fn headline<'a>(f: &crate::engine::query::funnel::Funnel, state: &AppState, theme: &Theme) -> Line<'a> {
     let measured = state.funnel.measured.as_ref().map_or(f.size, |m| m.size);
     let off = f.clauses.iter().filter(|c| !c.enabled).count();
     let share = |n: u64| n as f64 / f.base.max(1) as f64;
@@ -78,7 +78,12 @@ fn headline<'a>(f: &crate::engine::funnel::Funnel, state: &AppState, theme: &The
 }
 
 /// The column heads, then one line a clause (and its flag, if any).
-fn clause_lines<'a>(f: &crate::engine::funnel::Funnel, selected: usize, w: usize, theme: &Theme) -> Vec<Line<'a>> {
+fn clause_lines<'a>(
+    f: &crate::engine::query::funnel::Funnel,
+    selected: usize,
+    w: usize,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
     let share = |n: u64| n as f64 / f.base.max(1) as f64;
     let mut lines = Vec::new();
     let (verb, join) = match f.join {

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{fit, focused, panel};
-use crate::engine::size::SizeMark;
+use crate::engine::query::size::SizeMark;
 use crate::format::count;
 use crate::library::{Kind, Status};
 use crate::tui::state::{AppState, Focus};

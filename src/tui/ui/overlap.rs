@@ -88,7 +88,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
 
 /// Cell (i, j) of the matrix: its text (count in both, or Jaccard) and its heat (the share of the
 /// smaller segment, or the Jaccard index).
-fn cell(o: &crate::engine::overlap::Overlap, i: usize, j: usize, jaccard: bool) -> (String, f64) {
+fn cell(o: &crate::engine::query::overlap::Overlap, i: usize, j: usize, jaccard: bool) -> (String, f64) {
     if i == j {
         return ("—".to_string(), 0.0);
     }
@@ -101,7 +101,7 @@ fn cell(o: &crate::engine::overlap::Overlap, i: usize, j: usize, jaccard: bool) 
 }
 
 /// The largest exact combinations, as bars.
-fn combinations<'a>(o: &crate::engine::overlap::Overlap, width: u16, theme: &Theme) -> Vec<Line<'a>> {
+fn combinations<'a>(o: &crate::engine::query::overlap::Overlap, width: u16, theme: &Theme) -> Vec<Line<'a>> {
     let mut combos = vec![Line::styled("largest combinations (exactly these segments)", theme.muted())];
     let max = o.combinations.first().map_or(1, |c| c.count).max(1);
     for c in o.combinations.iter().take(8) {

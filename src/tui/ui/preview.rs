@@ -5,13 +5,13 @@
 use ratatui::Frame;
 
 use crate::engine::MetricSource;
-use crate::engine::rollup::RollupStatus;
+use crate::engine::query::rollup::RollupStatus;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::{bar, fit, focused, panel};
-use crate::engine::size::SizeMark;
+use crate::engine::query::size::SizeMark;
 use crate::format::{count, metric, percent};
 use crate::tui::state::{AppState, Focus, WorkerState};
 use crate::tui::theme::Theme;

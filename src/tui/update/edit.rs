@@ -5,7 +5,8 @@ use std::time::Instant;
 use ratatui::crossterm::event::KeyEvent;
 
 use super::dialogs::edit_line;
-use crate::engine::{FeatureSet, ParamType, ParamValue, filter, literal};
+use crate::engine::text::filter;
+use crate::engine::{FeatureSet, ParamType, ParamValue, literal};
 use crate::library::measure;
 use crate::tui::action::Effect;
 use crate::tui::keymap::Cmd;

@@ -141,7 +141,7 @@ pub fn toggle_working(state: &mut AppState, now: Instant) {
             w.remove(i);
             "−"
         }
-        None if w.len() >= crate::engine::overlap::MAX_SEGMENTS - 1 => {
+        None if w.len() >= crate::engine::query::overlap::MAX_SEGMENTS - 1 => {
             state.status = Some((Level::Warn, "the working set holds at most 63 segments".into()));
             return;
         }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::dialogs::saved;
-use crate::engine::rollup::RollupStatus;
+use crate::engine::query::rollup::RollupStatus;
 use crate::library::measure::{self, Fit};
 use crate::tui::action::Effect;
 use crate::tui::state::*;
@@ -52,7 +52,7 @@ pub fn overlap_members(state: &AppState) -> Vec<OverlapMember> {
         let name = editing.map_or("(editing)".to_string(), |n| format!("{n} (editing)"));
         out.insert(0, OverlapMember { name, filter: c.clone(), suppression: false });
     }
-    out.truncate(crate::engine::overlap::MAX_SEGMENTS);
+    out.truncate(crate::engine::query::overlap::MAX_SEGMENTS);
     out
 }
 
@@ -115,7 +115,7 @@ pub(super) fn on_response(state: &mut AppState, resp: Response, now: Instant) ->
 }
 
 /// The schema and the breakdown's dimensions: region or language first when the data has them.
-fn on_schema(state: &mut AppState, schema: &crate::engine::schema::Schema, dims: &[String], now: Instant) {
+fn on_schema(state: &mut AppState, schema: &crate::engine::query::schema::Schema, dims: &[String], now: Instant) {
     state.schema.schema = Some(schema.clone());
     let current = state.preview.dimension_name().map(str::to_string);
     state.preview.dimensions = dims.to_vec();
