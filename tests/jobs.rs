@@ -16,7 +16,7 @@ use seglens::engine::Engine;
 use seglens::library::{Library, Status, Template};
 use seglens::tui::action::{Action, Effect, LibrarySnapshot, Report};
 use seglens::tui::jobs::{JobDone, JobError, JobId, JobKind, JobOutput, JobRunner};
-use seglens::tui::state::{AppState, Dialog, Field};
+use seglens::tui::state::{AppState, Dialog};
 use seglens::tui::update::update;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -110,20 +110,7 @@ fn f5_twice_in_hygiene_cancels_the_first_scan_and_shows_the_second() {
 #[test]
 fn the_export_dialogs_counts_follow_the_latest_toggle() {
     let mut s = state();
-    s.dialog = Some(Dialog::Export {
-        fields: vec![
-            Field { label: "Segments", value: "loyal".into() },
-            Field { label: "Path", value: "loyal.csv".into() },
-            Field { label: "Columns (blank: all)", value: String::new() },
-        ],
-        focused: 1,
-        exclusive: false,
-        suppress: true,
-        progress: None,
-        result: None,
-        changes: None,
-        cells: None,
-    });
+    s.dialog = Some(common::export_dialog("loyal", "loyal.csv", true));
     let fx = update(&mut s, ctrl('x'), Instant::now());
     let [(exclusive, kind)] = started(&fx)[..] else { panic!("{fx:?}") };
     assert_eq!(kind, JobKind::ExportChanges);
@@ -220,17 +207,7 @@ fn quitting_during_an_export_waits_for_it_and_leaves_no_partial_file() {
     let out_dir = sb.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("everyone.csv");
-    let field = |label: &'static str, value: &str| Field { label, value: value.into() };
-    st.dialog = Some(Dialog::Export {
-        fields: vec![field("Segments", "everyone"), field("Path", out.to_str().unwrap()), field("Columns", "")],
-        focused: 1,
-        exclusive: false,
-        suppress: false,
-        progress: None,
-        result: None,
-        changes: None,
-        cells: None,
-    });
+    st.dialog = Some(common::export_dialog("everyone", out.to_str().unwrap(), false));
     rt.apply(&mut st, key(KeyCode::Enter));
     let partial = || {
         std::fs::read_dir(&out_dir)

@@ -14,7 +14,7 @@ use seglens::engine::{Column, Engine};
 use seglens::library::{Library, SaveOutcome, Status, Template};
 use seglens::tui::action::{Action, Effect, LibrarySnapshot};
 use seglens::tui::jobs::JobId;
-use seglens::tui::state::{AppState, Dialog, Field, Focus, SideTab};
+use seglens::tui::state::{AppState, Dialog, Focus, SideTab};
 use seglens::tui::theme::Theme;
 use seglens::tui::update::update;
 use seglens::tui::worker::{Part, Reply, Request, Response, Task, WorkerError, WorkerHandle};
@@ -147,17 +147,7 @@ fn the_history_has_its_own_cursor_starting_on_the_newest_version() {
 
 /// An export started from the dialog (Enter), still running: its job id is the one to cancel.
 fn running_export(s: &mut AppState) -> JobId {
-    let field = |label: &'static str, value: &str| Field { label, value: value.into() };
-    s.dialog = Some(Dialog::Export {
-        fields: vec![field("Segments", "seg-a"), field("Path", "seg-a.csv"), field("Columns", "")],
-        focused: 1,
-        exclusive: false,
-        suppress: true,
-        progress: None,
-        result: None,
-        changes: None,
-        cells: None,
-    });
+    s.dialog = Some(common::export_dialog("seg-a", "seg-a.csv", true));
     let fx = update(s, key(KeyCode::Enter), Instant::now());
     fx.iter()
         .find_map(|e| match e {
@@ -196,17 +186,7 @@ fn a_running_export_stops_on_esc_and_ctrl_q_quits() {
     let (mut rt, mut st) =
         seglens::tui::Runtime::start(engine, Library::open(&lib_dir), Theme::default_theme(), "shop".into()).unwrap();
     let out = sandbox.path().join("everyone.csv");
-    let field = |label: &'static str, value: &str| Field { label, value: value.into() };
-    st.dialog = Some(Dialog::Export {
-        fields: vec![field("Segments", "everyone"), field("Path", out.to_str().unwrap()), field("Columns", "")],
-        focused: 1,
-        exclusive: false,
-        suppress: false,
-        progress: None,
-        result: None,
-        changes: None,
-        cells: None,
-    });
+    st.dialog = Some(common::export_dialog("everyone", out.to_str().unwrap(), false));
     // Esc right after Enter: the export thread meets the stop at its first progress report.
     rt.apply(&mut st, key(KeyCode::Enter));
     rt.apply(&mut st, key(KeyCode::Esc));

@@ -541,3 +541,20 @@ pub fn explorer(
     assert!(rt.pump_until(&mut st, Duration::from_secs(60), |s| !s.library.templates.is_empty()), "the library loads");
     (rt, st)
 }
+
+/// The export dialog as the explorer opens it, for `segments` (comma-separated) to `path`, with
+/// approved suppressions subtracted or not; nothing measured or started yet.
+pub fn export_dialog(segments: &str, path: &str, suppress: bool) -> seglens::tui::state::Dialog {
+    use seglens::tui::state::{Dialog, Field};
+    let field = |label: &'static str, value: &str| Field { label, value: value.into() };
+    Dialog::Export {
+        fields: vec![field("Segments", segments), field("Path", path), field("Columns (blank: all)", "")],
+        focused: 1,
+        exclusive: false,
+        suppress,
+        progress: None,
+        result: None,
+        changes: None,
+        cells: None,
+    }
+}
