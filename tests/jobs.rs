@@ -91,7 +91,7 @@ fn f5_twice_in_hygiene_cancels_the_first_scan_and_shows_the_second() {
     update(&mut s, done(second, hygiene, JobOutput::Report("the second scan".into())), Instant::now());
     update(&mut s, done(first, hygiene, JobOutput::Report("the first scan".into())), Instant::now());
     assert_eq!(s.hygiene.text, Some(Ok("the second scan".into())));
-    assert!(!s.hygiene.running);
+    assert!(!s.measuring(hygiene));
 
     // In the other order too: the first's answer is dropped while the second still runs.
     let fx = update(&mut s, key(KeyCode::F(5)), Instant::now());
@@ -100,7 +100,7 @@ fn f5_twice_in_hygiene_cancels_the_first_scan_and_shows_the_second() {
     let fx = update(&mut s, key(KeyCode::F(5)), Instant::now());
     let [(fourth, _)] = started(&fx)[..] else { panic!("{fx:?}") };
     update(&mut s, done(third, hygiene, JobOutput::Report("old".into())), Instant::now());
-    assert!(s.hygiene.running && s.hygiene.text.is_none(), "an old scan's answer is not shown");
+    assert!(s.measuring(hygiene) && s.hygiene.text.is_none(), "an old scan's answer is not shown");
     update(&mut s, done(fourth, hygiene, JobOutput::Report("new".into())), Instant::now());
     assert_eq!(s.hygiene.text, Some(Ok("new".into())));
 }

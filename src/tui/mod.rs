@@ -402,22 +402,12 @@ impl Runtime {
         let (features, _) = self.library.features();
         let library = Library::open(self.library.dir());
         move |ctx: &JobCtx| {
-            let movement = match from {
+            let movement = match &from {
                 None => Err(
                     "no export of this library yet: export a segment (Ctrl-E), and come back after the data changed"
                         .to_string(),
                 ),
-                Some(from) => (|| -> Result<_, JobError> {
-                    let from = StoredExport::open(&from).map_err(|e| JobError::Failed(e.to_string()))?;
-                    let names = from.segment_names();
-                    let now = crate::export::over_time::filters_now(&library, &features, &names, true, false, &[])
-                        .map_err(|e| JobError::Failed(e.to_string()))?;
-                    Ok(crate::export::over_time::movement(ctx.engine, &from, To::Now(&now))?)
-                })()
-                .map_err(|e| match e {
-                    JobError::Cancelled => "cancelled".to_string(),
-                    JobError::Failed(e) => e,
-                }),
+                Some(from) => movement_now(ctx.engine, from, &library, &features).map_err(|e| e.to_string()),
             };
             if ctx.stopped() {
                 return Err(JobError::Cancelled);
@@ -457,6 +447,19 @@ impl Runtime {
             Ok(JobOutput::Exported(files))
         }
     }
+}
+
+/// Where the customers of the export at `manifest` are now: its segments as they would export now
+/// (approved suppressions applied).
+fn movement_now(
+    engine: &Engine,
+    manifest: &std::path::Path,
+    library: &Library,
+    features: &crate::engine::FeatureSet,
+) -> Result<crate::engine::movement::Movement, crate::export::ExportError> {
+    let from = StoredExport::open(manifest)?;
+    let now = crate::export::over_time::filters_now(library, features, &from.segment_names(), true, false, &[])?;
+    crate::export::over_time::movement(engine, &from, To::Now(&now))
 }
 
 /// A job's work, as `JobRunner::start` takes it.

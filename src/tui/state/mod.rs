@@ -174,6 +174,12 @@ impl AppState {
         }
     }
 
+    /// A background job of `kind` runs (a report or the movement being measured): the job book
+    /// knows, so no view keeps a flag of its own that could disagree.
+    pub fn measuring(&self, kind: crate::tui::jobs::JobKind) -> bool {
+        self.jobs.running(kind).is_some()
+    }
+
     /// Unsaved edits: the text or parameter declarations differ from what was opened or saved.
     pub fn unsaved(&self) -> bool {
         let text = self.editor.text();

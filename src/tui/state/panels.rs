@@ -16,8 +16,8 @@ use crate::library::Template;
 
 /// A QA report computed on a connection of its own (hygiene, compare): the text the CLI prints.
 #[derive(Debug, Clone, Default)]
+/// (Whether it is being measured is the job book's to say: `AppState::measuring`.)
 pub struct ReportState {
-    pub running: bool,
     /// What was compared (compare), or the table (hygiene).
     pub subject: String,
     pub text: Option<Result<String, String>>,
@@ -222,7 +222,6 @@ pub struct MovementState {
     pub exports: Vec<crate::export::over_time::LoggedExport>,
     /// The export moved from: an index into `exports`.
     pub chosen: usize,
-    pub running: bool,
     pub result: Option<Result<crate::engine::movement::Movement, String>>,
 }
 

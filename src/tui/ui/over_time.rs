@@ -15,7 +15,7 @@ use crate::tui::theme::Theme;
 
 pub fn render_movement(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
     let m = &state.movement;
-    let status = if m.running { " · measuring…" } else { "" };
+    let status = if state.measuring(crate::tui::jobs::JobKind::Movement) { " · measuring…" } else { "" };
     let title =
         format!(" Movement: {} → now{status} (←/→ earlier/later export · F5 again · F10/Esc: back) ", m.subject());
     let block = panel(title, true, theme);

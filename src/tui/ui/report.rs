@@ -7,15 +7,17 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use super::panel;
+use crate::tui::action::Report;
+use crate::tui::jobs::JobKind;
 use crate::tui::state::{AppState, ReportState, View};
 use crate::tui::theme::Theme;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme) {
-    let (name, key, r): (&str, &str, &ReportState) = match state.view {
-        View::Compare => ("Compare", "F9", &state.compare),
-        _ => ("Data hygiene", "F8", &state.hygiene),
+    let (name, key, r, which): (&str, &str, &ReportState, Report) = match state.view {
+        View::Compare => ("Compare", "F9", &state.compare, Report::Compare),
+        _ => ("Data hygiene", "F8", &state.hygiene, Report::Hygiene),
     };
-    let status = if r.running { " · measuring…" } else { "" };
+    let status = if state.measuring(JobKind::Report(which)) { " · measuring…" } else { "" };
     let title = format!(" {name}: {}{status} (↑↓ PgUp PgDn · F5 again · {key}/Esc: back) ", r.subject);
     let block = panel(title, true, theme);
     let inner = block.inner(area);

@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use crate::library::{Status, Template, measure};
 use crate::tui::action::Effect;
-use crate::tui::jobs::JobSpec;
+use crate::tui::jobs::{JobKind, JobSpec};
 use crate::tui::state::*;
 use crate::tui::worker::{Request, Task};
 
 /// F10: the movement view; it measures the first time, from the latest export.
 pub(super) fn toggle_movement(state: &mut AppState) -> Vec<Effect> {
     state.view = if state.view == View::Movement { View::Explore } else { View::Movement };
-    if state.view == View::Movement && state.movement.result.is_none() && !state.movement.running {
+    if state.view == View::Movement && state.movement.result.is_none() && !state.measuring(JobKind::Movement) {
         return start_movement(state, None);
     }
     Vec::new()
@@ -22,7 +22,6 @@ pub(super) fn toggle_movement(state: &mut AppState) -> Vec<Effect> {
 /// Measures the movement from `manifest` (None: the latest export of this library) to now.
 pub(super) fn start_movement(state: &mut AppState, manifest: Option<std::path::PathBuf>) -> Vec<Effect> {
     let manifest = manifest.or_else(|| state.movement.exports.get(state.movement.chosen).map(|e| e.manifest.clone()));
-    state.movement.running = true;
     super::start_job(state, JobSpec::Movement { manifest })
 }
 
@@ -50,13 +49,12 @@ pub(super) fn movement_done(
     chosen: usize,
     result: Result<crate::engine::movement::Movement, String>,
 ) {
-    state.movement = MovementState { exports, chosen, running: false, result: Some(result) };
+    state.movement = MovementState { exports, chosen, result: Some(result) };
 }
 
 /// The movement job ended without an answer (cancelled, or the export log unreadable): the
 /// exports listed before stay, to choose another.
 pub(super) fn movement_failed(state: &mut AppState, why: String) {
-    state.movement.running = false;
     state.movement.result = Some(Err(why));
 }
 

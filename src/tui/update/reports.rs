@@ -3,13 +3,14 @@
 
 use crate::library::{Status, measure};
 use crate::tui::action::{Effect, Report};
-use crate::tui::jobs::JobSpec;
+use crate::tui::jobs::{JobKind, JobSpec};
 use crate::tui::state::*;
 
 /// F8: the hygiene view; the report runs the first time, and again on F5.
 pub(super) fn toggle_hygiene(state: &mut AppState) -> Vec<Effect> {
     state.view = if state.view == View::Hygiene { View::Explore } else { View::Hygiene };
-    if state.view == View::Hygiene && state.hygiene.text.is_none() && !state.hygiene.running {
+    if state.view == View::Hygiene && state.hygiene.text.is_none() && !state.measuring(JobKind::Report(Report::Hygiene))
+    {
         return start_hygiene(state);
     }
     Vec::new()
@@ -27,7 +28,7 @@ pub(super) fn start_hygiene(state: &mut AppState) -> Vec<Effect> {
             measure::compile(t, &Default::default(), &state.library.features).ok().map(|c| (t.reference(), c))
         })
         .collect();
-    state.hygiene = ReportState { running: true, subject: state.dataset.table.clone(), text: None, scroll: 0 };
+    state.hygiene = ReportState { subject: state.dataset.table.clone(), text: None, scroll: 0 };
     super::start_job(state, JobSpec::Hygiene { approved })
 }
 
@@ -61,8 +62,7 @@ pub(super) fn start_compare(state: &mut AppState) -> Vec<Effect> {
         }
     };
     let a_name = state.document.name.clone().map_or("(editing)".to_string(), |n| format!("{n} (editing)"));
-    state.compare =
-        ReportState { running: true, subject: format!("{a_name} vs {}", t.reference()), text: None, scroll: 0 };
+    state.compare = ReportState { subject: format!("{a_name} vs {}", t.reference()), text: None, scroll: 0 };
     super::start_job(state, JobSpec::Compare(Box::new([(a_name, a), (t.reference(), b)])))
 }
 
@@ -71,7 +71,6 @@ pub(super) fn report_done(state: &mut AppState, which: Report, result: Result<St
         Report::Hygiene => &mut state.hygiene,
         Report::Compare => &mut state.compare,
     };
-    r.running = false;
     r.text = Some(result);
 }
 
